@@ -1,0 +1,78 @@
+# cxhub: `make run` serves the demo, `make test` runs the whole suite. Nothing else by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run install install-dev migrate seed serve test lint format chromium worker smtp bench fuzz chaos clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -U pip
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput -v0
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+serve: install
+	$(PY) manage.py collectstatic --noinput -v0
+	@echo ""
+	@echo "  cxhub is running on http://$(HOST):$(PORT)/"
+	@echo "    widget demo  http://$(HOST):$(PORT)/demo/"
+	@echo "    console      http://$(HOST):$(PORT)/console/"
+	@echo "    admin        http://$(HOST):$(PORT)/admin/"
+	@echo "    API docs     http://$(HOST):$(PORT)/api/docs/"
+	@echo "    health       http://$(HOST):$(PORT)/healthz"
+	@echo ""
+	$(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+
+## run: create .venv, install, migrate, seed the demo and serve it
+run: seed serve
+
+## chromium: Debian's chromium for the browser tests (installed when missing)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## test: install what tests need and run the whole suite
+test: install-dev chromium
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## worker: a Celery worker and beat (needs REDIS_URL)
+worker: install
+	$(VENV)/bin/celery -A cxhub worker -B -l info --concurrency 2
+
+## smtp: the local SMTP receiver for the email inboxes
+smtp: install
+	$(PY) manage.py run_smtp --host 127.0.0.1 --port 2525
+
+bench: install-dev
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache db.sqlite3*

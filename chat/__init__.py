@@ -1,0 +1,1 @@
+"""Conversations: inboxes, contacts, messages and the services that move them."""

@@ -1,0 +1,1 @@
+"""The agent-side REST API of the conversation core (/api/v1/)."""

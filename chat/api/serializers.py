@@ -1,0 +1,233 @@
+"""Serializers: the JSON shapes of the REST API. Reads only; writes go through services."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from chat.events import sender_name
+from chat.models import AgentProfile, Channel, Contact, ContactIdentity, Conversation, Inbox, Message, Priority, Team
+
+
+class InboxSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Inbox
+        fields = [
+            "id",
+            "public_id",
+            "name",
+            "channel",
+            "email_address",
+            "phone_number",
+            "allowed_origins",
+            "prechat_form",
+            "greeting",
+            "default_team",
+            "created_at",
+        ]
+
+
+class InboxRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Inbox
+        fields = ["id", "public_id", "name", "channel"]
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "lead", "is_retention"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    teams = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    open_conversations = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = AgentProfile
+        fields = [
+            "id",
+            "username",
+            "display_name",
+            "availability",
+            "capacity",
+            "is_supervisor",
+            "teams",
+            "open_conversations",
+        ]
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    availability = serializers.ChoiceField(choices=AgentProfile.Availability.choices)
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        profile = getattr(user, "agent", None)
+        return profile.display_name if profile else user.get_username()
+
+
+class ContactRefSerializer(serializers.ModelSerializer):
+    at_risk = serializers.BooleanField(source="is_at_risk", read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "email", "phone", "at_risk"]
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    inbox = InboxRefSerializer(read_only=True)
+    contact = ContactRefSerializer(read_only=True)
+    assignee = UserRefSerializer(read_only=True, allow_null=True)
+    team = TeamSerializer(read_only=True, allow_null=True)
+    previous_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "status",
+            "priority",
+            "subject",
+            "inbox",
+            "contact",
+            "assignee",
+            "team",
+            "opened_at",
+            "first_reply_at",
+            "resolved_at",
+            "snoozed_until",
+            "last_activity_at",
+            "last_seq",
+            "last_customer_channel",
+            "reopen_count",
+            "previous_id",
+        ]
+
+
+class ConversationUpdateSerializer(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=Priority.choices)
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.IntegerField(allow_null=True, help_text="User id of the agent, or null to unassign.")
+
+
+class TransferSerializer(serializers.Serializer):
+    agent = serializers.IntegerField(required=False, allow_null=True)
+    team = serializers.IntegerField(required=False, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=settings.MESSAGE_BODY_MAX_CHARS)
+
+    def validate(self, attrs):
+        if not attrs.get("agent") and not attrs.get("team"):
+            raise serializers.ValidationError("Give an agent, a team, or both.")
+        return attrs
+
+
+class SnoozeSerializer(serializers.Serializer):
+    until = serializers.DateTimeField()
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    sender = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation_id",
+            "seq",
+            "sender",
+            "channel",
+            "direction",
+            "body",
+            "html",
+            "attachments",
+            "is_note",
+            "client_msg_id",
+            "delivery_status",
+            "delivery_error",
+            "created_at",
+        ]
+
+    def get_sender(self, message) -> dict:
+        return {"kind": message.sender_kind, "id": message.sender_user_id, "name": sender_name(message)}
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=settings.MESSAGE_BODY_MAX_CHARS, trim_whitespace=False)
+    is_note = serializers.BooleanField(default=False)
+    client_msg_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+
+
+class MessageListQuerySerializer(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+
+class IdentitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContactIdentity
+        fields = ["id", "kind", "value", "verified", "created_at"]
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    identities = IdentitySerializer(many=True, read_only=True)
+    at_risk = serializers.BooleanField(source="is_at_risk", read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "name",
+            "email",
+            "phone",
+            "external_id",
+            "attributes",
+            "at_risk",
+            "at_risk_until",
+            "merged_into",
+            "identities",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ConversationHistorySerializer(serializers.ModelSerializer):
+    inbox = InboxRefSerializer(read_only=True)
+    message_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "status", "subject", "inbox", "opened_at", "resolved_at", "message_count", "previous_id"]
+
+
+class ContactDetailSerializer(ContactSerializer):
+    conversations = serializers.SerializerMethodField()
+    merged_contacts = serializers.SerializerMethodField()
+    survey_history = serializers.SerializerMethodField()
+
+    class Meta(ContactSerializer.Meta):
+        fields = [*ContactSerializer.Meta.fields, "conversations", "merged_contacts", "survey_history"]
+
+    def get_conversations(self, contact) -> list[dict]:
+        return ConversationHistorySerializer(self.context["history"], many=True).data
+
+    def get_merged_contacts(self, contact) -> list[int]:
+        return list(contact.merged_contacts.values_list("pk", flat=True))
+
+    def get_survey_history(self, contact) -> list[dict]:
+        return self.context.get("survey_history", [])
+
+
+class ContactUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    attributes = serializers.DictField(required=False)
+
+
+class MergeSerializer(serializers.Serializer):
+    source_id = serializers.IntegerField(help_text="The contact merged into this one.")

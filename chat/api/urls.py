@@ -1,0 +1,20 @@
+"""/api/v1/ routes of the conversation core."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("inboxes", views.InboxViewSet, basename="inbox")
+router.register("teams", views.TeamViewSet, basename="team")
+router.register("agents", views.AgentViewSet, basename="agent")
+router.register("conversations", views.ConversationViewSet, basename="conversation")
+router.register("contacts", views.ContactViewSet, basename="contact")
+
+messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
+
+urlpatterns = [
+    path("conversations/<int:conversation_pk>/messages/", messages, name="conversation-messages"),
+    *router.urls,
+]

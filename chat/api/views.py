@@ -1,0 +1,253 @@
+"""REST views: parse, authorise through selectors, call one service, serialise."""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from chat import selectors, services
+from chat.models import Message, Team
+from cxhub.api import CursorPagination
+from cxhub.errors import InvalidInput, NotFound
+
+from . import serializers as s
+from .filters import ContactFilter, ConversationFilter
+
+
+class ActivityPagination(CursorPagination):
+    ordering = ("-last_activity_at", "-id")
+
+
+class InboxViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.InboxSerializer
+
+    def get_queryset(self):
+        return selectors.inboxes_visible_to(self.request.user).order_by("id")
+
+    def get_object(self):
+        return selectors.inbox_get(self.request.user, self.kwargs["pk"])
+
+
+class TeamViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.TeamSerializer
+
+    def get_queryset(self):
+        return selectors.teams_visible_to(self.request.user).order_by("id")
+
+
+@extend_schema_view(availability=extend_schema(request=s.AvailabilitySerializer, responses=s.AgentSerializer))
+class AgentViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.AgentSerializer
+    lookup_value_regex = r"\d+|me"
+
+    def get_queryset(self):
+        return selectors.agents_visible_to(self.request.user)
+
+    def get_object(self):
+        pk = self.request.user.pk if self.kwargs["pk"] == "me" else self.kwargs["pk"]
+        agent = self.get_queryset().filter(user_id=pk).first()
+        if agent is None:
+            raise NotFound("Agent not found.")
+        return agent
+
+    @action(detail=False, methods=["post"], url_path="me/availability")
+    def availability(self, request):
+        """The agent's own availability switch: online, busy or offline."""
+        data = _valid(s.AvailabilitySerializer, request.data)
+        services.agent_set_availability(user=request.user, availability=data["availability"])
+        self.kwargs["pk"] = "me"
+        return Response(self.get_serializer(self.get_object()).data)
+
+
+def _valid(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _agent(user_id) -> object | None:
+    if user_id is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise InvalidInput("No such agent.", fields={"agent": ["No such agent."]})
+    return user
+
+
+@extend_schema_view(
+    assign=extend_schema(request=s.AssignSerializer, responses=s.ConversationSerializer),
+    transfer=extend_schema(request=s.TransferSerializer, responses=s.ConversationSerializer),
+    resolve=extend_schema(request=None, responses=s.ConversationSerializer),
+    reopen=extend_schema(request=None, responses=s.ConversationSerializer),
+    snooze=extend_schema(request=s.SnoozeSerializer, responses=s.ConversationSerializer),
+    partial_update=extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationSerializer),
+)
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Conversations in the inboxes the user may see, newest activity first."""
+
+    serializer_class = s.ConversationSerializer
+    filterset_class = ConversationFilter
+    pagination_class = ActivityPagination
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.conversation_list(self.request.user)
+
+    def get_object(self):
+        return selectors.conversation_get(self.request.user, self.kwargs["pk"])
+
+    def _respond(self, conversation):
+        return Response(self.get_serializer(selectors.conversation_get(self.request.user, conversation.pk)).data)
+
+    def partial_update(self, request, pk=None):
+        data = _valid(s.ConversationUpdateSerializer, request.data)
+        conversation = services.conversation_set_priority(
+            conversation=self.get_object(), by=request.user, priority=data["priority"]
+        )
+        return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.AssignSerializer, request.data)
+        assignee = _agent(data["assignee"])
+        return self._respond(
+            services.conversation_assign(conversation=conversation, assignee=assignee, by=request.user)
+        )
+
+    @action(detail=True, methods=["post"])
+    def transfer(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.TransferSerializer, request.data)
+        team = None
+        if data.get("team"):
+            team = Team.objects.filter(pk=data["team"]).first()
+            if team is None:
+                raise InvalidInput("No such team.", fields={"team": ["No such team."]})
+        conversation = services.conversation_transfer(
+            conversation=conversation,
+            by=request.user,
+            to_agent=_agent(data.get("agent")),
+            to_team=team,
+            note=data.get("note", ""),
+        )
+        return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        return self._respond(services.conversation_resolve(conversation=self.get_object(), by=request.user))
+
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        return self._respond(services.conversation_reopen(conversation=self.get_object(), by=request.user))
+
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.SnoozeSerializer, request.data)
+        return self._respond(
+            services.conversation_snooze(conversation=conversation, by=request.user, until=data["until"])
+        )
+
+
+class MessageViewSet(viewsets.GenericViewSet):
+    """The timeline of one conversation: `?after_seq=N` for what came after seq N."""
+
+    serializer_class = s.MessageSerializer
+    pagination_class = None
+    queryset = Message.objects.none()  # reads go through selectors, scoped to the user
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after_seq", int, description="Only messages with a greater seq."),
+            OpenApiParameter("limit", int, description="At most this many (1-500, default 100)."),
+        ],
+        responses=s.MessageSerializer(many=True),
+    )
+    def list(self, request, conversation_pk=None):
+        query = _valid(s.MessageListQuerySerializer, request.query_params)
+        conversation = selectors.conversation_get(request.user, conversation_pk)
+        messages = list(selectors.messages_of(conversation, after_seq=query["after_seq"])[: query["limit"]])
+        return Response(self.get_serializer(messages, many=True).data)
+
+    @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageSerializer, 200: s.MessageSerializer})
+    def create(self, request, conversation_pk=None):
+        conversation = selectors.conversation_get(request.user, conversation_pk)
+        data = _valid(s.MessageCreateSerializer, request.data)
+        received = services.message_send(
+            conversation=conversation,
+            by=request.user,
+            body=data["body"],
+            is_note=data["is_note"],
+            client_msg_id=data.get("client_msg_id"),
+            channel=data.get("channel"),
+        )
+        return Response(
+            self.get_serializer(received.message).data,
+            status=status.HTTP_201_CREATED if received.created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema_view(
+    merge=extend_schema(request=s.MergeSerializer, responses=s.ContactDetailSerializer),
+    unmerge=extend_schema(request=s.MergeSerializer, responses=s.ContactDetailSerializer),
+    partial_update=extend_schema(request=s.ContactUpdateSerializer, responses=s.ContactDetailSerializer),
+)
+class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """People, with their identities, their conversations on every channel and their answers."""
+
+    filterset_class = ContactFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return s.ContactSerializer if self.action == "list" else s.ContactDetailSerializer
+
+    def get_queryset(self):
+        return selectors.contact_list(self.request.user).order_by("-id")
+
+    def get_object(self):
+        return selectors.contact_get(self.request.user, self.kwargs["pk"])
+
+    def _detail(self, contact):
+        contact = selectors.contact_get(self.request.user, contact.pk)
+        context = {
+            **self.get_serializer_context(),
+            "history": selectors.contact_history(self.request.user, contact),
+            "survey_history": _survey_history(self.request.user, contact),
+        }
+        return Response(s.ContactDetailSerializer(contact, context=context).data)
+
+    def retrieve(self, request, pk=None):
+        return self._detail(self.get_object())
+
+    def partial_update(self, request, pk=None):
+        contact = self.get_object()
+        data = _valid(s.ContactUpdateSerializer, request.data)
+        return self._detail(services.contact_update(contact=contact, by=request.user, **data))
+
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        """Merge the contact `source_id` into this one (identities and conversations move)."""
+        target = self.get_object()
+        data = _valid(s.MergeSerializer, request.data)
+        source = selectors.contact_get(request.user, data["source_id"])
+        return self._detail(services.contact_merge(source=source, target=target, by=request.user))
+
+    @action(detail=True, methods=["post"])
+    def unmerge(self, request, pk=None):
+        """Undo the merge of `source_id` into this contact."""
+        target = self.get_object()
+        data = _valid(s.MergeSerializer, request.data)
+        source = target.merged_contacts.filter(pk=data["source_id"]).first()
+        if source is None:
+            raise NotFound("That contact was not merged into this one.")
+        services.contact_unmerge(contact=source, by=request.user)
+        return self._detail(target)
+
+
+def _survey_history(user, contact) -> list[dict]:
+    """The contact's survey answers, when the feedback app provides them."""
+    from feedback import selectors as feedback_selectors
+
+    return feedback_selectors.contact_survey_history(user, contact)

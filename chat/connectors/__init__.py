@@ -1,0 +1,1 @@
+"""One module per outside channel: email and SMS in and out."""

@@ -1,0 +1,108 @@
+"""Broadcasts to websockets, scheduled by services with transaction.on_commit.
+
+Groups:
+- `contact.<id>`: the widget sockets of one contact (never notes, never agent-only fields)
+- `inbox.<id>`: the console sockets of agents who see that inbox
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+
+def contact_group(contact_id: int) -> str:
+    return f"contact.{contact_id}"
+
+
+def inbox_group(inbox_id: int) -> str:
+    return f"inbox.{inbox_id}"
+
+
+def sender_name(message: Message) -> str:
+    if message.sender_kind == Message.SenderKind.AGENT and message.sender_user_id:
+        profile = getattr(message.sender_user, "agent", None)
+        return profile.display_name if profile else message.sender_user.get_username()
+    if message.sender_kind == Message.SenderKind.CONTACT:
+        return message.conversation.contact.name or "Customer"
+    if message.sender_kind == Message.SenderKind.BOT:
+        return "Bot"
+    return "System"
+
+
+def message_payload(message: Message) -> dict:
+    """The websocket shape of a message (DESIGN.md §4); safe for customers unless a note."""
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "sender": {"kind": message.sender_kind, "name": sender_name(message)},
+        "channel": message.channel,
+        "body": message.body,
+        "is_note": message.is_note,
+        "created_at": message.created_at.isoformat(),
+        "client_msg_id": message.client_msg_id,
+        "delivery_status": message.delivery_status,
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict:
+    """The console's shape of a conversation's state (agent-only fields included)."""
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "priority": conversation.priority,
+        "inbox_id": conversation.inbox_id,
+        "contact_id": conversation.contact_id,
+        "assignee_id": conversation.assignee_id,
+        "team_id": conversation.team_id,
+        "last_seq": conversation.last_seq,
+        "last_customer_channel": conversation.last_customer_channel,
+        "last_activity_at": conversation.last_activity_at.isoformat(),
+        "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+    }
+
+
+def _send(group: str, event: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, event)
+    except Exception:  # a broadcast must never undo a committed write
+        logger.exception("broadcast to %s failed", group)
+
+
+def broadcast_message(message: Message) -> None:
+    """After commit: the customer's widgets (not notes) and the inbox's consoles."""
+    payload = message_payload(message)
+    conversation = message.conversation
+
+    def send() -> None:
+        if not message.is_note:
+            _send(contact_group(conversation.contact_id), {"type": "chat.message", "message": payload})
+        _send(inbox_group(conversation.inbox_id), {"type": "chat.message", "message": payload})
+
+    transaction.on_commit(send)
+
+
+def broadcast_conversation(conversation: Conversation) -> None:
+    """After commit: the consoles see a conversation's new state; the widget its status."""
+    payload = conversation_payload(conversation)
+
+    def send() -> None:
+        _send(inbox_group(conversation.inbox_id), {"type": "chat.conversation", "conversation": payload})
+        _send(
+            contact_group(conversation.contact_id),
+            {
+                "type": "chat.conversation_status",
+                "conversation": {"id": conversation.pk, "status": conversation.status},
+            },
+        )
+
+    transaction.on_commit(send)

@@ -1,0 +1,368 @@
+"""The conversation data model of DESIGN.md §2: inboxes, people, conversations, messages, events."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256 digests; the raw token is shown once and never kept."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web chat"
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    API = "api", "API"
+
+
+INBOX_CHANNEL_CHOICES = [c for c in Channel.choices if c[0] != Channel.API]
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="teams_led"
+    )
+    is_retention = models.BooleanField(
+        default=False, help_text="Conversations of at-risk contacts are routed to this team."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Inbox(models.Model):
+    """An entry point: a website widget, an email address or a phone number."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    name = models.CharField(max_length=100)
+    channel = models.CharField(max_length=10, choices=INBOX_CHANNEL_CHOICES)
+    # web
+    allowed_origins = models.JSONField(
+        default=list, blank=True, help_text='Origins allowed to embed the widget, e.g. ["https://shop.example"].'
+    )
+    identity_secret = models.CharField(
+        max_length=64, default=new_secret, help_text="HMAC key the website uses to sign its user ids."
+    )
+    prechat_form = models.BooleanField(default=False, help_text="Ask for name and email before the chat.")
+    greeting = models.CharField(max_length=300, blank=True, default="Hi! How can we help?")
+    # email
+    email_address = models.EmailField(unique=True, null=True, blank=True)
+    # sms
+    phone_number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    # providers: credentials and per-inbox webhook secret
+    provider_config = models.JSONField(default=dict, blank=True)
+    webhook_secret = models.CharField(max_length=64, default=new_secret)
+    business_hours = models.JSONField(
+        default=dict, blank=True, help_text='{"tz": "Europe/Paris", "days": {"0": ["09:00", "17:00"], ...}}'
+    )
+    default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="InboxMembership", related_name="inboxes", blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "inboxes"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel})"
+
+
+class AgentProfile(models.Model):
+    class Availability(models.TextChoices):
+        ONLINE = "online"
+        BUSY = "busy"
+        OFFLINE = "offline"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent")
+    display_name = models.CharField(max_length=100)
+    capacity = models.PositiveSmallIntegerField(default=5, help_text="Open conversations at once.")
+    availability = models.CharField(max_length=10, choices=Availability.choices, default=Availability.OFFLINE)
+    is_supervisor = models.BooleanField(default=False)
+    teams = models.ManyToManyField(Team, blank=True, related_name="agents")
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class InboxMembership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_memberships")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "inbox"], name="unique_inbox_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.inbox}"
+
+
+class Contact(models.Model):
+    """One person, whatever channels they use."""
+
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    external_id = models.CharField(max_length=200, blank=True, help_text="The website's own user id.")
+    attributes = models.JSONField(default=dict, blank=True)
+    at_risk_until = models.DateTimeField(null=True, blank=True)
+    sms_opted_out = models.BooleanField(default=False)
+    survey_opted_out = models.BooleanField(default=False)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_contacts"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email"]), models.Index(fields=["phone"])]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"Contact {self.pk}"
+
+    @property
+    def is_at_risk(self) -> bool:
+        return bool(self.at_risk_until and self.at_risk_until > timezone.now())
+
+
+class ContactIdentity(models.Model):
+    class Kind(models.TextChoices):
+        VISITOR = "visitor"
+        EMAIL = "email"
+        PHONE = "phone"
+        EXTERNAL = "external"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=320)
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "contact identities"
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="unique_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class VisitorToken(models.Model):
+    """A widget visitor's credential: random, stored hashed, scoped to inbox + contact, revocable."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="visitor_tokens")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="visitor_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Visitor token of contact {self.contact_id}"
+
+
+class Priority(models.TextChoices):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        PENDING = "pending"
+        SNOOZED = "snoozed"
+        RESOLVED = "resolved"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    priority_rank = models.PositiveSmallIntegerField(default=1, editable=False)
+    subject = models.CharField(max_length=300, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    first_customer_message_at = models.DateTimeField(null=True, blank=True)
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    first_resolved_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    last_seq = models.PositiveIntegerField(default=0)
+    last_customer_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    email_thread_token = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact"], condition=~Q(status="resolved"), name="one_active_conversation_per_contact"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["-last_activity_at", "-id"], name="conv_activity_idx"),
+            models.Index(fields=["inbox", "status"], name="conv_inbox_status_idx"),
+            models.Index(fields=["assignee", "status"], name="conv_assignee_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        self.priority_rank = PRIORITY_RANK.get(self.priority, 1)
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != self.Status.RESOLVED
+
+
+class Message(models.Model):
+    class SenderKind(models.TextChoices):
+        CONTACT = "contact"
+        AGENT = "agent"
+        BOT = "bot"
+        SYSTEM = "system"
+
+    class Direction(models.TextChoices):
+        INBOUND = "in"
+        OUTBOUND = "out"
+
+    class Delivery(models.TextChoices):
+        RECEIVED = "received"
+        PENDING = "pending"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="messages")
+    seq = models.PositiveIntegerField()
+    sender_kind = models.CharField(max_length=10, choices=SenderKind.choices)
+    sender_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    body = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Sanitised HTML of an email; never shown unsanitised.")
+    attachments = models.JSONField(default=list, blank=True)
+    is_note = models.BooleanField(default=False)
+    client_msg_id = models.CharField(max_length=64, null=True, blank=True)
+    provider = models.CharField(max_length=20, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    delivery_status = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.RECEIVED)
+    delivery_error = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conversation_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="unique_message_seq"),
+            models.UniqueConstraint(fields=["conversation", "client_msg_id"], name="unique_client_msg_id"),
+            models.UniqueConstraint(fields=["provider", "external_id"], name="unique_provider_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} in conversation {self.conversation_id}"
+
+
+class ConversationEvent(models.Model):
+    """Append-only log, written in the transaction of the change it records."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened"
+        MESSAGE_CREATED = "message_created"
+        ASSIGNED = "assigned"
+        UNASSIGNED = "unassigned"
+        TRANSFERRED = "transferred"
+        CHANNEL_SWITCHED = "channel_switched"
+        PRIORITY_CHANGED = "priority_changed"
+        SNOOZED = "snoozed"
+        RESOLVED = "resolved"
+        REOPENED = "reopened"
+        CONTACT_MERGED = "contact_merged"
+        SURVEY_SCHEDULED = "survey_scheduled"
+        SURVEY_SKIPPED = "survey_skipped"
+        SURVEY_SENT = "survey_sent"
+        SURVEY_ANSWERED = "survey_answered"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["conversation", "kind"], name="event_conv_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.conversation_id}"
+
+
+class AuditLog(models.Model):
+    """Who did what to personal data: merges, un-merges, exports, erasures."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=40)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class CannedResponse(models.Model):
+    shortcut = models.SlugField(max_length=50, unique=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

@@ -1,0 +1,146 @@
+"""Reads, always scoped to what the asking user may see (one place for the rule)."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+
+from cxhub.errors import NotFound
+
+from .models import (
+    AgentProfile,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Inbox,
+    Message,
+    Team,
+)
+
+
+def user_is_supervisor(user: AbstractBaseUser) -> bool:
+    """Supervisors (and admins, who are staff) see every inbox and the metrics."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    profile = getattr(user, "agent", None)
+    return bool(profile and profile.is_supervisor)
+
+
+def inboxes_visible_to(user: AbstractBaseUser) -> QuerySet[Inbox]:
+    if not user or not user.is_authenticated or not user.is_active:
+        return Inbox.objects.none()
+    if user_is_supervisor(user):
+        return Inbox.objects.all()
+    return Inbox.objects.filter(memberships__user=user)
+
+
+def inbox_ids_visible_to(user: AbstractBaseUser) -> list[int] | None:
+    """The inbox ids a user may see, or None for "all of them" (supervisors)."""
+    if user_is_supervisor(user):
+        return None
+    return list(inboxes_visible_to(user).values_list("id", flat=True))
+
+
+def conversations_visible_to(user: AbstractBaseUser) -> QuerySet[Conversation]:
+    qs = Conversation.objects.all()
+    ids = inbox_ids_visible_to(user)
+    if ids is not None:
+        qs = qs.filter(inbox_id__in=ids)
+    return qs
+
+
+def conversation_list(user: AbstractBaseUser) -> QuerySet[Conversation]:
+    """The conversation list: every related row a page shows, in a fixed number of queries."""
+    return conversations_visible_to(user).select_related("contact", "inbox", "assignee", "assignee__agent", "team")
+
+
+def conversation_get(user: AbstractBaseUser, conversation_id) -> Conversation:
+    try:
+        return conversation_list(user).get(pk=int(conversation_id))
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Conversation not found.") from None
+
+
+def messages_of(conversation: Conversation, *, after_seq: int = 0, include_notes: bool = True) -> QuerySet[Message]:
+    qs = conversation.messages.filter(seq__gt=after_seq).select_related("sender_user", "sender_user__agent")
+    if not include_notes:
+        qs = qs.filter(is_note=False)
+    return qs.order_by("seq")
+
+
+def contacts_visible_to(user: AbstractBaseUser) -> QuerySet[Contact]:
+    """Contacts with at least one conversation in an inbox the user may see."""
+    qs = Contact.objects.all()
+    ids = inbox_ids_visible_to(user)
+    if ids is not None:
+        qs = qs.filter(Exists(Conversation.objects.filter(contact=OuterRef("pk"), inbox_id__in=ids)))
+    return qs
+
+
+def contact_list(user: AbstractBaseUser) -> QuerySet[Contact]:
+    return contacts_visible_to(user).prefetch_related(
+        Prefetch("identities", queryset=ContactIdentity.objects.order_by("kind", "value"))
+    )
+
+
+def contact_get(user: AbstractBaseUser, contact_id) -> Contact:
+    try:
+        return contact_list(user).get(pk=int(contact_id))
+    except (Contact.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Contact not found.") from None
+
+
+def contact_history(user: AbstractBaseUser, contact: Contact) -> QuerySet[Conversation]:
+    """Every conversation of the person the user may see, newest first (the timeline's spine)."""
+    return (
+        conversation_list(user)
+        .filter(Q(contact=contact) | Q(contact__merged_into=contact))
+        .annotate(message_count=Count("messages"))
+        .order_by("-opened_at", "-id")
+    )
+
+
+def inbox_get(user: AbstractBaseUser, inbox_id) -> Inbox:
+    qs = inboxes_visible_to(user)
+    value = str(inbox_id)
+    lookup = Q(public_id=value)
+    if value.isdigit():
+        lookup |= Q(pk=int(value))
+    inbox = qs.filter(lookup).first()
+    if inbox is None:
+        raise NotFound("Inbox not found.")
+    return inbox
+
+
+def teams_visible_to(user: AbstractBaseUser) -> QuerySet[Team]:
+    if not user.is_authenticated:
+        return Team.objects.none()
+    return Team.objects.select_related("lead")
+
+
+def agents_visible_to(user: AbstractBaseUser) -> QuerySet[AgentProfile]:
+    """Agents who share an inbox with the user (supervisors: all), with their open load."""
+    qs = AgentProfile.objects.select_related("user").prefetch_related("teams")
+    ids = inbox_ids_visible_to(user)
+    if ids is not None:
+        qs = qs.filter(user__inbox_memberships__inbox_id__in=ids).distinct()
+    return qs.annotate(
+        open_conversations=Count(
+            "user__assigned_conversations",
+            filter=~Q(user__assigned_conversations__status=Conversation.Status.RESOLVED),
+            distinct=True,
+        )
+    ).order_by("display_name", "id")
+
+
+def root_contact(contact: Contact) -> Contact:
+    """Follow merges to the contact that now stands for the person."""
+    seen = set()
+    while contact.merged_into_id and contact.pk not in seen:
+        seen.add(contact.pk)
+        contact = Contact.objects.get(pk=contact.merged_into_id)
+    return contact
+
+
+def active_conversation_of(contact: Contact) -> Conversation | None:
+    return contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()

@@ -1,0 +1,672 @@
+"""Writes. Every change to a conversation goes through here, in one transaction, with its event.
+
+Callers (views, consumers, connectors, tasks) parse and authorise; these functions change
+state, append the ConversationEvent, and schedule broadcasts and tasks with on_commit.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from cxhub.errors import Conflict, InvalidInput, NotFound
+
+from . import events
+from .models import (
+    AgentProfile,
+    AuditLog,
+    Channel,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    ConversationEvent,
+    Inbox,
+    Message,
+    Priority,
+    Team,
+)
+from .selectors import root_contact, user_is_supervisor
+
+logger = logging.getLogger(__name__)
+
+Kind = ContactIdentity.Kind
+EventKind = ConversationEvent.Kind
+
+
+# --- identities -------------------------------------------------------------------------
+
+
+def normalise_phone(value: str, *, region: str | None = None) -> str:
+    """E.164, or InvalidInput."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput("Not a phone number.", fields={"phone": ["Not a phone number."]}) from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidInput("Not a phone number.", fields={"phone": ["Not a possible phone number."]})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_identity(kind: str, value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput("An identity needs a value.", fields={kind: ["This field may not be blank."]})
+    if kind == Kind.EMAIL:
+        return value.lower()
+    if kind == Kind.PHONE:
+        return normalise_phone(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a channel says about who wrote: an identity, and whether the channel vouches for it."""
+
+    kind: str
+    value: str
+    verified: bool
+
+
+def contact_identify(*, claims: list[Claim], name: str = "", attributes: dict | None = None) -> Contact:
+    """The contact these claims stand for, created when new.
+
+    Verified claims find and link contacts (and merge two contacts that both hold one of
+    them). An unverified claim never attaches to an existing contact: it only names a new one.
+    """
+    claims = [Claim(c.kind, normalise_identity(c.kind, c.value), c.verified) for c in claims]
+    if not claims:
+        raise InvalidInput("Nothing identifies this contact.")
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _contact_identify(claims, name=name, attributes=attributes or {})
+        except IntegrityError:
+            # Another writer created the same identity meanwhile: look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _contact_identify(claims: list[Claim], *, name: str, attributes: dict) -> Contact:
+    existing = {
+        (i.kind, i.value): i for i in ContactIdentity.objects.select_related("contact").filter(_identity_lookup(claims))
+    }
+    # Contacts that a verified claim proves: held by a verified identity of theirs.
+    proven: list[Contact] = []
+    for claim in claims:
+        identity = existing.get((claim.kind, claim.value))
+        if claim.verified and identity and identity.verified:
+            contact = root_contact(identity.contact)
+            if contact not in proven:
+                proven.append(contact)
+    if proven:
+        contact = proven[0]
+        for other in proven[1:]:
+            try:
+                _merge(source=other, target=contact, by=None, reason="verified_identity")
+            except Conflict:
+                logger.info("not merging contacts %s and %s: both have open conversations", other.pk, contact.pk)
+    else:
+        # A single unverified claim that already exists points at its holder (a returning
+        # visitor, an unverified email thread); anything verified starts a fresh contact.
+        contact = None
+        for claim in claims:
+            identity = existing.get((claim.kind, claim.value))
+            if identity and not claim.verified and claim.kind == Kind.VISITOR:
+                contact = root_contact(identity.contact)
+                break
+        if contact is None:
+            contact = Contact.objects.create(name=name[:200], attributes=attributes)
+
+    updates: dict = {}
+    for claim in claims:
+        identity = existing.get((claim.kind, claim.value))
+        if identity is None:
+            ContactIdentity.objects.create(contact=contact, kind=claim.kind, value=claim.value, verified=claim.verified)
+        elif claim.verified and not identity.verified:
+            # Someone merely typed this identity; its proven owner takes it over.
+            identity.contact, identity.verified = contact, True
+            identity.save(update_fields=["contact", "verified"])
+        field = CLAIM_FIELDS.get(claim.kind)
+        if field and not getattr(contact, field) and field not in updates:
+            updates[field] = claim.value
+    if name and not contact.name:
+        updates["name"] = name[:200]
+    if attributes:
+        updates["attributes"] = {**contact.attributes, **attributes}
+    if updates:
+        for key, value in updates.items():
+            setattr(contact, key, value)
+        contact.save(update_fields=[*updates, "updated_at"])
+    return contact
+
+
+CLAIM_FIELDS = {Kind.EMAIL: "email", Kind.PHONE: "phone", Kind.EXTERNAL: "external_id"}
+
+
+def _identity_lookup(claims: list[Claim]) -> Q:
+    query = Q(pk__in=[])
+    for claim in claims:
+        query |= Q(kind=claim.kind, value=claim.value)
+    return query
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    message: Message
+    created: bool
+
+
+def _check_body(body: str) -> str:
+    body = body if isinstance(body, str) else ""
+    if len(body) > settings.MESSAGE_BODY_MAX_CHARS:
+        limit = settings.MESSAGE_BODY_MAX_CHARS
+        raise InvalidInput(
+            f"A message is at most {limit} characters.",
+            fields={"body": [f"Ensure this field has no more than {limit} characters."]},
+            code="body_too_long",
+        )
+    return body
+
+
+def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> ConversationEvent:
+    event = ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
+    from . import tasks  # late: tasks import services
+
+    transaction.on_commit(lambda: tasks.event_created.delay(event.pk))
+    return event
+
+
+def _next_seq(conversation: Conversation) -> int:
+    conversation.last_seq += 1
+    return conversation.last_seq
+
+
+def _open_conversation(*, contact: Contact, inbox: Inbox, subject: str, at: datetime) -> Conversation:
+    previous = contact.conversations.order_by("-opened_at", "-id").first()
+    at_risk = contact.is_at_risk
+    team = inbox.default_team
+    if at_risk:
+        team = Team.objects.filter(is_retention=True).order_by("id").first() or team
+    conversation = Conversation.objects.create(
+        contact=contact,
+        inbox=inbox,
+        team=team,
+        priority=Priority.HIGH if at_risk else Priority.NORMAL,
+        subject=subject[:300],
+        opened_at=at,
+        last_activity_at=at,
+        previous=previous,
+    )
+    recontact = bool(previous and previous.resolved_at and (at - previous.resolved_at).total_seconds() <= 7 * 86400)
+    _event(
+        conversation,
+        EventKind.OPENED,
+        inbox_id=inbox.pk,
+        previous_id=previous.pk if previous else None,
+        recontact=recontact,
+        at_risk=at_risk,
+    )
+    from . import tasks
+
+    transaction.on_commit(lambda: tasks.conversation_route.delay(conversation.pk))
+    return conversation
+
+
+@transaction.atomic
+def message_receive(
+    *,
+    inbox: Inbox,
+    contact: Contact,
+    channel: str,
+    body: str,
+    html: str = "",
+    attachments: list | None = None,
+    client_msg_id: str | None = None,
+    provider: str | None = None,
+    external_id: str | None = None,
+    subject: str = "",
+    metadata: dict | None = None,
+    created_at: datetime | None = None,
+) -> Received:
+    """A customer's message from any channel: joins their active conversation or opens one."""
+    body = _check_body(body)
+    if channel not in Channel.values:
+        raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
+    # One writer per person at a time: the lock orders concurrent arrivals (seq, one conversation).
+    contact = Contact.objects.select_for_update().get(pk=root_contact(contact).pk)
+    if provider and external_id:
+        duplicate = Message.objects.filter(provider=provider, external_id=external_id).first()
+        if duplicate:
+            return Received(duplicate, False)
+    if client_msg_id:
+        duplicate = Message.objects.filter(conversation__contact=contact, client_msg_id=client_msg_id).first()
+        if duplicate:
+            return Received(duplicate, False)
+    now = created_at or timezone.now()
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(contact=contact)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .first()
+    )
+    if conversation is None:
+        conversation = _open_conversation(contact=contact, inbox=inbox, subject=subject, at=now)
+    message = Message.objects.create(
+        conversation=conversation,
+        inbox=inbox,
+        seq=_next_seq(conversation),
+        sender_kind=Message.SenderKind.CONTACT,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        body=body,
+        html=html,
+        attachments=attachments or [],
+        client_msg_id=client_msg_id or None,
+        provider=provider or None,
+        external_id=external_id or None,
+        metadata=metadata or {},
+        created_at=now,
+    )
+    previous_channel = conversation.last_customer_channel
+    if previous_channel and previous_channel != channel:
+        _event(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
+    conversation.last_customer_channel = channel
+    conversation.last_activity_at = now
+    if conversation.first_customer_message_at is None:
+        conversation.first_customer_message_at = now
+    if conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING):
+        conversation.status = Conversation.Status.OPEN
+        conversation.snoozed_until = None
+    conversation.save()
+    _event(
+        conversation,
+        EventKind.MESSAGE_CREATED,
+        message_id=message.pk,
+        seq=message.seq,
+        sender="contact",
+        channel=channel,
+    )
+    events.broadcast_message(message)
+    events.broadcast_conversation(conversation)
+    return Received(message, True)
+
+
+@transaction.atomic
+def message_send(
+    *,
+    conversation: Conversation,
+    by: AbstractBaseUser | None,
+    body: str,
+    is_note: bool = False,
+    client_msg_id: str | None = None,
+    channel: str | None = None,
+    sender_kind: str = Message.SenderKind.AGENT,
+) -> Received:
+    """An agent's reply (or internal note); replies leave on the customer's last channel by default."""
+    body = _check_body(body)
+    if not body.strip():
+        raise InvalidInput("A message needs a body.", fields={"body": ["This field may not be blank."]})
+    conversation = _locked(conversation)
+    if client_msg_id:
+        duplicate = conversation.messages.filter(client_msg_id=client_msg_id).first()
+        if duplicate:
+            return Received(duplicate, False)
+    if conversation.status == Conversation.Status.RESOLVED and not is_note:
+        raise Conflict("This conversation is resolved; reopen it to reply.", code="conversation_resolved")
+    channel = channel or conversation.last_customer_channel or conversation.inbox.channel
+    if channel not in Channel.values:
+        raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
+    now = timezone.now()
+    outbound = not is_note and channel in (Channel.EMAIL, Channel.SMS)
+    message = Message.objects.create(
+        conversation=conversation,
+        inbox=conversation.inbox,
+        seq=_next_seq(conversation),
+        sender_kind=sender_kind,
+        sender_user=by,
+        channel=channel,
+        direction=Message.Direction.OUTBOUND,
+        body=body,
+        is_note=is_note,
+        client_msg_id=client_msg_id or None,
+        delivery_status=Message.Delivery.PENDING if outbound else Message.Delivery.SENT,
+        created_at=now,
+    )
+    conversation.last_activity_at = now
+    human_reply = not is_note and sender_kind == Message.SenderKind.AGENT
+    if human_reply and conversation.first_reply_at is None:
+        conversation.first_reply_at = now
+    if human_reply and conversation.assignee_id is None and by is not None:
+        conversation.assignee = by
+        _event(conversation, EventKind.ASSIGNED, actor=by, assignee_id=by.pk, reason="first_reply")
+    conversation.save()
+    _event(
+        conversation,
+        EventKind.MESSAGE_CREATED,
+        actor=by,
+        message_id=message.pk,
+        seq=message.seq,
+        sender=sender_kind,
+        channel=channel,
+        is_note=is_note,
+    )
+    events.broadcast_message(message)
+    events.broadcast_conversation(conversation)
+    if outbound:
+        from . import tasks
+
+        transaction.on_commit(lambda: tasks.message_deliver.delay(message.pk))
+    return Received(message, True)
+
+
+@transaction.atomic
+def message_set_delivery(*, message_id: int, status: str, error: str = "", external_id: str | None = None) -> Message:
+    """A provider's word on an outbound message (sent, delivered, failed)."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    message.delivery_status = status
+    message.delivery_error = error[:2000]
+    fields = ["delivery_status", "delivery_error"]
+    if external_id and not message.external_id:
+        message.external_id = external_id
+        fields.append("external_id")
+    message.save(update_fields=fields)
+    events.broadcast_message(message)
+    return message
+
+
+# --- conversation actions ---------------------------------------------------------------
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """The conversation row, locked (not its contact: locks go contact first, then conversation)."""
+    return (
+        Conversation.objects.select_for_update(of=("self",)).select_related("inbox", "contact").get(pk=conversation.pk)
+    )
+
+
+def _check_agent_for_inbox(user: AbstractBaseUser, inbox: Inbox) -> None:
+    if not user.is_active:
+        raise InvalidInput("That agent is deactivated.", fields={"assignee": ["Inactive user."]})
+    if user_is_supervisor(user):
+        return
+    if not inbox.memberships.filter(user=user).exists():
+        raise InvalidInput(
+            "That agent is not a member of this inbox.", fields={"assignee": ["Not a member of this inbox."]}
+        )
+
+
+@transaction.atomic
+def conversation_assign(*, conversation: Conversation, assignee: AbstractBaseUser | None, by=None) -> Conversation:
+    conversation = _locked(conversation)
+    if assignee is not None:
+        _check_agent_for_inbox(assignee, conversation.inbox)
+    if conversation.assignee_id == (assignee.pk if assignee else None):
+        return conversation
+    conversation.assignee = assignee
+    conversation.save(update_fields=["assignee"])
+    if assignee is not None:
+        AgentProfile.objects.filter(user=assignee).update(last_assigned_at=timezone.now())
+        _event(conversation, EventKind.ASSIGNED, actor=by, assignee_id=assignee.pk)
+    else:
+        _event(conversation, EventKind.UNASSIGNED, actor=by)
+    events.broadcast_conversation(conversation)
+    return conversation
+
+
+@transaction.atomic
+def conversation_transfer(
+    *,
+    conversation: Conversation,
+    by,
+    to_agent: AbstractBaseUser | None = None,
+    to_team: Team | None = None,
+    note: str = "",
+) -> Conversation:
+    """Hand a case to another agent and/or team, with an optional internal note for them."""
+    if to_agent is None and to_team is None:
+        raise InvalidInput("Transfer to an agent or a team.", fields={"non_field_errors": ["Give agent or team."]})
+    conversation = _locked(conversation)
+    if to_agent is not None:
+        _check_agent_for_inbox(to_agent, conversation.inbox)
+    data = {"from_agent_id": conversation.assignee_id, "from_team_id": conversation.team_id}
+    if to_team is not None:
+        conversation.team = to_team
+    conversation.assignee = to_agent if to_agent is not None else None
+    conversation.save(update_fields=["team", "assignee"])
+    _event(
+        conversation,
+        EventKind.TRANSFERRED,
+        actor=by,
+        to_agent_id=to_agent.pk if to_agent else None,
+        to_team_id=to_team.pk if to_team else None,
+        **data,
+    )
+    if note.strip():
+        message_send(conversation=conversation, by=by, body=note, is_note=True)
+    elif to_agent is None:
+        from . import tasks
+
+        transaction.on_commit(lambda: tasks.conversation_route.delay(conversation.pk))
+    events.broadcast_conversation(conversation)
+    return conversation
+
+
+@transaction.atomic
+def conversation_resolve(*, conversation: Conversation, by=None, by_bot: bool = False) -> Conversation:
+    conversation = _locked(conversation)
+    if conversation.status == Conversation.Status.RESOLVED:
+        return conversation
+    now = timezone.now()
+    conversation.status = Conversation.Status.RESOLVED
+    conversation.resolved_at = now
+    conversation.snoozed_until = None
+    if conversation.first_resolved_at is None:
+        conversation.first_resolved_at = now
+    conversation.save()
+    resolution_number = conversation.reopen_count + 1
+    _event(
+        conversation,
+        EventKind.RESOLVED,
+        actor=by,
+        resolution_number=resolution_number,
+        agent_id=conversation.assignee_id,
+        team_id=conversation.team_id,
+        by_bot=by_bot,
+    )
+    events.broadcast_conversation(conversation)
+    from . import tasks
+
+    transaction.on_commit(lambda: tasks.conversation_resolved.delay(conversation.pk, resolution_number))
+    return conversation
+
+
+@transaction.atomic
+def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
+    # The contact first: a message arriving meanwhile must not open a second active conversation.
+    Contact.objects.select_for_update().filter(pk=conversation.contact_id).first()
+    conversation = _locked(conversation)
+    if conversation.status != Conversation.Status.RESOLVED:
+        return conversation
+    if conversation.contact.conversations.exclude(status=Conversation.Status.RESOLVED).exists():
+        raise Conflict(
+            "This contact already has an open conversation; continue there.", code="contact_has_open_conversation"
+        )
+    conversation.status = Conversation.Status.OPEN
+    conversation.reopen_count += 1
+    conversation.last_activity_at = timezone.now()
+    conversation.save()
+    _event(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
+    events.broadcast_conversation(conversation)
+    from . import tasks
+
+    transaction.on_commit(lambda: tasks.conversation_reopened.delay(conversation.pk))
+    return conversation
+
+
+@transaction.atomic
+def conversation_snooze(*, conversation: Conversation, by=None, until: datetime) -> Conversation:
+    if until <= timezone.now():
+        raise InvalidInput("Snooze until a time in the future.", fields={"until": ["Must be in the future."]})
+    conversation = _locked(conversation)
+    if conversation.status == Conversation.Status.RESOLVED:
+        raise Conflict("A resolved conversation cannot be snoozed.", code="conversation_resolved")
+    conversation.status = Conversation.Status.SNOOZED
+    conversation.snoozed_until = until
+    conversation.save(update_fields=["status", "snoozed_until"])
+    _event(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
+    events.broadcast_conversation(conversation)
+    return conversation
+
+
+@transaction.atomic
+def conversation_wake(*, conversation_id: int) -> None:
+    """A snoozed conversation whose time has come opens again (idempotent)."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
+        .first()
+    )
+    if conversation is None:
+        return
+    conversation.status = Conversation.Status.OPEN
+    conversation.snoozed_until = None
+    conversation.save(update_fields=["status", "snoozed_until"])
+    events.broadcast_conversation(conversation)
+
+
+@transaction.atomic
+def conversation_set_priority(*, conversation: Conversation, by=None, priority: str) -> Conversation:
+    if priority not in Priority.values:
+        raise InvalidInput("Unknown priority.", fields={"priority": [f"Not one of {', '.join(Priority.values)}."]})
+    conversation = _locked(conversation)
+    if conversation.priority != priority:
+        old = conversation.priority
+        conversation.priority = priority
+        conversation.save(update_fields=["priority", "priority_rank"])
+        _event(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
+        events.broadcast_conversation(conversation)
+    return conversation
+
+
+# --- contacts ---------------------------------------------------------------------------
+
+
+def _merge(*, source: Contact, target: Contact, by, reason: str) -> AuditLog:
+    if source.pk == target.pk:
+        raise InvalidInput("A contact cannot be merged into itself.", fields={"target": ["Same contact."]})
+    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
+    source, target = locked[source.pk], locked[target.pk]
+    if source.merged_into_id:
+        raise Conflict("That contact is already merged.", code="already_merged")
+    both_active = (
+        Conversation.objects.filter(contact__in=[source, target]).exclude(status=Conversation.Status.RESOLVED).count()
+    )
+    if both_active > 1:
+        raise Conflict(
+            "Both contacts have an open conversation; resolve one first.", code="both_have_open_conversations"
+        )
+    identity_ids = list(source.identities.values_list("pk", flat=True))
+    conversation_ids = list(source.conversations.values_list("pk", flat=True))
+    source.identities.update(contact=target)
+    source.conversations.update(contact=target)
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    for field in ("name", "email", "phone", "external_id"):
+        if not getattr(target, field) and getattr(source, field):
+            setattr(target, field, getattr(source, field))
+    target.attributes = {**source.attributes, **target.attributes}
+    if source.at_risk_until and (not target.at_risk_until or source.at_risk_until > target.at_risk_until):
+        target.at_risk_until = source.at_risk_until
+    target.save()
+    for conversation in Conversation.objects.filter(pk__in=conversation_ids):
+        _event(conversation, EventKind.CONTACT_MERGED, actor=by, source_id=source.pk, target_id=target.pk)
+    return AuditLog.objects.create(
+        actor=by,
+        action="contact_merge",
+        target_type="contact",
+        target_id=str(target.pk),
+        data={
+            "source_id": source.pk,
+            "target_id": target.pk,
+            "identity_ids": identity_ids,
+            "conversation_ids": conversation_ids,
+            "reason": reason,
+        },
+    )
+
+
+@transaction.atomic
+def contact_merge(*, source: Contact, target: Contact, by) -> Contact:
+    """Merge `source` into `target` (by an agent): identities and conversations move; audited."""
+    _merge(source=source, target=target, by=by, reason="agent")
+    return Contact.objects.get(pk=target.pk)
+
+
+@transaction.atomic
+def contact_unmerge(*, contact: Contact, by) -> Contact:
+    """Undo the merge of `contact` (the merged source): what moved moves back; audited."""
+    source = Contact.objects.select_for_update().get(pk=contact.pk)
+    if not source.merged_into_id:
+        raise Conflict("That contact is not merged.", code="not_merged")
+    record = (
+        AuditLog.objects.filter(action="contact_merge", target_type="contact", data__source_id=source.pk)
+        .order_by("-id")
+        .first()
+    )
+    if record is None:
+        raise NotFound("No merge record for that contact.")
+    target_id = record.data["target_id"]
+    ContactIdentity.objects.filter(pk__in=record.data["identity_ids"], contact_id=target_id).update(contact=source)
+    Conversation.objects.filter(pk__in=record.data["conversation_ids"], contact_id=target_id).update(contact=source)
+    source.merged_into = None
+    source.save(update_fields=["merged_into", "updated_at"])
+    AuditLog.objects.create(
+        actor=by,
+        action="contact_unmerge",
+        target_type="contact",
+        target_id=str(source.pk),
+        data={"source_id": source.pk, "target_id": target_id, "merge_record_id": record.pk},
+    )
+    return source
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, by=None, **fields) -> Contact:
+    allowed = {"name", "attributes", "survey_opted_out"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise InvalidInput("These fields cannot be changed.", fields={f: ["Read-only."] for f in unknown})
+    for key, value in fields.items():
+        setattr(contact, key, value)
+    contact.save(update_fields=[*fields, "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def agent_set_availability(*, user: AbstractBaseUser, availability: str) -> AgentProfile:
+    if availability not in AgentProfile.Availability.values:
+        raise InvalidInput(
+            "Unknown availability.",
+            fields={"availability": [f"Not one of {', '.join(AgentProfile.Availability.values)}."]},
+        )
+    profile, _ = AgentProfile.objects.select_for_update().get_or_create(
+        user=user, defaults={"display_name": user.get_username()}
+    )
+    was = profile.availability
+    profile.availability = availability
+    profile.save(update_fields=["availability"])
+    if was != availability:
+        from . import tasks
+
+        transaction.on_commit(lambda: tasks.agent_availability_changed.delay(user.pk))
+    return profile

@@ -1,0 +1,56 @@
+"""Celery tasks of the conversation core. Each takes ids and is safe to run twice."""
+
+import logging
+
+from celery import shared_task
+
+from . import assignment
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def conversation_route(conversation_id: int) -> None:
+    """Give a new or returned conversation to an agent with room, if one is online."""
+    assignment.conversation_route(conversation_id=conversation_id)
+
+
+@shared_task(acks_late=True)
+def agent_availability_changed(user_id: int) -> None:
+    """Offline agents give back unanswered conversations; online agents take from the queue."""
+    released = assignment.agent_release_unanswered(user_id=user_id)
+    for conversation_id in released:
+        assignment.conversation_route(conversation_id=conversation_id)
+    assignment.route_queue()
+
+
+@shared_task(acks_late=True)
+def conversation_resolved(conversation_id: int, resolution_number: int) -> None:
+    """After a resolution: the survey invitation (feedback) is scheduled here."""
+    from feedback import services as feedback_services
+
+    feedback_services.survey_schedule(conversation_id=conversation_id, resolution_number=resolution_number)
+
+
+@shared_task(acks_late=True)
+def conversation_reopened(conversation_id: int) -> None:
+    """After a reopen: an invitation that is still only scheduled is cancelled."""
+    from feedback import services as feedback_services
+
+    feedback_services.survey_cancel_scheduled(conversation_id=conversation_id)
+
+
+@shared_task(acks_late=True)
+def event_created(event_id: int) -> None:
+    """Every ConversationEvent reaches the metrics pipeline and the outbound webhooks."""
+    from feedback import pipeline
+
+    pipeline.event_arrived(event_id=event_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def message_deliver(message_id: int) -> None:
+    """Send an agent's reply out by email or SMS (connectors); a sent message is not sent again."""
+    from .connectors import outbound
+
+    outbound.deliver(message_id=message_id)

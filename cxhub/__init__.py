@@ -1,0 +1,5 @@
+"""cxhub: an omnichannel customer-support backend."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

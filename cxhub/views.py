@@ -1,0 +1,54 @@
+"""Site-wide views: health check and error pages (JSON for API clients)."""
+
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from .errors import json_error
+
+JSON_PREFIXES = ("/api/", "/hooks/")
+
+
+def healthz(request):
+    """Liveness and database reachability, for load balancers and `make run`."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = "ok"
+    except Exception:
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    return JsonResponse({"status": "ok", "database": database})
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
+
+
+def error_400(request, exception=None):
+    if _wants_json(request):
+        return json_error("bad_request", "Bad request.", 400)
+    return render(request, "error.html", {"status": 400, "title": "Bad request"}, status=400)
+
+
+def error_403(request, exception=None):
+    if _wants_json(request):
+        return json_error("forbidden", "You may not do this.", 403)
+    return render(request, "error.html", {"status": 403, "title": "Forbidden"}, status=403)
+
+
+def error_404(request, exception=None):
+    if _wants_json(request):
+        return json_error("not_found", "Not found.", 404)
+    return render(request, "error.html", {"status": 404, "title": "Page not found"}, status=404)
+
+
+def error_500(request):
+    if _wants_json(request):
+        return json_error("server_error", "Something went wrong on our side; it has been logged.", 500)
+    return HttpResponse("<h1>Server error</h1><p>It has been logged.</p>", status=500)
+
+
+def csrf_failure(request, reason=""):
+    if _wants_json(request):
+        return json_error("csrf_failed", "CSRF check failed; reload the page and try again.", 403)
+    return render(request, "error.html", {"status": 403, "title": "Session expired, reload the page"}, status=403)

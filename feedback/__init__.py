@@ -1,0 +1,1 @@
+"""Feedback: surveys, follow-ups and the metrics pipeline."""

@@ -1,0 +1,184 @@
+"""Surveys, follow-ups and the pipeline's facts and rollups (DESIGN.md §2, METRICS.md)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from chat.models import Channel, Contact, Conversation, Inbox, Team
+
+
+def default_questions() -> list[str]:
+    return ["csat", "ces", "comment"]
+
+
+class SurveyPolicy(models.Model):
+    class Question(models.TextChoices):
+        CSAT = "csat"
+        CES = "ces"
+        NPS = "nps"
+        COMMENT = "comment"
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="survey_policy")
+    enabled = models.BooleanField(default=True)
+    questions = models.JSONField(default=default_questions, help_text='Any of "csat", "ces", "nps", "comment".')
+    wording = models.JSONField(default=dict, blank=True, help_text="Overrides of the question texts by key.")
+    delay = models.DurationField(default=timedelta(0))
+    expiry = models.DurationField(default=timedelta(days=7))
+    cooldown = models.DurationField(default=timedelta(days=14))
+    sample_rate = models.FloatField(default=1.0, help_text="Share of resolutions surveyed, 0 to 1.")
+    skip_without_agent_reply = models.BooleanField(default=True)
+    skip_bot_resolved = models.BooleanField(default=True)
+    channels = models.JSONField(default=list, blank=True, help_text="Channels allowed; empty means all.")
+
+    class Meta:
+        verbose_name_plural = "survey policies"
+
+    def __str__(self) -> str:
+        return f"Survey policy of {self.inbox}"
+
+
+class SurveyInvitation(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        SENT = "sent"
+        ANSWERED = "answered"
+        EXPIRED = "expired"
+        SKIPPED = "skipped"
+        CANCELLED = "cancelled"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="survey_invitations")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="survey_invitations")
+    resolution_number = models.PositiveIntegerField(default=1, help_text="Which resolution of the conversation.")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    skip_reason = models.CharField(max_length=40, blank=True)
+    questions = models.JSONField(default=default_questions)
+    scheduled_for = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # snapshot at resolution: who gets the credit
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "resolution_number"], name="one_invitation_per_resolution")
+        ]
+        indexes = [models.Index(fields=["status", "scheduled_for"], name="invitation_due_idx")]
+
+    def __str__(self) -> str:
+        return f"Survey for conversation {self.conversation_id} ({self.status})"
+
+
+class SurveyResponse(models.Model):
+    invitation = models.OneToOneField(SurveyInvitation, on_delete=models.CASCADE, related_name="response")
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
+    ces = models.PositiveSmallIntegerField(null=True, blank=True)
+    nps = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    answered_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(csat__isnull=True) | models.Q(csat__gte=1, csat__lte=5), name="csat_1_5"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ces__isnull=True) | models.Q(ces__gte=1, ces__lte=7), name="ces_1_7"
+            ),
+            models.CheckConstraint(condition=models.Q(nps__isnull=True) | models.Q(nps__lte=10), name="nps_0_10"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Response to {self.invitation_id}"
+
+
+class FollowUp(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    response = models.OneToOneField(SurveyResponse, on_delete=models.CASCADE, related_name="follow_up")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="follow_ups")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="follow_ups")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Follow-up for {self.contact}"
+
+
+class ConversationFacts(models.Model):
+    """One row per resolved conversation, written by the metrics pipeline."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="facts")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    opened_at = models.DateTimeField()
+    first_resolved_at = models.DateTimeField(null=True, blank=True)
+    first_response_seconds = models.FloatField(null=True, blank=True)
+    resolution_seconds = models.FloatField(null=True, blank=True)
+    customer_messages = models.PositiveIntegerField(default=0)
+    agent_messages = models.PositiveIntegerField(default=0)
+    transfers = models.PositiveIntegerField(default=0)
+    channels_used = models.JSONField(default=list)
+    channel_switches = models.PositiveIntegerField(default=0)
+    reopened = models.BooleanField(default=False)
+    recontacted_7d = models.BooleanField(null=True)
+    fcr = models.BooleanField(null=True)
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
+    ces = models.PositiveSmallIntegerField(null=True, blank=True)
+    nps = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "conversation facts"
+
+    def __str__(self) -> str:
+        return f"Facts of conversation {self.conversation_id}"
+
+
+class MetricRollup(models.Model):
+    """Additive counters per (day, inbox, agent, team, channel, metric); ratios come from sums and counts."""
+
+    day = models.DateField()
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    metric = models.CharField(max_length=40)
+    count = models.BigIntegerField(default=0)
+    total = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "inbox", "agent", "team", "channel", "metric"],
+                name="unique_rollup_cell",
+            )
+        ]
+        indexes = [models.Index(fields=["metric", "day"], name="rollup_metric_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} on {self.day}"

@@ -1,0 +1,102 @@
+"""The project as a whole: settings from the environment, deploy checks, migrations, schema, admin."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+
+from cxhub.settings import env_bool, env_int
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_env_helpers_refuse_bad_values(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured):
+        env_bool("X_FLAG", False)
+    monkeypatch.setenv("X_NUM", "many")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "-3")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_NUM", 1)
+    monkeypatch.setenv("X_FLAG", "off")
+    assert env_bool("X_FLAG", True) is False
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"DATABASE_URL": "mysql://x/y"}, {"REDIS_URL": "http://nope"}, {"DEBUG": "false"}, {"DEBUG": "perhaps"}],
+)
+def test_bad_configuration_stops_the_start_with_a_clear_message(variables):
+    result = manage("check", env=variables)
+    assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr
+
+
+def test_deploy_check_is_clean_with_debug_off_and_a_real_secret():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={"DEBUG": "false", "SECRET_KEY": "k" * 20 + "-a-long-random-secret-for-the-check-" + "z9" * 10},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_migrations_are_committed():
+    result = manage("makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout
+
+
+def test_openapi_schema_validates_without_warnings():
+    result = manage("spectacular", "--validate", "--fail-on-warn", "--file", os.devnull)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_healthz_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_prints_the_logins(capsys):
+    from chat.models import Contact, Conversation, Inbox
+
+    call_command("seed_demo")
+    counts = (Inbox.objects.count(), Contact.objects.count(), Conversation.objects.count())
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert (Inbox.objects.count(), Contact.objects.count(), Conversation.objects.count()) == counts
+    assert counts[0] == 3 and Conversation.objects.filter(status="resolved").exists()
+    assert "supervisor" in out and "alice" in out and "cxhub-demo-2026" in out
+    maria = Contact.objects.get(name="Maria Garcia")
+    channels = set(maria.conversations.values_list("messages__channel", flat=True))
+    assert {"web", "email", "sms"} <= channels
+
+
+@pytest.mark.django_db
+def test_admin_pages_open_for_every_model(admin_client):
+    call_command("seed_demo")
+    for name in ["inbox", "team", "agentprofile", "contact", "conversation", "conversationevent", "auditlog"]:
+        response = admin_client.get(f"/admin/chat/{name}/")
+        assert response.status_code == 200, name
+        response = admin_client.get(f"/admin/chat/{name}/?q=a")
+        assert response.status_code == 200, name
+    from chat.models import Contact, Conversation
+
+    assert admin_client.get(f"/admin/chat/contact/{Contact.objects.first().pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/chat/conversation/{Conversation.objects.first().pk}/change/").status_code == 200
