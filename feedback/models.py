@@ -60,6 +60,10 @@ class SurveyInvitation(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed deliveries so far.")
+    sms_pending_question = models.CharField(
+        max_length=10, blank=True, help_text="The question the last survey SMS asked; empty when none is open."
+    )
     # snapshot at resolution: who gets the credit
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
