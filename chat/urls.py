@@ -1,0 +1,13 @@
+"""Pages of the chat app: the agent console and the widget demo."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("demo/", views.demo, name="demo"),
+    path("console/", views.console, name="console"),
+    path("console/c/<int:conversation_id>/", views.console, name="console-conversation"),
+    path("console/login/", views.ConsoleLoginView.as_view(), name="console-login"),
+    path("console/logout/", views.ConsoleLogoutView.as_view(), name="console-logout"),
+]

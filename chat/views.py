@@ -1,0 +1,42 @@
+"""Server-rendered pages: the agent console (/console/) and the demo shop page (/demo/)."""
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from chat import selectors
+from chat.models import Channel, Conversation, Inbox
+
+
+class ConsoleLoginView(auth_views.LoginView):
+    template_name = "console/login.html"
+    redirect_authenticated_user = True
+
+
+class ConsoleLogoutView(auth_views.LogoutView):
+    """POST only (Django's rule): the nav's logout button submits a form."""
+
+
+@login_required
+@require_GET
+def console(request, conversation_id: int | None = None):
+    """The console shell; the list, the timeline and the contact panel fill in from the API."""
+    user = request.user
+    context = {
+        "conversation_id": conversation_id,
+        "inboxes": selectors.inboxes_visible_to(user).order_by("name"),
+        "teams": selectors.teams_visible_to(user).order_by("name"),
+        "agents": selectors.agents_visible_to(user),
+        "statuses": Conversation.Status.choices,
+        "channels": Channel.choices,
+        "is_supervisor": selectors.user_is_supervisor(user),
+    }
+    return render(request, "console/index.html", context)
+
+
+@require_GET
+def demo(request):
+    """A sample shop page that embeds the widget of the first web inbox (seed_demo's)."""
+    inbox = Inbox.objects.filter(channel=Channel.WEB).order_by("id").first()
+    return render(request, "chat/demo.html", {"inbox": inbox})
