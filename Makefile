@@ -20,7 +20,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed node_modules/.installed
+
+## node_modules: browser libraries (chart.js) from npm, served by Django from node_modules
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
 
 install-dev: $(VENV)/.installed-dev
 

@@ -217,6 +217,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "cxhub" / "static"] if (BASE_DIR / "cxhub" / "static").exists() else []
+# Browser libraries from npm (package.json, `make install` runs `npm ci`), served locally.
+if (BASE_DIR / "node_modules" / "chart.js" / "dist").exists():
+    STATICFILES_DIRS.append(("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
