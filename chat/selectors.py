@@ -7,6 +7,7 @@ from cxhub.errors import NotFound
 
 from .models import (
     AgentProfile,
+    CannedResponse,
     Contact,
     ContactIdentity,
     Conversation,
@@ -144,3 +145,14 @@ def root_contact(contact: Contact) -> Contact:
 
 def active_conversation_of(contact: Contact) -> Conversation | None:
     return contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()
+
+
+def canned_responses_visible_to(user: AbstractBaseUser, *, prefix: str = "") -> QuerySet[CannedResponse]:
+    """The workspace's canned responses (any active agent may use them), by shortcut prefix."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return CannedResponse.objects.none()
+    qs = CannedResponse.objects.all()
+    prefix = prefix.strip().lstrip("/")
+    if prefix:
+        qs = qs.filter(shortcut__istartswith=prefix)
+    return qs.order_by("shortcut")

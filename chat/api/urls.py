@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import canned, views
 
 router = SimpleRouter()
 router.register("inboxes", views.InboxViewSet, basename="inbox")
@@ -11,6 +11,7 @@ router.register("teams", views.TeamViewSet, basename="team")
 router.register("agents", views.AgentViewSet, basename="agent")
 router.register("conversations", views.ConversationViewSet, basename="conversation")
 router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("canned-responses", canned.CannedResponseViewSet, basename="canned-response")
 
 messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 
