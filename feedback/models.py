@@ -128,7 +128,12 @@ class FollowUp(models.Model):
 
 
 class ConversationFacts(models.Model):
-    """One row per resolved conversation, written by the metrics pipeline."""
+    """One row per conversation (opened, resolved or not), written by the metrics pipeline.
+
+    `contributions` is what this conversation (with its survey invitations) has added to
+    MetricRollup, cell by cell; the pipeline replaces it, applying new − old, in the same
+    transaction as the rollup update (docs/adr/0003-metrics-pipeline.md).
+    """
 
     conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="facts")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
@@ -138,6 +143,7 @@ class ConversationFacts(models.Model):
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     opened_at = models.DateTimeField()
+    first_reply_at = models.DateTimeField(null=True, blank=True)
     first_resolved_at = models.DateTimeField(null=True, blank=True)
     first_response_seconds = models.FloatField(null=True, blank=True)
     resolution_seconds = models.FloatField(null=True, blank=True)
@@ -147,42 +153,68 @@ class ConversationFacts(models.Model):
     channels_used = models.JSONField(default=list)
     channel_switches = models.PositiveIntegerField(default=0)
     reopened = models.BooleanField(default=False)
+    window_ended = models.BooleanField(default=False, help_text="The 7-day recontact window has ended.")
     recontacted_7d = models.BooleanField(null=True)
     fcr = models.BooleanField(null=True)
     csat = models.PositiveSmallIntegerField(null=True, blank=True)
     ces = models.PositiveSmallIntegerField(null=True, blank=True)
     nps = models.PositiveSmallIntegerField(null=True, blank=True)
+    survey_answered_at = models.DateTimeField(null=True, blank=True)
+    contributions = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name_plural = "conversation facts"
+        indexes = [
+            models.Index(fields=["first_reply_at"], name="facts_first_reply_idx"),
+            models.Index(fields=["first_resolved_at"], name="facts_first_resolved_idx"),
+            models.Index(fields=["opened_at"], name="facts_opened_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Facts of conversation {self.conversation_id}"
 
 
 class MetricRollup(models.Model):
-    """Additive counters per (day, inbox, agent, team, channel, metric); ratios come from sums and counts."""
+    """Additive counters per (day, inbox, agent, team, channel, metric); ratios come from sums and counts.
+
+    Agent and team are plain ids with 0 for "none" (not nullable foreign keys), so the unique
+    constraint holds on every database: NULLs are distinct in a unique index (ADR 0003).
+    Totals are integers (scores, counts, milliseconds), so sums are exact.
+    """
 
     day = models.DateField()
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
-    agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    agent_key = models.BigIntegerField(default=0, help_text="The agent's user id; 0 when none.")
+    team_key = models.BigIntegerField(default=0, help_text="The team's id; 0 when none.")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     metric = models.CharField(max_length=40)
     count = models.BigIntegerField(default=0)
-    total = models.FloatField(default=0)
+    total = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "inbox", "agent", "team", "channel", "metric"],
-                name="unique_rollup_cell",
+                fields=["day", "inbox", "agent_key", "team_key", "channel", "metric"],
+                name="unique_rollup_cell_keys",
             )
         ]
         indexes = [models.Index(fields=["metric", "day"], name="rollup_metric_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.metric} on {self.day}"
+
+
+class ProcessedEvent(models.Model):
+    """The pipeline's marker: this ConversationEvent's effect is in the facts and rollups.
+
+    Written in the same transaction as the facts and rollups it caused (ADR 0003).
+    """
+
+    event = models.OneToOneField(
+        "chat.ConversationEvent", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Processed event {self.event_id}"

@@ -1,0 +1,441 @@
+"""The formulas of METRICS.md as pure functions: plain values in, figures out (no ORM here).
+
+Three layers, each a pure function of the one before:
+
+1. `conversation_facts(...)` turns the raw rows of one conversation (the conversation, its
+   messages, its events, the contact's later conversations) into `Facts`.
+2. `conversation_contributions(facts)` and `invitation_contributions(invitation)` turn facts
+   into additive counters per rollup cell (day, inbox, agent, team, channel, metric). The
+   rollup table is the sum of every source's contributions; the pipeline applies
+   "new minus old" so a re-run adds nothing.
+3. `figures_from_counters(counters, ...)` turns summed counters into the API's figures:
+   `{"value", "numerator", "denominator", "version"}`, or a duration summary. No data → null.
+
+All totals are integers (scores, counts, milliseconds), so sums and differences are exact and
+the pipeline's rollups can be compared with a recomputation for equality, not closeness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+
+# A change of formula is a new version, never a silent edit (METRICS.md).
+VERSIONS: dict[str, int] = {
+    "csat_percent": 1,
+    "csat_average": 1,
+    "ces_average": 1,
+    "ces_easy_percent": 1,
+    "nps": 1,
+    "response_rate": 1,
+    "first_response_seconds": 1,
+    "resolution_seconds": 1,
+    "reopen_rate": 1,
+    "recontact_rate_7d": 1,
+    "first_contact_resolution": 1,
+    "channel_switch_rate": 1,
+    "customer_messages_per_resolution": 1,
+    "transfers_per_conversation": 1,
+    "at_risk_contacts": 1,
+}
+METRIC_NAMES = tuple(VERSIONS)
+DURATION_METRICS = ("first_response_seconds", "resolution_seconds")
+
+CSAT_SCALE = range(1, 6)
+CES_SCALE = range(1, 8)
+NPS_SCALE = range(0, 11)
+RECONTACT_WINDOW = timedelta(days=7)
+AT_RISK_FOR = timedelta(days=30)
+
+# CSAT % by first response time (METRICS.md "Joins that matter"): (label, upper bound in seconds).
+FIRST_RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 1 min", 60),
+    ("1–5 min", 300),
+    ("5–30 min", 1800),
+    ("30 min–4 h", 14400),
+    ("> 4 h", math.inf),
+)
+
+
+# --- scores ------------------------------------------------------------------------------
+
+
+def csat_satisfied(score: int) -> bool:
+    return score >= 4
+
+
+def ces_easy(score: int) -> bool:
+    return score >= 5
+
+
+def nps_promoter(score: int) -> bool:
+    return score >= 9
+
+
+def nps_detractor(score: int) -> bool:
+    return score <= 6
+
+
+def is_detractor_answer(*, csat: int | None = None, ces: int | None = None, nps: int | None = None) -> bool:
+    """CSAT ≤ 2, CES ≤ 3 or NPS ≤ 6: the closed loop opens a follow-up."""
+    return (csat is not None and csat <= 2) or (ces is not None and ces <= 3) or (nps is not None and nps <= 6)
+
+
+def first_response_bucket(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    for label, upper in FIRST_RESPONSE_BUCKETS:
+        if seconds < upper:
+            return label
+    return FIRST_RESPONSE_BUCKETS[-1][0]
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def share(numerator: int, denominator: int, *, version: int = 1) -> dict:
+    """A percentage 0–100; null when nothing was counted."""
+    value = None if not denominator else 100.0 * numerator / denominator
+    return {"value": value, "numerator": numerator, "denominator": denominator, "version": version}
+
+
+def average(total: float, count: int, *, version: int = 1) -> dict:
+    """A mean from a sum and a count (never an average of averages)."""
+    value = None if not count else total / count
+    return {"value": value, "numerator": total, "denominator": count, "version": version}
+
+
+def count_figure(count: int, *, version: int = 1) -> dict:
+    return {"value": count, "numerator": count, "denominator": None, "version": version}
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float | None:
+    """Exact continuous percentile, as PostgreSQL's percentile_cont: linear between ranks."""
+    if not sorted_values:
+        return None
+    position = fraction * (len(sorted_values) - 1)
+    lower = math.floor(position)
+    upper = math.ceil(position)
+    if lower == upper:
+        return float(sorted_values[lower])
+    weight = position - lower
+    return float(sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight)
+
+
+def duration(values: Iterable[float | None], *, version: int = 1) -> dict:
+    """`{"median", "p90", "mean", "count"}` in seconds over the values given (None ignored)."""
+    ordered = sorted(float(v) for v in values if v is not None)
+    total = math.fsum(ordered)
+    return {
+        "median": percentile(ordered, 0.5),
+        "p90": percentile(ordered, 0.9),
+        "mean": total / len(ordered) if ordered else None,
+        "count": len(ordered),
+        "numerator": total,
+        "denominator": len(ordered),
+        "version": version,
+    }
+
+
+Counters = Mapping[str, tuple[int, int]]  # metric → (count, total)
+
+
+def _count(counters: Counters, metric: str) -> int:
+    return counters.get(metric, (0, 0))[0]
+
+
+def _total(counters: Counters, metric: str) -> int:
+    return counters.get(metric, (0, 0))[1]
+
+
+def score_distribution(counters: Counters, question: str) -> dict[int, int]:
+    scale = {"csat": CSAT_SCALE, "ces": CES_SCALE, "nps": NPS_SCALE}[question]
+    return {score: _count(counters, f"{question}_{score}") for score in scale}
+
+
+def figure(name: str, counters: Counters, *, durations: Mapping[str, Iterable] | None = None, at_risk: int = 0):
+    """One named figure (METRICS.md names) from summed counters (and durations for the time metrics)."""
+    version = VERSIONS[name]
+    if name in DURATION_METRICS:
+        return duration((durations or {}).get(name, ()), version=version)
+    if name == "at_risk_contacts":
+        return count_figure(at_risk, version=version)
+    if name in ("csat_percent", "csat_average"):
+        dist = score_distribution(counters, "csat")
+        answered = sum(dist.values())
+        if name == "csat_percent":
+            return share(sum(n for s, n in dist.items() if csat_satisfied(s)), answered, version=version)
+        return average(sum(s * n for s, n in dist.items()), answered, version=version)
+    if name in ("ces_average", "ces_easy_percent"):
+        dist = score_distribution(counters, "ces")
+        answered = sum(dist.values())
+        if name == "ces_easy_percent":
+            return share(sum(n for s, n in dist.items() if ces_easy(s)), answered, version=version)
+        return average(sum(s * n for s, n in dist.items()), answered, version=version)
+    if name == "nps":
+        dist = score_distribution(counters, "nps")
+        promoters = sum(n for s, n in dist.items() if nps_promoter(s))
+        detractors = sum(n for s, n in dist.items() if nps_detractor(s))
+        return share(promoters - detractors, sum(dist.values()), version=version)
+    ratios = {
+        "response_rate": ("invitation_answered", "invitation_sent"),
+        "reopen_rate": ("reopened", "resolved"),
+        "recontact_rate_7d": ("recontacted", "window_ended"),
+        "first_contact_resolution": ("fcr", "window_ended"),
+        "channel_switch_rate": ("channel_switch", "opened"),
+    }
+    if name in ratios:
+        numerator, denominator = ratios[name]
+        return share(_count(counters, numerator), _count(counters, denominator), version=version)
+    if name == "customer_messages_per_resolution":
+        return average(_total(counters, "customer_messages"), _count(counters, "customer_messages"), version=version)
+    if name == "transfers_per_conversation":
+        return average(_total(counters, "opened"), _count(counters, "opened"), version=version)
+    raise KeyError(name)
+
+
+def figures_from_counters(
+    counters: Counters, *, durations: Mapping[str, Iterable] | None = None, at_risk: int = 0, names=METRIC_NAMES
+) -> dict[str, dict]:
+    durations = {k: list(v) for k, v in (durations or {}).items()}
+    return {name: figure(name, counters, durations=durations, at_risk=at_risk) for name in names}
+
+
+def trend(current: float | None, previous: float | None) -> float | None:
+    """current − previous, or null when either is unknown."""
+    if current is None or previous is None:
+        return None
+    return current - previous
+
+
+# --- facts from raw rows -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: int
+    inbox_id: int
+    inbox_channel: str
+    opened_at: datetime
+    first_resolved_at: datetime | None
+    assignee_id: int | None
+    team_id: int | None
+    reopen_count: int
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    sender_kind: str  # contact | agent | bot | system
+    is_note: bool
+    channel: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRow:
+    kind: str
+    data: dict
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    resolution_number: int
+    csat: int | None
+    ces: int | None
+    nps: int | None
+    answered_at: datetime
+
+
+@dataclass
+class Facts:
+    """What the pipeline stores in ConversationFacts (see feedback/models.py)."""
+
+    conversation_id: int
+    inbox_id: int
+    agent_id: int | None
+    team_id: int | None
+    channel: str
+    opened_at: datetime
+    first_reply_at: datetime | None = None
+    first_resolved_at: datetime | None = None
+    first_response_seconds: float | None = None
+    resolution_seconds: float | None = None
+    customer_messages: int = 0
+    agent_messages: int = 0
+    transfers: int = 0
+    channels_used: list[str] = field(default_factory=list)
+    channel_switches: int = 0
+    reopened: bool = False
+    window_ended: bool = False
+    recontacted_7d: bool | None = None
+    fcr: bool | None = None
+    csat: int | None = None
+    ces: int | None = None
+    nps: int | None = None
+    survey_answered_at: datetime | None = None
+
+
+def conversation_facts(
+    conversation: ConversationRow,
+    *,
+    messages: Iterable[MessageRow],
+    events: Iterable[EventRow],
+    later_openings: Iterable[datetime],
+    responses: Iterable[ResponseRow] = (),
+    now: datetime,
+) -> Facts:
+    """The facts of one conversation as of `now` (METRICS.md "Operations")."""
+    messages = sorted(messages, key=lambda m: m.created_at)
+    events = list(events)
+    customer = [m for m in messages if m.sender_kind == "contact"]
+    replies = [m for m in messages if m.sender_kind == "agent" and not m.is_note]
+    first_customer = customer[0].created_at if customer else None
+    first_reply = next((m.created_at for m in replies if first_customer and m.created_at >= first_customer), None)
+
+    agent_id, team_id = conversation.assignee_id, conversation.team_id
+    resolutions = [e for e in events if e.kind == "resolved"]
+    if resolutions:
+        last = max(resolutions, key=lambda e: (e.created_at, e.data.get("resolution_number") or 0))
+        agent_id, team_id = last.data.get("agent_id"), last.data.get("team_id")
+
+    facts = Facts(
+        conversation_id=conversation.id,
+        inbox_id=conversation.inbox_id,
+        agent_id=agent_id,
+        team_id=team_id,
+        channel=customer[0].channel if customer else conversation.inbox_channel,
+        opened_at=conversation.opened_at,
+        first_reply_at=first_reply,
+        first_resolved_at=conversation.first_resolved_at,
+        first_response_seconds=(first_reply - first_customer).total_seconds() if first_reply else None,
+        customer_messages=len(customer),
+        agent_messages=len(replies),
+        transfers=sum(1 for e in events if e.kind == "transferred"),
+        channels_used=sorted({m.channel for m in customer}),
+        channel_switches=sum(1 for e in events if e.kind == "channel_switched"),
+        reopened=conversation.reopen_count > 0 or any(e.kind == "reopened" for e in events),
+    )
+    resolved_at = conversation.first_resolved_at
+    if resolved_at is not None:
+        facts.resolution_seconds = (resolved_at - conversation.opened_at).total_seconds()
+        window_end = resolved_at + RECONTACT_WINDOW
+        if now >= window_end:
+            facts.window_ended = True
+            facts.recontacted_7d = any(resolved_at <= at <= window_end for at in later_openings)
+            facts.fcr = not facts.reopened and not facts.recontacted_7d
+    answered = sorted(responses, key=lambda r: (r.resolution_number, r.answered_at))
+    if answered:
+        latest = answered[-1]
+        facts.csat, facts.ces, facts.nps = latest.csat, latest.ces, latest.nps
+        facts.survey_answered_at = latest.answered_at
+    return facts
+
+
+# --- contributions to rollup cells -------------------------------------------------------
+
+Cell = tuple[str, int, int, int, str, str]  # (day ISO, inbox, agent or 0, team or 0, channel, metric)
+
+
+def local_day(moment: datetime, tz: tzinfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+def cell_key(cell: Cell) -> str:
+    return "|".join(str(part) for part in cell)
+
+
+def parse_cell_key(key: str) -> Cell:
+    day, inbox, agent, team, channel, metric = key.split("|")
+    return (day, int(inbox), int(agent), int(team), channel, metric)
+
+
+def _millis(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def conversation_contributions(facts: Facts, *, tz: tzinfo) -> dict[str, tuple[int, int]]:
+    """Counters one conversation adds to the rollups, each in the period METRICS.md names."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    dims = (facts.inbox_id, facts.agent_id or 0, facts.team_id or 0, facts.channel)
+
+    def add(moment: datetime, metric: str, total: int = 0) -> None:
+        cell = out[cell_key((local_day(moment, tz).isoformat(), *dims, metric))]
+        cell[0] += 1
+        cell[1] += total
+
+    add(facts.opened_at, "opened", facts.transfers)
+    if len(facts.channels_used) >= 2:
+        add(facts.opened_at, "channel_switch", facts.channel_switches)
+    if facts.first_reply_at is not None and facts.first_response_seconds is not None:
+        add(facts.first_reply_at, "first_response", _millis(facts.first_response_seconds))
+    if facts.first_resolved_at is not None:
+        at = facts.first_resolved_at
+        add(at, "resolved", _millis(facts.resolution_seconds or 0))
+        add(at, "customer_messages", facts.customer_messages)
+        if facts.reopened:
+            add(at, "reopened")
+        if facts.window_ended:
+            add(at, "window_ended")
+            if facts.recontacted_7d:
+                add(at, "recontacted")
+            if facts.fcr:
+                add(at, "fcr")
+    return {key: (c, t) for key, (c, t) in out.items()}
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    """A survey invitation with its snapshot (who gets the credit) and its response, if any."""
+
+    inbox_id: int
+    agent_id: int | None
+    team_id: int | None
+    channel: str
+    sent_at: datetime | None
+    response: ResponseRow | None = None
+
+
+def invitation_contributions(invitation: InvitationRow, *, tz: tzinfo) -> dict[str, tuple[int, int]]:
+    """Response rate by sent time; each score in the period of its answer (METRICS.md "Surveys")."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    dims = (invitation.inbox_id, invitation.agent_id or 0, invitation.team_id or 0, invitation.channel)
+
+    def add(moment: datetime, metric: str) -> None:
+        out[cell_key((local_day(moment, tz).isoformat(), *dims, metric))][0] += 1
+
+    response = invitation.response
+    if invitation.sent_at is not None:
+        add(invitation.sent_at, "invitation_sent")
+        if response is not None:
+            add(invitation.sent_at, "invitation_answered")
+    if response is not None:
+        for question, score in (("csat", response.csat), ("ces", response.ces), ("nps", response.nps)):
+            if score is not None:
+                add(response.answered_at, f"{question}_{score}")
+    return {key: (c, t) for key, (c, t) in out.items()}
+
+
+def merge_contributions(*parts: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for part in parts:
+        for key, (count, total) in part.items():
+            out[key][0] += count
+            out[key][1] += total
+    return {key: (c, t) for key, (c, t) in out.items() if c or t}
+
+
+def contribution_delta(
+    old: Mapping[str, Iterable[int]], new: Mapping[str, Iterable[int]]
+) -> dict[str, tuple[int, int]]:
+    """new − old per cell, zero cells left out: what applying `new` in place of `old` changes."""
+    delta: dict[str, tuple[int, int]] = {}
+    for key in set(old) | set(new):
+        old_count, old_total = old.get(key, (0, 0))
+        new_count, new_total = new.get(key, (0, 0))
+        if (new_count - old_count) or (new_total - old_total):
+            delta[key] = (new_count - old_count, new_total - old_total)
+    return delta
