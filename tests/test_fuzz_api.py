@@ -1,0 +1,104 @@
+"""API fuzzing: schemathesis generates requests from the OpenAPI schema and checks every answer.
+
+Every operation of /api/schema/ is called in process (Django's WSGI handler, inside the test's
+own database transaction) as a supervisor with token auth, over the seeded demo data, with
+valid and invalid inputs. The targets: no server error, and every response on the schema
+(documented status code, content type, headers and body shape).
+
+Quick profile (the normal suite): FUZZ_EXAMPLES examples per operation, 10 by default, derandomised.
+Long profile (`make fuzz`): FUZZ_EXAMPLES=1000, random.
+"""
+
+import os
+
+import pytest
+import schemathesis
+from django.core.management import call_command
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def _load_schema():
+    """The same document /api/schema/ serves, built without a request so tests can be listed per operation."""
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    loaded = schemathesis.openapi.from_dict(document)
+    loaded.app = get_wsgi_application()
+    return loaded
+
+
+SCHEMA = _load_schema()
+OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
+
+
+@pytest.fixture
+def in_process_app(db):
+    """Requests keep the test's database connection open (as Django's own test client does)."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def supervisor_token(in_process_app):
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    with open(os.devnull, "w") as quiet:
+        call_command("seed_demo", stdout=quiet)
+    user = get_user_model().objects.get(username="supervisor")
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def test_the_served_schema_is_the_fuzzed_one(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert set(response.json()["paths"]) == set(SCHEMA.raw_schema["paths"])
+
+
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def test_every_operation_answers_on_the_schema_without_server_errors(label, supervisor_token):
+    # given a supervisor's token and the seeded demo data
+    operation = OPERATIONS[label]
+    strategy = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
+
+    @given(case=strategy)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=EXAMPLES < 100,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def call(case):
+        # when any generated request is sent
+        response = case.call(headers={"Authorization": f"Token {supervisor_token}"})
+        # then no 500 and nothing off the schema
+        case.validate_response(response, checks=CHECKS)
+
+    call()
