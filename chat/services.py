@@ -370,7 +370,9 @@ def message_send(
 
 
 @transaction.atomic
-def message_set_delivery(*, message_id: int, status: str, error: str = "", external_id: str | None = None) -> Message:
+def message_set_delivery(
+    *, message_id: int, status: str, error: str = "", external_id: str | None = None, provider: str | None = None
+) -> Message:
     """A provider's word on an outbound message (sent, delivered, failed)."""
     message = Message.objects.select_for_update().get(pk=message_id)
     message.delivery_status = status
@@ -379,8 +381,35 @@ def message_set_delivery(*, message_id: int, status: str, error: str = "", exter
     if external_id and not message.external_id:
         message.external_id = external_id
         fields.append("external_id")
+        if provider and not message.provider:
+            message.provider = provider
+            fields.append("provider")
     message.save(update_fields=fields)
     events.broadcast_message(message)
+    return message
+
+
+DELIVERY_CLAIM_SECONDS = 600
+
+
+@transaction.atomic
+def message_delivery_claim(*, message_id: int) -> Message | None:
+    """Take an outbound message for sending, once: None when it is not pending or another
+    worker claimed it less than DELIVERY_CLAIM_SECONDS ago (a crashed sender's claim expires)."""
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("conversation", "conversation__inbox", "conversation__contact")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None or message.delivery_status != Message.Delivery.PENDING or message.is_note:
+        return None
+    now = timezone.now()
+    claimed_at = (message.metadata or {}).get("delivery_claimed_at")
+    if claimed_at and (now - datetime.fromisoformat(claimed_at)).total_seconds() < DELIVERY_CLAIM_SECONDS:
+        return None
+    message.metadata = {**(message.metadata or {}), "delivery_claimed_at": now.isoformat()}
+    message.save(update_fields=["metadata"])
     return message
 
 
@@ -638,6 +667,46 @@ def contact_unmerge(*, contact: Contact, by) -> Contact:
         data={"source_id": source.pk, "target_id": target_id, "merge_record_id": record.pk},
     )
     return source
+
+
+@transaction.atomic
+def contact_identity_confirm(*, contact: Contact, claim: Claim, name: str = "") -> Contact:
+    """A channel proved that `contact` holds this identity (they answered mail we sent them there):
+    it is attached to them, verified. A verified holder elsewhere keeps it and is returned instead."""
+    value = normalise_identity(claim.kind, claim.value)
+    contact = Contact.objects.select_for_update().get(pk=root_contact(contact).pk)
+    identity = ContactIdentity.objects.select_for_update().filter(kind=claim.kind, value=value).first()
+    if identity is None:
+        ContactIdentity.objects.create(contact=contact, kind=claim.kind, value=value, verified=True)
+    elif root_contact(identity.contact).pk != contact.pk:
+        if identity.verified:
+            return root_contact(identity.contact)
+        identity.contact, identity.verified = contact, True
+        identity.save(update_fields=["contact", "verified"])
+    elif not identity.verified:
+        identity.verified = True
+        identity.save(update_fields=["verified"])
+    field = CLAIM_FIELDS.get(claim.kind)
+    updates = []
+    if field and not getattr(contact, field):
+        setattr(contact, field, value)
+        updates.append(field)
+    if name and not contact.name:
+        contact.name = name[:200]
+        updates.append("name")
+    if updates:
+        contact.save(update_fields=[*updates, "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_set_sms_opt_out(*, contact: Contact, opted_out: bool) -> Contact:
+    """STOP (True) or START (False) from the contact's phone: after STOP no SMS goes to them."""
+    contact = Contact.objects.select_for_update().get(pk=root_contact(contact).pk)
+    if contact.sms_opted_out != opted_out:
+        contact.sms_opted_out = opted_out
+        contact.save(update_fields=["sms_opted_out", "updated_at"])
+    return contact
 
 
 @transaction.atomic

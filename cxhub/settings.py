@@ -181,6 +181,9 @@ EMAIL_DOMAIN = os.environ.get("EMAIL_DOMAIN", "cxhub.localhost")
 EMAIL_MAX_BYTES = env_int("EMAIL_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 # Twilio's REST API; the embedded default keeps outgoing SMS in an in-process outbox.
 TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "")
+# Outgoing SMS kept in the in-process outbox (and logged) instead of sent: the default while
+# developing without a Twilio URL; set SMS_OUTBOX=false to send with the inboxes' credentials.
+SMS_OUTBOX = env_bool("SMS_OUTBOX", DEBUG and not TWILIO_API_BASE)
 
 # --- Auth, sessions, security ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from chat import webhooks as chat_webhooks
+
 from . import views
 
 api_v1 = [
@@ -18,6 +20,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("", include("chat.urls")),  # /console/ and /demo/
+    path("hooks/email/<str:inbox_public_id>/inbound", chat_webhooks.email_inbound, name="hook-email-inbound"),
+    path("hooks/twilio/<str:inbox_public_id>/sms", chat_webhooks.twilio_sms, name="hook-twilio-sms"),
+    path("hooks/twilio/<str:inbox_public_id>/status", chat_webhooks.twilio_status, name="hook-twilio-status"),
 ]
 
 handler400 = "cxhub.views.error_400"

@@ -1,0 +1,335 @@
+"""The SMS channel (Twilio): signed inbound webhooks, status callbacks, replies out, STOP/START/HELP.
+
+In: `sms_receive(inbox=..., params=...)` takes the form fields of Twilio's inbound webhook (the
+view has checked X-Twilio-Signature first): opt-out keywords set Contact.sms_opted_out, a survey
+answer goes to feedback, anything else is a message (provider "twilio", MessageSid as its id,
+so Twilio's retries store one message).
+
+Out: `send_sms(inbox=..., to=..., body=...)` is the one way an SMS leaves (agent replies and
+surveys): it returns the provider's sid, or None when the number opted out. It uses the twilio
+REST client with the inbox's credentials (`settings.TWILIO_API_BASE` overrides Twilio's URL);
+with `settings.SMS_OUTBOX` (the embedded default) SMS go to the in-process `OUTBOX` instead.
+"""
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import status
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from chat import services
+from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
+from chat.selectors import root_contact
+from chat.services import Claim, Received
+from cxhub.errors import DomainError, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "twilio"
+# The keywords Twilio (and US carriers) treat as opt-out, opt-in and help.
+STOP_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+START_KEYWORDS = {"START", "YES", "UNSTOP"}
+HELP_KEYWORDS = {"HELP", "INFO"}
+MEDIA_MAX = 10
+TWILIO_TIMEOUT_SECONDS = 15
+# Twilio's error for "the recipient replied STOP": the number is opted out on their side.
+TWILIO_UNSUBSCRIBED_ERROR = 21610
+
+
+class SmsSendError(DomainError):
+    """An SMS could not be sent (provider refused, unreachable or not configured)."""
+
+    code = "sms_send_failed"
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The SMS could not be sent."
+
+
+# --- the in-process outbox (embedded default) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxSms:
+    sid: str
+    from_number: str
+    to: str
+    body: str
+    inbox_id: int
+    sent_at: datetime = field(default_factory=timezone.now)
+
+
+OUTBOX: list[OutboxSms] = []
+_outbox_lock = threading.Lock()
+
+
+def outbox_clear() -> None:
+    with _outbox_lock:
+        OUTBOX.clear()
+
+
+def outbox_messages(to: str | None = None) -> list[OutboxSms]:
+    with _outbox_lock:
+        return [sms for sms in OUTBOX if to is None or sms.to == to]
+
+
+# --- numbers and contacts ---------------------------------------------------------------
+
+
+def phone_or_none(value: str) -> str | None:
+    try:
+        return services.normalise_phone(value or "")
+    except InvalidInput:
+        return None
+
+
+def contact_for_number(number: str) -> Contact | None:
+    """The person who holds this phone number, if we know them."""
+    identity = (
+        ContactIdentity.objects.select_related("contact").filter(kind=ContactIdentity.Kind.PHONE, value=number).first()
+    )
+    if identity is not None:
+        return root_contact(identity.contact)
+    contact = Contact.objects.filter(phone=number, merged_into=None).order_by("id").first()
+    return contact
+
+
+def is_opted_out(number: str) -> bool:
+    contact = contact_for_number(number)
+    return bool(contact and contact.sms_opted_out)
+
+
+def sms_inbox_for(conversation: Conversation) -> Inbox | None:
+    """The SMS number a conversation's texts go out from: where the customer last texted, else its own."""
+    last = (
+        conversation.messages.filter(channel=Channel.SMS, inbox__channel=Channel.SMS)
+        .select_related("inbox")
+        .order_by("-seq")
+        .first()
+    )
+    if last is not None:
+        return last.inbox
+    if conversation.inbox.channel == Channel.SMS and conversation.inbox.phone_number:
+        return conversation.inbox
+    return Inbox.objects.filter(channel=Channel.SMS).exclude(phone_number=None).order_by("id").first()
+
+
+def phone_for(conversation: Conversation) -> str:
+    contact = root_contact(conversation.contact)
+    last_in = (
+        conversation.messages.filter(channel=Channel.SMS, direction=Message.Direction.INBOUND).order_by("-seq").first()
+    )
+    candidates = []
+    if last_in is not None:
+        candidates.append((last_in.metadata or {}).get("sms", {}).get("from", ""))
+    identities = contact.identities.filter(kind=ContactIdentity.Kind.PHONE).order_by("-verified", "-id")
+    candidates += [i.value for i in identities] + [contact.phone]
+    for candidate in candidates:
+        number = phone_or_none(candidate or "")
+        if number:
+            return number
+    raise SmsSendError("The customer has no phone number.", code="no_phone_number")
+
+
+# --- out --------------------------------------------------------------------------------
+
+
+def twilio_client(inbox: Inbox) -> Client:
+    config = inbox.provider_config or {}
+    account_sid, auth_token = config.get("account_sid"), config.get("auth_token")
+    if not account_sid or not auth_token:
+        raise SmsSendError("This SMS inbox has no Twilio credentials.", code="sms_not_configured")
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
+    if settings.TWILIO_API_BASE:
+        client.api.base_url = settings.TWILIO_API_BASE
+    return client
+
+
+def status_callback_url(inbox: Inbox) -> str:
+    return f"{settings.PUBLIC_URL}/hooks/twilio/{inbox.public_id}/status"
+
+
+def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
+    """Send one SMS from `inbox` to `to`; the provider's sid, or None when the number opted out (STOP).
+
+    Raises SmsSendError when it cannot be sent (bad number, no credentials, provider refused).
+    """
+    number = phone_or_none(to)
+    if number is None:
+        raise SmsSendError("Not a phone number.", code="invalid_phone_number")
+    if not inbox.phone_number:
+        raise SmsSendError("This inbox has no phone number to send from.", code="sms_not_configured")
+    if is_opted_out(number):
+        logger.info("SMS to %s suppressed: the number replied STOP", number)
+        return None
+    if settings.SMS_OUTBOX:
+        sms = OutboxSms("SM" + uuid.uuid4().hex, inbox.phone_number, number, body, inbox.pk)
+        with _outbox_lock:
+            OUTBOX.append(sms)
+        logger.info("SMS outbox: %s -> %s (%s): %s", sms.from_number, sms.to, sms.sid, body)
+        return sms.sid
+    client = twilio_client(inbox)
+    try:
+        sent = client.messages.create(
+            to=number, from_=inbox.phone_number, body=body, status_callback=status_callback_url(inbox)
+        )
+    except TwilioRestException as exc:
+        if exc.code == TWILIO_UNSUBSCRIBED_ERROR:
+            contact = contact_for_number(number)
+            if contact is not None:
+                services.contact_set_sms_opt_out(contact=contact, opted_out=True)
+            logger.info("Twilio says %s opted out; suppressed", number)
+            return None
+        raise SmsSendError(f"Twilio refused the SMS: {exc.msg} (error {exc.code})") from exc
+    except (TwilioException, OSError, ValueError) as exc:
+        raise SmsSendError(f"Twilio could not be reached: {exc}") from exc
+    except Exception as exc:  # requests' own errors and anything else from the HTTP client
+        raise SmsSendError(f"Twilio could not be reached: {exc}") from exc
+    logger.info("SMS sent by Twilio: %s -> %s (%s)", inbox.phone_number, number, sent.sid)
+    return sent.sid
+
+
+def sms_deliver(*, message: Message) -> str | None:
+    """Send an agent's reply by SMS; the sid, or None when suppressed by an opt-out."""
+    inbox = sms_inbox_for(message.conversation)
+    if inbox is None:
+        raise SmsSendError("No SMS inbox is set up to send from.", code="sms_not_configured")
+    return send_sms(inbox=inbox, to=phone_for(message.conversation), body=message.body)
+
+
+# --- in ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmsOutcome:
+    """What an inbound SMS became, and the TwiML reply text (empty for none)."""
+
+    kind: str  # "message" | "duplicate" | "survey" | "stop" | "start" | "help"
+    received: Received | None = None
+    reply: str = ""
+
+
+def keyword_of(body: str) -> str:
+    words = (body or "").strip().upper().split()
+    if len(words) != 1:
+        return ""
+    word = words[0].strip(".!")
+    if word in STOP_KEYWORDS:
+        return "stop"
+    if word in START_KEYWORDS:
+        return "start"
+    if word in HELP_KEYWORDS:
+        return "help"
+    return ""
+
+
+def _note(contact: Contact, text: str) -> None:
+    """An internal note on the contact's active conversation, so the agent knows."""
+    conversation = contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()
+    if conversation is not None:
+        services.message_send(
+            conversation=conversation, by=None, body=text, is_note=True, sender_kind=Message.SenderKind.SYSTEM
+        )
+
+
+def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
+    """One inbound SMS (Twilio's webhook fields, signature already checked)."""
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()[:64]
+    if not sid:
+        raise InvalidInput("MessageSid is missing.", fields={"MessageSid": ["This field is required."]})
+    sender = phone_or_none(params.get("From", ""))
+    if sender is None:
+        raise InvalidInput("From is not a phone number.", fields={"From": ["Not a phone number."]})
+    to = phone_or_none(params.get("To", ""))
+    if to is None or to != inbox.phone_number:
+        raise InvalidInput("This SMS was not sent to this inbox's number.", code="unknown_number")
+    body = (params.get("Body") or "").replace("\x00", "")
+
+    duplicate = Message.objects.filter(provider=PROVIDER, external_id=sid).first()
+    if duplicate is not None:
+        return SmsOutcome("duplicate", Received(duplicate, False))
+
+    contact = services.contact_identify(claims=[Claim(ContactIdentity.Kind.PHONE, sender, True)])
+    keyword = keyword_of(body)
+    if keyword == "stop":
+        contact = services.contact_set_sms_opt_out(contact=contact, opted_out=True)
+        _note(contact, f"The customer texted {body.strip()!r}: no more SMS go to {sender}.")
+        logger.info("SMS opt-out: %s", sender)
+        return SmsOutcome("stop")
+    if keyword == "start":
+        contact = services.contact_set_sms_opt_out(contact=contact, opted_out=False)
+        _note(contact, f"The customer texted {body.strip()!r}: SMS to {sender} are allowed again.")
+        logger.info("SMS opt-in: %s", sender)
+        return SmsOutcome("start")
+    if keyword == "help":
+        return SmsOutcome("help", reply=f"{inbox.name}: reply to this number to reach our team. Reply STOP to opt out.")
+
+    from feedback import services as feedback_services
+
+    if feedback_services.sms_survey_reply(contact=contact, inbox=inbox, body=body):
+        return SmsOutcome("survey")
+
+    media = []
+    try:
+        count = min(int(params.get("NumMedia") or 0), MEDIA_MAX)
+    except ValueError:
+        count = 0
+    for index in range(count):
+        url = (params.get(f"MediaUrl{index}") or "")[:500]
+        if url.startswith("https://") or url.startswith("http://"):
+            media.append({"url": url, "content_type": (params.get(f"MediaContentType{index}") or "")[:100]})
+    limit = settings.MESSAGE_BODY_MAX_CHARS
+    received = services.message_receive(
+        inbox=inbox,
+        contact=contact,
+        channel=Channel.SMS,
+        body=body[:limit],
+        attachments=media,
+        provider=PROVIDER,
+        external_id=sid,
+        metadata={"sms": {"from": sender, "to": to, "segments": (params.get("NumSegments") or "")[:4]}},
+    )
+    logger.info("SMS from %s into conversation %s", sender, received.message.conversation_id)
+    return SmsOutcome("message" if received.created else "duplicate", received)
+
+
+# --- status callbacks -------------------------------------------------------------------
+
+STATUS_MAP = {
+    "sent": Message.Delivery.SENT,
+    "delivered": Message.Delivery.DELIVERED,
+    "read": Message.Delivery.READ,
+    "failed": Message.Delivery.FAILED,
+    "undelivered": Message.Delivery.FAILED,
+}
+STATUS_RANK = {
+    Message.Delivery.PENDING: 0,
+    Message.Delivery.SENT: 1,
+    Message.Delivery.DELIVERED: 2,
+    Message.Delivery.READ: 3,
+    Message.Delivery.FAILED: 4,
+}
+
+
+def sms_status(*, params) -> Message | None:
+    """A status callback: the outbound message's delivery status moves forward, never back."""
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()[:64]
+    new = STATUS_MAP.get((params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower())
+    if not sid or new is None:
+        return None
+    message = Message.objects.filter(provider=PROVIDER, external_id=sid, direction=Message.Direction.OUTBOUND).first()
+    if message is None:
+        return None  # a survey SMS, or not ours: nothing to update
+    if STATUS_RANK.get(new, 0) <= STATUS_RANK.get(message.delivery_status, 0):
+        return message
+    error = ""
+    if new == Message.Delivery.FAILED:
+        code = (params.get("ErrorCode") or "").strip()[:10]
+        error = f"Twilio reports the SMS {params.get('MessageStatus', 'failed')}" + (f" (error {code})" if code else "")
+        logger.warning("SMS message %s %s", message.pk, error)
+    return services.message_set_delivery(message_id=message.pk, status=new, error=error)
