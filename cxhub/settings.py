@@ -170,6 +170,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "cxhub")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Surveys: send the invitations that are due (missed etas, retries) and expire old ones.
+CELERY_BEAT_SCHEDULE["feedback.survey_sweep"] = {"task": "feedback.tasks.survey_sweep", "schedule": 60.0}
 
 # --- Email and SMS ---------------------------------------------------------------------
 if os.environ.get("EMAIL_URL"):

@@ -10,11 +10,13 @@ from . import views
 
 api_v1 = [
     path("", include("chat.api.urls")),
+    path("surveys/", include("feedback.api.urls")),
 ]
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("s/", include("feedback.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
