@@ -266,6 +266,11 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "chat.models.Channel.choices",
         "InboxChannelEnum": "chat.models.INBOX_CHANNEL_CHOICES",
     },
+    # every operation documents the JSON error answers (cxhub/schema.py)
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cxhub.schema.document_error_responses",
+    ],
 }
 
 # --- Product limits --------------------------------------------------------------------
