@@ -1,0 +1,937 @@
+// cxhub chat widget: one <script src=".../static/chat/widget.js" data-inbox="<public_id>"> tag embeds it.
+// Everything renders inside a Shadow DOM so the host page's CSS cannot reach it. Text is always
+// inserted with textContent; the protocol is DESIGN.md §4 (docs/websocket-protocol.md).
+// Works as a classic script or as type="module" (no import/export, no import.meta).
+(function cxhubWidget() {
+  "use strict";
+
+  const script =
+    document.currentScript ||
+    document.querySelector('script[data-inbox][src*="chat/widget.js"]') ||
+    document.querySelector("script[data-inbox]");
+  if (!script || !script.dataset.inbox) return;
+  if (window.__cxhubWidgetLoaded) return;
+  window.__cxhubWidgetLoaded = true;
+
+  const INBOX = script.dataset.inbox;
+  const ORIGIN = new URL(script.src, document.baseURI).origin;
+  const STORE_KEY = `cxhub.widget.${INBOX}`;
+  const TYPING_IDLE_MS = 3000;
+  const MAX_BODY = 10000;
+  const BACKOFF_START_MS = 500;
+  const BACKOFF_MAX_MS = 30000;
+
+  // ------------------------------------------------------------------ styles
+  const CSS = `
+:host { all: initial; }
+*, *::before, *::after { box-sizing: border-box; }
+.root { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: #1d2430; -webkit-font-smoothing: antialiased; }
+button, input, textarea { font: inherit; color: inherit; margin: 0; }
+button { cursor: pointer; }
+:focus-visible { outline: 3px solid #8ea6ff; outline-offset: 2px; }
+.hidden { display: none !important; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+
+.launcher { position: fixed; right: 20px; bottom: 20px; width: 60px; height: 60px; border-radius: 50%;
+  border: 0; background: #3b5bdb; color: #fff; box-shadow: 0 6px 20px rgba(31, 42, 68, .35);
+  display: grid; place-items: center; z-index: 2147483000; transition: transform .15s ease; }
+.launcher:hover { transform: scale(1.05); }
+.launcher svg { width: 28px; height: 28px; fill: currentColor; }
+.badge { position: absolute; top: -3px; right: -3px; min-width: 22px; height: 22px; padding: 0 6px;
+  border-radius: 11px; background: #e03131; color: #fff; font-size: 12px; font-weight: 700;
+  display: grid; place-items: center; border: 2px solid #fff; }
+
+.panel { position: fixed; right: 20px; bottom: 92px; width: 370px; height: min(600px, calc(100vh - 120px));
+  background: #fff; border-radius: 16px; box-shadow: 0 12px 48px rgba(16, 24, 40, .28);
+  display: flex; flex-direction: column; overflow: hidden; z-index: 2147483000; }
+.head { background: #1f2a44; color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 10px; }
+.head h2 { font-size: 16px; margin: 0; font-weight: 600; }
+.head p { margin: 2px 0 0; font-size: 12px; color: #c9d1e3; }
+.head .titles { flex: 1; min-width: 0; }
+.close { background: transparent; border: 0; color: #fff; width: 36px; height: 36px; border-radius: 8px;
+  font-size: 22px; line-height: 1; }
+.close:hover { background: rgba(255, 255, 255, .12); }
+.status { font-size: 12px; padding: 6px 16px; background: #fff4e6; color: #8a4b00; }
+
+.body { flex: 1; overflow-y: auto; padding: 14px; background: #f5f6f8; display: flex; flex-direction: column; gap: 8px; }
+.msg { max-width: 82%; display: flex; flex-direction: column; gap: 2px; }
+.msg .bubble { padding: 8px 12px; border-radius: 14px; white-space: pre-wrap; overflow-wrap: anywhere;
+  background: #fff; border: 1px solid #e3e6eb; }
+.msg .meta { font-size: 11px; color: #667085; display: flex; gap: 6px; }
+.msg.mine { align-self: flex-end; }
+.msg.mine .meta { justify-content: flex-end; }
+.msg.mine .bubble { background: #3b5bdb; border-color: #3b5bdb; color: #fff; border-bottom-right-radius: 4px; }
+.msg.theirs { align-self: flex-start; }
+.msg.theirs .bubble { border-bottom-left-radius: 4px; }
+.msg.system { align-self: center; max-width: 95%; }
+.msg.system .bubble { background: transparent; border: 0; color: #667085; font-size: 12px; padding: 0; text-align: center; }
+.msg.pending .bubble { opacity: .65; }
+.msg.failed .bubble { background: #ffe9e9; border-color: #e03131; color: #c92a2a; }
+.greeting { align-self: flex-start; }
+.typing { font-size: 12px; color: #667085; padding: 0 16px 4px; min-height: 20px; background: #f5f6f8; font-style: italic; }
+
+.card { background: #fff; border: 1px solid #e3e6eb; border-radius: 12px; padding: 12px; display: grid; gap: 8px; }
+.card h3 { font-size: 14px; margin: 0; }
+.card p { margin: 0; font-size: 13px; color: #475467; }
+.card label { font-size: 13px; font-weight: 500; display: grid; gap: 4px; }
+.card input, .card textarea { border: 1px solid #d0d5dd; border-radius: 8px; padding: 8px 10px; background: #fff; width: 100%; }
+.card textarea { min-height: 60px; resize: vertical; }
+.card input:focus, .card textarea:focus { border-color: #3b5bdb; outline: 2px solid #e8edff; }
+.primary { background: #3b5bdb; color: #fff; border: 0; border-radius: 8px; padding: 9px 14px; font-weight: 600; }
+.primary:hover { background: #3049c0; }
+.primary:disabled { opacity: .55; cursor: default; }
+.link { color: #3b5bdb; font-size: 13px; }
+.error { color: #c92a2a; font-size: 13px; margin: 0; }
+
+.scale { display: flex; flex-wrap: wrap; gap: 4px; border: 0; padding: 0; margin: 0; }
+.scale legend { font-size: 13px; font-weight: 500; margin-bottom: 4px; padding: 0; }
+.scale button { min-width: 34px; height: 34px; border-radius: 8px; border: 1px solid #d0d5dd; background: #fff; font-size: 13px; }
+.scale button[aria-pressed="true"] { background: #3b5bdb; border-color: #3b5bdb; color: #fff; }
+.scale-ends { display: flex; justify-content: space-between; font-size: 11px; color: #667085; width: 100%; }
+.thanks { background: #e6f6ea; border: 1px solid #b2e2bf; color: #1e6a31; border-radius: 12px; padding: 10px 12px; font-size: 13px; }
+
+.composer { border-top: 1px solid #e3e6eb; display: flex; gap: 8px; padding: 10px; background: #fff; align-items: flex-end; }
+.composer textarea { flex: 1; resize: none; border: 1px solid #d0d5dd; border-radius: 10px; padding: 9px 11px;
+  min-height: 42px; max-height: 120px; background: #fff; }
+.composer textarea:focus { border-color: #3b5bdb; outline: 2px solid #e8edff; }
+.send { width: 42px; height: 42px; border-radius: 10px; border: 0; background: #3b5bdb; color: #fff; display: grid; place-items: center; }
+.send svg { width: 20px; height: 20px; fill: currentColor; }
+.send:disabled { opacity: .5; cursor: default; }
+.foot { text-align: center; font-size: 11px; color: #98a2b3; padding: 0 0 6px; background: #fff; }
+
+@media (max-width: 480px) {
+  .panel { inset: 0; width: 100vw; height: 100%; max-height: none; border-radius: 0; right: 0; bottom: 0; }
+  .launcher.panel-open { display: none; }
+  .close { width: 44px; height: 44px; }
+  .composer textarea { font-size: 16px; }
+}
+@media (prefers-reduced-motion: reduce) { .launcher { transition: none; } }
+`;
+
+  // ------------------------------------------------------------------ small helpers
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "text") node.textContent = String(value);
+      else if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of [].concat(children || [])) if (child) node.append(child);
+    return node;
+  }
+
+  function svg(pathData) {
+    const ns = "http://www.w3.org/2000/svg";
+    const root = document.createElementNS(ns, "svg");
+    root.setAttribute("viewBox", "0 0 24 24");
+    root.setAttribute("aria-hidden", "true");
+    root.setAttribute("focusable", "false");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", pathData);
+    root.append(path);
+    return root;
+  }
+
+  const ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
+  const ICON_SEND = "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z";
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  function timeOf(iso) {
+    const date = iso ? new Date(iso) : new Date();
+    if (Number.isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function loadState() {
+    try {
+      return JSON.parse(localStorage.getItem(STORE_KEY) || "{}") || {};
+    } catch {
+      return {};
+    }
+  }
+
+  function saveState() {
+    try {
+      localStorage.setItem(STORE_KEY, JSON.stringify(stored));
+    } catch {
+      /* private mode: the chat still works for this page view */
+    }
+  }
+
+  // ------------------------------------------------------------------ state
+  // stored: {token, contactId, conversationId, readSeq, profileGiven}; the token never goes in a URL.
+  const stored = loadState();
+  const state = {
+    open: false,
+    session: null, // the session answer (prechat_form, greeting, agents_online… when the server sends them)
+    socket: null,
+    authed: false,
+    attempts: 0,
+    reconnectTimer: null,
+    lastSeq: 0, // highest seq shown on this page
+    seen: new Set(), // message seqs rendered (no doubles)
+    pending: new Map(), // client_msg_id -> {node, body, conversationId}
+    unread: 0,
+    agentsOnline: null,
+    typingTimer: null,
+    typingSent: false,
+    theirTypingTimer: null,
+    surveys: new Map(),
+    conversationStatus: null,
+  };
+
+  // ------------------------------------------------------------------ DOM
+  const host = document.createElement("cxhub-widget");
+  // Host-page rules match the host element itself: pin it with inline !important declarations.
+  for (const [prop, value] of [
+    ["all", "initial"],
+    ["display", "block"],
+    ["position", "fixed"],
+    ["z-index", "2147483000"],
+    ["width", "0"],
+    ["height", "0"],
+    ["right", "0"],
+    ["bottom", "0"],
+    ["visibility", "visible"],
+    ["opacity", "1"],
+    ["transform", "none"],
+    ["filter", "none"],
+  ]) {
+    host.style.setProperty(prop, value, "important");
+  }
+  const shadow = host.attachShadow({ mode: "open" });
+  if ("adoptedStyleSheets" in shadow && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    shadow.append(el("style", { text: CSS }));
+  }
+
+  const badge = el("span", { class: "badge hidden", "aria-hidden": "true" });
+  const launcher = el(
+    "button",
+    { class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "cxhub-panel" },
+    [svg(ICON_CHAT), badge],
+  );
+  const title = el("h2", { id: "cxhub-title", text: "Chat with us" });
+  const subtitle = el("p", { text: "We usually reply in a few minutes." });
+  const closeButton = el("button", { class: "close", type: "button", "aria-label": "Close chat", text: "×" });
+  const statusLine = el("div", { class: "status hidden", role: "status" });
+  const body = el("div", { class: "body", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" });
+  const typingLine = el("div", { class: "typing", "aria-live": "polite" });
+  const input = el("textarea", {
+    rows: "1",
+    placeholder: "Write a message…",
+    "aria-label": "Your message",
+    maxlength: String(MAX_BODY),
+  });
+  const sendButton = el("button", { class: "send", type: "submit", "aria-label": "Send message" }, [svg(ICON_SEND)]);
+  const composer = el("form", { class: "composer", "aria-label": "Write a message" }, [input, sendButton]);
+  const panel = el(
+    "div",
+    { class: "panel hidden", id: "cxhub-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "cxhub-title" },
+    [
+      el("div", { class: "head" }, [el("div", { class: "titles" }, [title, subtitle]), closeButton]),
+      statusLine,
+      body,
+      typingLine,
+      composer,
+      el("div", { class: "foot", text: "Powered by cxhub" }),
+    ],
+  );
+  const root = el("div", { class: "root" }, [panel, launcher]);
+  shadow.append(root);
+
+  function mount() {
+    document.body.append(host);
+  }
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount, { once: true });
+
+  // ------------------------------------------------------------------ open / close
+  function openPanel() {
+    if (state.open) return;
+    state.open = true;
+    panel.classList.remove("hidden");
+    launcher.classList.add("panel-open");
+    launcher.setAttribute("aria-expanded", "true");
+    launcher.setAttribute("aria-label", "Close chat");
+    start();
+    markRead();
+    const target = body.querySelector(".prechat input") || (composer.classList.contains("hidden") ? closeButton : input);
+    requestAnimationFrame(() => target.focus());
+    scrollDown();
+  }
+
+  function closePanel() {
+    if (!state.open) return;
+    state.open = false;
+    panel.classList.add("hidden");
+    launcher.classList.remove("panel-open");
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-label", labelForLauncher());
+    sendTyping(false);
+    launcher.focus();
+  }
+
+  launcher.addEventListener("click", () => (state.open ? closePanel() : openPanel()));
+  closeButton.addEventListener("click", closePanel);
+  root.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.open) {
+      event.preventDefault();
+      closePanel();
+    }
+  });
+
+  function labelForLauncher() {
+    return state.unread ? `Open chat, ${state.unread} unread message${state.unread === 1 ? "" : "s"}` : "Open chat";
+  }
+
+  function setUnread(count) {
+    state.unread = count;
+    badge.textContent = count > 9 ? "9+" : String(count);
+    badge.classList.toggle("hidden", count === 0);
+    if (!state.open) launcher.setAttribute("aria-label", labelForLauncher());
+  }
+
+  function markRead() {
+    setUnread(0);
+    if (state.lastSeq > (stored.readSeq || 0)) {
+      stored.readSeq = state.lastSeq;
+      saveState();
+    }
+    if (state.authed && stored.conversationId && state.lastSeq) {
+      send({ type: "read", conversation_id: stored.conversationId, seq: state.lastSeq });
+    }
+  }
+
+  function scrollDown() {
+    body.scrollTop = body.scrollHeight;
+  }
+
+  function showStatus(text) {
+    statusLine.textContent = text || "";
+    statusLine.classList.toggle("hidden", !text);
+  }
+
+  // ------------------------------------------------------------------ session (REST)
+  async function postSession(payload) {
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    const request = { ...(payload || {}) };
+    if (stored.token) request.visitor_token = stored.token; // in the body, never in the URL
+    const response = await fetch(`${ORIGIN}/api/v1/widget/${encodeURIComponent(INBOX)}/session`, {
+      method: "POST",
+      mode: "cors",
+      credentials: "omit",
+      headers,
+      body: JSON.stringify(request),
+    });
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch {
+      answer = null;
+    }
+    if (!response.ok) {
+      const error = new Error(answer?.error?.detail || `The chat is unavailable (${response.status}).`);
+      error.fields = answer?.error?.fields || {};
+      throw error;
+    }
+    return answer;
+  }
+
+  function adoptSession(answer) {
+    state.session = { ...(state.session || {}), ...answer };
+    if (answer.visitor_token) stored.token = answer.visitor_token;
+    if (answer.contact_id) stored.contactId = answer.contact_id;
+    if (answer.conversation_id) stored.conversationId = answer.conversation_id;
+    saveState();
+    applyInboxInfo(answer);
+  }
+
+  function applyInboxInfo(info) {
+    const inbox = info.inbox || info;
+    if (inbox.name) title.textContent = inbox.name;
+    const online = typeof inbox.agents_online === "boolean" ? inbox.agents_online : info.agents_online;
+    if (typeof online === "boolean") setAgentsOnline(online);
+  }
+
+  function inboxInfo() {
+    return (state.session && (state.session.inbox || state.session)) || {};
+  }
+
+  let starting = null;
+  function start() {
+    if (!starting) {
+      starting = (async () => {
+        try {
+          // A returning visitor sends their token back and keeps their contact and history.
+          adoptSession(await postSession({}));
+          renderGreeting();
+          if (needsPrechat()) showPrechat();
+          connect();
+        } catch (error) {
+          showStatus(error.message || "The chat is unavailable right now.");
+          starting = null;
+        }
+      })();
+    }
+    return starting;
+  }
+
+  function needsPrechat() {
+    return Boolean(inboxInfo().prechat_form && !stored.profileGiven && !stored.conversationId);
+  }
+
+  function renderGreeting() {
+    if (body.querySelector(".greeting")) return;
+    const text = inboxInfo().greeting || "Hi! How can we help?";
+    const node = messageNode({ mine: false, name: title.textContent, body: text, time: "" });
+    node.classList.add("greeting");
+    body.prepend(node);
+  }
+
+  // ------------------------------------------------------------------ pre-chat form and offline email
+  function profileForm({ className, heading, intro, withName, submitLabel, onDone }) {
+    const error = el("p", { class: "error hidden", role: "alert" });
+    const nameInput = withName ? el("input", { type: "text", name: "name", autocomplete: "name", maxlength: "200" }) : null;
+    const emailInput = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254", required: !withName });
+    const submit = el("button", { class: "primary", type: "submit", text: submitLabel });
+    const form = el("form", { class: `card ${className}`, "aria-label": heading }, [
+      el("h3", { text: heading }),
+      el("p", { text: intro }),
+      nameInput ? el("label", {}, [document.createTextNode("Name"), nameInput]) : null,
+      el("label", {}, [document.createTextNode("Email"), emailInput]),
+      error,
+      submit,
+    ]);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const payload = {};
+      if (nameInput && nameInput.value.trim()) payload.name = nameInput.value.trim();
+      if (emailInput.value.trim()) payload.email = emailInput.value.trim();
+      if (!emailInput.checkValidity()) {
+        error.textContent = "Please enter a valid email address.";
+        error.classList.remove("hidden");
+        emailInput.focus();
+        return;
+      }
+      submit.disabled = true;
+      try {
+        const answer = await postSession(payload);
+        const tokenChanged = answer.visitor_token && answer.visitor_token !== stored.token;
+        stored.profileGiven = true;
+        adoptSession(answer);
+        if (tokenChanged) reconnectNow();
+        onDone(form, payload);
+      } catch (failure) {
+        const fields = failure.fields || {};
+        error.textContent = (fields.email && fields.email[0]) || (fields.name && fields.name[0]) || failure.message;
+        error.classList.remove("hidden");
+        submit.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  function showPrechat() {
+    if (body.querySelector(".prechat")) return;
+    composer.classList.add("hidden");
+    const form = profileForm({
+      className: "prechat",
+      heading: "Before we start",
+      intro: "Tell us who you are so we can follow up if the chat gets cut off.",
+      withName: true,
+      submitLabel: "Start chat",
+      onDone(node) {
+        node.remove();
+        composer.classList.remove("hidden");
+        input.focus();
+      },
+    });
+    body.append(form);
+    if (state.open) requestAnimationFrame(() => form.querySelector("input").focus());
+  }
+
+  function setAgentsOnline(online) {
+    state.agentsOnline = online;
+    subtitle.textContent = online ? "We usually reply in a few minutes." : "We are away right now.";
+    const existing = body.querySelector(".offline");
+    if (online) {
+      if (existing) existing.remove();
+      return;
+    }
+    if (existing || stored.offlineEmailGiven) return;
+    const form = profileForm({
+      className: "offline",
+      heading: "No one is online right now",
+      intro: "Leave your email and your question: we will answer by email as soon as we are back.",
+      withName: false,
+      submitLabel: "Email me the answer",
+      onDone(node, payload) {
+        stored.offlineEmailGiven = true;
+        saveState();
+        node.replaceWith(el("div", { class: "thanks", role: "status", text: `Thanks! We will reply to ${payload.email}.` }));
+      },
+    });
+    body.append(form);
+  }
+
+  // ------------------------------------------------------------------ websocket
+  function wsUrl() {
+    const url = new URL(ORIGIN);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.pathname = "/ws/widget/";
+    url.search = `?inbox=${encodeURIComponent(INBOX)}`;
+    return url.toString();
+  }
+
+  function connect() {
+    if (state.socket || !stored.token) return;
+    clearTimeout(state.reconnectTimer);
+    let socket;
+    try {
+      socket = new WebSocket(wsUrl());
+    } catch {
+      scheduleReconnect();
+      return;
+    }
+    state.socket = socket;
+    state.authed = false;
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "auth", token: stored.token }));
+    });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (state.attempts) {
+        state.attempts = 0;
+        showStatus("");
+      }
+      handleFrame(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      if (state.socket === socket) state.socket = null;
+      state.authed = false;
+      if (event.code === 4401 || event.code === 4403) {
+        // The token is unknown, revoked or for another inbox: start a fresh session.
+        delete stored.token;
+        delete stored.conversationId;
+        saveState();
+        starting = null;
+        if (state.attempts < 3) {
+          state.attempts += 1;
+          start();
+        } else {
+          showStatus("The chat is unavailable right now.");
+        }
+        return;
+      }
+      scheduleReconnect();
+    });
+    socket.addEventListener("error", () => {
+      /* close follows */
+    });
+  }
+
+  function scheduleReconnect() {
+    clearTimeout(state.reconnectTimer);
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** state.attempts);
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    state.attempts += 1;
+    showStatus("Reconnecting…");
+    state.reconnectTimer = setTimeout(connect, jittered);
+  }
+
+  function reconnectNow() {
+    if (state.socket) {
+      const old = state.socket;
+      state.socket = null;
+      old.close(1000);
+    }
+    state.attempts = 0;
+    connect();
+  }
+
+  function send(frame) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN && state.authed) {
+      state.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  window.addEventListener("online", () => {
+    if (!state.socket && stored.token) {
+      state.attempts = 0;
+      connect();
+    }
+  });
+
+  // ------------------------------------------------------------------ frames
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "message":
+        if (frame.message) receiveMessage(frame.message);
+        break;
+      case "ack":
+        acknowledge(frame);
+        break;
+      case "typing":
+        showTheirTyping(frame);
+        break;
+      case "presence":
+        presence(frame);
+        break;
+      case "survey.request":
+        showSurvey(frame);
+        break;
+      case "survey.answered":
+        surveyAnswered(frame.invitation);
+        break;
+      case "conversation.updated":
+      case "conversation.status":
+        conversationUpdated(frame.conversation || frame);
+        break;
+      case "auth.ok":
+        authenticated(frame);
+        break;
+      case "resume.done":
+        if (frame.last_seq > state.lastSeq && frame.conversation_id === stored.conversationId) state.lastSeq = frame.last_seq;
+        break;
+      case "error":
+        showError(frame);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function authenticated(frame) {
+    state.authed = true;
+    state.attempts = 0;
+    showStatus("");
+    if (frame.conversation_id) stored.conversationId = frame.conversation_id;
+    saveState();
+    if (typeof frame.agents_online === "boolean") setAgentsOnline(frame.agents_online);
+    // Live frames follow for seq > last_seq; what this page has not shown yet comes by resume.
+    if (frame.conversation_id && state.lastSeq < (frame.last_seq || 0)) {
+      send({ type: "resume", conversation_id: frame.conversation_id, after_seq: state.lastSeq });
+    }
+    resendPending();
+    if (state.open) markRead();
+  }
+
+  function presence(frame) {
+    const value = [frame.agents_online, frame.online, frame.available].find((v) => typeof v === "boolean");
+    if (typeof value === "boolean") setAgentsOnline(value);
+    else if (typeof frame.agents === "number") setAgentsOnline(frame.agents > 0);
+  }
+
+  function showError(frame) {
+    if (frame.client_msg_id && state.pending.has(frame.client_msg_id)) {
+      const entry = state.pending.get(frame.client_msg_id);
+      state.pending.delete(frame.client_msg_id);
+      entry.node.classList.remove("pending");
+      entry.node.classList.add("failed");
+      entry.node.querySelector(".meta-status").textContent = "Not sent";
+    }
+    const text =
+      frame.code === "rate_limited"
+        ? "You are sending messages too fast; please wait a moment."
+        : frame.detail || "Something went wrong.";
+    showStatus(text);
+    setTimeout(() => {
+      if (statusLine.textContent === text) showStatus("");
+    }, 5000);
+  }
+
+  function conversationUpdated(conversation) {
+    if (!conversation) return;
+    if (conversation.id && conversation.status !== "resolved") stored.conversationId = conversation.id;
+    state.conversationStatus = conversation.status || state.conversationStatus;
+    saveState();
+  }
+
+  function messageNode({ mine, name, body: text, time, kind }) {
+    const status = el("span", { class: "meta-status" });
+    const meta = el("div", { class: "meta" }, [
+      el("span", { class: "sender", text: mine ? "You" : name || "Support" }),
+      el("span", { text: time ? "·" : "", "aria-hidden": "true" }),
+      el("time", { text: time }),
+      status,
+    ]);
+    const classes = ["msg", kind === "system" ? "system" : mine ? "mine" : "theirs"];
+    return el("div", { class: classes.join(" ") }, [meta, el("div", { class: "bubble", text })]);
+  }
+
+  function receiveMessage(message) {
+    if (message.is_note) return; // never shown to customers (the server never sends them either)
+    if (message.conversation_id && message.conversation_id !== stored.conversationId) {
+      // A new conversation (after a resolution) starts its own seq numbering.
+      stored.conversationId = message.conversation_id;
+      state.lastSeq = 0;
+      saveState();
+    }
+    const key = `${message.conversation_id || ""}:${message.seq}`;
+    if (state.seen.has(key)) return;
+    state.seen.add(key);
+    if (message.seq > state.lastSeq) state.lastSeq = message.seq;
+
+    const mine = message.sender && message.sender.kind === "contact";
+    if (mine && message.client_msg_id && state.pending.has(message.client_msg_id)) {
+      settlePending(message.client_msg_id, message);
+      return;
+    }
+    const node = messageNode({
+      mine,
+      name: message.sender && message.sender.name,
+      body: message.body,
+      time: timeOf(message.created_at),
+      kind: message.sender && message.sender.kind === "system" ? "system" : undefined,
+    });
+    node.dataset.seq = String(message.seq);
+    node.dataset.conversation = String(message.conversation_id || "");
+    insertInOrder(node, message);
+    if (!mine) {
+      hideTheirTyping();
+      if (!state.open && message.seq > (stored.readSeq || 0)) setUnread(state.unread + 1);
+      else if (state.open) markRead();
+    }
+    scrollDown();
+  }
+
+  function insertInOrder(node, message) {
+    const later = Array.from(body.querySelectorAll(".msg[data-seq]")).find(
+      (other) => other.dataset.conversation === String(message.conversation_id || "") && Number(other.dataset.seq) > message.seq,
+    );
+    if (later) body.insertBefore(node, later);
+    else {
+      const tail = body.querySelector(".offline, .prechat");
+      if (tail) body.insertBefore(node, tail);
+      else body.append(node);
+    }
+  }
+
+  function settlePending(clientMsgId, message) {
+    const entry = state.pending.get(clientMsgId);
+    state.pending.delete(clientMsgId);
+    entry.node.classList.remove("pending", "failed");
+    entry.node.querySelector(".meta-status").textContent = "";
+    entry.node.querySelector("time").textContent = timeOf(message.created_at);
+    entry.node.dataset.seq = String(message.seq);
+    entry.node.dataset.conversation = String(message.conversation_id || "");
+    const key = `${message.conversation_id || ""}:${message.seq}`;
+    state.seen.add(key);
+    if (message.seq > state.lastSeq) state.lastSeq = message.seq;
+  }
+
+  function acknowledge(frame) {
+    const message = frame.message;
+    if (!message) return;
+    if (message.conversation_id && message.conversation_id !== stored.conversationId) {
+      stored.conversationId = message.conversation_id;
+      saveState();
+    }
+    if (state.pending.has(frame.client_msg_id)) settlePending(frame.client_msg_id, message);
+    else receiveMessage(message);
+  }
+
+  function resendPending() {
+    for (const [clientMsgId, entry] of state.pending) {
+      send({ type: "message.send", client_msg_id: clientMsgId, body: entry.body });
+    }
+  }
+
+  // ------------------------------------------------------------------ composing
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    if (text.length > MAX_BODY) {
+      showStatus("That message is too long.");
+      return;
+    }
+    const clientMsgId = uuid();
+    const node = messageNode({ mine: true, body: text, time: timeOf() });
+    node.classList.add("pending");
+    node.querySelector(".meta-status").textContent = "Sending…";
+    body.append(node);
+    state.pending.set(clientMsgId, { node, body: text });
+    input.value = "";
+    autoGrow();
+    sendTyping(false);
+    scrollDown();
+    if (!send({ type: "message.send", client_msg_id: clientMsgId, body: text })) {
+      // Not connected: it goes out (once, by client_msg_id) as soon as the socket is back.
+      start().then(() => connect());
+    }
+  });
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+
+  function autoGrow() {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight + 2, 120)}px`;
+  }
+
+  input.addEventListener("input", () => {
+    autoGrow();
+    if (input.value.trim()) {
+      if (!state.typingSent) sendTyping(true);
+      clearTimeout(state.typingTimer);
+      state.typingTimer = setTimeout(() => sendTyping(false), TYPING_IDLE_MS);
+    } else {
+      sendTyping(false);
+    }
+  });
+
+  function sendTyping(on) {
+    clearTimeout(state.typingTimer);
+    if (state.typingSent === on) return;
+    state.typingSent = on;
+    send({ type: "typing", on });
+  }
+
+  function showTheirTyping(frame) {
+    if (frame.sender && frame.sender.kind === "contact") return;
+    if (frame.on === false) {
+      hideTheirTyping();
+      return;
+    }
+    const name = (frame.sender && frame.sender.name) || frame.name || "An agent";
+    typingLine.textContent = `${name} is typing…`;
+    clearTimeout(state.theirTypingTimer);
+    state.theirTypingTimer = setTimeout(hideTheirTyping, 6000);
+  }
+
+  function hideTheirTyping() {
+    clearTimeout(state.theirTypingTimer);
+    typingLine.textContent = "";
+  }
+
+  // ------------------------------------------------------------------ surveys
+  const SCALES = {
+    csat: { legend: "How satisfied are you with the help you got?", from: 1, to: 5, low: "Very unsatisfied", high: "Very satisfied" },
+    ces: { legend: "How easy was it to get your issue solved?", from: 1, to: 7, low: "Very hard", high: "Very easy" },
+    nps: { legend: "How likely are you to recommend us to a friend?", from: 0, to: 10, low: "Not likely", high: "Very likely" },
+  };
+
+  function questionKinds(questions) {
+    const kinds = [];
+    for (const question of questions || []) {
+      const kind = typeof question === "string" ? question : question && (question.kind || question.id || question.type);
+      if (kind && !kinds.includes(kind)) kinds.push(kind);
+    }
+    return kinds.length ? kinds : ["csat", "comment"];
+  }
+
+  function surveyUrl(token) {
+    return `${ORIGIN}/s/${encodeURIComponent(token)}/`;
+  }
+
+  function showSurvey(frame) {
+    const token = frame.invitation;
+    if (!token || state.surveys.has(token)) return;
+    const kinds = questionKinds(frame.questions);
+    const answers = {};
+    const card = el("form", { class: "card survey", "aria-label": "Rate this conversation" });
+    card.append(el("h3", { text: "How did we do?" }));
+    for (const kind of kinds) {
+      const scale = SCALES[kind];
+      if (!scale) continue;
+      const legendId = `cxhub-${kind}-${state.surveys.size}`;
+      const group = el("fieldset", { class: "scale", role: "group", "aria-labelledby": legendId });
+      group.append(el("legend", { id: legendId, text: scale.legend }));
+      for (let value = scale.from; value <= scale.to; value += 1) {
+        const button = el("button", {
+          type: "button",
+          text: String(value),
+          "aria-pressed": "false",
+          "aria-label": `${value} of ${scale.to}${value === scale.from ? `, ${scale.low}` : ""}${value === scale.to ? `, ${scale.high}` : ""}`,
+        });
+        button.dataset.value = String(value);
+        button.addEventListener("click", () => {
+          answers[kind] = value;
+          for (const other of group.querySelectorAll("button")) {
+            other.setAttribute("aria-pressed", other === button ? "true" : "false");
+          }
+          submit.disabled = false;
+        });
+        group.append(button);
+      }
+      group.append(el("div", { class: "scale-ends", "aria-hidden": "true" }, [el("span", { text: scale.low }), el("span", { text: scale.high })]));
+      card.append(group);
+    }
+    let comment = null;
+    if (kinds.includes("comment")) {
+      comment = el("textarea", { maxlength: "2000", name: "comment" });
+      card.append(el("label", {}, [document.createTextNode("Anything to add? (optional)"), comment]));
+    }
+    const error = el("p", { class: "error hidden", role: "alert" });
+    const submit = el("button", { class: "primary", type: "submit", text: "Send feedback", disabled: true });
+    const link = el("a", { class: "link", href: surveyUrl(token), target: "_blank", rel: "noopener", text: "Answer later on the survey page" });
+    card.append(error, submit, link);
+    card.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const frameOut = { type: "survey.answer", invitation: token, ...answers };
+      if (comment && comment.value.trim()) frameOut.comment = comment.value.trim();
+      if (Object.keys(frameOut).length <= 2) return;
+      if (!send(frameOut)) {
+        error.textContent = "You are offline; your answer was not sent. Try again in a moment or use the survey page.";
+        error.classList.remove("hidden");
+        return;
+      }
+      submit.disabled = true;
+      submit.textContent = "Sending…";
+    });
+    state.surveys.set(token, card);
+    body.append(card);
+    scrollDown();
+    if (!state.open) setUnread(state.unread + 1);
+  }
+
+  function surveyAnswered(token) {
+    const card = state.surveys.get(token);
+    const thanks = el("div", { class: "thanks", role: "status" }, [
+      document.createTextNode("Thank you for your feedback! "),
+      el("a", { class: "link", href: surveyUrl(token || ""), target: "_blank", rel: "noopener", text: "Change your answer" }),
+    ]);
+    if (card) {
+      const hadFocus = card.contains(shadow.activeElement);
+      card.replaceWith(thanks);
+      if (hadFocus) input.focus();
+    } else if (token) {
+      body.append(thanks);
+    }
+    if (token) state.surveys.set(token, thanks);
+    scrollDown();
+  }
+
+  // ------------------------------------------------------------------ boot
+  // A returning visitor reconnects at once (to get the unread badge); a new one on first open.
+  if (stored.token) {
+    start();
+  }
+})();
