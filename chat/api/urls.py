@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import canned, views
+from . import canned, views, widget
 
 router = SimpleRouter()
 router.register("inboxes", views.InboxViewSet, basename="inbox")
@@ -17,5 +17,6 @@ messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 
 urlpatterns = [
     path("conversations/<int:conversation_pk>/messages/", messages, name="conversation-messages"),
+    path("widget/<str:inbox_public_id>/session", widget.WidgetSessionView.as_view(), name="widget-session"),
     *router.urls,
 ]

@@ -1,0 +1,153 @@
+"""The website widget's sessions: identity verification, visitor tokens and what a token may see.
+
+`widget_session_start` is the write behind `POST /api/v1/widget/{inbox}/session`;
+`visitor_token_authenticate` is the read behind the widget socket's `auth` frame.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from cxhub.errors import Forbidden, NotFound
+
+from .models import AgentProfile, Contact, ContactIdentity, Conversation, Inbox, VisitorToken, hash_token
+from .selectors import active_conversation_of, root_contact
+from .services import Claim, contact_identify
+
+Kind = ContactIdentity.Kind
+
+
+@dataclass(frozen=True)
+class WidgetSession:
+    visitor_token: str
+    contact: Contact
+    conversation: Conversation | None
+    verified: bool
+
+
+def web_inbox_by_public_id(public_id: str) -> Inbox:
+    inbox = Inbox.objects.filter(public_id=str(public_id), channel="web").first()
+    if inbox is None:
+        raise NotFound("Inbox not found.")
+    return inbox
+
+
+def origin_allowed(inbox: Inbox, origin: str | None) -> bool:
+    """Whether a page served from `origin` may embed this inbox's widget (exact match, no wildcards)."""
+    if not origin:
+        return False
+    allowed = {str(o).rstrip("/").lower() for o in (inbox.allowed_origins or [])}
+    return origin.rstrip("/").lower() in allowed
+
+
+def identity_hash_valid(inbox: Inbox, external_id: str, identity_hash: str) -> bool:
+    """hex HMAC-SHA256(inbox.identity_secret, external_id), compared in constant time."""
+    expected = hmac.new(inbox.identity_secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, identity_hash.strip().lower())
+
+
+def inbox_agents_online(inbox_id: int) -> bool:
+    return AgentProfile.objects.filter(
+        availability=AgentProfile.Availability.ONLINE,
+        user__is_active=True,
+        user__inbox_memberships__inbox_id=inbox_id,
+    ).exists()
+
+
+def _live_token(inbox: Inbox, raw_token: str) -> VisitorToken | None:
+    if not raw_token or not isinstance(raw_token, str) or len(raw_token) > 200:
+        return None
+    return (
+        VisitorToken.objects.select_related("contact", "inbox")
+        .filter(token_hash=hash_token(raw_token), inbox=inbox, revoked_at__isnull=True)
+        .first()
+    )
+
+
+def visitor_token_authenticate(*, inbox: Inbox, token: str) -> Contact | None:
+    """The contact (after merges) a live visitor token of this inbox stands for, or None."""
+    visitor_token = _live_token(inbox, token)
+    if visitor_token is None:
+        return None
+    return root_contact(visitor_token.contact)
+
+
+def _issue_token(*, inbox: Inbox, contact: Contact, verified: bool) -> str:
+    raw = secrets.token_urlsafe(32)
+    VisitorToken.objects.create(inbox=inbox, contact=contact, token_hash=hash_token(raw), verified=verified)
+    return raw
+
+
+@transaction.atomic
+def widget_session_start(
+    *,
+    inbox: Inbox,
+    name: str = "",
+    email: str = "",
+    phone: str = "",
+    external_id: str = "",
+    identity_hash: str = "",
+    visitor_token: str = "",
+) -> WidgetSession:
+    """Who is chatting: a verified website user, a returning visitor, or a new anonymous one.
+
+    A valid `identity_hash` makes the external id (and email/phone given with it) verified
+    claims; a wrong one is refused before anything is written. Without one the visitor is
+    anonymous and what they typed stays unverified (it never attaches to an existing person).
+    """
+    previous = _live_token(inbox, visitor_token)
+    if identity_hash:
+        if not external_id or not identity_hash_valid(inbox, external_id, identity_hash):
+            raise Forbidden("The identity signature does not match.", code="identity_invalid")
+        claims = [Claim(Kind.EXTERNAL, external_id, True)]
+        if email:
+            claims.append(Claim(Kind.EMAIL, email, True))
+        if phone:
+            claims.append(Claim(Kind.PHONE, phone, True))
+        contact = contact_identify(claims=claims, name=name)
+        reuse = previous is not None and previous.verified and root_contact(previous.contact).pk == contact.pk
+        token = visitor_token if reuse else _issue_token(inbox=inbox, contact=contact, verified=True)
+        return WidgetSession(token, contact, active_conversation_of(contact), True)
+
+    # Anonymous. A verified token is only honoured with its signature: a signed-out page must
+    # not get the signed-in user's conversation back.
+    if previous is not None and not previous.verified:
+        contact = root_contact(previous.contact)
+        visitor = contact.identities.filter(kind=Kind.VISITOR).first()
+        typed = _unverified_claims(email=email, phone=phone, external_id=external_id)
+        if visitor is not None and (typed or name):
+            contact = contact_identify(claims=[Claim(Kind.VISITOR, visitor.value, False), *typed], name=name)
+        return WidgetSession(visitor_token, contact, active_conversation_of(contact), False)
+
+    claims = [
+        Claim(Kind.VISITOR, secrets.token_urlsafe(16), False),
+        *_unverified_claims(email=email, phone=phone, external_id=external_id),
+    ]
+    contact = contact_identify(claims=claims, name=name)
+    token = _issue_token(inbox=inbox, contact=contact, verified=False)
+    return WidgetSession(token, contact, active_conversation_of(contact), False)
+
+
+def _unverified_claims(*, email: str, phone: str, external_id: str) -> list[Claim]:
+    claims = []
+    if email:
+        claims.append(Claim(Kind.EMAIL, email, False))
+    if phone:
+        claims.append(Claim(Kind.PHONE, phone, False))
+    if external_id:
+        claims.append(Claim(Kind.EXTERNAL, external_id, False))
+    return claims
+
+
+@transaction.atomic
+def visitor_token_revoke(*, inbox: Inbox, token: str) -> bool:
+    """Revoke a visitor token (e.g. the website signs the user out); True when one was live."""
+    return bool(
+        VisitorToken.objects.filter(token_hash=hash_token(token), inbox=inbox, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    )
