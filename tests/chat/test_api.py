@@ -200,7 +200,8 @@ def test_actions_assign_transfer_resolve_reopen_snooze(as_user):
     assert client.post(f"{base}/assign/", {"assignee": alice.pk}, format="json").json()["assignee"]["id"] == alice.pk
     moved = client.post(f"{base}/transfer/", {"agent": bob.pk, "team": team.pk, "note": "please"}, format="json").json()
     assert moved["assignee"]["id"] == bob.pk and moved["team"]["id"] == team.pk
-    assert client.post(f"{base}/snooze/", {"until": "2099-01-01T00:00:00Z"}, format="json").json()["status"] == "snoozed"
+    snoozed = client.post(f"{base}/snooze/", {"until": "2099-01-01T00:00:00Z"}, format="json")
+    assert snoozed.json()["status"] == "snoozed"
     assert client.post(f"{base}/resolve/").json()["status"] == "resolved"
     assert client.post(f"{base}/reopen/").json()["status"] == "open"
     assert client.patch(f"{base}/", {"priority": "urgent"}, format="json").json()["priority"] == "urgent"
