@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -170,6 +171,21 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "cxhub")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# The metrics pipeline (feedback/pipeline_tasks.py, docs/adr/0003-metrics-pipeline.md).
+CELERY_BEAT_SCHEDULE["metrics.process_pending"] = {
+    "task": "feedback.pipeline_tasks.metrics_process_pending",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["metrics.finalise_windows"] = {
+    "task": "feedback.pipeline_tasks.metrics_finalise_windows",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["metrics.reconcile"] = {
+    "task": "feedback.pipeline_tasks.metrics_reconcile",
+    "schedule": crontab(hour=3, minute=17),
+}
+# The raw conversation export covers at most this many days (a longer period is a 400).
+METRICS_EXPORT_MAX_DAYS = env_int("METRICS_EXPORT_MAX_DAYS", 92, minimum=1)
 # Surveys: send the invitations that are due (missed etas, retries) and expire old ones.
 CELERY_BEAT_SCHEDULE["feedback.survey_sweep"] = {"task": "feedback.tasks.survey_sweep", "schedule": 60.0}
 

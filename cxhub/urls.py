@@ -10,6 +10,7 @@ from . import views
 
 api_v1 = [
     path("", include("chat.api.urls")),
+    path("", include("feedback.api.metrics_urls")),  # metrics, exports, follow-ups
     path("surveys/", include("feedback.api.urls")),
 ]
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("s/", include("feedback.urls")),
     path("api/v1/", include(api_v1)),
+    path("console/", include("feedback.console_urls")),  # dashboard, follow-ups
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -1,10 +1,518 @@
-"""The metrics pipeline's entry: events and answers become facts and rollups."""
+"""The metrics pipeline: conversation events and survey answers become facts and rollups.
+
+Exactly once in effect (docs/adr/0003-metrics-pipeline.md):
+
+- A conversation's facts, and what it contributes to each rollup cell, are a pure function of
+  its raw rows (feedback/metrics.py). The facts row stores the contributions last applied.
+- A refresh locks the facts rows, computes the new contributions, adds (new − old) to the
+  rollup cells and saves the facts, all in one transaction, and marks the events it covered
+  (ProcessedEvent) in that same transaction. A killed worker commits nothing; a task run twice
+  finds new == old and adds nothing.
+- Tasks are batch-based: one task takes every pending (unmarked) event, up to a batch size,
+  with SKIP LOCKED so parallel workers share the backlog instead of queueing on it.
+- Lock order, everywhere: the rollup table (ROW EXCLUSIVE; `recompute` takes EXCLUSIVE), then
+  facts rows by conversation id, then rollup cells by key. No cycles, so no deadlocks; a
+  transient database error is retried anyway.
+"""
+
+from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from chat.models import Conversation, ConversationEvent, Message
+
+from . import metrics
+from .models import ConversationFacts, MetricRollup, ProcessedEvent, SurveyInvitation, SurveyResponse
 
 logger = logging.getLogger(__name__)
 
+BATCH_SIZE = 500
+MAX_ROUNDS = 20
+RETRIES = 5
 
-def event_arrived(*, event_id: int) -> None:
-    """Called for every ConversationEvent after commit (built in the metrics issue)."""
-    logger.debug("event %s arrived", event_id)
+
+def workspace_tz() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _retrying(fn, *args, **kwargs):
+    """Run a transaction again after a transient failure (deadlock, serialization, lock timeout)."""
+    for attempt in range(RETRIES):
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError:
+            if attempt == RETRIES - 1:
+                raise
+            logger.warning("metrics pipeline: transient database error, retrying", exc_info=True)
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+# --- entry points (called by Celery tasks) -----------------------------------------------
+
+
+def event_arrived(*, event_id: int) -> int:
+    """Called for every ConversationEvent after commit: process the pending events in batches."""
+    return process_pending(event_id=event_id)
+
+
+def response_arrived(*, response_id: int) -> None:
+    """Called after a survey answer (or its edit) commits: count it, then close the loop."""
+    conversation_id = (
+        SurveyResponse.objects.filter(pk=response_id).values_list("invitation__conversation_id", flat=True).first()
+    )
+    if conversation_id is None:
+        return
+    _retrying(_refresh_transaction, [conversation_id], now=timezone.now(), event_ids=[])
+    from . import followups
+
+    followups.followup_open_for_response(response_id=response_id)
+
+
+# The name the surveys' task (feedback.tasks.response_recorded) looks up.
+response_recorded = response_arrived
+
+
+def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Process unmarked events, a batch per transaction, until none is left; the count processed."""
+    processed = 0
+    for _ in range(MAX_ROUNDS):
+        done, full = _retrying(_process_batch, event_id=event_id, batch_size=batch_size)
+        processed += done
+        event_id = None
+        if not full:
+            break
+    return processed
+
+
+def _process_batch(*, event_id: int | None, batch_size: int) -> tuple[int, bool]:
+    with transaction.atomic():
+        _lock_rollups_shared()
+        unmarked = ConversationEvent.objects.filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
+        pending = unmarked.order_by("id").only("id", "conversation_id")
+        if _is_postgres():
+            pending = pending.select_for_update(skip_locked=True, of=("self",))
+        events = list(pending[:batch_size])
+        full = len(events) == batch_size
+        if event_id is not None and all(e.pk != event_id for e in events):
+            own = unmarked.filter(pk=event_id).only("id", "conversation_id")
+            if _is_postgres():
+                own = own.select_for_update(skip_locked=True, of=("self",))
+            events.extend(own)
+        if not events:
+            return 0, False
+        conversation_ids = sorted({e.conversation_id for e in events})
+        # An opening may make the contact's previous conversation a recontact: refresh it too.
+        previous = Conversation.objects.filter(pk__in=conversation_ids, previous__isnull=False).values_list(
+            "previous_id", flat=True
+        )
+        conversation_ids = sorted({*conversation_ids, *previous})
+        _refresh(conversation_ids, now=timezone.now(), event_ids=[e.pk for e in events])
+        return len(events), full
+
+
+def _refresh_transaction(conversation_ids: list[int], *, now: datetime, event_ids: list[int]) -> None:
+    with transaction.atomic():
+        _lock_rollups_shared()
+        _refresh(sorted(set(conversation_ids)), now=now, event_ids=event_ids)
+
+
+def refresh_conversations(conversation_ids: list[int], *, now: datetime | None = None) -> None:
+    """Bring these conversations' facts and contributions up to date (idempotent)."""
+    ids = sorted(set(conversation_ids))
+    for start in range(0, len(ids), BATCH_SIZE):
+        _retrying(_refresh_transaction, ids[start : start + BATCH_SIZE], now=now or timezone.now(), event_ids=[])
+
+
+# --- the core: recompute, apply the difference, mark ---------------------------------------
+
+
+def _lock_rollups_shared() -> None:
+    """Taken by every pipeline writer first; `recompute` takes the exclusive lock (ADR 0003)."""
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {MetricRollup._meta.db_table} IN ROW EXCLUSIVE MODE")
+
+
+def _lock_rollups_exclusive() -> None:
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {MetricRollup._meta.db_table} IN EXCLUSIVE MODE")
+
+
+def _locked_facts(conversation_ids: list[int]) -> dict[int, ConversationFacts]:
+    """Facts rows of these conversations (created when missing), locked, in id order."""
+    missing = set(conversation_ids) - set(
+        ConversationFacts.objects.filter(conversation_id__in=conversation_ids).values_list("conversation_id", flat=True)
+    )
+    if missing:
+        rows = Conversation.objects.filter(pk__in=missing).select_related("inbox").order_by("pk")
+        ConversationFacts.objects.bulk_create(
+            [
+                ConversationFacts(
+                    conversation_id=c.pk,
+                    inbox_id=c.inbox_id,
+                    channel=c.inbox.channel,
+                    opened_at=c.opened_at,
+                    contributions={},
+                )
+                for c in rows
+            ],
+            ignore_conflicts=True,
+        )
+    locked = ConversationFacts.objects.filter(conversation_id__in=conversation_ids).order_by("conversation_id")
+    return {f.conversation_id: f for f in locked.select_for_update()}
+
+
+@dataclass
+class Inputs:
+    conversation: metrics.ConversationRow
+    contact_id: int
+    messages: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    later_openings: list = field(default_factory=list)
+    responses: list = field(default_factory=list)
+    invitations: list = field(default_factory=list)
+
+
+def load_inputs(conversation_ids: list[int]) -> dict[int, Inputs]:
+    """The raw rows of these conversations, as the plain values feedback/metrics.py takes."""
+    inputs: dict[int, Inputs] = {}
+    rows = Conversation.objects.filter(pk__in=conversation_ids).values(
+        "pk",
+        "inbox_id",
+        "inbox__channel",
+        "opened_at",
+        "first_resolved_at",
+        "assignee_id",
+        "team_id",
+        "reopen_count",
+        "contact_id",
+    )
+    for r in rows:
+        inputs[r["pk"]] = Inputs(
+            conversation=metrics.ConversationRow(
+                id=r["pk"],
+                inbox_id=r["inbox_id"],
+                inbox_channel=r["inbox__channel"],
+                opened_at=r["opened_at"],
+                first_resolved_at=r["first_resolved_at"],
+                assignee_id=r["assignee_id"],
+                team_id=r["team_id"],
+                reopen_count=r["reopen_count"],
+            ),
+            contact_id=r["contact_id"],
+        )
+    ids = list(inputs)
+    for m in Message.objects.filter(conversation_id__in=ids).values(
+        "conversation_id", "sender_kind", "is_note", "channel", "created_at"
+    ):
+        inputs[m["conversation_id"]].messages.append(
+            metrics.MessageRow(m["sender_kind"], m["is_note"], m["channel"], m["created_at"])
+        )
+    for e in ConversationEvent.objects.filter(
+        conversation_id__in=ids, kind__in=["resolved", "transferred", "channel_switched", "reopened"]
+    ).values("conversation_id", "kind", "data", "created_at"):
+        inputs[e["conversation_id"]].events.append(metrics.EventRow(e["kind"], e["data"] or {}, e["created_at"]))
+    by_contact: dict[int, list[int]] = defaultdict(list)
+    for conversation_id, item in inputs.items():
+        by_contact[item.contact_id].append(conversation_id)
+    for o in Conversation.objects.filter(contact_id__in=list(by_contact)).values("pk", "contact_id", "opened_at"):
+        for conversation_id in by_contact[o["contact_id"]]:
+            if o["pk"] != conversation_id:
+                inputs[conversation_id].later_openings.append(o["opened_at"])
+    for i in SurveyInvitation.objects.filter(conversation_id__in=ids).values(
+        "conversation_id",
+        "resolution_number",
+        "inbox_id",
+        "agent_id",
+        "team_id",
+        "channel",
+        "sent_at",
+        "response__pk",
+        "response__csat",
+        "response__ces",
+        "response__nps",
+        "response__answered_at",
+    ):
+        response = None
+        if i["response__pk"] is not None:
+            response = metrics.ResponseRow(
+                i["resolution_number"], i["response__csat"], i["response__ces"], i["response__nps"],
+                i["response__answered_at"],
+            )  # fmt: skip
+            inputs[i["conversation_id"]].responses.append(response)
+        inputs[i["conversation_id"]].invitations.append(
+            metrics.InvitationRow(i["inbox_id"], i["agent_id"], i["team_id"], i["channel"], i["sent_at"], response)
+        )
+    return inputs
+
+
+def compute(item: Inputs, *, now: datetime, tz) -> tuple[metrics.Facts, dict[str, tuple[int, int]]]:
+    """Facts and rollup contributions of one conversation with its invitations (pure)."""
+    facts = metrics.conversation_facts(
+        item.conversation,
+        messages=item.messages,
+        events=item.events,
+        later_openings=item.later_openings,
+        responses=item.responses,
+        now=now,
+    )
+    contributions = metrics.merge_contributions(
+        metrics.conversation_contributions(facts, tz=tz),
+        *(metrics.invitation_contributions(inv, tz=tz) for inv in item.invitations),
+    )
+    return facts, contributions
+
+
+FACT_FIELDS = [
+    "inbox_id",
+    "agent_id",
+    "team_id",
+    "channel",
+    "opened_at",
+    "first_reply_at",
+    "first_resolved_at",
+    "first_response_seconds",
+    "resolution_seconds",
+    "customer_messages",
+    "agent_messages",
+    "transfers",
+    "channels_used",
+    "channel_switches",
+    "reopened",
+    "window_ended",
+    "recontacted_7d",
+    "fcr",
+    "csat",
+    "ces",
+    "nps",
+    "survey_answered_at",
+]
+
+
+def _store(row: ConversationFacts, facts: metrics.Facts, contributions: dict, now: datetime) -> None:
+    for name in FACT_FIELDS:
+        setattr(row, name, getattr(facts, name))
+    row.contributions = {key: [c, t] for key, (c, t) in sorted(contributions.items())}
+    row.updated_at = now
+
+
+def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]) -> None:
+    """Inside a transaction holding the shared rollup lock: recompute, apply new − old, mark."""
+    tz = workspace_tz()
+    rows = _locked_facts(conversation_ids)
+    inputs = load_inputs(list(rows))
+    delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    changed = []
+    for conversation_id, row in rows.items():
+        item = inputs.get(conversation_id)
+        if item is None:
+            continue
+        facts, contributions = compute(item, now=now, tz=tz)
+        for key, (c, t) in metrics.contribution_delta(row.contributions or {}, contributions).items():
+            delta[key][0] += c
+            delta[key][1] += t
+        _store(row, facts, contributions, now)
+        changed.append(row)
+    apply_delta({k: (c, t) for k, (c, t) in delta.items() if c or t})
+    if changed:
+        ConversationFacts.objects.bulk_update(changed, [*FACT_FIELDS, "contributions", "updated_at"], batch_size=500)
+    if event_ids:
+        ProcessedEvent.objects.bulk_create(
+            [ProcessedEvent(event_id=pk, processed_at=now) for pk in sorted(event_ids)], ignore_conflicts=True
+        )
+
+
+def apply_delta(delta: dict[str, tuple[int, int]]) -> None:
+    """Add counts and totals to rollup cells, in key order (one upsert per cell)."""
+    if not delta:
+        return
+    table = MetricRollup._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (day, inbox_id, agent_key, team_key, channel, metric, count, total) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (day, inbox_id, agent_key, team_key, channel, metric) DO UPDATE SET "
+        f"count = {table}.count + excluded.count, total = {table}.total + excluded.total"
+    )
+    params = []
+    for key in sorted(delta):
+        day, inbox, agent, team, channel, metric = metrics.parse_cell_key(key)
+        count, total = delta[key]
+        params.append((date.fromisoformat(day), inbox, agent, team, channel, metric, count, total))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+# --- time: 7-day windows -------------------------------------------------------------------
+
+
+def finalise_windows(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Conversations whose 7-day recontact window has ended get their recontact and FCR figures."""
+    now = now or timezone.now()
+    due = list(
+        ConversationFacts.objects.filter(
+            window_ended=False, first_resolved_at__isnull=False, first_resolved_at__lte=now - metrics.RECONTACT_WINDOW
+        )
+        .order_by("conversation_id")
+        .values_list("conversation_id", flat=True)[:limit]
+    )
+    refresh_conversations(due, now=now)
+    return len(due)
+
+
+# --- recomputation and reconciliation ------------------------------------------------------
+
+
+@dataclass
+class Report:
+    day_from: date
+    day_to: date
+    conversations: int = 0
+    differences: list[tuple[str, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+def _day_bounds(day_from: date, day_to: date, tz) -> tuple[datetime, datetime]:
+    start = datetime.combine(day_from, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(day_to + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return start, end
+
+
+def _touching(start: datetime, end: datetime) -> list[int]:
+    """Conversations with anything counted in [start, end): they are all that feed those days."""
+    in_range = {"__gte": start, "__lt": end}
+
+    def q(name: str) -> Q:
+        return Q(**{name + k: v for k, v in in_range.items()})
+
+    ids = set(
+        Conversation.objects.filter(q("opened_at") | q("first_resolved_at")).values_list("pk", flat=True)
+    )  # fmt: skip
+    ids |= set(
+        Message.objects.filter(q("created_at"), sender_kind=Message.SenderKind.AGENT)
+        .values_list("conversation_id", flat=True)
+        .distinct()
+    )
+    ids |= set(
+        SurveyInvitation.objects.filter(q("sent_at") | q("response__answered_at")).values_list(
+            "conversation_id", flat=True
+        )
+    )
+    ids |= set(
+        ConversationFacts.objects.filter(
+            q("opened_at") | q("first_reply_at") | q("first_resolved_at") | q("survey_answered_at")
+        ).values_list("conversation_id", flat=True)
+    )
+    return sorted(ids)
+
+
+def _split(contributions: dict, day_from: date, day_to: date) -> tuple[dict, dict]:
+    inside, outside = {}, {}
+    lo, hi = day_from.isoformat(), day_to.isoformat()
+    for key, value in contributions.items():
+        (inside if lo <= key[:10] <= hi else outside)[key] = tuple(value)
+    return inside, outside
+
+
+def stored_rollups(day_from: date, day_to: date) -> dict[str, tuple[int, int]]:
+    rows = MetricRollup.objects.filter(day__gte=day_from, day__lte=day_to).exclude(count=0, total=0)
+    return {
+        metrics.cell_key((r.day.isoformat(), r.inbox_id, r.agent_key, r.team_key, r.channel, r.metric)): (
+            r.count,
+            r.total,
+        )
+        for r in rows
+    }
+
+
+def recompute(*, day_from: date, day_to: date, now: datetime | None = None, write: bool = True) -> Report:
+    """Rebuild facts and rollups of [day_from, day_to] from raw rows and the event log.
+
+    Returns the cells where the stored rollups differed from the recomputation (before the
+    rewrite). With write=False nothing changes: that is the reconciliation check.
+    """
+    now = now or timezone.now()
+    tz = workspace_tz()
+    report = Report(day_from, day_to)
+    start, end = _day_bounds(day_from, day_to, tz)
+    with transaction.atomic():
+        if write:
+            _lock_rollups_exclusive()
+        ids = _touching(start, end)
+        report.conversations = len(ids)
+        rows = _locked_facts(ids) if write else {
+            f.conversation_id: f for f in ConversationFacts.objects.filter(conversation_id__in=ids)
+        }  # fmt: skip
+        expected: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        outside_delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        changed = []
+        inputs = load_inputs(ids)
+        for conversation_id in ids:
+            item = inputs.get(conversation_id)
+            if item is None:
+                continue
+            facts, contributions = compute(item, now=now, tz=tz)
+            inside, outside = _split(contributions, day_from, day_to)
+            for key, (c, t) in inside.items():
+                expected[key][0] += c
+                expected[key][1] += t
+            row = rows.get(conversation_id)
+            if write and row is not None:
+                _, old_outside = _split(row.contributions or {}, day_from, day_to)
+                for key, (c, t) in metrics.contribution_delta(old_outside, outside).items():
+                    outside_delta[key][0] += c
+                    outside_delta[key][1] += t
+                _store(row, facts, contributions, now)
+                changed.append(row)
+        expected_cells = {k: (c, t) for k, (c, t) in expected.items() if c or t}
+        stored = stored_rollups(day_from, day_to)
+        for key in sorted(set(stored) | set(expected_cells)):
+            if stored.get(key, (0, 0)) != expected_cells.get(key, (0, 0)):
+                report.differences.append((key, stored.get(key, (0, 0)), expected_cells.get(key, (0, 0))))
+        if write:
+            apply_delta({k: (c, t) for k, (c, t) in outside_delta.items() if c or t})
+            MetricRollup.objects.filter(day__gte=day_from, day__lte=day_to).delete()
+            apply_delta(expected_cells)
+            ConversationFacts.objects.bulk_update(
+                changed, [*FACT_FIELDS, "contributions", "updated_at"], batch_size=500
+            )  # fmt: skip
+            pending = ConversationEvent.objects.filter(conversation_id__in=ids).filter(
+                ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
+            )
+            ProcessedEvent.objects.bulk_create(
+                [ProcessedEvent(event_id=pk, processed_at=now) for pk in pending.values_list("pk", flat=True)],
+                ignore_conflicts=True,
+                batch_size=1000,
+            )
+    return report
+
+
+def reconcile(*, days: int = 3, now: datetime | None = None) -> Report:
+    """Nightly: recompute the last `days` days, log and count every cell that differed."""
+    now = now or timezone.now()
+    today = metrics.local_day(now, workspace_tz())
+    report = recompute(day_from=today - timedelta(days=days), day_to=today, now=now)
+    for key, stored, expected in report.differences:
+        logger.warning("metrics reconciliation: cell %s was %s, recomputed %s", key, stored, expected)
+    logger.info(
+        "metrics reconciliation %s..%s: %d conversations, %d differing cells",
+        report.day_from,
+        report.day_to,
+        report.conversations,
+        len(report.differences),
+    )
+    return report

@@ -1,0 +1,40 @@
+"""Celery tasks of the metrics pipeline (the beat schedule is in cxhub/settings.py).
+
+Every task takes ids (or nothing), is safe to run twice and inherits acks_late,
+reject_on_worker_lost and prefetch 1 from the settings. The per-event task is
+chat.tasks.event_created, which calls feedback.pipeline.event_arrived; survey answers reach
+feedback.pipeline.response_arrived through feedback.tasks.response_recorded.
+"""
+
+import logging
+
+from celery import shared_task
+
+from . import pipeline
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def metrics_process_pending() -> int:
+    """Beat, every minute: events whose task was lost (broker restart, crash before publish)."""
+    return pipeline.process_pending()
+
+
+@shared_task(acks_late=True)
+def metrics_finalise_windows() -> int:
+    """Beat, hourly: 7-day recontact windows that have ended get their recontact and FCR figures."""
+    return pipeline.finalise_windows()
+
+
+@shared_task(acks_late=True)
+def metrics_reconcile(days: int = 3) -> int:
+    """Beat, nightly: recompute the last days from raw rows; log and count any difference."""
+    report = pipeline.reconcile(days=days)
+    return len(report.differences)
+
+
+@shared_task(acks_late=True)
+def metrics_response_arrived(response_id: int) -> None:
+    """A survey answer committed: count it and close the loop (same as feedback.tasks.response_recorded)."""
+    pipeline.response_arrived(response_id=response_id)
