@@ -448,6 +448,8 @@ button { cursor: pointer; }
 
   function showPrechat() {
     if (body.querySelector(".prechat")) return;
+    const offline = body.querySelector(".offline");
+    if (offline) offline.remove();
     composer.classList.add("hidden");
     const form = profileForm({
       className: "prechat",
@@ -455,7 +457,9 @@ button { cursor: pointer; }
       intro: "Tell us who you are so we can follow up if the chat gets cut off.",
       withName: true,
       submitLabel: "Start chat",
-      onDone(node) {
+      onDone(node, payload) {
+        if (payload.email) stored.offlineEmailGiven = true; // the offline notice need not ask again
+        saveState();
         node.remove();
         composer.classList.remove("hidden");
         input.focus();
@@ -473,7 +477,7 @@ button { cursor: pointer; }
       if (existing) existing.remove();
       return;
     }
-    if (existing || stored.offlineEmailGiven) return;
+    if (existing || stored.offlineEmailGiven || body.querySelector(".prechat")) return;
     const form = profileForm({
       className: "offline",
       heading: "No one is online right now",

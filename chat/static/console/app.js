@@ -353,10 +353,18 @@ function isDetractor(answer) {
   return (answer.csat != null && answer.csat <= 2) || (answer.nps != null && answer.nps <= 6) || (answer.ces != null && answer.ces <= 3);
 }
 
+function surveyLabel(answer) {
+  if (answer.status === "expired") return "expired without an answer";
+  if (answer.status === "sent" || (!answer.answered_at && !surveyText(answer))) return `sent${answer.channel ? ` by ${answer.channel}` : ""}, no answer yet`;
+  return surveyText(answer) || "answered";
+}
+
 function surveyNode(answer) {
-  const node = el("div", { class: `survey-inline${isDetractor(answer) ? " detractor" : ""}` }, [
-    el("strong", { text: "Survey answer: " }),
-    surveyText(answer) || "answered",
+  const answered = Boolean(answer.answered_at || surveyText(answer));
+  const node = el("div", { class: `survey-inline${answered ? (isDetractor(answer) ? " detractor" : "") : " pending"}` }, [
+    el("strong", { text: "Survey: " }),
+    surveyLabel(answer),
+    answer.agent?.name ? el("span", { class: "muted", text: ` · rated ${answer.agent.name}` }) : null,
     answer.comment ? el("span", {}, [" — “", el("q", { text: answer.comment }), "”"]) : null,
     answer.answered_at ? el("span", { class: "muted", text: ` · ${dateTime(answer.answered_at)}` }) : null,
   ]);
@@ -503,8 +511,11 @@ function renderContact(contact) {
   for (const answer of contact.survey_history || []) {
     surveys.append(
       el("li", {}, [
-        el("span", { class: `badge ${isDetractor(answer) ? "badge-risk" : "badge-open"}`, text: surveyText(answer) || "answered" }),
-        el("span", { class: "muted", text: dateTime(answer.answered_at || answer.created_at) }),
+        el("span", {
+          class: `badge ${!surveyText(answer) ? "badge-resolved" : isDetractor(answer) ? "badge-risk" : "badge-open"}`,
+          text: surveyLabel(answer),
+        }),
+        el("span", { class: "muted", text: dateTime(answer.answered_at || answer.sent_at) }),
       ]),
     );
     if (answer.comment) surveys.append(el("li", {}, [el("q", { text: answer.comment })]));
