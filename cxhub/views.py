@@ -52,3 +52,40 @@ def csrf_failure(request, reason=""):
     if _wants_json(request):
         return json_error("csrf_failed", "CSRF check failed; reload the page and try again.", 403)
     return render(request, "error.html", {"status": 403, "title": "Session expired, reload the page"}, status=403)
+
+
+def prometheus_metrics(request):
+    """Operational gauges in the Prometheus text format, for staff or a METRICS_TOKEN bearer."""
+    import hmac
+
+    from django.conf import settings
+    from django.db.models import Count
+
+    from chat.models import AgentProfile, Conversation
+
+    token = getattr(settings, "METRICS_TOKEN", "")
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    allowed = request.user.is_authenticated and request.user.is_staff
+    if token and bearer:
+        allowed = allowed or hmac.compare_digest(bearer, token)
+    if not allowed:
+        return json_error("not_authenticated", "Staff login or the metrics token is required.", 401)
+    lines = [
+        "# HELP cxhub_conversations Conversations by status.",
+        "# TYPE cxhub_conversations gauge",
+    ]
+    by_status = dict(Conversation.objects.values_list("status").annotate(n=Count("id")))
+    for status in Conversation.Status.values:
+        lines.append(f'cxhub_conversations{{status="{status}"}} {by_status.get(status, 0)}')
+    queue = Conversation.objects.filter(assignee__isnull=True).exclude(status="resolved").count()
+    lines += [
+        "# HELP cxhub_queue_length Active conversations waiting for an agent.",
+        "# TYPE cxhub_queue_length gauge",
+        f"cxhub_queue_length {queue}",
+        "# HELP cxhub_agents Agents by availability.",
+        "# TYPE cxhub_agents gauge",
+    ]
+    by_availability = dict(AgentProfile.objects.values_list("availability").annotate(n=Count("id")))
+    for availability in AgentProfile.Availability.values:
+        lines.append(f'cxhub_agents{{availability="{availability}"}} {by_availability.get(availability, 0)}')
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")

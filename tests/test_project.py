@@ -100,3 +100,14 @@ def test_admin_pages_open_for_every_model(admin_client):
 
     assert admin_client.get(f"/admin/chat/contact/{Contact.objects.first().pk}/change/").status_code == 200
     assert admin_client.get(f"/admin/chat/conversation/{Conversation.objects.first().pk}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_prometheus_metrics_need_staff_or_the_token(client, admin_client, settings):
+    call_command("seed_demo")
+    assert client.get("/metrics").status_code == 401
+    body = admin_client.get("/metrics").content.decode()
+    assert 'cxhub_conversations{status="open"}' in body and "cxhub_queue_length" in body
+    settings.METRICS_TOKEN = "t0ken-for-scrapers"
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-scrapers").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
