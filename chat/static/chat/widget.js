@@ -842,13 +842,15 @@ button { cursor: pointer; }
     nps: { legend: "How likely are you to recommend us to a friend?", from: 0, to: 10, low: "Not likely", high: "Very likely" },
   };
 
-  function questionKinds(questions) {
-    const kinds = [];
+  // Questions come as {"key", "text", "min", "max"} (or bare keys): csat, ces, nps, comment.
+  function normaliseQuestions(questions) {
+    const found = [];
     for (const question of questions || []) {
-      const kind = typeof question === "string" ? question : question && (question.kind || question.id || question.type);
-      if (kind && !kinds.includes(kind)) kinds.push(kind);
+      const key = typeof question === "string" ? question : question && (question.key || question.kind);
+      if (!key || found.some((q) => q.key === key)) continue;
+      found.push(typeof question === "string" ? { key } : question);
     }
-    return kinds.length ? kinds : ["csat", "comment"];
+    return found.length ? found : [{ key: "csat" }, { key: "comment" }];
   }
 
   function surveyUrl(token) {
@@ -858,13 +860,17 @@ button { cursor: pointer; }
   function showSurvey(frame) {
     const token = frame.invitation;
     if (!token || state.surveys.has(token)) return;
-    const kinds = questionKinds(frame.questions);
+    const questions = normaliseQuestions(frame.questions);
     const answers = {};
     const card = el("form", { class: "card survey", "aria-label": "Rate this conversation" });
     card.append(el("h3", { text: "How did we do?" }));
-    for (const kind of kinds) {
-      const scale = SCALES[kind];
-      if (!scale) continue;
+    for (const question of questions) {
+      const kind = question.key;
+      if (!SCALES[kind]) continue;
+      const scale = { ...SCALES[kind] };
+      if (question.text) scale.legend = question.text;
+      if (Number.isInteger(question.min)) scale.from = question.min;
+      if (Number.isInteger(question.max)) scale.to = question.max;
       const legendId = `cxhub-${kind}-${state.surveys.size}`;
       const group = el("fieldset", { class: "scale", role: "group", "aria-labelledby": legendId });
       group.append(el("legend", { id: legendId, text: scale.legend }));
@@ -889,13 +895,14 @@ button { cursor: pointer; }
       card.append(group);
     }
     let comment = null;
-    if (kinds.includes("comment")) {
+    const commentQuestion = questions.find((q) => q.key === "comment");
+    if (commentQuestion) {
       comment = el("textarea", { maxlength: "2000", name: "comment" });
-      card.append(el("label", {}, [document.createTextNode("Anything to add? (optional)"), comment]));
+      card.append(el("label", {}, [document.createTextNode(commentQuestion.text || "Anything to add? (optional)"), comment]));
     }
     const error = el("p", { class: "error hidden", role: "alert" });
     const submit = el("button", { class: "primary", type: "submit", text: "Send feedback", disabled: true });
-    const link = el("a", { class: "link", href: surveyUrl(token), target: "_blank", rel: "noopener", text: "Answer later on the survey page" });
+    const link = el("a", { class: "link", href: frame.url && /^https?:/.test(frame.url) ? frame.url : surveyUrl(token), target: "_blank", rel: "noopener", text: "Answer later on the survey page" });
     card.append(error, submit, link);
     card.addEventListener("submit", (event) => {
       event.preventDefault();
