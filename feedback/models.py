@@ -211,9 +211,7 @@ class ProcessedEvent(models.Model):
     Written in the same transaction as the facts and rollups it caused (ADR 0003).
     """
 
-    event = models.OneToOneField(
-        "chat.ConversationEvent", on_delete=models.CASCADE, primary_key=True, related_name="+"
-    )
+    event = models.OneToOneField("chat.ConversationEvent", on_delete=models.CASCADE, primary_key=True, related_name="+")
     processed_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
