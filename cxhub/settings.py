@@ -7,10 +7,13 @@ to PostgreSQL, `REDIS_URL` to the channels-redis layer and a real Celery broker.
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -72,6 +75,9 @@ INSTALLED_APPS = [
     "channels",
     "chat",
     "feedback",
+    "axes",  # login throttling (cxhub/accounts.py)
+    "csp",  # Content-Security-Policy header
+    "integrations",  # outbound webhooks
 ]
 
 MIDDLEWARE = [
@@ -83,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # last: turns a login lockout into its answer (cxhub/accounts.py)
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cxhub.urls"
@@ -228,6 +237,48 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
+
+# Login throttling (django-axes, cxhub/accounts.py): failures per (username, address).
+AUTHENTICATION_BACKENDS = [
+    "cxhub.accounts.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "cxhub.accounts.lockout_response"
+AXES_VERBOSE = False
+# The address is REMOTE_ADDR: behind a proxy, run uvicorn with --proxy-headers --forwarded-allow-ips.
+
+# Content-Security-Policy (django-csp 4): no inline script or style anywhere; websockets to
+# this server only; nobody may frame a page (the widget's own iframe, if any, relaxes
+# frame-ancestors for its view with csp.decorators.csp_update).
+_public = urlsplit(PUBLIC_URL)
+_socket_sources = [f"wss://{_public.netloc}"]
+if _public.scheme == "http" or DEBUG:
+    _socket_sources.append(f"ws://{_public.netloc}")
+for _host in ALLOWED_HOSTS:
+    if _host and _host != "*":
+        _host = "*" + _host if _host.startswith(".") else _host
+        _socket_sources += [f"wss://{_host}:*", *([f"ws://{_host}:*"] if DEBUG else [])]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, *dict.fromkeys(_socket_sources)],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Internationalisation, static files ------------------------------------------------
 LANGUAGE_CODE = "en-us"

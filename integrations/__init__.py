@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed deliveries of conversation and survey events to customers' URLs."""

@@ -1,0 +1,9 @@
+"""App config of the outbound webhooks."""
+
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+    verbose_name = "Integrations (outbound webhooks)"
+    default_auto_field = "django.db.models.BigAutoField"
