@@ -106,3 +106,32 @@ def broadcast_conversation(conversation: Conversation) -> None:
         )
 
     transaction.on_commit(send)
+
+
+def visitors_group(inbox_id: int) -> str:
+    """The widget sockets of one inbox: they only learn whether an agent is online."""
+    return f"visitors.{inbox_id}"
+
+
+def agent_payload(profile) -> dict:
+    return {"id": profile.user_id, "name": profile.display_name, "availability": profile.availability}
+
+
+def broadcast_presence(user_id: int) -> None:
+    """An agent's availability changed: the consoles of their inboxes and those inboxes' widgets hear it.
+
+    Called outside any transaction (the availability task), so it sends at once.
+    """
+    from .models import AgentProfile, Inbox
+    from .widget import inbox_agents_online
+
+    profile = AgentProfile.objects.filter(user_id=user_id).first()
+    if profile is None:
+        return
+    agent = agent_payload(profile)
+    for inbox_id in Inbox.objects.filter(memberships__user_id=user_id).values_list("id", flat=True):
+        _send(inbox_group(inbox_id), {"type": "chat.presence", "inbox_id": inbox_id, "agent": agent})
+        _send(
+            visitors_group(inbox_id),
+            {"type": "chat.visitors_presence", "agents_online": inbox_agents_online(inbox_id)},
+        )

@@ -1,3 +1,10 @@
-"""Websocket routes (DESIGN.md §4); the consumers arrive with the live-chat issue."""
+"""Websocket routes (DESIGN.md §4; frames in docs/websocket-protocol.md)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    path("ws/widget/", consumers.WidgetConsumer.as_asgi()),
+    path("ws/console/", consumers.ConsoleConsumer.as_asgi()),
+]

@@ -18,6 +18,9 @@ def conversation_route(conversation_id: int) -> None:
 @shared_task(acks_late=True)
 def agent_availability_changed(user_id: int) -> None:
     """Offline agents give back unanswered conversations; online agents take from the queue."""
+    from . import events
+
+    events.broadcast_presence(user_id)
     released = assignment.agent_release_unanswered(user_id=user_id)
     for conversation_id in released:
         assignment.conversation_route(conversation_id=conversation_id)
@@ -26,9 +29,10 @@ def agent_availability_changed(user_id: int) -> None:
 
 @shared_task(acks_late=True)
 def conversation_resolved(conversation_id: int, resolution_number: int) -> None:
-    """After a resolution: the survey invitation (feedback) is scheduled here."""
+    """After a resolution: its assignee has room again for the queue; the survey invitation is scheduled."""
     from feedback import services as feedback_services
 
+    assignment.route_queue()
     feedback_services.survey_schedule(conversation_id=conversation_id, resolution_number=resolution_number)
 
 

@@ -1,0 +1,675 @@
+"""Websocket consumers of DESIGN.md §4: the customer's widget and the agent's console.
+
+Thin edges: they parse and check frames, authorise through selectors, call one service
+(in a worker thread) and serialise. docs/websocket-protocol.md is the exact protocol.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from cxhub.errors import DomainError, NotFound
+
+from . import events, selectors, services, widget
+from .models import AgentProfile, Contact, Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+CLOSE_UNAUTHORISED = 4401
+CLOSE_TOO_BIG = 1009
+WIDGET_MESSAGE_FIELDS = (
+    "id",
+    "conversation_id",
+    "seq",
+    "sender",
+    "channel",
+    "body",
+    "is_note",
+    "created_at",
+    "client_msg_id",
+)
+
+
+class FrameError(Exception):
+    """A client frame that cannot be served; becomes an error frame, the socket stays open."""
+
+    def __init__(self, code: str, detail: str, fields: dict | None = None):
+        super().__init__(detail)
+        self.code, self.detail, self.fields = code, detail, fields or {}
+
+
+class TokenBucket:
+    """`rate` frames a second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float = 10.0, burst: int = 20):
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+# --- frame fields -------------------------------------------------------------------------
+
+
+def _int(content: dict, name: str, *, minimum: int = 0, required: bool = True) -> int | None:
+    value = content.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise FrameError("invalid", f"{name} must be a whole number ≥ {minimum}.", {name: ["A whole number."]})
+    return value
+
+
+def _bool(content: dict, name: str, *, default: bool | None = None) -> bool:
+    value = content.get(name, default)
+    if not isinstance(value, bool):
+        raise FrameError("invalid", f"{name} must be true or false.", {name: ["true or false."]})
+    return value
+
+
+def _client_msg_id(content: dict) -> str:
+    value = content.get("client_msg_id")
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise FrameError("invalid", "client_msg_id is required (1 to 64 characters).", {"client_msg_id": ["Required."]})
+    return value
+
+
+def _body(content: dict) -> str:
+    value = content.get("body")
+    if not isinstance(value, str) or not value.strip():
+        raise FrameError("invalid", "A message needs a body.", {"body": ["This field may not be blank."]})
+    return value
+
+
+def _widget_safe(message: dict) -> dict:
+    return {key: message[key] for key in WIDGET_MESSAGE_FIELDS if key in message}
+
+
+# --- reads and writes, in worker threads ------------------------------------------------
+
+
+def _message_payloads(messages) -> list[dict]:
+    return [events.message_payload(m) for m in messages.select_related("conversation__contact")]
+
+
+@database_sync_to_async
+def _messages_after(conversation_id: int, after_seq: int, include_notes: bool) -> tuple[int, list[dict]]:
+    """The conversation's last seq, then every message after `after_seq` (committed ones only)."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return after_seq, []
+    last_seq = conversation.last_seq
+    messages = selectors.messages_of(conversation, after_seq=after_seq, include_notes=include_notes)
+    return last_seq, _message_payloads(messages)
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    """What both sockets share: frame limits, rate limit, error frames, ordered exactly-once delivery."""
+
+    include_notes = False
+    rate = 10.0
+    burst = 20
+
+    async def connect(self):
+        self.bucket = TokenBucket(self.rate, self.burst)
+        self.groups_joined: list[str] = []
+        # Per conversation: the highest seq this socket has sent, and seqs already sent from
+        # the database whose live event is still to come.
+        self.cursors: dict[int, int] = {}
+        self.expected: dict[int, set[int]] = {}
+        await self.open()
+
+    async def open(self):
+        await self.accept()
+
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.append(group)
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def dispatch(self, message):
+        # Other parts of cxhub may add group events; an unknown one must not kill the socket.
+        if message.get("type", "").startswith("chat.") and not hasattr(self, message["type"].replace(".", "_")):
+            logger.debug("ignoring group event %s", message["type"])
+            return
+        await super().dispatch(message)
+
+    # --- incoming frames
+
+    async def receive(self, text_data=None, bytes_data=None):
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > MAX_FRAME_BYTES:
+            await self.send_error("frame_too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self.bucket.take():
+            await self.send_error("rate_limited", "Too many frames; slow down.")
+            return
+        if text_data is None:
+            await self.bad_frame("Frames are JSON text.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.bad_frame("This frame is not JSON.")
+            return
+        if not isinstance(content, dict):
+            await self.bad_frame("A frame is a JSON object.")
+            return
+        await self.receive_json(content)
+
+    async def bad_frame(self, detail: str) -> None:
+        await self.send_error("invalid_json", detail)
+
+    def frame_handlers(self) -> dict:
+        raise NotImplementedError
+
+    async def receive_json(self, content, **kwargs):
+        frame_type = content.get("type")
+        handler = self.frame_handlers().get(frame_type) if isinstance(frame_type, str) else None
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type {frame_type!r}.", frame_type=frame_type)
+            return
+        extra = {"frame_type": frame_type}
+        if isinstance(content.get("client_msg_id"), str):
+            extra["client_msg_id"] = content["client_msg_id"][:64]
+        try:
+            await handler(content)
+        except FrameError as error:
+            await self.send_error(error.code, error.detail, error.fields, **extra)
+        except DomainError as error:
+            await self.send_error(error.code, error.detail, error.fields, **extra)
+        except Exception:
+            logger.exception("%s frame failed", frame_type)
+            await self.send_error("server_error", "Something went wrong; try again.", **extra)
+
+    async def send_error(self, code: str, detail: str, fields: dict | None = None, **extra) -> None:
+        frame = {"type": "error", "code": code, "detail": detail}
+        if fields:
+            frame["fields"] = fields
+        frame.update({k: v for k, v in extra.items() if v is not None})
+        await self.send_json(frame)
+
+    # --- ordered, exactly-once delivery of messages
+
+    def outgoing(self, message: dict) -> dict:
+        return message
+
+    def unknown_cursor(self, conversation_id: int, seq: int) -> int:
+        return seq - 1
+
+    async def deliver(self, message: dict) -> None:
+        """A live message: sent once per socket, in seq order (gaps filled from the database)."""
+        if message.get("is_note") and not self.include_notes:
+            return
+        conversation_id, seq = message["conversation_id"], message["seq"]
+        expected = self.expected.get(conversation_id)
+        if expected and seq in expected:
+            expected.discard(seq)
+            return
+        cursor = self.cursors.get(conversation_id)
+        if cursor is None:
+            cursor = self.unknown_cursor(conversation_id, seq)
+        if seq <= cursor:
+            await self.redelivered(message)
+            return
+        if seq == cursor + 1:
+            self.cursors[conversation_id] = seq
+            await self.send_json({"type": "message", "message": self.outgoing(message)})
+            return
+        # A gap: an earlier message is committed but its event is late (or a note the widget skips).
+        _, missing = await _messages_after(conversation_id, cursor, self.include_notes)
+        if not any(m["seq"] == seq for m in missing):
+            missing.append(message)
+        expected = self.expected.setdefault(conversation_id, set())
+        for item in missing:
+            if item["seq"] != seq:
+                expected.add(item["seq"])
+            await self.send_json({"type": "message", "message": self.outgoing(item)})
+        self.cursors[conversation_id] = max(m["seq"] for m in missing)
+
+    async def redelivered(self, message: dict) -> None:
+        """An already-sent message broadcast again (its delivery status changed)."""
+
+    async def replay(self, conversation_id: int, after_seq: int) -> None:
+        """The `resume` answer: every message after `after_seq`, in order, then resume.done."""
+        last_seq, messages = await _messages_after(conversation_id, after_seq, self.include_notes)
+        for item in messages:
+            await self.send_json({"type": "message", "message": self.outgoing(item)})
+        highest = max([after_seq, last_seq, *(m["seq"] for m in messages)])
+        self.cursors[conversation_id] = max(self.cursors.get(conversation_id, 0), highest)
+        await self.send_json({"type": "resume.done", "conversation_id": conversation_id, "last_seq": highest})
+
+    # --- group events
+
+    async def chat_message(self, event):
+        await self.deliver(event["message"])
+
+    async def chat_survey_answered(self, event):
+        await self.send_json({"type": "survey.answered", "invitation": event.get("invitation")})
+
+    async def chat_typing(self, event):
+        if event.get("origin") != self.channel_name:
+            await self.send_json(self.relayed(event, "typing"))
+
+    async def chat_read(self, event):
+        if event.get("origin") != self.channel_name:
+            await self.send_json(self.relayed(event, "read"))
+
+    def relayed(self, event: dict, frame_type: str) -> dict:
+        return {"type": frame_type, **{k: v for k, v in event.items() if k not in ("type", "origin")}}
+
+
+# --- the customer's widget ---------------------------------------------------------------
+
+
+class WidgetConsumer(ChatConsumer):
+    """/ws/widget/?inbox=<public_id>: one visitor, authenticated by their token in the first frame."""
+
+    auth_timeout_seconds = 10.0
+
+    async def open(self):
+        self.contact_id: int | None = None
+        self.current_conversation_id: int | None = None
+        self.conversation_inboxes: dict[int, int] = {}
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        public_id = (query.get("inbox") or [""])[0]
+        headers = dict(self.scope.get("headers") or [])
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        self.inbox = await self._allowed_inbox(public_id, origin)
+        if self.inbox is None:
+            await self.close()  # before accept: the handshake is refused
+            return
+        await self.accept()
+        self.auth_timer = asyncio.get_running_loop().call_later(
+            self.auth_timeout_seconds, lambda: asyncio.ensure_future(self._auth_timed_out())
+        )
+
+    @database_sync_to_async
+    def _allowed_inbox(self, public_id: str, origin: str):
+        try:
+            inbox = widget.web_inbox_by_public_id(public_id)
+        except NotFound:
+            return None
+        return inbox if widget.origin_allowed(inbox, origin) else None
+
+    async def _auth_timed_out(self):
+        if self.contact_id is None:
+            await self.close(code=CLOSE_UNAUTHORISED)
+
+    async def disconnect(self, code):
+        timer = getattr(self, "auth_timer", None)
+        if timer:
+            timer.cancel()
+        await super().disconnect(code)
+
+    def frame_handlers(self) -> dict:
+        return {
+            "auth": self.on_auth,
+            "message.send": self.on_message_send,
+            "resume": self.on_resume,
+            "typing": self.on_typing,
+            "read": self.on_read,
+            "survey.answer": self.on_survey_answer,
+        }
+
+    async def bad_frame(self, detail: str) -> None:
+        if self.contact_id is None:  # the first frame must be a good auth
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        await super().bad_frame(detail)
+
+    async def receive_json(self, content, **kwargs):
+        if self.contact_id is None:
+            if content.get("type") != "auth":
+                await self.close(code=CLOSE_UNAUTHORISED)
+                return
+            await self.on_auth(content)
+            return
+        if content.get("type") == "auth":
+            await self.send_error("invalid", "Already authenticated.", frame_type="auth")
+            return
+        await super().receive_json(content, **kwargs)
+
+    # --- frames
+
+    async def on_auth(self, content):
+        token = content.get("token")
+        state = await self._authenticate(token if isinstance(token, str) else "")
+        if state is None:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        self.auth_timer.cancel()
+        contact_id, self.contact_name, agents_online = state
+        self.contact_id = contact_id
+        # Join first, then read: a message committed in between is either in last_seq or live.
+        await self.join(events.contact_group(contact_id))
+        await self.join(events.visitors_group(self.inbox.pk))
+        conversation = await self._active_conversation()
+        if conversation is not None:
+            self.current_conversation_id = conversation.pk
+            self.conversation_inboxes[conversation.pk] = conversation.inbox_id
+            self.cursors[conversation.pk] = conversation.last_seq
+        await self.send_json(
+            {
+                "type": "auth.ok",
+                "contact_id": contact_id,
+                "conversation_id": conversation.pk if conversation else None,
+                "status": conversation.status if conversation else None,
+                "last_seq": conversation.last_seq if conversation else 0,
+                "agents_online": agents_online,
+            }
+        )
+
+    @database_sync_to_async
+    def _authenticate(self, token: str):
+        contact = widget.visitor_token_authenticate(inbox=self.inbox, token=token)
+        if contact is None:
+            return None
+        return contact.pk, contact.name, widget.inbox_agents_online(self.inbox.pk)
+
+    @database_sync_to_async
+    def _active_conversation(self) -> Conversation | None:
+        return Conversation.objects.filter(contact_id=self.contact_id).exclude(status="resolved").first()
+
+    async def on_message_send(self, content):
+        client_msg_id, body = _client_msg_id(content), _body(content)
+        contact_id, payload = await self._receive(client_msg_id, body)
+        if contact_id != self.contact_id:  # merged meanwhile: follow the person
+            await self.join(events.contact_group(contact_id))
+            self.contact_id = contact_id
+        self.current_conversation_id = payload["conversation_id"]
+        await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": _widget_safe(payload)})
+
+    @database_sync_to_async
+    def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict]:
+        contact = selectors.root_contact(Contact.objects.get(pk=self.contact_id))
+        received = services.message_receive(
+            inbox=self.inbox, contact=contact, channel="web", body=body, client_msg_id=client_msg_id
+        )
+        message = Message.objects.select_related("conversation__contact").get(pk=received.message.pk)
+        self.conversation_inboxes[message.conversation_id] = message.conversation.inbox_id
+        return message.conversation.contact_id, events.message_payload(message)
+
+    async def on_resume(self, content):
+        conversation_id = _int(content, "conversation_id", minimum=1)
+        after_seq = _int(content, "after_seq")
+        await self._own_conversation(conversation_id)
+        await self.replay(conversation_id, after_seq)
+
+    async def _own_conversation(self, conversation_id: int) -> int:
+        """The conversation's inbox id, when it is this contact's; else not_found."""
+        if conversation_id not in self.conversation_inboxes:
+            inbox_id = await self._own_conversation_inbox(conversation_id)
+            if inbox_id is None:
+                raise NotFound("Conversation not found.")
+            self.conversation_inboxes[conversation_id] = inbox_id
+        return self.conversation_inboxes[conversation_id]
+
+    @database_sync_to_async
+    def _own_conversation_inbox(self, conversation_id: int) -> int | None:
+        return (
+            Conversation.objects.filter(pk=conversation_id, contact_id=self.contact_id)
+            .values_list("inbox_id", flat=True)
+            .first()
+        )
+
+    async def _relay_target(self, content) -> int | None:
+        conversation_id = _int(content, "conversation_id", minimum=1, required=False)
+        if conversation_id is None:
+            conversation_id = self.current_conversation_id
+        if conversation_id is None:
+            return None
+        await self._own_conversation(conversation_id)
+        return conversation_id
+
+    async def on_typing(self, content):
+        on = _bool(content, "on")
+        conversation_id = await self._relay_target(content)
+        if conversation_id is not None:
+            await self.channel_layer.group_send(
+                events.inbox_group(self.conversation_inboxes[conversation_id]),
+                {
+                    "type": "chat.typing",
+                    "conversation_id": conversation_id,
+                    "on": on,
+                    "is_note": False,
+                    "sender": {"kind": "contact", "id": self.contact_id, "name": self.contact_name},
+                    "origin": self.channel_name,
+                },
+            )
+
+    async def on_read(self, content):
+        seq = _int(content, "seq")
+        conversation_id = await self._relay_target(content)
+        if conversation_id is not None:
+            await self.channel_layer.group_send(
+                events.inbox_group(self.conversation_inboxes[conversation_id]),
+                {
+                    "type": "chat.read",
+                    "conversation_id": conversation_id,
+                    "seq": seq,
+                    "reader": {"kind": "contact", "id": self.contact_id, "name": self.contact_name},
+                    "origin": self.channel_name,
+                },
+            )
+
+    async def on_survey_answer(self, content):
+        invitation = content.get("invitation")
+        if not isinstance(invitation, str) or not invitation or len(invitation) > 200:
+            raise FrameError("invalid", "invitation is required.", {"invitation": ["Required."]})
+        scores = {}
+        for name, low, high in (("csat", 1, 5), ("ces", 1, 7), ("nps", 0, 10)):
+            value = _int(content, name, minimum=low, required=False)
+            if value is not None and value > high:
+                raise FrameError("invalid", f"{name} is at most {high}.", {name: [f"From {low} to {high}."]})
+            scores[name] = value
+        comment = content.get("comment", "")
+        if not isinstance(comment, str) or len(comment) > 5000:
+            raise FrameError("invalid", "comment must be text.", {"comment": ["Text, at most 5000 characters."]})
+        await self._survey_answer(invitation, scores, comment)
+
+    @database_sync_to_async
+    def _survey_answer(self, invitation: str, scores: dict, comment: str) -> None:
+        from feedback import services as feedback_services
+
+        feedback_services.survey_answer(token=invitation, channel="web", comment=comment, **scores)
+
+    # --- group events
+
+    def outgoing(self, message: dict) -> dict:
+        return _widget_safe(message)
+
+    def unknown_cursor(self, conversation_id: int, seq: int) -> int:
+        # Conversations not open at auth time are new ones: everything in them is news.
+        return 0
+
+    async def chat_message(self, event):
+        message = event["message"]
+        if not message.get("is_note"):
+            self.current_conversation_id = message["conversation_id"]
+        await self.deliver(message)
+
+    async def chat_conversation_status(self, event):
+        conversation = event["conversation"]
+        if conversation.get("status") == "resolved" and conversation.get("id") == self.current_conversation_id:
+            self.current_conversation_id = None
+        await self.send_json(
+            {
+                "type": "conversation.updated",
+                "conversation": {"id": conversation["id"], "status": conversation["status"]},
+            }
+        )
+
+    async def chat_visitors_presence(self, event):
+        await self.send_json({"type": "presence", "agents_online": bool(event.get("agents_online"))})
+
+    async def chat_survey_request(self, event):
+        await self.send_json(
+            {"type": "survey.request", "invitation": event.get("invitation"), "questions": event.get("questions", [])}
+        )
+
+    def relayed(self, event: dict, frame_type: str) -> dict:
+        frame = super().relayed(event, frame_type)
+        frame.pop("is_note", None)
+        for key in ("sender", "reader"):
+            if key in frame:
+                frame[key] = {"kind": frame[key].get("kind"), "name": frame[key].get("name", "")}
+        return frame
+
+
+# --- the agent's console ---------------------------------------------------------------
+
+
+class ConsoleConsumer(ChatConsumer):
+    """/ws/console/: a logged-in agent; every inbox they may see."""
+
+    include_notes = True
+
+    async def open(self):
+        self.user = self.scope.get("user")
+        self.conversations: dict[int, tuple[int, int]] = {}  # id → (inbox_id, contact_id), visible ones
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        ready = await self._ready()
+        for inbox_id in ready["inbox_ids"]:
+            await self.join(events.inbox_group(inbox_id))
+        await self.send_json(ready)
+
+    @database_sync_to_async
+    def _ready(self) -> dict:
+        inbox_ids = list(selectors.inboxes_visible_to(self.user).values_list("id", flat=True))
+        profile = AgentProfile.objects.filter(user=self.user).first()
+        agents = []
+        for agent in (
+            AgentProfile.objects.filter(user__inbox_memberships__inbox_id__in=inbox_ids, user__is_active=True)
+            .distinct()
+            .order_by("display_name", "id")
+        ):
+            agent_inboxes = sorted(
+                set(agent.user.inbox_memberships.filter(inbox_id__in=inbox_ids).values_list("inbox_id", flat=True))
+            )
+            agents.append({**events.agent_payload(agent), "inbox_ids": agent_inboxes})
+        return {
+            "type": "ready",
+            "user": {
+                "id": self.user.pk,
+                "name": profile.display_name if profile else self.user.get_username(),
+                "availability": profile.availability if profile else AgentProfile.Availability.OFFLINE,
+            },
+            "inbox_ids": inbox_ids,
+            "agents": agents,
+        }
+
+    def frame_handlers(self) -> dict:
+        return {
+            "message.send": self.on_message_send,
+            "resume": self.on_resume,
+            "typing": self.on_typing,
+            "read": self.on_read,
+            "presence": self.on_presence,
+        }
+
+    async def _visible(self, conversation_id: int) -> tuple[int, int]:
+        if conversation_id not in self.conversations:
+            self.conversations[conversation_id] = await self._visible_conversation(conversation_id)
+        return self.conversations[conversation_id]
+
+    @database_sync_to_async
+    def _visible_conversation(self, conversation_id: int) -> tuple[int, int]:
+        conversation = selectors.conversation_get(self.user, conversation_id)  # NotFound when foreign
+        return conversation.inbox_id, conversation.contact_id
+
+    # --- frames
+
+    async def on_message_send(self, content):
+        conversation_id = _int(content, "conversation_id", minimum=1)
+        client_msg_id, body = _client_msg_id(content), _body(content)
+        is_note = _bool(content, "is_note", default=False)
+        payload = await self._send(conversation_id, client_msg_id, body, is_note)
+        await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": payload})
+
+    @database_sync_to_async
+    def _send(self, conversation_id: int, client_msg_id: str, body: str, is_note: bool) -> dict:
+        conversation = selectors.conversation_get(self.user, conversation_id)
+        received = services.message_send(
+            conversation=conversation, by=self.user, body=body, is_note=is_note, client_msg_id=client_msg_id
+        )
+        message = Message.objects.select_related("conversation__contact", "sender_user__agent").get(
+            pk=received.message.pk
+        )
+        return events.message_payload(message)
+
+    async def on_resume(self, content):
+        conversation_id = _int(content, "conversation_id", minimum=1)
+        after_seq = _int(content, "after_seq")
+        await self._visible(conversation_id)
+        await self.replay(conversation_id, after_seq)
+
+    async def on_typing(self, content):
+        conversation_id = _int(content, "conversation_id", minimum=1)
+        on, is_note = _bool(content, "on"), _bool(content, "is_note", default=False)
+        await self._relay(conversation_id, {"type": "chat.typing", "on": on, "is_note": is_note}, "sender", is_note)
+
+    async def on_read(self, content):
+        conversation_id = _int(content, "conversation_id", minimum=1)
+        seq = _int(content, "seq")
+        await self._relay(conversation_id, {"type": "chat.read", "seq": seq}, "reader", False)
+
+    async def _relay(self, conversation_id: int, event: dict, who: str, agents_only: bool) -> None:
+        inbox_id, contact_id = await self._visible(conversation_id)
+        name = await self._display_name()
+        event = {
+            **event,
+            "conversation_id": conversation_id,
+            who: {"kind": "agent", "id": self.user.pk, "name": name},
+            "origin": self.channel_name,
+        }
+        await self.channel_layer.group_send(events.inbox_group(inbox_id), event)
+        if not agents_only:
+            await self.channel_layer.group_send(events.contact_group(contact_id), event)
+
+    @database_sync_to_async
+    def _display_name(self) -> str:
+        profile = AgentProfile.objects.filter(user=self.user).first()
+        return profile.display_name if profile else self.user.get_username()
+
+    async def on_presence(self, content):
+        availability = content.get("availability")
+        if availability not in AgentProfile.Availability.values:
+            raise FrameError(
+                "invalid",
+                "availability is online, busy or offline.",
+                {"availability": [f"Not one of {', '.join(AgentProfile.Availability.values)}."]},
+            )
+        await database_sync_to_async(services.agent_set_availability)(user=self.user, availability=availability)
+
+    # --- group events
+
+    async def redelivered(self, message: dict) -> None:
+        await self.send_json({"type": "message.updated", "message": message})
+
+    async def chat_conversation(self, event):
+        await self.send_json({"type": "conversation.updated", "conversation": event["conversation"]})
+
+    async def chat_presence(self, event):
+        await self.send_json({"type": "presence", "inbox_id": event.get("inbox_id"), "agent": event.get("agent")})
