@@ -467,9 +467,9 @@ function renderContact(contact) {
   const identities = el("ul", { class: "plain-list" });
   for (const identity of contact.identities || []) {
     identities.append(
-      el("li", {}, [
+      el("li", { class: "identity" }, [
         el("span", { class: "badge", text: identity.kind }),
-        el("span", { text: identity.value }),
+        el("span", { class: "value", text: identity.value, title: identity.value }),
         identity.verified
           ? el("span", { class: "verified", text: "✓", title: "verified", "aria-label": "verified" })
           : el("span", { class: "unverified", text: "unverified" }),
