@@ -55,9 +55,21 @@ def conversation_list(user: AbstractBaseUser) -> QuerySet[Conversation]:
     return conversations_visible_to(user).select_related("contact", "inbox", "assignee", "assignee__agent", "team")
 
 
+MAX_ID = 2**63 - 1  # the largest primary key a database column holds
+
+
+def parse_id(value) -> int | None:
+    """A client-given id as a primary key, or None when it cannot be one (too big, not a number)."""
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 def conversation_get(user: AbstractBaseUser, conversation_id) -> Conversation:
     try:
-        return conversation_list(user).get(pk=int(conversation_id))
+        return conversation_list(user).get(pk=parse_id(conversation_id))
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise NotFound("Conversation not found.") from None
 
@@ -86,7 +98,7 @@ def contact_list(user: AbstractBaseUser) -> QuerySet[Contact]:
 
 def contact_get(user: AbstractBaseUser, contact_id) -> Contact:
     try:
-        return contact_list(user).get(pk=int(contact_id))
+        return contact_list(user).get(pk=parse_id(contact_id))
     except (Contact.DoesNotExist, ValueError, TypeError):
         raise NotFound("Contact not found.") from None
 
@@ -105,8 +117,8 @@ def inbox_get(user: AbstractBaseUser, inbox_id) -> Inbox:
     qs = inboxes_visible_to(user)
     value = str(inbox_id)
     lookup = Q(public_id=value)
-    if value.isdigit():
-        lookup |= Q(pk=int(value))
+    if parse_id(value):
+        lookup |= Q(pk=parse_id(value))
     inbox = qs.filter(lookup).first()
     if inbox is None:
         raise NotFound("Inbox not found.")

@@ -102,3 +102,44 @@ def test_every_operation_answers_on_the_schema_without_server_errors(label, supe
         case.validate_response(response, checks=CHECKS)
 
     call()
+
+
+# --- what the fuzzing found, pinned as plain regression tests -------------------------------
+
+HUGE = "9" * 25  # beyond any database integer column
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/agents/{HUGE}/",
+        f"/api/v1/conversations/{HUGE}/",
+        f"/api/v1/conversations/{HUGE}/messages/",
+        f"/api/v1/contacts/{HUGE}/",
+        f"/api/v1/inboxes/{HUGE}/",
+        f"/api/v1/conversations/?team={HUGE}",
+        f"/api/v1/conversations/?assignee={HUGE}",
+        f"/api/v1/conversations/?inbox={HUGE}",
+    ],
+)
+def test_ids_too_big_for_the_database_are_not_found_not_a_crash(as_user, path):
+    from tests.factories import SupervisorFactory
+
+    api = as_user(SupervisorFactory().user)
+    response = api.get(path)
+    assert response.status_code in (200, 400, 404)
+    assert response.status_code == 200 or response.json()["error"]["code"] in ("not_found", "invalid")
+
+
+@pytest.mark.django_db
+def test_id_fields_in_bodies_refuse_numbers_too_big_for_the_database(as_user):
+    from tests.factories import InboxFactory, SupervisorFactory, conversation_with
+
+    api = as_user(SupervisorFactory().user)
+    conversation = conversation_with(InboxFactory())
+    for action, body in [("assign", {"assignee": int(HUGE)}), ("transfer", {"team": int(HUGE)})]:
+        response = api.post(f"/api/v1/conversations/{conversation.pk}/{action}/", body, format="json")
+        assert response.status_code == 400, action
+    response = api.post(f"/api/v1/contacts/{conversation.contact_id}/merge/", {"source_id": int(HUGE)}, format="json")
+    assert response.status_code == 400

@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q
 
 from chat.models import Channel, Contact, Conversation, Message, Priority
+from chat.selectors import parse_id
 
 
 def _ids_filter(field_name: str) -> django_filters.MultipleChoiceFilter:
@@ -29,17 +30,17 @@ class ConversationFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         # inbox: numeric id or public id; assignee: user id, "me" or "none".
         self.filters["inbox"].field.valid_value = lambda value: bool(str(value).strip())
-        self.filters["assignee"].field.valid_value = lambda value: str(value).isdigit() or value in ("me", "none")
+        self.filters["assignee"].field.valid_value = lambda value: bool(parse_id(value)) or value in ("me", "none")
         for name in ("team", "contact"):
-            self.filters[name].field.valid_value = lambda value: str(value).isdigit()
+            self.filters[name].field.valid_value = lambda value: bool(parse_id(value))
 
     def filter_inbox(self, queryset, name, values):
-        ids = [int(v) for v in values if str(v).isdigit()]
-        public_ids = [v for v in values if not str(v).isdigit()]
+        ids = [parse_id(v) for v in values if parse_id(v)]
+        public_ids = [v for v in values if not parse_id(v)]
         return queryset.filter(Q(inbox_id__in=ids) | Q(inbox__public_id__in=public_ids))
 
     def filter_assignee(self, queryset, name, values):
-        query = Q(assignee_id__in=[int(v) for v in values if str(v).isdigit()])
+        query = Q(assignee_id__in=[parse_id(v) for v in values if parse_id(v)])
         if "me" in values:
             query |= Q(assignee_id=self.request.user.pk)
         if "none" in values:

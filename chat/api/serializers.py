@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from chat.events import sender_name
 from chat.models import AgentProfile, Channel, Contact, ContactIdentity, Conversation, Inbox, Message, Priority, Team
+from chat.selectors import MAX_ID
 
 
 class InboxSerializer(serializers.ModelSerializer):
@@ -113,12 +114,14 @@ class ConversationUpdateSerializer(serializers.Serializer):
 
 
 class AssignSerializer(serializers.Serializer):
-    assignee = serializers.IntegerField(allow_null=True, help_text="User id of the agent, or null to unassign.")
+    assignee = serializers.IntegerField(
+        allow_null=True, min_value=1, max_value=MAX_ID, help_text="User id of the agent, or null to unassign."
+    )
 
 
 class TransferSerializer(serializers.Serializer):
-    agent = serializers.IntegerField(required=False, allow_null=True)
-    team = serializers.IntegerField(required=False, allow_null=True)
+    agent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    team = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
     note = serializers.CharField(required=False, allow_blank=True, max_length=settings.MESSAGE_BODY_MAX_CHARS)
 
     def validate(self, attrs):
@@ -165,7 +168,7 @@ class MessageCreateSerializer(serializers.Serializer):
 
 
 class MessageListQuerySerializer(serializers.Serializer):
-    after_seq = serializers.IntegerField(min_value=0, default=0)
+    after_seq = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
 
 
@@ -230,4 +233,4 @@ class ContactUpdateSerializer(serializers.Serializer):
 
 
 class MergeSerializer(serializers.Serializer):
-    source_id = serializers.IntegerField(help_text="The contact merged into this one.")
+    source_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The contact merged into this one.")

@@ -39,14 +39,14 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(availability=extend_schema(request=s.AvailabilitySerializer, responses=s.AgentSerializer))
 class AgentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.AgentSerializer
-    lookup_value_regex = r"\d+|me"
+    lookup_value_regex = r"[0-9]+|me"
 
     def get_queryset(self):
         return selectors.agents_visible_to(self.request.user)
 
     def get_object(self):
-        pk = self.request.user.pk if self.kwargs["pk"] == "me" else self.kwargs["pk"]
-        agent = self.get_queryset().filter(user_id=pk).first()
+        pk = self.request.user.pk if self.kwargs["pk"] == "me" else selectors.parse_id(self.kwargs["pk"])
+        agent = self.get_queryset().filter(user_id=pk).first() if pk else None
         if agent is None:
             raise NotFound("Agent not found.")
         return agent
