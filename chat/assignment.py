@@ -1,35 +1,58 @@
-"""Who takes a conversation: the least-loaded online member of its inbox, under capacity."""
+"""Who takes a conversation: the least-loaded online member of its inbox, under capacity.
+
+- Candidates: online, active members of the conversation's inbox; when the conversation has a
+  team with members in that inbox, only those members.
+- Order: fewest open (non-resolved) assigned conversations first; ties go to whoever was
+  assigned least recently (never assigned = first): round-robin among equals.
+- Capacity is checked again with the chosen agent's profile row locked, so two conversations
+  routed at the same moment cannot both take an agent's last free place.
+- The queue (unassigned, non-resolved) is served most urgent first, then oldest; it is offered
+  again whenever an agent comes online or a resolution frees a place.
+- An agent who goes offline (not merely busy) returns the conversations they have not answered.
+"""
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from .models import AgentProfile, Conversation, Message
 
+QUEUE_BATCH = 200
 
-def _open_load_filter() -> Q:
-    return ~Q(user__assigned_conversations__status=Conversation.Status.RESOLVED) & Q(
-        user__assigned_conversations__isnull=False
+
+def _open_load(user_ref: str = "user_id"):
+    """The number of non-resolved conversations assigned to the agent (a correlated subquery)."""
+    counts = (
+        Conversation.objects.filter(assignee_id=OuterRef(user_ref))
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by()
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values("n")
     )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
-def available_agents(conversation: Conversation):
-    """Online members of the inbox (of the team, when it has one) with room, least loaded first.
+def open_load(user_id: int) -> int:
+    return Conversation.objects.filter(assignee_id=user_id).exclude(status=Conversation.Status.RESOLVED).count()
 
-    Ties go to whoever was assigned least recently: round-robin among equals.
-    """
-    qs = AgentProfile.objects.filter(
-        availability=AgentProfile.Availability.ONLINE,
+
+def available_agents(conversation: Conversation) -> list[AgentProfile]:
+    """Online members of the inbox (of the team, when it has members there) with room, best first."""
+    members = AgentProfile.objects.filter(
         user__is_active=True,
         user__inbox_memberships__inbox_id=conversation.inbox_id,
     )
-    if conversation.team_id and AgentProfile.objects.filter(teams=conversation.team_id).exists():
-        qs = qs.filter(teams=conversation.team_id)
-    qs = qs.annotate(load=Count("user__assigned_conversations", filter=_open_load_filter(), distinct=True))
-    return [
-        agent
-        for agent in qs.order_by("load", "last_assigned_at", "id").select_related("user")
-        if agent.load < agent.capacity
-    ]
+    if conversation.team_id and members.filter(teams=conversation.team_id).exists():
+        members = members.filter(teams=conversation.team_id)
+    qs = (
+        members.filter(availability=AgentProfile.Availability.ONLINE)
+        .annotate(load=_open_load())
+        .filter(load__lt=F("capacity"))
+        .order_by("load", F("last_assigned_at").asc(nulls_first=True), "id")
+        .select_related("user")
+    )
+    return list(qs)
 
 
 @transaction.atomic
@@ -45,10 +68,15 @@ def conversation_route(*, conversation_id: int) -> Conversation | None:
     )
     if conversation is None:
         return None
-    candidates = available_agents(conversation)
-    if not candidates:
-        return None
-    return conversation_assign(conversation=conversation, assignee=candidates[0].user)
+    for candidate in available_agents(conversation):
+        # Lock order: conversation, then the agent's profile. Recheck with the lock held.
+        profile = AgentProfile.objects.select_for_update().get(pk=candidate.pk)
+        if profile.availability != AgentProfile.Availability.ONLINE:
+            continue
+        if open_load(profile.user_id) >= profile.capacity:
+            continue
+        return conversation_assign(conversation=conversation, assignee=candidate.user)
+    return None
 
 
 def queue():
@@ -66,17 +94,18 @@ def agent_release_unanswered(*, user_id: int) -> list[int]:
     from .services import conversation_assign
 
     profile = AgentProfile.objects.filter(user_id=user_id).first()
-    if profile is None or profile.availability == AgentProfile.Availability.ONLINE:
+    if profile is None or profile.availability != AgentProfile.Availability.OFFLINE:
         return []
     replied = Message.objects.filter(sender_kind=Message.SenderKind.AGENT, is_note=False, conversation=OuterRef("pk"))
     released = []
-    for conversation in (
-        Conversation.objects.select_for_update()
-        .filter(assignee_id=user_id)
+    unanswered = (
+        Conversation.objects.filter(assignee_id=user_id)
         .exclude(status=Conversation.Status.RESOLVED)
         .annotate(replied=Exists(replied))
         .filter(replied=False)
-    ):
+        .order_by("id")
+    )
+    for conversation in unanswered:
         conversation_assign(conversation=conversation, assignee=None)
         released.append(conversation.pk)
     return released
@@ -85,7 +114,7 @@ def agent_release_unanswered(*, user_id: int) -> list[int]:
 def route_queue() -> int:
     """Offer waiting conversations, most urgent first, to whoever has room now."""
     assigned = 0
-    for conversation_id in queue().values_list("pk", flat=True)[:200]:
+    for conversation_id in queue().values_list("pk", flat=True)[:QUEUE_BATCH]:
         if conversation_route(conversation_id=conversation_id):
             assigned += 1
     return assigned
