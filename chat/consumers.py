@@ -127,10 +127,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.bucket = TokenBucket(self.rate, self.burst)
         self.groups_joined: list[str] = []
-        # Per conversation: the highest seq this socket has sent, and seqs already sent from
-        # the database whose live event is still to come.
+        # Per conversation, this socket has sent every message with floor < seq <= cursor
+        # (for a widget: every one that is not a note).
         self.cursors: dict[int, int] = {}
-        self.expected: dict[int, set[int]] = {}
+        self.floors: dict[int, int] = {}
         await self.open()
 
     async def open(self):
@@ -215,21 +215,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def unknown_cursor(self, conversation_id: int, seq: int) -> int:
         return seq - 1
 
+    def set_cursor(self, conversation_id: int, seq: int) -> None:
+        """This socket starts (or restarts) from `seq`: everything up to it is the client's business."""
+        self.cursors[conversation_id] = seq
+        self.floors[conversation_id] = seq
+
     async def deliver(self, message: dict) -> None:
         """A live message: sent once per socket, in seq order (gaps filled from the database)."""
         if message.get("is_note") and not self.include_notes:
             return
         conversation_id, seq = message["conversation_id"], message["seq"]
-        expected = self.expected.get(conversation_id)
-        if expected and seq in expected:
-            expected.discard(seq)
-            return
-        cursor = self.cursors.get(conversation_id)
-        if cursor is None:
-            cursor = self.unknown_cursor(conversation_id, seq)
+        if conversation_id not in self.cursors:
+            self.set_cursor(conversation_id, self.unknown_cursor(conversation_id, seq))
+        cursor = self.cursors[conversation_id]
         if seq <= cursor:
-            await self.redelivered(message)
-            return
+            return  # sent already (from the database, or a retried broadcast)
         if seq == cursor + 1:
             self.cursors[conversation_id] = seq
             await self.send_json({"type": "message", "message": self.outgoing(message)})
@@ -238,29 +238,33 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         _, missing = await _messages_after(conversation_id, cursor, self.include_notes)
         if not any(m["seq"] == seq for m in missing):
             missing.append(message)
-        expected = self.expected.setdefault(conversation_id, set())
         for item in missing:
-            if item["seq"] != seq:
-                expected.add(item["seq"])
             await self.send_json({"type": "message", "message": self.outgoing(item)})
         self.cursors[conversation_id] = max(m["seq"] for m in missing)
 
-    async def redelivered(self, message: dict) -> None:
-        """An already-sent message broadcast again (its delivery status changed)."""
-
     async def replay(self, conversation_id: int, after_seq: int) -> None:
-        """The `resume` answer: every message after `after_seq`, in order, then resume.done."""
+        """The `resume` answer: every message after `after_seq` this socket has not sent, then resume.done."""
         last_seq, messages = await _messages_after(conversation_id, after_seq, self.include_notes)
+        cursor, floor = self.cursors.get(conversation_id), self.floors.get(conversation_id)
         for item in messages:
+            if cursor is not None and floor < item["seq"] <= cursor:
+                continue  # this socket sent it live already
             await self.send_json({"type": "message", "message": self.outgoing(item)})
-        highest = max([after_seq, last_seq, *(m["seq"] for m in messages)])
-        self.cursors[conversation_id] = max(self.cursors.get(conversation_id, 0), highest)
+        highest = max([after_seq, last_seq, cursor or 0, *(m["seq"] for m in messages)])
+        self.cursors[conversation_id] = highest
+        self.floors[conversation_id] = min(after_seq, floor) if floor is not None else after_seq
         await self.send_json({"type": "resume.done", "conversation_id": conversation_id, "last_seq": highest})
 
     # --- group events
 
     async def chat_message(self, event):
+        if event.get("updated"):
+            await self.message_updated(event["message"])
+            return
         await self.deliver(event["message"])
+
+    async def message_updated(self, message: dict) -> None:
+        """A message broadcast before changed (delivery status); only consoles show it."""
 
     async def chat_survey_answered(self, event):
         await self.send_json({"type": "survey.answered", "invitation": event.get("invitation")})
@@ -352,6 +356,13 @@ class WidgetConsumer(ChatConsumer):
 
     async def on_auth(self, content):
         token = content.get("token")
+        resume = None
+        if "conversation_id" in content or "after_seq" in content:
+            try:
+                resume = (_int(content, "conversation_id", minimum=1), _int(content, "after_seq"))
+            except FrameError:
+                await self.close(code=CLOSE_UNAUTHORISED)
+                return
         state = await self._authenticate(token if isinstance(token, str) else "")
         if state is None:
             await self.close(code=CLOSE_UNAUTHORISED)
@@ -366,7 +377,7 @@ class WidgetConsumer(ChatConsumer):
         if conversation is not None:
             self.current_conversation_id = conversation.pk
             self.conversation_inboxes[conversation.pk] = conversation.inbox_id
-            self.cursors[conversation.pk] = conversation.last_seq
+            self.set_cursor(conversation.pk, conversation.last_seq)
         await self.send_json(
             {
                 "type": "auth.ok",
@@ -377,6 +388,14 @@ class WidgetConsumer(ChatConsumer):
                 "agents_online": agents_online,
             }
         )
+        if resume is not None:
+            # In the same step as auth: no live frame can come between auth.ok and the replay.
+            try:
+                await self._own_conversation(resume[0])
+            except NotFound:
+                await self.send_error("not_found", "Conversation not found.", frame_type="auth")
+                return
+            await self.replay(*resume)
 
     @database_sync_to_async
     def _authenticate(self, token: str):
@@ -503,8 +522,9 @@ class WidgetConsumer(ChatConsumer):
 
     async def chat_message(self, event):
         message = event["message"]
-        if not message.get("is_note"):
-            self.current_conversation_id = message["conversation_id"]
+        if event.get("updated") or message.get("is_note"):
+            return
+        self.current_conversation_id = message["conversation_id"]
         await self.deliver(message)
 
     async def chat_conversation_status(self, event):
@@ -665,7 +685,7 @@ class ConsoleConsumer(ChatConsumer):
 
     # --- group events
 
-    async def redelivered(self, message: dict) -> None:
+    async def message_updated(self, message: dict) -> None:
         await self.send_json({"type": "message.updated", "message": message})
 
     async def chat_conversation(self, event):

@@ -78,12 +78,20 @@ def _send(group: str, event: dict) -> None:
         logger.exception("broadcast to %s failed", group)
 
 
-def broadcast_message(message: Message) -> None:
-    """After commit: the customer's widgets (not notes) and the inbox's consoles."""
+def broadcast_message(message: Message, *, updated: bool = False) -> None:
+    """After commit: the customer's widgets (not notes) and the inbox's consoles.
+
+    `updated` marks a message that was broadcast before and changed since (its delivery
+    status): consoles show the change, widgets ignore it.
+    """
     payload = message_payload(message)
     conversation = message.conversation
 
     def send() -> None:
+        if updated:
+            event = {"type": "chat.message", "message": payload, "updated": True}
+            _send(inbox_group(conversation.inbox_id), event)
+            return
         if not message.is_note:
             _send(contact_group(conversation.contact_id), {"type": "chat.message", "message": payload})
         _send(inbox_group(conversation.inbox_id), {"type": "chat.message", "message": payload})

@@ -385,7 +385,7 @@ def message_set_delivery(
             message.provider = provider
             fields.append("provider")
     message.save(update_fields=fields)
-    events.broadcast_message(message)
+    events.broadcast_message(message, updated=True)
     return message
 
 

@@ -368,6 +368,58 @@ async def test_resume_gives_exactly_the_missed_messages_in_order_without_notes()
     await agent_socket.disconnect()
 
 
+async def test_auth_can_resume_in_the_same_step_so_nothing_interleaves():
+    # given a visitor who has seen seq 1 of their conversation, which now has 3 messages
+    inbox, user = await setup_inbox_with_agent()
+    token, contact = await visitor(inbox)
+    conversation = await db(conversation_with, inbox, contact, body="one")
+    await db(services.message_send, conversation=conversation, by=user, body="two")
+    await db(services.message_send, conversation=conversation, by=user, body="three")
+    # when the widget authenticates with its position
+    socket = await widget_connect(inbox)
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "auth", "token": token, "conversation_id": conversation.pk, "after_seq": 1})
+    # then auth.ok is followed directly by the missed messages and resume.done
+    frames = await frames_until(socket, "resume.done")
+    assert [f["type"] for f in frames] == ["auth.ok", "message", "message", "resume.done"]
+    assert [f["message"]["seq"] for f in frames[1:3]] == [2, 3]
+    # and the next live message follows in order, once
+    await db(services.message_send, conversation=conversation, by=user, body="four")
+    assert [f["message"]["seq"] for f in await drain(socket) if f["type"] == "message"] == [4]
+    await socket.disconnect()
+
+
+async def test_auth_resume_of_a_foreign_conversation_is_not_found():
+    inbox = await db(InboxFactory)
+    token, _ = await visitor(inbox)
+    other = await db(conversation_with, inbox, await db(ContactFactory))
+    socket = await widget_connect(inbox)
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "auth", "token": token, "conversation_id": other.pk, "after_seq": 0})
+    assert (await socket.receive_json_from())["type"] == "auth.ok"
+    assert (await socket.receive_json_from())["code"] == "not_found"
+    await socket.disconnect()
+
+
+async def test_a_late_resume_sends_only_what_the_socket_has_not_sent():
+    # given a console that got seq 3 live before asking to resume after seq 1
+    inbox, user = await setup_inbox_with_agent()
+    conversation = await db(conversation_with, inbox, body="one")
+    await db(services.message_send, conversation=conversation, by=user, body="two")
+    agent_socket, _ = await console(user)
+    await db(services.message_send, conversation=conversation, by=user, body="three")
+    assert [f["message"]["seq"] for f in await drain(agent_socket) if f["type"] == "message"] == [3]
+    # when it resumes after seq 1
+    await agent_socket.send_json_to({"type": "resume", "conversation_id": conversation.pk, "after_seq": 1})
+    frames = await frames_until(agent_socket, "resume.done")
+    # then it gets seq 2 only, and resuming again gives nothing new
+    assert [f["message"]["seq"] for f in frames if f["type"] == "message"] == [2]
+    assert frames[-1]["last_seq"] == 3
+    await agent_socket.send_json_to({"type": "resume", "conversation_id": conversation.pk, "after_seq": 3})
+    assert [f["type"] for f in await frames_until(agent_socket, "resume.done")] == ["resume.done"]
+    await agent_socket.disconnect()
+
+
 async def test_widget_cannot_resume_someone_elses_conversation():
     inbox = await db(InboxFactory)
     token, _ = await visitor(inbox)
