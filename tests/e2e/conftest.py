@@ -108,3 +108,23 @@ def log_in(page, shop, username: str = "alice") -> None:
     page.fill("#id_password", shop.password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{shop.url}/console/")
+
+
+def server_side(function, /, *args, **kwargs):
+    """Run a service call as the server would: in its own thread, outside Playwright's event loop.
+
+    Playwright's sync API keeps an event loop in the test's thread, where `async_to_sync` (used by
+    the after-commit broadcasts) refuses to run; a worker thread has none.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from chat.models import Contact, Conversation, Message
 
-from .conftest import log_in
+from .conftest import log_in, server_side
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,8 @@ def test_widget_shadow_dom_resists_the_host_pages_css(shop, new_page, screenshot
     launcher.click()
 
     # then the launcher and the panel look as designed
-    assert looks == {"background": "rgb(59, 91, 219)", "width": "60px", "radius": "50%", "position": "fixed", "icon": 28}
+    designed = {"background": "rgb(59, 91, 219)", "width": "60px", "radius": "50%", "position": "fixed", "icon": 28}
+    assert looks == designed
     assert host_display == "block"
     panel = widget.locator(".panel")
     expect(panel).to_be_visible()
@@ -240,13 +241,14 @@ def test_returning_visitor_gets_the_history_back_and_the_token_never_travels_in_
     widget = open_widget(page, shop)
     send_from_widget(widget, "First question")
     token = page.evaluate(
-        "() => JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('cxhub.widget.')))).token"
+        """() => JSON.parse(localStorage.getItem(
+                   Object.keys(localStorage).find(k => k.startsWith('cxhub.widget.')))).token"""
     )
     page.goto("about:blank")
     from chat import services
 
     conversation = Conversation.objects.get()
-    services.message_send(conversation=conversation, by=shop.agent_user, body="Answer while you were away")
+    server_side(services.message_send, conversation=conversation, by=shop.agent_user, body="Answer while you were away")
 
     # when they come back to the shop
     page.goto(f"{shop.url}/demo/")

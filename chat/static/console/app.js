@@ -305,7 +305,10 @@ function renderHeader() {
   const resolved = conversation.status === "resolved";
   $("act-resolve").hidden = resolved;
   $("act-snooze").hidden = resolved || conversation.status === "snoozed";
-  $("act-reopen").hidden = !resolved && conversation.status !== "snoozed";
+  $("act-reopen").hidden = !resolved;
+  if (conversation.status === "snoozed" && conversation.snoozed_until) {
+    badges.append(el("span", { class: "muted", text: `snoozed until ${dateTime(conversation.snoozed_until)}` }));
+  }
   $("act-assign-me").hidden = resolved || conversation.assignee?.id === ME;
   $("act-transfer").hidden = resolved;
 }
