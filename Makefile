@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SMTP_PORT ?= 2525
 PYTEST_ARGS ?=
 
 .PHONY: run install install-dev migrate seed serve test lint format chromium worker smtp bench fuzz chaos clean
@@ -44,7 +45,12 @@ serve: install
 	@echo "    admin        http://$(HOST):$(PORT)/admin/"
 	@echo "    API docs     http://$(HOST):$(PORT)/api/docs/"
 	@echo "    health       http://$(HOST):$(PORT)/healthz"
+	@echo "    SMTP in      $(HOST):$(SMTP_PORT)  (email to the demo inboxes: README, Email and SMS)"
 	@echo ""
+	@# The SMTP receiver runs beside uvicorn and hands each mail to the server's hook (so the
+	@# console sees it live); it is stopped when the server stops.
+	$(PY) manage.py run_smtp --host $(HOST) --port $(SMTP_PORT) --forward http://$(HOST):$(PORT) & smtp_pid=$$!; \
+	trap 'kill $$smtp_pid 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 ## run: create .venv, install, migrate, seed the demo and serve it
@@ -72,9 +78,9 @@ format: install-dev
 worker: install
 	$(VENV)/bin/celery -A cxhub worker -B -l info --concurrency 2
 
-## smtp: the local SMTP receiver for the email inboxes
+## smtp: the local SMTP receiver alone (make run already starts one on $(SMTP_PORT))
 smtp: install
-	$(PY) manage.py run_smtp --host 127.0.0.1 --port 2525
+	$(PY) manage.py run_smtp --host 127.0.0.1 --port $(SMTP_PORT)
 
 bench: install-dev
 	$(PY) bench/run_all.py

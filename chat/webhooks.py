@@ -75,8 +75,10 @@ def email_inbound(request: HttpRequest, inbox_public_id: str) -> HttpResponse:
         return json_error("email_too_large", f"An email is at most {limit} bytes.", 413)
     if not raw.strip():
         return json_error("invalid", "The body must be a raw MIME message.", 400)
+    # The SMTP receiver in forward mode passes the envelope's recipients (reply+token addresses).
+    envelope_to = [a.strip() for a in request.headers.get("X-Envelope-To", "").split(",") if a.strip()][:20]
     try:
-        received = email_connector.email_receive(raw=raw, inbox=inbox)
+        received = email_connector.email_receive(raw=raw, inbox=inbox, recipients=envelope_to)
     except DomainError as exc:
         return _domain_error(exc)
     message = received.message

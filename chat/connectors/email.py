@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 PROVIDER = "email"
 REPLY_LOCAL_PREFIX = "reply+"
+SYNTHETIC_ID_PREFIX = "<sha256."
 # Text handed to the reply parser: its regexes are not meant for megabytes.
 REPLY_PARSER_MAX_CHARS = 100_000
 HTML_MAX_CHARS = 200_000
@@ -252,7 +253,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
     message_id = (message_ids(_header(message, "Message-ID")) or [""])[0]
     if not message_id:
         # No Message-ID: the same bytes delivered twice must still store one message.
-        message_id = f"<sha256.{hashlib.sha256(bytes(raw)).hexdigest()}@{settings.EMAIL_DOMAIN}>"
+        message_id = f"{SYNTHETIC_ID_PREFIX}{hashlib.sha256(bytes(raw)).hexdigest()}@{settings.EMAIL_DOMAIN}>"
 
     recipients = []
     for name in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"):
@@ -528,7 +529,14 @@ def recipient_for(conversation: Conversation) -> str:
 
 
 def _subject(conversation: Conversation, inbox: Inbox) -> str:
-    subject = conversation.subject.strip()
+    """The customer's last email subject (so their client threads it), else the conversation's."""
+    last_in = (
+        conversation.messages.filter(channel=Channel.EMAIL, direction=Message.Direction.INBOUND)
+        .order_by("-seq")
+        .first()
+    )
+    subject = ((last_in.metadata or {}).get("email", {}).get("subject", "") if last_in else "").strip()
+    subject = subject or conversation.subject.strip()
     if not subject:
         return f"Your conversation with {inbox.name}"
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
@@ -548,6 +556,8 @@ def build_email(message: Message) -> EmailMultiAlternatives:
         .order_by("seq")
         .values_list("external_id", flat=True)
     )
+    # Ids we made up for mails that had none were never seen by the customer's client.
+    thread_ids = [i for i in thread_ids if not i.startswith(SYNTHETIC_ID_PREFIX)]
     headers = {"Message-ID": outbound_message_id(message)}
     if thread_ids:
         headers["In-Reply-To"] = thread_ids[-1]
@@ -595,8 +605,11 @@ class InboxSMTPHandler:
     connection handling; a failure we did not expect answers 451 (try later), never crashes.
     """
 
-    def __init__(self, *, max_bytes: int | None = None):
+    def __init__(self, *, max_bytes: int | None = None, forward_url: str = ""):
         self.max_bytes = max_bytes or settings.EMAIL_MAX_BYTES
+        # With a forward URL the mail is handed to that server's HTTP hook rather than stored
+        # here: the running web server then stores and broadcasts it (its consoles see it live).
+        self.forward_url = forward_url.rstrip("/")
 
     @staticmethod
     async def _db(func, *args, **kwargs):
@@ -622,6 +635,8 @@ class InboxSMTPHandler:
             raw = raw.encode("utf-8", errors="replace")
         if len(raw) > self.max_bytes:
             return "552 5.3.4 Message too big"
+        if self.forward_url:
+            return await self._db(_forward_closing, raw, list(envelope.rcpt_tos), self.forward_url)
         try:
             received = await self._db(_receive_closing, raw, list(envelope.rcpt_tos))
         except EmailTooLarge:
@@ -650,16 +665,62 @@ def _closing(func):
     return run
 
 
+def forward_to_hook(raw: bytes, recipients: list[str], base_url: str) -> str:
+    """POST a received mail to `base_url`'s HTTP hook of the recipient's inbox; the SMTP answer."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    inbox = None
+    for address in recipients:
+        inbox = inbox_for_address(address)
+        if inbox is None:
+            conversation = conversation_for_address(address.strip().strip("<>"))
+            inbox = email_inbox_for(conversation) if conversation is not None else None
+        if inbox is not None:
+            break
+    if inbox is None:
+        return "550 5.1.1 No such mailbox here"
+    request = urllib.request.Request(
+        f"{base_url}/hooks/email/{inbox.public_id}/inbound",
+        data=raw,
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {inbox.webhook_secret}",
+            "Content-Type": "message/rfc822",
+            "X-Envelope-To": ",".join(recipients[:20]),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read() or b"{}")
+            return f"250 OK message {answer.get('message_id')} in conversation {answer.get('conversation_id')}"
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read())["error"]["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = exc.reason
+        if exc.code == 413:
+            return "552 5.3.4 Message too big"
+        if exc.code in (400, 403, 404):
+            return f"550 5.6.0 {detail}"
+        return "451 4.3.0 Temporary failure, try again later"
+    except OSError as exc:
+        logger.warning("SMTP: cannot forward to %s: %s", base_url, exc)
+        return "451 4.3.0 Temporary failure, try again later"
+
+
+_forward_closing = _closing(forward_to_hook)
 _recipient_known_closing = _closing(recipient_known)
 _receive_closing = _closing(lambda raw, rcpts: email_receive(raw=raw, recipients=rcpts))
 
 
-def smtp_controller(*, host: str, port: int):
+def smtp_controller(*, host: str, port: int, forward_url: str = ""):
     """The aiosmtpd controller of the receiver (start() / stop()); used by run_smtp and tests."""
     from aiosmtpd.controller import Controller
 
     return Controller(
-        InboxSMTPHandler(),
+        InboxSMTPHandler(forward_url=forward_url),
         hostname=host,
         port=port,
         data_size_limit=settings.EMAIL_MAX_BYTES,

@@ -278,3 +278,28 @@ def test_a_reply_for_a_contact_without_email_fails_clearly():
     sent = services.message_send(conversation=conversation, by=agent_user(web), body="Hi", channel="email").message
     sent.refresh_from_db()
     assert sent.delivery_status == "failed" and sent.delivery_error == "The customer has no email address."
+
+
+def test_the_receiver_can_hand_mail_to_a_running_servers_hook(live_server_url):
+    # given the SMTP receiver in forward mode (what `make run` starts) and a running server
+    from chat.connectors.email import smtp_controller
+    from tests.chat.channel_helpers import free_port
+
+    inbox = EmailInboxFactory(email_address="support@acme.test")
+    port = free_port()
+    controller = smtp_controller(host="127.0.0.1", port=port, forward_url=live_server_url)
+    controller.start()
+    try:
+        # when a mail arrives, and is delivered again
+        mail = make_email(message_id="<fwd@example.com>", text="Forwarded hello")
+        send(("127.0.0.1", port), mail)
+        send(("127.0.0.1", port), mail)
+        # then the server stored it once
+        message = Message.objects.get()
+        assert message.body == "Forwarded hello" and message.inbox == inbox
+        # and a reply addressed only by the envelope (Bcc) to the conversation token threads too
+        token_address = reply_address(message.conversation)
+        send(("127.0.0.1", port), make_email(to="someone@else.test", text="Second"), to=[token_address])
+        assert list(message.conversation.messages.values_list("body", flat=True)) == ["Forwarded hello", "Second"]
+    finally:
+        controller.stop()

@@ -1,5 +1,6 @@
 """`manage.py run_smtp`: the SMTP receiver of the email inboxes (aiosmtpd)."""
 
+import logging
 import signal
 import threading
 
@@ -16,9 +17,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=2525)
+        parser.add_argument(
+            "--forward",
+            default="",
+            metavar="URL",
+            help="hand each mail to this server's /hooks/email/ endpoint instead of storing it here "
+            "(make run does this, so the running server broadcasts it to the console)",
+        )
 
-    def handle(self, *args, host: str, port: int, **options):
-        controller = smtp_controller(host=host, port=port)
+    def handle(self, *args, host: str, port: int, forward: str, **options):
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
+        controller = smtp_controller(host=host, port=port, forward_url=forward)
         try:
             controller.start()
         except OSError as exc:
@@ -32,9 +41,10 @@ class Command(BaseCommand):
         )
         self.stdout.write(self.style.SUCCESS(f"SMTP receiver on {host}:{port}"))
         self.stdout.write(f"  accepting mail for: {', '.join(addresses) or '(no email inbox yet)'}")
-        self.stdout.write(
-            f"  and replies to reply+<token>@{settings.EMAIL_DOMAIN}; largest mail {settings.EMAIL_MAX_BYTES} bytes"
-        )
+        self.stdout.write(f"  and replies to reply+<token>@{settings.EMAIL_DOMAIN}")
+        self.stdout.write(f"  largest mail: {settings.EMAIL_MAX_BYTES} bytes")
+        if forward:
+            self.stdout.write(f"  handing each mail to {forward.rstrip('/')}/hooks/email/<inbox>/inbound")
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
