@@ -99,6 +99,17 @@ def _widget_safe(message: dict) -> dict:
     return {key: message[key] for key in WIDGET_MESSAGE_FIELDS if key in message}
 
 
+def _resume_query(query_string: bytes, limit: int = 200) -> list[tuple[int, int]]:
+    """`resume=12:40,13:0` → [(12, 40), (13, 0)]; malformed pairs are skipped."""
+    values = parse_qs(query_string.decode("latin-1")).get("resume", [])
+    pairs = []
+    for item in ",".join(values).split(","):
+        conversation, _, seq = item.partition(":")
+        if conversation.isdigit() and seq.isdigit() and int(conversation) > 0:
+            pairs.append((int(conversation), int(seq)))
+    return pairs[:limit]
+
+
 # --- reads and writes, in worker threads ------------------------------------------------
 
 
@@ -574,6 +585,14 @@ class ConsoleConsumer(ChatConsumer):
         for inbox_id in ready["inbox_ids"]:
             await self.join(events.inbox_group(inbox_id))
         await self.send_json(ready)
+        # ?resume=<conversation>:<seq>,… resumes at once, before any live frame (reconnects).
+        for conversation_id, after_seq in _resume_query(self.scope.get("query_string", b"")):
+            try:
+                await self._visible(conversation_id)
+            except NotFound:
+                await self.send_error("not_found", "Conversation not found.", frame_type="resume")
+                continue
+            await self.replay(conversation_id, after_seq)
 
     @database_sync_to_async
     def _ready(self) -> dict:

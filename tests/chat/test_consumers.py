@@ -58,7 +58,7 @@ async def visitor(inbox, **claims):
     return session.visitor_token, session.contact
 
 
-async def console(user) -> tuple[WebsocketCommunicator, dict]:
+async def console(user, query: str = "") -> tuple[WebsocketCommunicator, dict]:
     """A console socket logged in with a real session cookie, and its ready frame."""
 
     def cookie():
@@ -68,7 +68,7 @@ async def console(user) -> tuple[WebsocketCommunicator, dict]:
 
     session_id = await db(cookie)
     headers = [(b"host", b"127.0.0.1"), (b"origin", ORIGIN.encode()), (b"cookie", f"sessionid={session_id}".encode())]
-    socket = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    socket = WebsocketCommunicator(application, f"/ws/console/{query}", headers=headers)
     connected, _ = await socket.connect()
     assert connected
     ready = await socket.receive_json_from(timeout=3)
@@ -418,6 +418,28 @@ async def test_a_late_resume_sends_only_what_the_socket_has_not_sent():
     await agent_socket.send_json_to({"type": "resume", "conversation_id": conversation.pk, "after_seq": 3})
     assert [f["type"] for f in await frames_until(agent_socket, "resume.done")] == ["resume.done"]
     await agent_socket.disconnect()
+
+
+async def test_console_can_resume_while_connecting():
+    # given two conversations the agent has partly seen, and one of another inbox
+    inbox, user = await setup_inbox_with_agent()
+    first = await db(conversation_with, inbox, body="a1")
+    await db(services.message_send, conversation=first, by=user, body="a2")
+    second = await db(conversation_with, inbox, body="b1")
+    foreign = await db(conversation_with, await db(InboxFactory))
+    # when the console reconnects with its positions in the URL
+    socket, _ = await console(user, f"?resume={first.pk}:1,{second.pk}:0,{foreign.pk}:0,junk")
+    frames = await drain(socket)
+    # then it gets what it missed, conversation by conversation, and not_found for the foreign one
+    assert [(f["type"], f.get("message", {}).get("body")) for f in frames] == [
+        ("message", "a2"),
+        ("resume.done", None),
+        ("message", "b1"),
+        ("resume.done", None),
+        ("error", None),
+    ]
+    assert frames[-1]["code"] == "not_found"
+    await socket.disconnect()
 
 
 async def test_widget_cannot_resume_someone_elses_conversation():
