@@ -1,15 +1,16 @@
 """REST views: parse, authorise through selectors, call one service, serialise."""
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from chat import selectors, services
+from chat import privacy, selectors, services
 from chat.models import Message, Team
 from cxhub.api import CursorPagination
-from cxhub.errors import InvalidInput, NotFound
+from cxhub.errors import Forbidden, InvalidInput, NotFound
 
 from . import serializers as s
 from .filters import ContactFilter, ConversationFilter
@@ -192,6 +193,8 @@ class MessageViewSet(viewsets.GenericViewSet):
 @extend_schema_view(
     merge=extend_schema(request=s.MergeSerializer, responses=s.ContactDetailSerializer),
     unmerge=extend_schema(request=s.MergeSerializer, responses=s.ContactDetailSerializer),
+    export=extend_schema(responses=OpenApiTypes.OBJECT, description="Supervisors and admins; audited."),
+    erase=extend_schema(request=None, responses=OpenApiTypes.OBJECT, description="Supervisors and admins; audited."),
     partial_update=extend_schema(request=s.ContactUpdateSerializer, responses=s.ContactDetailSerializer),
 )
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -244,6 +247,24 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise NotFound("That contact was not merged into this one.")
         services.contact_unmerge(contact=source, by=request.user)
         return self._detail(target)
+
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        """Everything stored about the contact, as JSON (a data subject access request)."""
+        _require_supervisor(request.user)
+        return Response(privacy.contact_export(contact=self.get_object(), by=request.user))
+
+    @action(detail=True, methods=["post"])
+    def erase(self, request, pk=None):
+        """Remove the contact's personal data; conversations, messages and scores stay as anonymous rows."""
+        _require_supervisor(request.user)
+        contact = self.get_object()
+        return Response({"erased": contact.pk, "counts": privacy.contact_erase(contact=contact, by=request.user)})
+
+
+def _require_supervisor(user) -> None:
+    if not selectors.user_is_supervisor(user):
+        raise Forbidden("Only supervisors and admins may export or erase a contact's data.")
 
 
 def _survey_history(user, contact) -> list[dict]:

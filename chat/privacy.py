@@ -1,0 +1,235 @@
+"""Privacy: export everything about a contact, and erase their personal data; both audited.
+
+Erasure keeps the rows that the metrics count (contact, conversations, messages, events,
+survey invitations and scores, facts, rollups) and empties what identifies or describes the
+person: names and addresses, identities, visitor tokens, message bodies, HTML, attachments
+(the stored files too), message metadata, conversation subjects, survey comments and
+follow-up notes. Every count on the dashboard is the same before and after.
+"""
+
+import logging
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from .models import AuditLog, Contact, ContactIdentity, Conversation, ConversationEvent, Message, VisitorToken
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT_VERSION = 1
+
+
+def _people(contact: Contact) -> list[Contact]:
+    """The contact and every contact merged into it (at any depth): one person."""
+    people = [contact]
+    seen = {contact.pk}
+    frontier = [contact.pk]
+    while frontier:
+        merged = list(Contact.objects.filter(merged_into_id__in=frontier).exclude(pk__in=seen).order_by("pk"))
+        people += merged
+        seen.update(c.pk for c in merged)
+        frontier = [c.pk for c in merged]
+    return people
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _contact_data(contact: Contact) -> dict:
+    return {
+        "id": contact.pk,
+        "name": contact.name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "external_id": contact.external_id,
+        "attributes": contact.attributes,
+        "at_risk_until": _iso(contact.at_risk_until),
+        "sms_opted_out": contact.sms_opted_out,
+        "survey_opted_out": contact.survey_opted_out,
+        "merged_into": contact.merged_into_id,
+        "created_at": _iso(contact.created_at),
+        "updated_at": _iso(contact.updated_at),
+    }
+
+
+def _message_data(message: Message) -> dict:
+    return {
+        "id": message.pk,
+        "seq": message.seq,
+        "sender_kind": message.sender_kind,
+        "channel": message.channel,
+        "direction": message.direction,
+        "body": message.body,
+        "html": message.html,
+        "attachments": message.attachments,
+        "is_note": message.is_note,
+        "delivery_status": message.delivery_status,
+        "metadata": message.metadata,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def _survey_data(contact_ids: list[int]) -> tuple[list[dict], list[dict]]:
+    from feedback.models import FollowUp, SurveyInvitation
+
+    surveys = []
+    invitations = SurveyInvitation.objects.filter(contact_id__in=contact_ids).select_related("response")
+    for invitation in invitations.order_by("pk"):
+        response = getattr(invitation, "response", None)
+        surveys.append(
+            {
+                "invitation_id": invitation.pk,
+                "conversation_id": invitation.conversation_id,
+                "channel": invitation.channel,
+                "status": invitation.status,
+                "questions": invitation.questions,
+                "sent_at": _iso(invitation.sent_at),
+                "answered_at": _iso(invitation.answered_at),
+                "response": None
+                if response is None
+                else {
+                    "csat": response.csat,
+                    "ces": response.ces,
+                    "nps": response.nps,
+                    "comment": response.comment,
+                    "channel": response.channel,
+                    "answered_at": _iso(response.answered_at),
+                    "updated_at": _iso(response.updated_at),
+                },
+            }
+        )
+    follow_ups = [
+        {
+            "id": follow_up.pk,
+            "conversation_id": follow_up.conversation_id,
+            "status": follow_up.status,
+            "note": follow_up.note,
+            "created_at": _iso(follow_up.created_at),
+            "closed_at": _iso(follow_up.closed_at),
+        }
+        for follow_up in FollowUp.objects.filter(contact_id__in=contact_ids).order_by("pk")
+    ]
+    return surveys, follow_ups
+
+
+def _export_document(contact: Contact) -> dict:
+    contact = Contact.objects.get(pk=contact.pk)  # as stored now, not as the caller last saw it
+    people = _people(contact)
+    ids = [person.pk for person in people]
+    conversations = []
+    for conversation in Conversation.objects.filter(contact_id__in=ids).select_related("inbox").order_by("pk"):
+        conversations.append(
+            {
+                "id": conversation.pk,
+                "inbox": {"id": conversation.inbox_id, "name": conversation.inbox.name},
+                "status": conversation.status,
+                "subject": conversation.subject,
+                "priority": conversation.priority,
+                "opened_at": _iso(conversation.opened_at),
+                "resolved_at": _iso(conversation.resolved_at),
+                "messages": [_message_data(m) for m in conversation.messages.order_by("seq")],
+                "events": [
+                    {"kind": e.kind, "data": e.data, "created_at": _iso(e.created_at)}
+                    for e in ConversationEvent.objects.filter(conversation=conversation).order_by("pk")
+                ],
+            }
+        )
+    surveys, follow_ups = _survey_data(ids)
+    return {
+        "format": "cxhub.contact_export",
+        "version": EXPORT_FORMAT_VERSION,
+        "exported_at": timezone.now().isoformat(),
+        "contact": _contact_data(contact),
+        "merged_contacts": [_contact_data(person) for person in people[1:]],
+        "identities": [
+            {"kind": i.kind, "value": i.value, "verified": i.verified, "created_at": _iso(i.created_at)}
+            for i in ContactIdentity.objects.filter(contact_id__in=ids).order_by("pk")
+        ],
+        "visitor_tokens": [
+            {
+                "inbox_id": t.inbox_id,
+                "verified": t.verified,
+                "created_at": _iso(t.created_at),
+                "revoked_at": _iso(t.revoked_at),
+            }
+            for t in VisitorToken.objects.filter(contact_id__in=ids).order_by("pk")
+        ],
+        "conversations": conversations,
+        "surveys": surveys,
+        "follow_ups": follow_ups,
+    }
+
+
+@transaction.atomic
+def contact_export(*, contact: Contact, by=None) -> dict:
+    """Everything stored about the person (JSON-ready), recorded in the audit log."""
+    document = _export_document(contact)
+    AuditLog.objects.create(
+        actor=by,
+        action="contact_export",
+        target_type="contact",
+        target_id=str(contact.pk),
+        data={
+            "conversations": len(document["conversations"]),
+            "messages": sum(len(c["messages"]) for c in document["conversations"]),
+            "merged_contacts": [c["id"] for c in document["merged_contacts"]],
+        },
+    )
+    return document
+
+
+def _stored_files(attachments: list) -> list[str]:
+    return [a["path"] for a in attachments or [] if isinstance(a, dict) and isinstance(a.get("path"), str)]
+
+
+def _delete_files(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            default_storage.delete(path)
+        except Exception:  # a missing file is already erased; never undo the committed erasure
+            logger.warning("could not delete attachment file %s", path)
+
+
+@transaction.atomic
+def contact_erase(*, contact: Contact, by=None) -> dict:
+    """Remove the person's personal data, keeping the anonymous rows the metrics count.
+
+    Idempotent: erasing twice changes nothing the second time (and is audited again).
+    Returns what was erased (counts only).
+    """
+    from feedback.models import FollowUp, SurveyResponse
+
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    people = _people(contact)
+    ids = [person.pk for person in people]
+    conversations = Conversation.objects.filter(contact_id__in=ids)
+    messages = Message.objects.filter(conversation__in=conversations)
+
+    files = [
+        path for attachments in messages.values_list("attachments", flat=True) for path in _stored_files(attachments)
+    ]
+    counts = {
+        "contacts": len(ids),
+        "identities": ContactIdentity.objects.filter(contact_id__in=ids).delete()[0],
+        "visitor_tokens": VisitorToken.objects.filter(contact_id__in=ids).delete()[0],
+        "messages": messages.update(body="", html="", attachments=[], metadata={}, delivery_error=""),
+        "attachment_files": len(files),
+        "conversations": conversations.update(subject=""),
+        "survey_comments": SurveyResponse.objects.filter(invitation__contact_id__in=ids).update(comment=""),
+        "follow_up_notes": FollowUp.objects.filter(contact_id__in=ids).update(note=""),
+    }
+    Contact.objects.filter(pk__in=ids).update(
+        name="", email="", phone="", external_id="", attributes={}, updated_at=timezone.now()
+    )
+    AuditLog.objects.create(
+        actor=by,
+        action="contact_erase",
+        target_type="contact",
+        target_id=str(contact.pk),
+        data={**counts, "contact_ids": ids},
+    )
+    transaction.on_commit(lambda: _delete_files(files))
+    logger.info("erased contact %s (%s)", contact.pk, counts)
+    return counts
