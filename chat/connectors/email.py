@@ -427,6 +427,9 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     if len(raw) > settings.EMAIL_MAX_BYTES:
         raise EmailTooLarge(f"An email is at most {settings.EMAIL_MAX_BYTES} bytes.")
     parsed = parse_email(raw)
+    if parsed.sender.endswith("@" + settings.EMAIL_DOMAIN.lower()) or inbox_for_address(parsed.sender):
+        # Our own address as the sender: a bounce or a forwarding loop, not a customer.
+        raise InvalidInput("Mail from this system's own addresses is not accepted.", code="mail_loop")
     addresses = [normalise_address(a) or a.strip().strip("<>") for a in (recipients or [])]
     addresses += [a for a in parsed.recipients if a not in addresses]
 

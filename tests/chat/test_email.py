@@ -6,18 +6,25 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from chat import services
 from chat.connectors import outbound
 from chat.connectors.email import parse_email, reply_address
 from chat.models import Contact, ContactIdentity, Conversation, Message
 from chat.services import Claim
+from cxhub.errors import InvalidInput
 from tests.chat.channel_helpers import make_email
 from tests.factories import EmailInboxFactory, InboxFactory, agent_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Kind = ContactIdentity.Kind
+settings_for_fuzz = hypothesis_settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def send(receiver, mail, *, to=None):
@@ -303,3 +310,33 @@ def test_the_receiver_can_hand_mail_to_a_running_servers_hook(live_server_url):
         assert list(message.conversation.messages.values_list("body", flat=True)) == ["Forwarded hello", "Second"]
     finally:
         controller.stop()
+
+
+def test_a_body_over_the_message_limit_is_kept_whole_as_an_attachment(client, settings):
+    inbox = EmailInboxFactory(email_address="support@acme.test")
+    long_text = "word " * 5000  # 25,000 characters
+    assert hook(client, inbox, make_email(text=long_text).as_bytes()).status_code == 201
+    message = Message.objects.get()
+    assert len(message.body) == settings.MESSAGE_BODY_MAX_CHARS and message.body.endswith("…")
+    (full,) = message.attachments
+    assert full["name"] == "full-message.txt"
+    assert (Path(settings.MEDIA_ROOT) / full["path"]).read_text().strip() == long_text.strip()
+
+
+def test_mail_from_our_own_addresses_is_refused_so_nothing_loops(client):
+    inbox = EmailInboxFactory(email_address="support@acme.test")
+    own = make_email(sender="support@acme.test")
+    response = hook(client, inbox, own.as_bytes())
+    assert response.status_code == 400 and response.json()["error"]["code"] == "mail_loop"
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db(transaction=False)
+@settings_for_fuzz
+@given(raw=st.binary(max_size=2000) | st.text(max_size=500).map(lambda t: ("From: a@example.com\r\n" + t).encode()))
+def test_any_bytes_parse_or_are_refused_clearly(raw):
+    try:
+        parsed = parse_email(raw)
+    except InvalidInput:
+        return
+    assert parsed.sender and isinstance(parsed.text, str) and isinstance(parsed.html, str)
