@@ -88,14 +88,32 @@ def seed(*, conversations: int, seed: int = 8) -> dict:
     return {"token": token}
 
 
-async def _get(session, url: str) -> tuple[float, int, dict]:
+def count_queries(*, token: str, page_sizes: list[int]) -> dict:
+    """SQL queries of one request per page size, for cxhub and the peer (CaptureQueriesContext)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+    counts: dict = {"ours": {}, "peer": {}}
+    for side, url in (("ours", "/api/v1/conversations/"), ("peer", "/bench/peer/conversations/")):
+        for size in page_sizes:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url, {"page_size": size})
+            assert response.status_code == 200, response.content[:300]
+            assert len(response.json()["results"]) == size
+            counts[side][f"queries_page{size}"] = len(queries)
+    return counts
+
+
+async def _get(session, url: str) -> tuple[float, dict]:
     started = time.perf_counter()
     async with session.get(url) as response:
         body = await response.json()
         elapsed = time.perf_counter() - started
         if response.status != 200:
             raise RuntimeError(f"GET {url} -> {response.status}: {body}")
-        return elapsed, int(response.headers.get("X-Query-Count", "-1")), body
+        return elapsed, body
 
 
 async def _measure(session, urls: list[str], *, concurrency: int, requests: int) -> dict:
@@ -105,7 +123,7 @@ async def _measure(session, urls: list[str], *, concurrency: int, requests: int)
 
     async def client():
         while queue:
-            elapsed, _, _ = await _get(session, queue.pop())
+            elapsed, _ = await _get(session, queue.pop())
             latencies.append(elapsed)
 
     started = time.perf_counter()
@@ -122,14 +140,11 @@ async def drive(base: str, token: str, *, pages: int, concurrency: int, requests
         ours_url, peer_url = f"{base}/api/v1/conversations/", f"{base}/bench/peer/conversations/"
         ours: dict = {}
         peer: dict = {}
-        for size in PAGE_SIZES:
-            _, ours[f"queries_page{size}"], _ = await _get(session, f"{ours_url}?page_size={size}")
-            _, peer[f"queries_page{size}"], _ = await _get(session, f"{peer_url}?page_size={size}")
         # the pages a user scrolls through: cxhub follows its cursors, the peer counts pages
         ours_urls, url = [], ours_url
         for _ in range(pages):
             ours_urls.append(url)
-            _, _, body = await _get(session, url)
+            _, body = await _get(session, url)
             url = body.get("next")
             if not url:
                 break
@@ -147,8 +162,11 @@ def main(argv=None) -> dict:
     requests = 150 if args.quick else 1000
     with harness.Stack(NAME) as stack:
         seeded = stack.call("bench.conversation_list:seed", conversations=n)
+        queries = stack.call("bench.conversation_list:count_queries", token=seeded["token"], page_sizes=PAGE_SIZES)
         server = stack.server()
-        ours, peer = asyncio.run(drive(server.http, seeded["token"], pages=20, concurrency=4, requests=requests))
+        with harness.profiled(stack, server, args.profile):
+            ours, peer = asyncio.run(drive(server.http, seeded["token"], pages=20, concurrency=4, requests=requests))
+    ours, peer = {**queries["ours"], **ours}, {**queries["peer"], **peer}
     ours["conversations"] = n
     ratio = ours["requests_per_s"] / peer["requests_per_s"]
     worst_queries = max(ours[f"queries_page{size}"] for size in PAGE_SIZES)

@@ -98,6 +98,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None, **extra: dic
     """`--quick` (under a minute, smaller numbers) plus any script-specific options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="smaller numbers, under 60 s")
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy, print where time goes")
     for flag, options in extra.items():
         parser.add_argument(f"--{flag.replace('_', '-')}", **options)
     return parser.parse_args(argv)
@@ -334,8 +335,13 @@ class Stack:
             "uvloop",
             "--http",
             "httptools",
+            # websockets' sans-I/O protocol without per-message deflate: 22 KB per idle socket
+            # instead of 127 KB (zlib state per socket) for the same chat frames; see
+            # docs/benchmarks.md. This is the production command line we recommend.
             "--ws",
-            "websockets",
+            "websockets-sansio",
+            "--ws-per-message-deflate",
+            "false",
             "--backlog",
             "4096",
         ]
@@ -430,3 +436,71 @@ def skipped(name: str, reason: str, target: dict) -> dict:
     """What a benchmark reports when the product part it measures is not there yet."""
     print(f"{name}: not measured: {reason}", flush=True)
     return report(name, {"skipped": reason}, {}, None, target, False)
+
+
+# --- profiling -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def profiled(stack: Stack, server: Server, enabled: bool, *, label: str = "server"):
+    """Sample `server` with py-spy while the block runs; print where its time went afterwards."""
+    if not enabled:
+        yield None
+        return
+    out = stack.log_dir / f"{stack.prefix}-{label}.pyspy.txt"
+    spy = str(Path(PYTHON).with_name("py-spy"))
+    argv = [spy, "record", "--pid", str(server.pid), "--format", "raw", "--rate", "250", "-o", str(out)]
+    process = stack.spawn(f"py-spy-{label}", argv)
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(30)
+        process.stop()
+        if out.exists():
+            print(f"\n-- where {label}'s time went (py-spy, {out})")
+            print(summarize_profile(out))
+
+
+OUR_CODE = ("chat/", "feedback/", "cxhub/", "integrations/", "bench/")
+
+
+def _frame(frame: str) -> tuple[str, str]:
+    """('function', 'path') from py-spy's 'function (path:line)'."""
+    name, _, where = frame.rpartition(" (")
+    return name, where.rsplit(":", 1)[0]
+
+
+def summarize_profile(path: Path, top: int = 12) -> str:
+    """Where the samples went: leaf time by library, and inclusive time of our own functions."""
+    by_layer: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack_text, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame(f) for f in stack_text.split(";")]
+        leaf_path = frames[-1][1]
+        parts = leaf_path.split("/")
+        layer = "/".join(parts[:2]) if parts[0] in {"django", "asgiref", "channels"} else parts[0]
+        by_layer[layer] = by_layer.get(layer, 0) + count
+        seen = set()
+        for name, where in frames:
+            if where.startswith(OUR_CODE) and (name, where) not in seen:
+                seen.add((name, where))
+                key = f"{where}:{name}"
+                ours[key] = ours.get(key, 0) + count
+    if not total:
+        return "  (no samples)"
+    lines = [f"  {total} samples; leaf time by module:"]
+    for name, count in sorted(by_layer.items(), key=lambda item: -item[1])[:top]:
+        lines.append(f"    {100 * count / total:5.1f}%  {name}")
+    lines.append("  our functions, inclusive:")
+    for name, count in sorted(ours.items(), key=lambda item: -item[1])[:top]:
+        lines.append(f"    {100 * count / total:5.1f}%  {name}")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Bench settings: the product's settings, plus the peers' URLs and a per-request query counter.
+"""Bench settings: the product's settings with the peers' URLs mounted beside the product's.
 
 Only the benchmark servers use this module; the product's own URLs never mount a peer.
 """
@@ -6,4 +6,3 @@ Only the benchmark servers use this module; the product's own URLs never mount a
 from cxhub.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
-MIDDLEWARE = ["bench.middleware.QueryCountMiddleware", *MIDDLEWARE]  # noqa: F405

@@ -159,7 +159,17 @@ if REDIS_URL:
             # Chosen by measurement: docs/adr/0002-channel-layer.md
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's asyncio pool refuses (MaxConnectionsError) past 100 connections at
+                # once, which a burst of widget reconnects reaches; and its 5 s default read
+                # timeout equals channels-redis' 5 s BZPOPMIN, so a busy loop killed idle
+                # sockets with TimeoutError. Both measured in docs/benchmarks.md.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                        "socket_timeout": env_int("CHANNEL_LAYER_SOCKET_TIMEOUT", 30, minimum=10),
+                    }
+                ],
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1500, minimum=1),
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY", 30, minimum=1),
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cxhub"),

@@ -1,0 +1,120 @@
+"""connections: 5,000 idle, authenticated widget sockets: memory per connection, connects per second.
+
+cxhub's /ws/widget/ (Channels consumer, RedisChannelLayer, token checked in PostgreSQL, two
+groups joined per socket) beside a raw ASGI app that only accepts and answers the auth frame
+(bench/peers/raw_ws.py), both under the same uvicorn. Memory per connection is the server
+process's RSS growth divided by the number of open sockets; a connect is a handshake plus an
+answered `auth` frame. Target: at most 40 KB per connection and at least 1,000 connects/s.
+
+    .venv/bin/python bench/connections.py [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+
+NAME = "connections"
+TARGET = {"kb_per_connection_max": 40, "connects_per_s_min": 1000}
+ORIGIN = "http://127.0.0.1"
+
+
+def seed(*, visitors: int) -> dict:
+    """One web inbox and `visitors` contacts with a visitor token each; returns the raw tokens."""
+    import secrets
+
+    from chat.models import Contact, ContactIdentity, Inbox, VisitorToken, hash_token
+
+    inbox = Inbox.objects.create(name="Shop", channel="web", allowed_origins=[ORIGIN])
+    tokens = [secrets.token_urlsafe(24) for _ in range(visitors)]
+    contacts = Contact.objects.bulk_create([Contact(name=f"Visitor {i}") for i in range(visitors)], batch_size=2000)
+    ContactIdentity.objects.bulk_create(
+        [ContactIdentity(contact=c, kind="visitor", value=f"v-{c.pk}") for c in contacts], batch_size=2000
+    )
+    VisitorToken.objects.bulk_create(
+        [VisitorToken(inbox=inbox, contact=c, token_hash=hash_token(t)) for c, t in zip(contacts, tokens, strict=True)],
+        batch_size=2000,
+    )
+    return {"inbox": inbox.public_id, "tokens": tokens}
+
+
+async def _open(url: str, token: str):
+    from websockets.asyncio.client import connect
+
+    socket = await connect(url, origin=ORIGIN, open_timeout=60, ping_interval=None, close_timeout=2)
+    await socket.send(json.dumps({"type": "auth", "token": token}))
+    frame = json.loads(await asyncio.wait_for(socket.recv(), 60))
+    if frame.get("type") != "auth.ok":
+        raise RuntimeError(f"auth answered {frame}")
+    return socket
+
+
+async def measure(server: harness.Server, url: str, tokens: list[str], *, concurrency: int, idle: float) -> dict:
+    """Open one socket per token, `concurrency` handshakes in flight; hold them idle; measure."""
+    warm = await _open(url, tokens[0])  # imports, connection pools: not part of the growth
+    await warm.close()
+    await asyncio.sleep(1.0)
+    rss_before = server.rss()
+    sockets = []
+    pending = iter(tokens)
+    failures = 0
+
+    async def opener():
+        nonlocal failures
+        for token in pending:
+            try:
+                sockets.append(await _open(url, token))
+            except Exception:
+                failures += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(opener() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await asyncio.sleep(idle)
+    rss_after = server.rss()
+    alive = sum(1 for s in sockets if s.state.name == "OPEN")
+    for start in range(0, len(sockets), 500):
+        await asyncio.gather(*(s.close() for s in sockets[start : start + 500]), return_exceptions=True)
+    return {
+        "sockets": len(sockets),
+        "still_open_after_idle": alive,
+        "failed": failures,
+        "connects_per_s": round(len(sockets) / elapsed, 1),
+        "kb_per_connection": round((rss_after - rss_before) / max(len(sockets), 1) / 1024, 2),
+        "server_rss_mb": round(rss_after / 2**20, 1),
+    }
+
+
+def main(argv=None) -> dict:
+    args = harness.parse_args(__doc__.splitlines()[0], argv)
+    n = 1000 if args.quick else 5000
+    idle = 3.0 if args.quick else 12.0  # past the widget's 10 s auth timeout: sockets must stay
+    harness.raise_open_files_limit(4 * n + 1024)
+    with harness.Stack(NAME) as stack:
+        seeded = stack.call("bench.connections:seed", visitors=n)
+        server = stack.server()
+        url = f"{server.ws}/ws/widget/?inbox={seeded['inbox']}"
+        with harness.profiled(stack, server, args.profile):
+            ours = asyncio.run(measure(server, url, seeded["tokens"], concurrency=50, idle=idle))
+        server.process.stop()
+        peer_server = stack.server("bench.peers.raw_ws:connections_app", name="peer", wait_path="/")
+        peer = asyncio.run(measure(peer_server, f"{peer_server.ws}/ws/", seeded["tokens"], concurrency=50, idle=idle))
+    ratio = ours["connects_per_s"] / peer["connects_per_s"]
+    ok = (
+        ours["kb_per_connection"] <= TARGET["kb_per_connection_max"]
+        and ours["connects_per_s"] >= TARGET["connects_per_s_min"]
+        and ours["failed"] == 0
+        and ours["still_open_after_idle"] == ours["sockets"]
+    )
+    return harness.report(NAME, ours, peer, ratio, TARGET, ok)
+
+
+if __name__ == "__main__":
+    main()
