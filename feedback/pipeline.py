@@ -103,13 +103,13 @@ def _process_batch(*, event_id: int | None, batch_size: int) -> tuple[int, bool]
     with transaction.atomic():
         _lock_rollups_shared()
         unmarked = ConversationEvent.objects.filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
-        pending = unmarked.order_by("id").only("id", "conversation_id")
+        pending = unmarked.order_by("id").only("id", "conversation_id", "kind", "data")
         if _is_postgres():
             pending = pending.select_for_update(skip_locked=True, of=("self",))
         events = list(pending[:batch_size])
         full = len(events) == batch_size
         if event_id is not None and all(e.pk != event_id for e in events):
-            own = unmarked.filter(pk=event_id).only("id", "conversation_id")
+            own = unmarked.filter(pk=event_id).only("id", "conversation_id", "kind", "data")
             if _is_postgres():
                 own = own.select_for_update(skip_locked=True, of=("self",))
             events.extend(own)
@@ -122,6 +122,12 @@ def _process_batch(*, event_id: int | None, batch_size: int) -> tuple[int, bool]
         )
         conversation_ids = sorted({*conversation_ids, *previous})
         _refresh(conversation_ids, now=timezone.now(), event_ids=[e.pk for e in events])
+        # The closed loop rides on the answer's event too, so a lost response task loses nothing.
+        from . import followups
+
+        for event in events:
+            if event.kind == ConversationEvent.Kind.SURVEY_ANSWERED and (event.data or {}).get("response_id"):
+                followups.followup_open_for_response(response_id=event.data["response_id"])
         return len(events), full
 
 

@@ -100,3 +100,84 @@ def live_server_url(transactional_db):
         thread.join(timeout=10)
         for alias, max_age in previous_max_age.items():
             connections.settings[alias]["CONN_MAX_AGE"] = max_age
+
+
+class CeleryWorkerProcess:
+    """A real `celery -A cxhub worker` subprocess on the test database, the same Redis and queue.
+
+    `start()` launches it (and waits until it is ready), `kill()` sends SIGKILL to its whole
+    process group (no warm shutdown: unacknowledged tasks stay with the broker), `stop()` ends it.
+    """
+
+    def __init__(self, database_name: str, log_dir):
+        import sys
+        from pathlib import Path
+
+        url = os.environ["DATABASE_URL"]
+        base, _, _ = url.rpartition("/")
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"{base}/{database_name}",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CELERY_VISIBILITY_TIMEOUT": os.environ.get("TEST_CELERY_VISIBILITY_TIMEOUT", "8"),
+            "DB_CONN_MAX_AGE": "0",
+        }
+        self.celery = str(Path(sys.executable).with_name("celery"))
+        self.queue = os.environ.get("CELERY_QUEUE", "cxhub")
+        self.log_dir = Path(log_dir)
+        self.process = None
+        self.starts = 0
+
+    def start(self, *, concurrency: int = 2, timeout: float = 30) -> None:
+        import subprocess
+        import time
+
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        self.log_path = log
+        self.process = subprocess.Popen(
+            [self.celery, "-A", "cxhub", "worker", "-l", "info", "-Q", self.queue, "--concurrency", str(concurrency),
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-n", f"test-{os.getpid()}-{self.starts}@%h"],
+            env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {log.read_text()[-2000:]}")
+            if b"ready." in log.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker not ready after {timeout}s: {log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        import signal
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker for `@pytest.mark.real_worker` tests (needs DATABASE_URL and REDIS_URL).
+
+    The test's data must be committed (this fixture asks for `transactional_db`) for the worker
+    to see it. Call `.start()`; the worker is stopped before the database is flushed.
+    """
+    from django.db import connection
+
+    worker = CeleryWorkerProcess(connection.settings_dict["NAME"], tmp_path)
+    yield worker
+    worker.stop()
