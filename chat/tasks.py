@@ -50,6 +50,9 @@ def event_created(event_id: int) -> None:
     from feedback import pipeline
 
     pipeline.event_arrived(event_id=event_id)
+    from integrations import webhooks
+
+    webhooks.dispatch_event(event_id=event_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)

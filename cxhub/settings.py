@@ -352,6 +352,16 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Bearer token for /metrics (Prometheus); staff sessions may read it too.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# --- Outbound webhooks (integrations/) -------------------------------------------------
+# Private, loopback and link-local destinations are refused unless this is true (tests, dev).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=0)
+
 # --- Product limits --------------------------------------------------------------------
 MESSAGE_BODY_MAX_CHARS = 10_000
 

@@ -1,0 +1,80 @@
+"""Read-only REST list of webhook subscriptions and the delivery log, for supervisors and admins."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+
+from chat.selectors import user_is_supervisor
+from cxhub.api import CursorPagination
+from cxhub.errors import Forbidden
+
+from .models import WebhookDelivery, WebhookSubscription
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "name", "url", "event_types", "inbox", "is_active", "created_at"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "subscription",
+            "event_type",
+            "event_id",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "last_duration_ms",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+            "payload",
+        ]
+
+
+class _SupervisorsOnly:
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not user_is_supervisor(request.user):
+            raise Forbidden("Only supervisors and admins see the webhooks.")
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-created_at",)
+
+
+class WebhookSubscriptionViewSet(_SupervisorsOnly, viewsets.ReadOnlyModelViewSet):
+    serializer_class = WebhookSubscriptionSerializer
+    queryset = WebhookSubscription.objects.order_by("id")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=WebhookDelivery.Status.values),
+            OpenApiParameter("subscription", int),
+            OpenApiParameter("event_type", str),
+        ]
+    )
+)
+class WebhookDeliveryViewSet(_SupervisorsOnly, viewsets.ReadOnlyModelViewSet):
+    """The delivery log, newest first; filter by status, subscription and event type."""
+
+    serializer_class = WebhookDeliverySerializer
+    pagination_class = NewestFirst
+    queryset = WebhookDelivery.objects.all()
+
+    def get_queryset(self):
+        queryset = WebhookDelivery.objects.all()
+        params = self.request.query_params
+        if params.get("status") in WebhookDelivery.Status.values:
+            queryset = queryset.filter(status=params["status"])
+        if str(params.get("subscription", "")).isdigit() and len(params["subscription"]) <= 18:
+            queryset = queryset.filter(subscription_id=int(params["subscription"]))
+        if params.get("event_type"):
+            queryset = queryset.filter(event_type=params["event_type"][:40])
+        return queryset

@@ -1,0 +1,21 @@
+"""Celery tasks of the outbound webhooks: they take ids and are safe to run twice."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def webhook_deliver(delivery_id: str, attempt: int) -> None:
+    """Attempt `attempt` of one delivery; a retriable failure queues the next with exponential backoff."""
+    from . import webhooks
+
+    wait = webhooks.delivery_attempt(delivery_id=delivery_id, attempt=attempt)
+    if wait is not None:
+        webhook_deliver.apply_async((delivery_id, attempt + 1), countdown=wait)
+
+
+@shared_task(acks_late=True)
+def webhook_dispatch(event_id: int) -> None:
+    """Deliveries for one ConversationEvent (called by chat.tasks.event_created)."""
+    from . import webhooks
+
+    webhooks.dispatch_event(event_id=event_id)
