@@ -297,3 +297,85 @@ def test_survey_card_after_resolution_is_answered_in_the_widget(shop, new_page, 
 
     response = SurveyResponse.objects.get()
     assert response.csat == 5
+
+
+SOCKET_SPY = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__blockSockets = false;
+  window.WebSocket = function (url, protocols) {
+    const socket = new Native(window.__blockSockets ? "ws://127.0.0.1:9/blocked" : url, protocols);
+    window.__sockets.push(socket);
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})();
+"""
+
+
+def test_widget_reconnects_and_resumes_without_losing_or_doubling_messages(shop, new_page, screenshot):
+    # given a customer chatting, whose network can be cut (a spy wraps WebSocket)
+    page = new_page()
+    page.add_init_script(SOCKET_SPY)
+    widget = open_widget(page, shop)
+    send_from_widget(widget, "Before the tunnel")
+    conversation = Conversation.objects.get()
+
+    # when the connection drops, and the agent answers twice while the customer is away
+    page.evaluate("() => { window.__blockSockets = true; window.__sockets.forEach(s => s.close()); }")
+    expect(widget.locator(".status")).to_have_text("Reconnecting…")
+    from chat import services
+
+    for body in ("Reply one while you were offline", "Reply two while you were offline"):
+        server_side(services.message_send, conversation=conversation, by=shop.agent_user, body=body)
+    page.wait_for_timeout(300)
+    assert widget.locator(".msg.theirs", has_text="while you were offline").count() == 0
+    screenshot(page, "offline")
+
+    # and the network comes back
+    page.evaluate("() => { window.__blockSockets = false; }")
+
+    # then the widget reconnects by itself and shows what it missed, once each, in order
+    bubbles = widget.locator(".msg:not(.greeting) .bubble")
+    expect(bubbles).to_have_text(
+        ["Before the tunnel", "Reply one while you were offline", "Reply two while you were offline"],
+        timeout=20_000,
+    )
+    expect(widget.locator(".status")).to_be_hidden()
+
+    # and a message written after the reconnect is delivered normally
+    send_from_widget(widget, "Back online")
+    expect(bubbles).to_have_count(4)
+    assert list(conversation.messages.values_list("body", flat=True).order_by("seq"))[-1] == "Back online"
+    assert page.errors == []
+
+
+def test_offline_notice_collects_an_email_when_no_agent_is_online(shop, new_page, screenshot):
+    # given no agent online
+    from chat.models import AgentProfile
+
+    AgentProfile.objects.update(availability=AgentProfile.Availability.OFFLINE)
+    page = new_page()
+
+    # when a visitor opens the widget
+    widget = open_widget(page, shop)
+
+    # then it says nobody is online and offers to answer by email
+    offline = widget.locator("form.offline")
+    expect(offline).to_be_visible()
+    expect(widget.locator(".head p")).to_have_text("We are away right now.")
+    offline.locator("input[type=email]").fill("not-an-email")
+    offline.locator("button[type=submit]").click()
+    expect(offline.locator(".error")).to_be_visible()
+    offline.locator("input[type=email]").fill("later@example.com")
+    offline.locator("button[type=submit]").click()
+    expect(widget.locator(".thanks")).to_have_text("Thanks! We will reply to later@example.com.")
+    send_from_widget(widget, "Please email me about returns")
+    screenshot(page, "offline")
+
+    # and the contact now carries that (unverified) email for the agents to answer by email
+    contact = Conversation.objects.get().contact
+    assert contact.identities.filter(kind="email", value="later@example.com", verified=False).exists()
+    assert page.errors == []

@@ -14,6 +14,17 @@
   window.__cxhubWidgetLoaded = true;
 
   const INBOX = script.dataset.inbox;
+  // A signed-in user of the website: data-external-id + data-identity-hash (HMAC-SHA256 of the
+  // external id with the inbox's secret, computed by the website's backend), optional name/email.
+  const IDENTITY = {};
+  for (const [attribute, field] of [
+    ["externalId", "external_id"],
+    ["identityHash", "identity_hash"],
+    ["name", "name"],
+    ["email", "email"],
+  ]) {
+    if (script.dataset[attribute]) IDENTITY[field] = script.dataset[attribute];
+  }
   const ORIGIN = new URL(script.src, document.baseURI).origin;
   const STORE_KEY = `cxhub.widget.${INBOX}`;
   const TYPING_IDLE_MS = 3000;
@@ -329,7 +340,7 @@ button { cursor: pointer; }
   // ------------------------------------------------------------------ session (REST)
   async function postSession(payload) {
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    const request = { ...(payload || {}) };
+    const request = { ...IDENTITY, ...(payload || {}) };
     if (stored.token) request.visitor_token = stored.token; // in the body, never in the URL
     const response = await fetch(`${ORIGIN}/api/v1/widget/${encodeURIComponent(INBOX)}/session`, {
       method: "POST",
@@ -392,7 +403,7 @@ button { cursor: pointer; }
   }
 
   function needsPrechat() {
-    return Boolean(inboxInfo().prechat_form && !stored.profileGiven && !stored.conversationId);
+    return Boolean(inboxInfo().prechat_form && !stored.profileGiven && !stored.conversationId && !IDENTITY.identity_hash);
   }
 
   function renderGreeting() {
@@ -409,7 +420,7 @@ button { cursor: pointer; }
     const nameInput = withName ? el("input", { type: "text", name: "name", autocomplete: "name", maxlength: "200" }) : null;
     const emailInput = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254", required: !withName });
     const submit = el("button", { class: "primary", type: "submit", text: submitLabel });
-    const form = el("form", { class: `card ${className}`, "aria-label": heading }, [
+    const form = el("form", { class: `card ${className}`, "aria-label": heading, novalidate: true }, [
       el("h3", { text: heading }),
       el("p", { text: intro }),
       nameInput ? el("label", {}, [document.createTextNode("Name"), nameInput]) : null,
@@ -423,6 +434,7 @@ button { cursor: pointer; }
       if (nameInput && nameInput.value.trim()) payload.name = nameInput.value.trim();
       if (emailInput.value.trim()) payload.email = emailInput.value.trim();
       if (!emailInput.checkValidity()) {
+        emailInput.setAttribute("aria-invalid", "true");
         error.textContent = "Please enter a valid email address.";
         error.classList.remove("hidden");
         emailInput.focus();
@@ -515,7 +527,15 @@ button { cursor: pointer; }
     state.socket = socket;
     state.authed = false;
     socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ type: "auth", token: stored.token }));
+      // Resume inside the auth frame: missed messages come strictly in order, before any live one.
+      const auth = { type: "auth", token: stored.token };
+      state.resumedInAuth = null;
+      if (stored.conversationId) {
+        auth.conversation_id = stored.conversationId;
+        auth.after_seq = state.lastSeq;
+        state.resumedInAuth = stored.conversationId;
+      }
+      socket.send(JSON.stringify(auth));
     });
     socket.addEventListener("message", (event) => {
       let frame;
@@ -635,8 +655,9 @@ button { cursor: pointer; }
     saveState();
     if (typeof frame.agents_online === "boolean") setAgentsOnline(frame.agents_online);
     // Live frames follow for seq > last_seq; what this page has not shown yet comes by resume.
-    if (frame.conversation_id && state.lastSeq < (frame.last_seq || 0)) {
-      send({ type: "resume", conversation_id: frame.conversation_id, after_seq: state.lastSeq });
+    const resumed = state.resumedInAuth && state.resumedInAuth === frame.conversation_id;
+    if (frame.conversation_id && !resumed && (frame.last_seq || 0) > 0) {
+      send({ type: "resume", conversation_id: frame.conversation_id, after_seq: 0 });
     }
     resendPending();
     if (state.open) markRead();
@@ -649,6 +670,12 @@ button { cursor: pointer; }
   }
 
   function showError(frame) {
+    if (frame.code === "not_found" && (frame.frame_type === "auth" || frame.frame_type === "resume")) {
+      // A conversation this visitor no longer sees (another contact, a revoked token): forget it.
+      delete stored.conversationId;
+      saveState();
+      return;
+    }
     if (frame.client_msg_id && state.pending.has(frame.client_msg_id)) {
       const entry = state.pending.get(frame.client_msg_id);
       state.pending.delete(frame.client_msg_id);
