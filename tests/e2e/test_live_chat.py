@@ -379,3 +379,34 @@ def test_offline_notice_collects_an_email_when_no_agent_is_online(shop, new_page
     contact = Conversation.objects.get().contact
     assert contact.identities.filter(kind="email", value="later@example.com", verified=False).exists()
     assert page.errors == []
+
+
+def test_classic_script_tag_with_a_signed_in_user_is_verified_and_skips_the_prechat(shop, new_page):
+    # given a page of the website (same origin as allowed) embedding the widget with a classic
+    # <script> tag for a signed-in user, signed by the website's backend
+    import hashlib
+    import hmac
+
+    shop.web_inbox.prechat_form = True
+    shop.web_inbox.save()
+    signature = hmac.new(shop.web_inbox.identity_secret.encode(), b"user-4242", hashlib.sha256).hexdigest()
+    html = f"""<!doctype html><html><head><title>Account</title></head><body><h1>Your account</h1>
+      <script src="{shop.url}/static/chat/widget.js" data-inbox="{shop.web_inbox.public_id}"
+              data-external-id="user-4242" data-identity-hash="{signature}" data-name="Signed Sam"></script>
+      </body></html>"""
+    page = new_page()
+    page.route(f"{shop.url}/account/", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+
+    # when the user opens the widget there and writes
+    page.goto(f"{shop.url}/account/")
+    widget = page.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+
+    # then there is no pre-chat form, and the message lands on the verified contact
+    expect(widget.locator(".composer textarea")).to_be_visible()
+    expect(widget.locator("form.prechat")).to_have_count(0)
+    send_from_widget(widget, "Signed in question")
+    contact = Conversation.objects.get().contact
+    assert contact.name == "Signed Sam"
+    assert contact.identities.filter(kind="external", value="user-4242", verified=True).exists()
+    assert page.errors == []

@@ -147,6 +147,7 @@ button { cursor: pointer; }
   }
 
   const ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
+  const ICON_DOWN = "M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z";
   const ICON_SEND = "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z";
 
   function uuid() {
@@ -279,6 +280,7 @@ button { cursor: pointer; }
     launcher.classList.add("panel-open");
     launcher.setAttribute("aria-expanded", "true");
     launcher.setAttribute("aria-label", "Close chat");
+    launcher.querySelector("path").setAttribute("d", ICON_DOWN);
     start();
     markRead();
     const target = body.querySelector(".prechat input") || (composer.classList.contains("hidden") ? closeButton : input);
@@ -293,6 +295,7 @@ button { cursor: pointer; }
     launcher.classList.remove("panel-open");
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-label", labelForLauncher());
+    launcher.querySelector("path").setAttribute("d", ICON_CHAT);
     sendTyping(false);
     launcher.focus();
   }
