@@ -36,10 +36,11 @@ async def connections_app(scope, receive, send):
 
 
 ROOMS: dict[str, set] = {}
+AGENTS_ROOM = "/ws/agents/"
 
 
 async def broadcast_app(scope, receive, send):
-    """`/ws/<room>/`: frames `{"type": "message.send", "client_msg_id", "body"}` go to the whole room."""
+    """`/ws/<room>/`: a `message.send` frame is acked, then sent to its room and to /ws/agents/."""
     if scope["type"] == "http":
         await _http_ok(scope, receive, send)
         return
@@ -57,9 +58,10 @@ async def broadcast_app(scope, receive, send):
                 await send({"type": "websocket.send", "text": '{"type": "auth.ok"}'})
                 continue
             message = {"client_msg_id": frame.get("client_msg_id"), "body": frame.get("body")}
-            await send({"type": "websocket.send", "text": json.dumps({"type": "ack", **message})})
+            await send({"type": "websocket.send", "text": json.dumps({"type": "ack", "message": message})})
             text = json.dumps({"type": "message", "message": message})
-            for member in list(room):
+            members = room | ROOMS.get(AGENTS_ROOM, set()) if scope["path"] != AGENTS_ROOM else room
+            for member in list(members):
                 try:
                     await member({"type": "websocket.send", "text": text})
                 except Exception:  # a socket that went away meanwhile
