@@ -58,7 +58,7 @@ class SurveyResponseFilter(django_filters.FilterSet):
             raise ValidationError({"period": ["A number of days from 1 to 366, like 7d or 30d."]})
         return queryset.filter(answered_at__gte=timezone.now() - timedelta(days=int(value[:-1])))
 
-    def filter_inbox(self, queryset, name, values):
+    def filter_inbox(self, queryset, name, values: str):
         visible = inboxes_visible_to(self.request.user)
         ids = []
         for value in values:
@@ -71,7 +71,7 @@ class SurveyResponseFilter(django_filters.FilterSet):
             ids.append(inbox_id)
         return queryset.filter(invitation__conversation__inbox_id__in=ids)
 
-    def filter_contact(self, queryset, name, values):
+    def filter_contact(self, queryset, name, values: int):
         ids = [int(v) for v in values]
         return queryset.filter(Q(invitation__contact_id__in=ids) | Q(invitation__contact__merged_into_id__in=ids))
 

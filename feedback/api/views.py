@@ -9,6 +9,7 @@ from chat.selectors import inbox_get, user_is_supervisor
 from cxhub.api import CursorPagination
 from cxhub.errors import Forbidden
 from feedback import selectors, services
+from feedback.models import SurveyPolicy
 
 from . import serializers as s
 from .filters import SurveyResponseFilter
@@ -44,12 +45,20 @@ class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         return selectors.response_list(self.request.user)
 
 
+INBOX_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The inbox's numeric id.")
+
+
 @extend_schema_view(
-    partial_update=extend_schema(request=s.SurveyPolicyUpdateSerializer, responses=s.SurveyPolicySerializer),
+    retrieve=extend_schema(parameters=[INBOX_ID]),
+    partial_update=extend_schema(
+        parameters=[INBOX_ID], request=s.SurveyPolicyUpdateSerializer, responses=s.SurveyPolicySerializer
+    ),
 )
 class SurveyPolicyViewSet(viewsets.GenericViewSet):
     """Each inbox's survey policy, by inbox id (supervisors only)."""
 
+    queryset = SurveyPolicy.objects.none()  # reads go through selectors; this only types the schema
+    lookup_value_regex = r"\d+"
     serializer_class = s.SurveyPolicySerializer
     permission_classes = [IsSupervisor]
     pagination_class = None
