@@ -51,7 +51,8 @@ serve: install
 	@# console sees it live); it is stopped when the server stops.
 	$(PY) manage.py run_smtp --host $(HOST) --port $(SMTP_PORT) --forward http://$(HOST):$(PORT) & smtp_pid=$$!; \
 	trap 'kill $$smtp_pid 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+	  --ws websockets-sansio --ws-per-message-deflate false
 
 ## run: create .venv, install, migrate, seed the demo and serve it
 run: seed serve
@@ -82,8 +83,10 @@ worker: install
 smtp: install
 	$(PY) manage.py run_smtp --host 127.0.0.1 --port $(SMTP_PORT)
 
+## bench: every benchmark of bench/ (needs PostgreSQL and Redis on 127.0.0.1), table in docs/benchmarks.md
+BENCH_ARGS ?=
 bench: install-dev
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache db.sqlite3*

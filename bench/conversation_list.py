@@ -116,23 +116,27 @@ async def _get(session, url: str) -> tuple[float, dict]:
         return elapsed, body
 
 
-async def _measure(session, urls: list[str], *, concurrency: int, requests: int) -> dict:
-    """`requests` GETs of random pages from `urls`, `concurrency` at a time."""
+async def _measure(session, urls: list[str], *, concurrency: int, seconds: float) -> dict:
+    """GETs of random pages from `urls` for `seconds`, `concurrency` clients at a time."""
     latencies: list[float] = []
-    queue = [random.choice(urls) for _ in range(requests)]
+    started = time.perf_counter()
+    deadline = started + seconds
 
     async def client():
-        while queue:
-            elapsed, _ = await _get(session, queue.pop())
+        while time.perf_counter() < deadline:
+            elapsed, _ = await _get(session, random.choice(urls))
             latencies.append(elapsed)
 
-    started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = time.perf_counter() - started
-    return {**harness.latency_figures(latencies), "requests_per_s": round(len(latencies) / wall, 1)}
+    return {
+        **harness.latency_figures(latencies),
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / wall, 1),
+    }
 
 
-async def drive(base: str, token: str, *, pages: int, concurrency: int, requests: int) -> tuple[dict, dict]:
+async def drive(base: str, token: str, *, pages: int, concurrency: int, seconds: float) -> tuple[dict, dict]:
     import aiohttp
 
     headers = {"Authorization": f"Token {token}"}
@@ -150,22 +154,22 @@ async def drive(base: str, token: str, *, pages: int, concurrency: int, requests
                 break
         peer_urls = [f"{peer_url}?page={n}" for n in range(1, len(ours_urls) + 1)]
         for urls in (ours_urls, peer_urls):  # warm both paths
-            await _measure(session, urls, concurrency=concurrency, requests=20)
-        ours.update(await _measure(session, ours_urls, concurrency=concurrency, requests=requests))
-        peer.update(await _measure(session, peer_urls, concurrency=concurrency, requests=max(requests // 4, 40)))
+            await _measure(session, urls, concurrency=concurrency, seconds=2)
+        ours.update(await _measure(session, ours_urls, concurrency=concurrency, seconds=seconds))
+        peer.update(await _measure(session, peer_urls, concurrency=concurrency, seconds=seconds))
         return ours, peer
 
 
 def main(argv=None) -> dict:
     args = harness.parse_args(__doc__.splitlines()[0], argv)
     n = 10_000 if args.quick else 100_000
-    requests = 150 if args.quick else 1000
+    seconds = 5.0 if args.quick else 20.0
     with harness.Stack(NAME) as stack:
         seeded = stack.call("bench.conversation_list:seed", conversations=n)
         queries = stack.call("bench.conversation_list:count_queries", token=seeded["token"], page_sizes=PAGE_SIZES)
         server = stack.server()
         with harness.profiled(stack, server, args.profile):
-            ours, peer = asyncio.run(drive(server.http, seeded["token"], pages=20, concurrency=4, requests=requests))
+            ours, peer = asyncio.run(drive(server.http, seeded["token"], pages=20, concurrency=4, seconds=seconds))
     ours, peer = {**queries["ours"], **ours}, {**queries["peer"], **peer}
     ours["conversations"] = n
     ratio = ours["requests_per_s"] / peer["requests_per_s"]
