@@ -585,7 +585,7 @@ replyBox.addEventListener("keydown", (event) => {
 });
 
 replyBox.addEventListener("input", () => {
-  showCannedFor(replyBox.value.slice(0, replyBox.selectionStart));
+  showCanned();
   if (!noteToggle.checked && replyBox.value.trim()) sendTyping(true);
 });
 
@@ -598,18 +598,18 @@ function sendTyping(on) {
   live.send({ type: "typing", conversation_id: state.current.id, on });
 }
 
-async function showCannedFor(beforeCaret) {
-  const match = beforeCaret.match(/(?:^|\s)\/([\w-]*)$/);
-  if (!match) {
+async function showCanned() {
+  if (!/(?:^|\s)\/[\w-]*$/.test(replyBox.value.slice(0, replyBox.selectionStart))) {
     hideCanned();
     return;
   }
-  if (!state.canned) {
-    try {
-      state.canned = await api("/api/v1/canned-responses/");
-    } catch {
-      state.canned = [];
-    }
+  if (!state.cannedLoading) state.cannedLoading = api("/api/v1/canned-responses/").catch(() => []);
+  state.canned = await state.cannedLoading;
+  // Read the text again: the agent may have typed on while the list loaded.
+  const match = replyBox.value.slice(0, replyBox.selectionStart).match(/(?:^|\s)\/([\w-]*)$/);
+  if (!match) {
+    hideCanned();
+    return;
   }
   const prefix = match[1].toLowerCase();
   const found = state.canned.filter((item) => item.shortcut.toLowerCase().startsWith(prefix));
@@ -626,7 +626,7 @@ async function showCannedFor(beforeCaret) {
           role: "option",
           id: `canned-${index}`,
           onmousedown: (event) => event.preventDefault(),
-          onclick: () => insertCanned(item, match[0].trimStart().length),
+          onclick: () => insertCanned(item),
         },
         [el("span", { class: "shortcut", text: `/${item.shortcut}` }), el("span", { class: "preview", text: item.body })],
       ),
@@ -654,8 +654,10 @@ function hideCanned() {
   replyBox.removeAttribute("aria-activedescendant");
 }
 
-function insertCanned(item, typedLength) {
+function insertCanned(item) {
   const caret = replyBox.selectionStart;
+  const typed = replyBox.value.slice(0, caret).match(/\/[\w-]*$/);
+  const typedLength = typed ? typed[0].length : 0;
   const before = replyBox.value.slice(0, caret - typedLength);
   const after = replyBox.value.slice(caret);
   replyBox.value = before + item.body + after;
