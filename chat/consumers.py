@@ -62,6 +62,15 @@ class TokenBucket:
         return True
 
 
+def in_worker_thread(func):
+    """Run blocking ORM work in the thread pool, closing stale connections around it.
+
+    Not Channels' default one shared thread (thread_sensitive): each call is its own
+    transaction, so sockets need not queue behind one another.
+    """
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 # --- frame fields -------------------------------------------------------------------------
 
 
@@ -117,7 +126,7 @@ def _message_payloads(messages) -> list[dict]:
     return [events.message_payload(m) for m in messages.select_related("conversation__contact")]
 
 
-@database_sync_to_async
+@in_worker_thread
 def _messages_after(conversation_id: int, after_seq: int, include_notes: bool) -> tuple[int, list[dict]]:
     """The conversation's last seq, then every message after `after_seq` (committed ones only)."""
     conversation = Conversation.objects.filter(pk=conversation_id).first()
@@ -210,6 +219,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             logger.exception("%s frame failed", frame_type)
             await self.send_error("server_error", "Something went wrong; try again.", **extra)
+
+    async def send_json(self, content, close=False):
+        try:
+            await super().send_json(content, close=close)
+        except OSError:  # the client went away meanwhile (uvicorn's ClientDisconnected)
+            logger.debug("dropped a frame for a disconnected client")
 
     async def send_error(self, code: str, detail: str, fields: dict | None = None, **extra) -> None:
         frame = {"type": "error", "code": code, "detail": detail}
@@ -317,7 +332,7 @@ class WidgetConsumer(ChatConsumer):
             self.auth_timeout_seconds, lambda: asyncio.ensure_future(self._auth_timed_out())
         )
 
-    @database_sync_to_async
+    @in_worker_thread
     def _allowed_inbox(self, public_id: str, origin: str):
         try:
             inbox = widget.web_inbox_by_public_id(public_id)
@@ -370,7 +385,7 @@ class WidgetConsumer(ChatConsumer):
         resume = None
         if "conversation_id" in content or "after_seq" in content:
             try:
-                resume = (_int(content, "conversation_id", minimum=1), _int(content, "after_seq"))
+                resume = (_int(content, "conversation_id", minimum=1, required=False), _int(content, "after_seq"))
             except FrameError:
                 await self.close(code=CLOSE_UNAUTHORISED)
                 return
@@ -401,21 +416,27 @@ class WidgetConsumer(ChatConsumer):
         )
         if resume is not None:
             # In the same step as auth: no live frame can come between auth.ok and the replay.
+            # Without a conversation_id, after_seq is a position in the open conversation.
+            conversation_id, after_seq = resume
+            if conversation_id is None:
+                if conversation is None:
+                    return
+                conversation_id = conversation.pk
             try:
-                await self._own_conversation(resume[0])
+                await self._own_conversation(conversation_id)
             except NotFound:
                 await self.send_error("not_found", "Conversation not found.", frame_type="auth")
                 return
-            await self.replay(*resume)
+            await self.replay(conversation_id, after_seq)
 
-    @database_sync_to_async
+    @in_worker_thread
     def _authenticate(self, token: str):
         contact = widget.visitor_token_authenticate(inbox=self.inbox, token=token)
         if contact is None:
             return None
         return contact.pk, contact.name, widget.inbox_agents_online(self.inbox.pk)
 
-    @database_sync_to_async
+    @in_worker_thread
     def _active_conversation(self) -> Conversation | None:
         return Conversation.objects.filter(contact_id=self.contact_id).exclude(status="resolved").first()
 
@@ -428,7 +449,7 @@ class WidgetConsumer(ChatConsumer):
         self.current_conversation_id = payload["conversation_id"]
         await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": _widget_safe(payload)})
 
-    @database_sync_to_async
+    @in_worker_thread
     def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict]:
         contact = selectors.root_contact(Contact.objects.get(pk=self.contact_id))
         received = services.message_receive(
@@ -453,7 +474,7 @@ class WidgetConsumer(ChatConsumer):
             self.conversation_inboxes[conversation_id] = inbox_id
         return self.conversation_inboxes[conversation_id]
 
-    @database_sync_to_async
+    @in_worker_thread
     def _own_conversation_inbox(self, conversation_id: int) -> int | None:
         return (
             Conversation.objects.filter(pk=conversation_id, contact_id=self.contact_id)
@@ -516,7 +537,7 @@ class WidgetConsumer(ChatConsumer):
             raise FrameError("invalid", "comment must be text.", {"comment": ["Text, at most 5000 characters."]})
         await self._survey_answer(invitation, scores, comment)
 
-    @database_sync_to_async
+    @in_worker_thread
     def _survey_answer(self, invitation: str, scores: dict, comment: str) -> None:
         from feedback import services as feedback_services
 
@@ -594,7 +615,7 @@ class ConsoleConsumer(ChatConsumer):
                 continue
             await self.replay(conversation_id, after_seq)
 
-    @database_sync_to_async
+    @in_worker_thread
     def _ready(self) -> dict:
         inbox_ids = list(selectors.inboxes_visible_to(self.user).values_list("id", flat=True))
         profile = AgentProfile.objects.filter(user=self.user).first()
@@ -633,7 +654,7 @@ class ConsoleConsumer(ChatConsumer):
             self.conversations[conversation_id] = await self._visible_conversation(conversation_id)
         return self.conversations[conversation_id]
 
-    @database_sync_to_async
+    @in_worker_thread
     def _visible_conversation(self, conversation_id: int) -> tuple[int, int]:
         conversation = selectors.conversation_get(self.user, conversation_id)  # NotFound when foreign
         return conversation.inbox_id, conversation.contact_id
@@ -647,7 +668,7 @@ class ConsoleConsumer(ChatConsumer):
         payload = await self._send(conversation_id, client_msg_id, body, is_note)
         await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": payload})
 
-    @database_sync_to_async
+    @in_worker_thread
     def _send(self, conversation_id: int, client_msg_id: str, body: str, is_note: bool) -> dict:
         conversation = selectors.conversation_get(self.user, conversation_id)
         received = services.message_send(
@@ -687,7 +708,7 @@ class ConsoleConsumer(ChatConsumer):
         if not agents_only:
             await self.channel_layer.group_send(events.contact_group(contact_id), event)
 
-    @database_sync_to_async
+    @in_worker_thread
     def _display_name(self) -> str:
         profile = AgentProfile.objects.filter(user=self.user).first()
         return profile.display_name if profile else self.user.get_username()
@@ -700,7 +721,7 @@ class ConsoleConsumer(ChatConsumer):
                 "availability is online, busy or offline.",
                 {"availability": [f"Not one of {', '.join(AgentProfile.Availability.values)}."]},
             )
-        await database_sync_to_async(services.agent_set_availability)(user=self.user, availability=availability)
+        await in_worker_thread(services.agent_set_availability)(user=self.user, availability=availability)
 
     # --- group events
 
