@@ -20,11 +20,11 @@ def agent_availability_changed(user_id: int) -> None:
     """Offline agents give back unanswered conversations; online agents take from the queue."""
     from . import events
 
-    events.broadcast_presence(user_id)
     released = assignment.agent_release_unanswered(user_id=user_id)
     for conversation_id in released:
         assignment.conversation_route(conversation_id=conversation_id)
     assignment.route_queue()
+    events.broadcast_presence(user_id)
 
 
 @shared_task(acks_late=True)
