@@ -656,14 +656,17 @@ class InboxSMTPHandler:
 
 
 def _closing(func):
+    """Run `func` in a worker thread with fresh database connections, closed afterwards
+    (the receiver's threads must not hold connections between mails)."""
+
     def run(*args, **kwargs):
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
         close_old_connections()
         try:
             return func(*args, **kwargs)
         finally:
-            close_old_connections()
+            connections.close_all()
 
     return run
 
