@@ -7,6 +7,7 @@ from cxhub.urls import urlpatterns as product_urlpatterns
 
 urlpatterns = [
     path("bench/peer/", include("bench.peers.drf_conversations")),
+    path("bench/peer/metrics/", include("bench.peers.metrics_scan")),
     *product_urlpatterns,
 ]
 
