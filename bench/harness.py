@@ -420,6 +420,17 @@ def report(name: str, figures: dict, peer: dict, ratio: float | None, target: di
     keys = list(dict.fromkeys([*figures, *peer]))
     print_table(name, [(k, figures.get(k, "-"), peer.get(k, "-")) for k in keys])
     print(f"  ratio {_fmt(ratio)}  target {json.dumps(target)}  ok {ok}", flush=True)
+
+    def clean(value):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    figures, peer = clean(figures), clean(peer)
     line = {
         "bench": name,
         "figures": figures,
