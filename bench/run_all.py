@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument("--timeout", type=float, default=1200, help="seconds per benchmark")
+    parser.add_argument("--timeout", type=float, default=2400, help="seconds per benchmark")
     args = parser.parse_args(argv)
     started = time.monotonic()
     info = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
