@@ -2,6 +2,7 @@
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -23,6 +24,8 @@ class ConsoleLogoutView(auth_views.LogoutView):
 def console(request, conversation_id: int | None = None):
     """The console shell; the list, the timeline and the contact panel fill in from the API."""
     user = request.user
+    if conversation_id is not None and not selectors.conversations_visible_to(user).filter(pk=conversation_id).exists():
+        raise Http404("Conversation not found.")  # a foreign conversation is a missing one
     context = {
         "conversation_id": conversation_id,
         "inboxes": selectors.inboxes_visible_to(user).order_by("name"),

@@ -1,0 +1,482 @@
+"""Authorisation matrix: every HTTP route × role × (own object, foreign object), from the URL conf.
+
+The routes come from `django.urls.get_resolver()` (walked to the leaves) and
+`chat.routing.websocket_urlpatterns`. RULES says, for each route, which object it takes, which
+methods to try (with a valid body) and who may use it. A route without a rule fails
+`test_every_route_has_a_rule`, so a new route cannot ship without saying who may use it.
+
+Roles: anonymous; a widget visitor of the other inbox (its visitor token sent as a credential);
+the agent of the other inbox; the inbox's agent; a supervisor; an admin (Django staff).
+Expectations:
+- allowed: authorised (not 401/403/404) and never a 5xx;
+- refused (anonymous, visitor, under-privileged): 401/403/404, or a redirect to a login page;
+- a foreign object (the other inbox's): 404 exactly;
+and for every refused or foreign request: nothing written, and the other inbox's marker
+(SECRET_<A|B>_…, in names and bodies) absent from the answer. A failure of any is a leak.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, VisitorToken
+from chat.routing import websocket_urlpatterns
+from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
+
+from .figures import FIGURES
+from .world import ORIGIN, build_world
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "visitor", "agent_other", "agent", "supervisor", "admin")
+
+# --- who may do what ---------------------------------------------------------------------
+# access:
+#   scoped      logged-in staff (agents, supervisors, admins); objects limited to the agent's inboxes
+#   workspace   any logged-in agent; the objects are shared by the workspace (teams, canned responses)
+#   supervisor  supervisors and admins only (agents: 403)
+#   staff       Django staff only (admins)
+#   public      anyone (no object, no personal data)
+#   login       anyone may load it (a login form) — or anyone logged in (logout)
+#   page        console pages: logged-in agents; anonymous → redirect to the login page
+#   in_url      the credential is in the URL (the survey token): whoever has the link may answer
+#   origin      the widget session: no login, the page's Origin must be allowed by the inbox
+#               (every role sends an allowed Origin here; test_widget_session_* refuse others)
+#   credential  provider webhooks: no login, a signature or secret nobody in the matrix has;
+#               every role is refused and nothing is stored
+#   admin_site  Django admin: staff only, everyone else → the admin login page
+
+
+@dataclass(frozen=True)
+class Rule:
+    access: str
+    methods: dict = field(default_factory=lambda: {"GET": None})  # method → body (dict) or None
+    obj: str | None = None  # which object fills the route's arguments
+    list_marker: bool = False  # a list: the other inbox's marker must not appear in it
+    query: dict | None = None  # query string for GETs
+
+
+FUTURE = (timezone.now() + timedelta(days=1)).isoformat()
+
+RULES: dict[str, Rule] = {
+    # site
+    "healthz": Rule("public"),
+    "prometheus-metrics": Rule("staff"),
+    "schema": Rule("public"),
+    "api-docs": Rule("public"),
+    "demo": Rule("public"),
+    "console-login": Rule("login"),
+    "console-logout": Rule("login", methods={"POST": {}}),
+    # customer side: credentials of their own
+    "feedback:survey": Rule("in_url", obj="survey_token", methods={"GET": None, "POST": {"csat": "5"}}),
+    "widget-session": Rule("origin", obj="widget_inbox", methods={"POST": {"name": "Zed"}}),
+    "hook-email-inbound": Rule("credential", obj="email_inbox", methods={"POST": "raw-mime"}),
+    "hook-twilio-sms": Rule("credential", obj="sms_inbox", methods={"POST": {"From": "+15005550006", "Body": "x"}}),
+    "hook-twilio-status": Rule("credential", obj="sms_inbox", methods={"POST": {"MessageSid": "SM1"}}),
+    # the conversation core
+    "inbox-list": Rule("scoped", list_marker=True),
+    "inbox-detail": Rule("scoped", obj="inbox"),
+    "team-list": Rule("workspace"),
+    "team-detail": Rule("workspace", obj="team"),
+    "agent-list": Rule("scoped", list_marker=True),
+    "agent-detail": Rule("scoped", obj="agent"),
+    "agent-availability": Rule("workspace", methods={"POST": {"availability": "busy"}}),
+    "conversation-list": Rule("scoped", list_marker=True),
+    "conversation-detail": Rule("scoped", obj="conversation", methods={"GET": None, "PATCH": {"priority": "high"}}),
+    "conversation-assign": Rule("scoped", obj="conversation", methods={"POST": {"assignee": None}}),
+    "conversation-transfer": Rule("scoped", obj="conversation", methods={"POST": {"team": "TEAM"}}),
+    "conversation-resolve": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    "conversation-reopen": Rule("scoped", obj="resolved_conversation", methods={"POST": {}}),
+    "conversation-snooze": Rule("scoped", obj="conversation", methods={"POST": {"until": FUTURE}}),
+    "conversation-messages": Rule(
+        "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
+    ),
+    "contact-list": Rule("scoped", list_marker=True),
+    "contact-detail": Rule("scoped", obj="contact", methods={"GET": None, "PATCH": {"name": "Renamed"}}),
+    "contact-merge": Rule("scoped", obj="contact", methods={"POST": {"source_id": "OTHER_CONTACT"}}),
+    "contact-unmerge": Rule("scoped", obj="other_contact", methods={"POST": {"source_id": "MERGED_CONTACT"}}),
+    "contact-export": Rule("supervisor", obj="contact"),
+    "contact-erase": Rule("supervisor", obj="contact", methods={"POST": {}}),
+    "canned-response-list": Rule("workspace"),
+    "canned-response-detail": Rule("workspace", obj="canned"),
+    # feedback
+    "survey-response-list": Rule("scoped", list_marker=True),
+    "survey-response-detail": Rule("scoped", obj="response"),
+    "survey-policy-list": Rule("supervisor"),
+    "survey-policy-detail": Rule("supervisor", obj="inbox", methods={"GET": None, "PATCH": {"sample_rate": 1.0}}),
+    "metrics-summary": Rule("scoped", obj="inbox_filter"),
+    "metrics-timeseries": Rule("scoped", obj="inbox_filter", query={"metric": "csat_percent"}),
+    "metrics-breakdown": Rule("scoped", obj="inbox_filter", query={"metric": "csat_percent", "by": "channel"}),
+    "metrics-charts": Rule("scoped", obj="inbox_filter"),
+    "export-conversations": Rule("scoped", obj="inbox_filter"),
+    "webhook-subscription-list": Rule("supervisor"),
+    "webhook-subscription-detail": Rule("supervisor", obj="absent"),
+    "webhook-delivery-list": Rule("supervisor"),
+    "webhook-delivery-detail": Rule("supervisor", obj="absent"),
+    "followup-list": Rule("scoped", list_marker=True),
+    "followup-detail": Rule("scoped", obj="follow_up"),
+    "followup-assign": Rule("scoped", obj="follow_up", methods={"POST": {"owner": "AGENT"}}),
+    "followup-close": Rule("scoped", obj="follow_up", methods={"POST": {"note": "Called back."}}),
+    # console pages
+    "console": Rule("page"),
+    "console-conversation": Rule("page", obj="conversation"),
+    "console-dashboard": Rule("page"),
+    "console-followups": Rule("page", list_marker=True),
+    "console-followup-assign": Rule("page", obj="follow_up", methods={"POST": {"owner": "AGENT"}}),
+    "console-followup-close": Rule("page", obj="follow_up", methods={"POST": {"note": "Called back."}}),
+}
+ADMIN_RULE = Rule("admin_site")
+ADMIN_LOGIN_RULE = Rule("login")
+WEBSOCKET_RULES = {"ws/widget/": "visitor", "ws/console/": "agent"}  # tested in test_websocket_* below
+
+
+# --- the routes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    name: str | None
+    keys: tuple
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}{entry.name}" if entry.name else None
+            yield Route(prefix + str(entry.pattern), name, tuple(_keys(prefix + str(entry.pattern))))
+
+
+def _keys(pattern: str) -> list[str]:
+    return re.findall(r"<(?:\w+:)?(\w+)>", pattern) + re.findall(r"\(\?P<(\w+)>", pattern)
+
+
+def all_routes() -> list[Route]:
+    return list(_walk(get_resolver().url_patterns))
+
+
+def rule_for(route: Route) -> Rule | None:
+    if route.name in ("admin:login", "admin:logout"):
+        return ADMIN_LOGIN_RULE
+    if route.pattern.startswith("admin/"):
+        return ADMIN_RULE
+    return RULES.get(route.name or "")
+
+
+def fill(pattern: str, values: dict) -> str:
+    """The path of a route with its arguments filled in (converters and router regexes alike)."""
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), pattern)
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), path)
+    return "/" + path.replace("^", "").replace("$", "")
+
+
+# --- acting and checking -----------------------------------------------------------------
+
+
+_CLIENTS: dict = {}
+
+
+def client_for(world, role: str, side) -> Client:
+    """A client acting as `role`; `side` is the inbox whose objects are "own" for the agent role.
+
+    Clients are reused (each new one loads the middleware again), their cookies reset each time.
+    """
+    other = world.other(side)
+    extra = {"HTTP_ORIGIN": ORIGIN}
+    if role == "visitor":  # a widget visitor of the other inbox, showing its token every way it could
+        extra["HTTP_AUTHORIZATION"] = f"Token {other.visitor_token}"
+    client = _CLIENTS.get("client")
+    if client is None:
+        client = _CLIENTS["client"] = Client()
+    client.defaults = extra
+    client.cookies.clear()
+    user = {
+        "agent_other": other.agent,
+        "agent": side.agent,
+        "supervisor": world.supervisor,
+        "admin": world.admin,
+    }.get(role)
+    if user is not None:
+        client.cookies["sessionid"] = world.sessions[user.pk]
+    elif role == "visitor":
+        client.cookies["sessionid"] = other.visitor_token
+    return client
+
+
+def snapshot() -> tuple:
+    """What a refused request must not change."""
+    return (
+        Message.objects.count(),
+        ConversationEvent.objects.count(),
+        AuditLog.objects.count(),
+        Contact.objects.count(),
+        VisitorToken.objects.count(),
+        SurveyResponse.objects.count(),
+        tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
+        tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),
+        tuple(Contact.objects.order_by("id").values_list("name", "merged_into_id")),
+        tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
+        tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
+    )
+
+
+def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
+    """(route arguments, query) for the rule's object of `side`."""
+    obj = rule.obj
+    if obj == "absent":
+        return dict.fromkeys(route.keys, 987654), dict(rule.query or {})
+    if obj is None:
+        return {}, dict(rule.query or {})
+    values = {
+        "survey_token": side.survey_token,
+        "widget_inbox": side.inbox.public_id,
+        "email_inbox": side.email_inbox.public_id,
+        "sms_inbox": side.sms_inbox.public_id,
+        "inbox": side.inbox.pk,
+        "team": world.team.pk,
+        "agent": side.agent.pk,
+        "conversation": side.conversation.pk,
+        "resolved_conversation": side.resolved_conversation.pk,
+        "contact": side.contact.pk,
+        "other_contact": side.other_contact.pk,
+        "canned": world.canned.pk,
+        "response": side.response.pk,
+        "follow_up": side.follow_up.pk,
+    }
+    if obj == "inbox_filter":
+        return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
+    return {key: values[obj] for key in route.keys}, dict(rule.query or {})
+
+
+def body_for(world, template, side):
+    if not isinstance(template, dict):
+        return template
+    replacements = {
+        "CMID": str(uuid.uuid4()),
+        "TEAM": world.team.pk,
+        "AGENT": side.agent.pk,
+        "OTHER_CONTACT": side.extra["spare_contact"].pk,
+        "MERGED_CONTACT": side.merged_contact.pk,
+    }
+    return {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in template.items()}
+
+
+def send(client, method: str, path: str, query: dict, body):
+    if method == "GET":
+        return client.get(path, query)
+    suffix = ("?" + "&".join(f"{k}={v}" for k, v in query.items())) if query else ""
+    if body == "raw-mime":
+        return client.generic(method, path + suffix, b"From: a@b.test\r\nSubject: x\r\n\r\nhi", "message/rfc822")
+    if method == "PATCH":
+        return client.patch(path + suffix, body or {}, content_type="application/json")
+    if path.startswith("/api/"):
+        return client.post(path + suffix, body or {}, content_type="application/json")
+    return client.post(path + suffix, body or {})
+
+
+def expected(rule: Rule, role: str, owner: str) -> str:
+    """allow | refuse | hide for `role` acting on an object of `owner` ("own" or "foreign")."""
+    access = rule.access
+    if access == "public" and role == "visitor":
+        return "any"  # a made-up API token may be refused or ignored
+    if access in ("public", "login", "in_url", "origin"):
+        return "allow"
+    if access == "credential":
+        return "refuse"  # no role carries the credential; the credential tests are in the other files
+    if access == "admin_site":  # the admin's own answers (403 on a read-only model's add) are Django's
+        return "any" if role == "admin" else "refuse"
+    if rule.obj == "absent" and role in ("supervisor", "admin"):
+        return "any"  # no such object in the world: a 404 is right too
+    if role in ("anonymous", "visitor"):
+        return "refuse"
+    if access == "staff":
+        return "allow" if role == "admin" else "refuse"
+    if access == "supervisor" and role not in ("supervisor", "admin"):
+        return "refuse"
+    if access == "workspace" or rule.obj is None:
+        return "allow"
+    # scoped / page / supervisor with an object: the agent role sees only its own inbox's
+    if role == "agent_other":
+        return "hide" if owner == "own" else "allow"
+    if role == "agent":
+        return "allow" if owner == "own" else "hide"
+    return "allow"
+
+
+LOGIN_REDIRECT = re.compile(r"/(console|admin)/login/")
+
+
+def verdict(outcome: str, response, *, wrote: bool, foreign_marker: str | None, list_marker: bool) -> str | None:
+    """None when the response is right; else what leaked."""
+    status = response.status_code
+    if status >= 500:
+        return f"server error {status}"
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    if outcome == "any":
+        return "the answer shows the other inbox's data" if foreign_marker and foreign_marker.encode() in body else None
+    if outcome == "allow":
+        if status in (401, 403, 404):
+            return f"refused with {status} where allowed"
+        if list_marker and foreign_marker and foreign_marker.encode() in body:
+            return "a list shows the other inbox's objects"
+        return None
+    if wrote:
+        return "a refused request changed data"
+    if foreign_marker and foreign_marker.encode() in body:
+        return "the answer shows the other inbox's data"
+    if outcome == "hide":
+        return None if status == 404 else f"{status} for a foreign object (want 404)"
+    if status in (401, 403, 404, 405):
+        return None
+    if status in (301, 302, 303) and LOGIN_REDIRECT.search(response.get("Location", "")):
+        return None
+    return f"{status} where refused"
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def test_every_route_has_a_rule():
+    missing = [r.pattern for r in all_routes() if rule_for(r) is None]
+    assert not missing, f"routes without an authorisation rule in {__name__}.RULES: {missing}"
+    stale = set(RULES) - {r.name for r in all_routes()}
+    assert not stale, f"rules for routes that no longer exist: {sorted(stale)}"
+    ws = {str(p.pattern) for p in websocket_urlpatterns}
+    assert ws == set(WEBSOCKET_RULES), f"websocket routes without a rule: {sorted(ws - set(WEBSOCKET_RULES))}"
+
+
+def _route_ids():
+    routes = [r for r in all_routes() if rule_for(r) is not None]
+    return [pytest.param(r, id=r.name or r.pattern) for r in routes]
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """One world for the module (committed; each check runs in a savepoint that is rolled back)."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from cxhub.celery import app
+
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, True
+    fast_hashing = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    with django_db_blocker.unblock(), fast_hashing:
+        world = build_world()
+        world.sessions = {}
+        for user in (world.a.agent, world.b.agent, world.supervisor, world.admin):
+            client = Client()
+            client.force_login(user)
+            world.sessions[user.pk] = client.cookies["sessionid"].value
+        app.conf.task_always_eager = eager
+        try:
+            yield world
+        finally:
+            call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.mark.parametrize("route", _route_ids())
+def test_route_matrix(route, world):
+    """Every role against the route, with inbox A's objects and with inbox B's: 0 leaks."""
+    # given two inboxes with their agents, a supervisor, an admin, visitors and data (the world)
+    rule = rule_for(route)
+    methods = rule.methods
+    sides = (world.a, world.b)
+    if rule.access == "admin_site":
+        methods = {"GET": None}  # the admin's own forms are Django's; refusing everyone else is ours
+        sides = (world.a,)  # the admin has no inbox scoping: one side is enough
+    checks, leaks = 0, []
+    for side in sides:
+        for role in ROLES:
+            for method, template in methods.items():
+                if route.pattern.startswith("admin/"):
+                    values = dict.fromkeys(route.keys, side.contact.pk)
+                    path, query = fill(route.pattern, values), {}
+                else:
+                    values, query = object_args(world, rule, side, route)
+                    path = fill(route.pattern, values)
+                outcome = expected(rule, role, "own")
+                if role in ("supervisor", "admin"):
+                    marker = None  # they see everything
+                elif outcome != "allow" or role == "agent_other":
+                    marker = side.marker  # nothing of this side for whoever may not see it
+                elif role == "agent":
+                    marker = world.other(side).marker
+                else:
+                    marker = None
+                # when the request is made (inside a savepoint: each check starts from the same data)
+                sid = transaction.savepoint()
+                before = snapshot()
+                response = send(client_for(world, role, side), method, path, query, body_for(world, template, side))
+                wrote = snapshot() != before
+                transaction.savepoint_rollback(sid)
+                # then it is answered as the rule says
+                checks += 1
+                problem = verdict(
+                    outcome,
+                    response,
+                    wrote=wrote,
+                    foreign_marker=marker if outcome != "allow" or rule.list_marker else None,
+                    list_marker=rule.list_marker,
+                )
+                if problem:
+                    leaks.append(f"{method} {path} {query or ''} as {role} (side {side.label}): {problem}")
+    FIGURES["authz_http_checks"] += checks
+    FIGURES["authz_http_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world):
+    """The credential routes, with what the other inbox would accept: refused, nothing stored."""
+    from django.conf import settings
+    from twilio.request_validator import RequestValidator
+
+    checks, leaks = 0, []
+    for side in (world.a, world.b):
+        other = world.other(side)
+        sid = transaction.savepoint()
+        before = snapshot()
+        client = Client()
+        attempts = [
+            # the widget session from a page the inbox does not allow
+            client.post(
+                f"/api/v1/widget/{side.inbox.public_id}/session", {"name": "x"}, HTTP_ORIGIN="https://evil.example"
+            ),
+            client.post(f"/api/v1/widget/{side.inbox.public_id}/session", {"name": "x"}),
+            # the email hook with the other inbox's secret
+            client.generic(
+                "POST",
+                f"/hooks/email/{side.email_inbox.public_id}/inbound",
+                b"From: a@b.test\r\nSubject: x\r\n\r\nhi",
+                "message/rfc822",
+                HTTP_AUTHORIZATION=f"Bearer {other.email_inbox.webhook_secret}",
+            ),
+        ]
+        # Twilio, signed with the other inbox's auth token
+        for kind, params in (("sms", {"From": "+15005550006", "Body": "x"}), ("status", {"MessageSid": "SM1"})):
+            path = f"/hooks/twilio/{side.sms_inbox.public_id}/{kind}"
+            signature = RequestValidator(other.sms_inbox.provider_config["auth_token"]).compute_signature(
+                settings.PUBLIC_URL + path, params
+            )
+            attempts.append(client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature))
+        wrote = snapshot() != before
+        transaction.savepoint_rollback(sid)
+        for response in attempts:
+            checks += 1
+            if response.status_code != 403:
+                leaks.append(f"{response.request['PATH_INFO']} (side {side.label}): {response.status_code}")
+        checks += 1
+        if wrote:
+            leaks.append(f"refused credential requests changed data (side {side.label})")
+    FIGURES["authz_http_checks"] += checks
+    FIGURES["authz_http_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
