@@ -5,7 +5,7 @@ import re
 import pytest
 
 from chat.models import CannedResponse
-from tests.factories import PASSWORD, InboxFactory, SupervisorFactory, UserFactory, agent_user
+from tests.factories import PASSWORD, InboxFactory, SupervisorFactory, UserFactory, agent_user, conversation_with
 
 pytestmark = pytest.mark.django_db
 
@@ -111,13 +111,27 @@ def test_staff_supervisor_sees_admin_link_and_the_queue(client):
 
 
 def test_conversation_deep_link_renders_the_console_with_that_id(client):
-    # given a logged-in agent
-    client.force_login(agent_user(InboxFactory()))
+    # given an agent and a conversation in their inbox
+    inbox = InboxFactory()
+    client.force_login(agent_user(inbox))
+    conversation = conversation_with(inbox, body="Hello")
     # when they open /console/c/<id>/
-    response = client.get("/console/c/42/")
-    # then the shell carries the id for the script to open (the API decides visibility)
+    response = client.get(f"/console/c/{conversation.pk}/")
+    # then the shell carries the id for the script to open
     assert response.status_code == 200
-    assert 'data-conversation-id="42"' in response.content.decode()
+    assert f'data-conversation-id="{conversation.pk}"' in response.content.decode()
+
+
+@pytest.mark.parametrize("kind", ["foreign", "missing"])
+def test_deep_link_to_a_conversation_outside_the_agents_inboxes_is_404(client, kind):
+    # given an agent, and a conversation in an inbox they are not a member of
+    client.force_login(agent_user(InboxFactory()))
+    foreign = conversation_with(InboxFactory(), body="Not yours")
+    conversation_id = foreign.pk if kind == "foreign" else foreign.pk + 1000
+    # when they open its deep link
+    response = client.get(f"/console/c/{conversation_id}/")
+    # then it is as if it did not exist
+    assert response.status_code == 404
 
 
 def test_demo_page_embeds_the_widget_of_the_first_web_inbox(client):
