@@ -10,6 +10,7 @@ import logging
 import time
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -165,11 +166,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def dispatch(self, message):
-        # Other parts of cxhub may add group events; an unknown one must not kill the socket.
-        if message.get("type", "").startswith("chat.") and not hasattr(self, message["type"].replace(".", "_")):
-            logger.debug("ignoring group event %s", message["type"])
-            return
-        await super().dispatch(message)
+        """Channels' dispatch, minus its `aclose_old_connections()` hop on every event.
+
+        That hop runs on the one shared database thread, so every frame of every socket
+        queued behind every other socket's queries (docs/benchmarks.md). Our ORM calls go
+        through `in_worker_thread`, which closes stale connections in its own thread.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            # Other parts of cxhub may add group events; an unknown one must not kill the socket.
+            if message.get("type", "").startswith("chat."):
+                logger.debug("ignoring group event %s", message["type"])
+                return
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- incoming frames
 

@@ -176,6 +176,15 @@ if REDIS_URL:
             },
         }
     }
+    # CHANNEL_LAYER_FLAVOUR=pubsub: RedisPubSubChannelLayer (no per-channel queue, so no
+    # capacity or expiry). Figures and the trade-off: docs/adr/0002-channel-layer.md.
+    CHANNEL_LAYER_FLAVOUR = os.environ.get("CHANNEL_LAYER_FLAVOUR", "core")
+    if CHANNEL_LAYER_FLAVOUR not in ("core", "pubsub"):
+        raise ImproperlyConfigured("CHANNEL_LAYER_FLAVOUR must be core or pubsub")
+    if CHANNEL_LAYER_FLAVOUR == "pubsub":
+        CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
+        for key in ("capacity", "expiry"):
+            CHANNEL_LAYERS["default"]["CONFIG"].pop(key)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
 
