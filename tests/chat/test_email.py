@@ -308,6 +308,11 @@ def test_the_receiver_can_hand_mail_to_a_running_servers_hook(live_server_url):
         token_address = reply_address(message.conversation)
         send(("127.0.0.1", port), make_email(to="someone@else.test", text="Second"), to=[token_address])
         assert list(message.conversation.messages.values_list("body", flat=True)) == ["Forwarded hello", "Second"]
+        # and a mail bigger than Django's in-memory upload limit (2.5 MB) still goes through the hook
+        big = make_email(text="With a scan")
+        big.add_attachment(b"%PDF" + b"1" * (4 * 1024 * 1024), maintype="application", subtype="pdf", filename="s.pdf")
+        send(("127.0.0.1", port), big)
+        assert Message.objects.filter(body="With a scan").exists()
     finally:
         controller.stop()
 
