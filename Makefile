@@ -88,5 +88,13 @@ BENCH_ARGS ?=
 bench: install-dev
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
+## fuzz: schemathesis over every API operation, 1000 generated requests each (issue #9)
+FUZZ_EXAMPLES ?= 1000
+FUZZ_REPORT ?= fuzz-report.tsv
+fuzz: install-dev
+	rm -f $(FUZZ_REPORT)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(FUZZ_REPORT) $(VENV)/bin/pytest tests/test_fuzz_api.py -q --timeout 0 $(PYTEST_ARGS)
+	@column -t -s "$$(printf '\t')" $(FUZZ_REPORT) 2>/dev/null || cat $(FUZZ_REPORT)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache db.sqlite3*

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 logger = logging.getLogger("cxhub.errors")
@@ -117,6 +118,10 @@ def api_exception_handler(exc, context):
     else:
         return None  # a real bug: let Django log it and answer 500
     request = context.get("request")
+    if request is not None:
+        # Errors are JSON whatever the view renders on success (CSV exports, ?format=…).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     logger.info(
         "api error %s %s: %s %s",
         getattr(request, "method", "?"),
