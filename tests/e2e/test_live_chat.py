@@ -55,6 +55,12 @@ def test_customer_writes_agent_sees_it_live_and_replies(shop, new_page, screensh
     expect(agent.locator("#reply-channel")).to_have_value("web")
     assert agent.evaluate("window.__cxhubNotifications") >= 1  # the new-message alert ran
 
+    # when the customer types, the agent sees it; when the agent types, the customer sees it
+    widget.locator(".composer textarea").press_sequentially("One more")
+    expect(agent.locator("#typing-line")).to_contain_text("is typing")
+    agent.locator("#reply").press_sequentially("Sorry")
+    expect(widget.locator(".typing")).to_have_text("Alice Agent is typing…")
+
     # when the agent replies
     agent.fill("#reply", "Sorry about that, it ships today.")
     agent.click("#send-reply")
@@ -65,6 +71,7 @@ def test_customer_writes_agent_sees_it_live_and_replies(shop, new_page, screensh
     reply = widget.locator(".msg.theirs", has_text="ships today")
     expect(reply).to_be_visible()
     expect(reply.locator(".sender")).to_have_text("Alice Agent")
+    expect(widget.locator(".typing")).to_have_text("")
     screenshot(customer, "3-widget-reply")
     conversation = Conversation.objects.get()
     assert list(conversation.messages.order_by("seq").values_list("sender_kind", flat=True)) == ["contact", "agent"]
