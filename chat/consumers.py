@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_BIG = 1009
+GROUP_REFRESH_SECONDS = 3600
 WIDGET_MESSAGE_FIELDS = (
     "id",
     "conversation_id",
@@ -160,8 +161,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.append(group)
+        if getattr(self, "refresher", None) is None:
+            self.refresher = asyncio.ensure_future(self._refresh_groups())
+
+    async def _refresh_groups(self) -> None:
+        """RedisChannelLayer forgets a membership after `group_expiry` (a day): renew ours hourly."""
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for group in list(self.groups_joined):
+                await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
+        refresher = getattr(self, "refresher", None)
+        if refresher is not None:
+            refresher.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
