@@ -373,6 +373,8 @@ WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=0
 
 # --- Product limits --------------------------------------------------------------------
 MESSAGE_BODY_MAX_CHARS = 10_000
+# POST /api/v1/widget/{inbox}/session per client address (DRF rate: "60/min", "1000/hour").
+WIDGET_SESSION_RATE = os.environ.get("WIDGET_SESSION_RATE", "60/min")
 
 LOGGING = {
     "version": 1,
