@@ -871,6 +871,7 @@ const live = new LiveSocket({
 // ------------------------------------------------------------------ notifications permission
 function offerNotifications() {
   if (!notificationsAvailable() || Notification.permission !== "default") return;
+  if (localStorage.getItem("cxhub.console.notifications") === "not-now") return;
   const bar = el("div", { class: "notify-bar" }, [
     el("span", { text: "Get a desktop notification when a customer writes?" }),
     el("button", {
@@ -882,7 +883,15 @@ function offerNotifications() {
         bar.remove();
       },
     }),
-    el("button", { type: "button", class: "btn btn-small btn-quiet", text: "Not now", onclick: () => bar.remove() }),
+    el("button", {
+      type: "button",
+      class: "btn btn-small btn-quiet",
+      text: "Not now",
+      onclick: () => {
+        localStorage.setItem("cxhub.console.notifications", "not-now");
+        bar.remove();
+      },
+    }),
   ]);
   document.querySelector(".pane-list .pane-head").after(bar);
 }
