@@ -164,7 +164,7 @@ def canned_responses_visible_to(user: AbstractBaseUser, *, prefix: str = "") -> 
     if not user or not user.is_authenticated or not user.is_active:
         return CannedResponse.objects.none()
     qs = CannedResponse.objects.all()
-    prefix = prefix.strip().lstrip("/")
+    prefix = prefix.replace("\x00", "").strip().lstrip("/")  # PostgreSQL refuses NUL in text
     if prefix:
         qs = qs.filter(shortcut__istartswith=prefix)
     return qs.order_by("shortcut")

@@ -5,6 +5,7 @@ from rest_framework import serializers, viewsets
 
 from chat import selectors
 from chat.models import CannedResponse
+from cxhub.errors import NotFound
 
 
 class CannedResponseSerializer(serializers.ModelSerializer):
@@ -18,6 +19,7 @@ class CannedResponseViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = CannedResponseSerializer
     pagination_class = None
+    lookup_value_regex = r"[0-9]+"
 
     @extend_schema(parameters=[OpenApiParameter("q", str, description="Shortcut prefix.")])
     def list(self, request, *args, **kwargs):
@@ -26,3 +28,10 @@ class CannedResponseViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         prefix = self.request.query_params.get("q", "")[:50] if self.action == "list" else ""
         return selectors.canned_responses_visible_to(self.request.user, prefix=prefix)
+
+    def get_object(self):
+        pk = selectors.parse_id(self.kwargs["pk"])
+        found = self.get_queryset().filter(pk=pk).first() if pk else None
+        if found is None:
+            raise NotFound("Canned response not found.")
+        return found

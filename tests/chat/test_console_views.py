@@ -228,3 +228,23 @@ def test_inactive_user_gets_no_canned_responses(as_user, canned):
     assert response.status_code in (200, 401, 403)
     if response.status_code == 200:
         assert response.json() == []
+
+
+@pytest.mark.parametrize("pk", ["99999999999999999999999", "0"])
+def test_canned_response_ids_beyond_the_database_are_404(as_user, canned, pk):
+    # given an agent
+    client = as_user(agent_user(InboxFactory()))
+    # when they ask for an id no database row can have
+    response = client.get(f"/api/v1/canned-responses/{pk}/")
+    # then it is a JSON 404, not a server error
+    assert response.status_code == 404
+
+
+def test_canned_response_prefix_with_nul_and_junk_is_harmless(as_user, canned):
+    # given an agent
+    client = as_user(agent_user(InboxFactory()))
+    # when the prefix carries a NUL byte and is very long
+    response = client.get("/api/v1/canned-responses/", {"q": "re\x00" + "x" * 500})
+    # then the answer is an ordinary (empty) list
+    assert response.status_code == 200
+    assert response.json() == []
