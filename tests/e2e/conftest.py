@@ -62,6 +62,15 @@ def new_page(chromium):
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        # Content-Security-Policy violations show up as console errors ("Refused to …").
+        page.on(
+            "console",
+            lambda message: (
+                page.errors.append(f"console: {message.text}")
+                if message.type == "error" and ("Refused" in message.text or "Content Security Policy" in message.text)
+                else None
+            ),
+        )
         page.on("dialog", lambda dialog: (page.errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
         return page
 
