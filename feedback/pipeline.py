@@ -88,7 +88,13 @@ response_recorded = response_arrived
 
 
 def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE) -> int:
-    """Process unmarked events, a batch per transaction, until none is left; the count processed."""
+    """Process unmarked events, a batch per transaction, until none is left; the count processed.
+
+    A task whose event is already marked stops at once: the batch that marked it took every
+    event pending then, and later events have tasks of their own.
+    """
+    if event_id is not None and ProcessedEvent.objects.filter(event_id=event_id).exists():
+        return 0
     processed = 0
     for _ in range(MAX_ROUNDS):
         done, full = _retrying(_process_batch, event_id=event_id, batch_size=batch_size)

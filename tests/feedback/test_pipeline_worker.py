@@ -7,10 +7,11 @@ test database through the same Redis queue (tests/conftest.py: celery_worker_pro
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -27,12 +28,18 @@ from .metrics_helpers import differences, rollup_snapshot
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.slow, requires_postgres, requires_redis]
 
-SETTLE_TIMEOUT = 90
+SETTLE_TIMEOUT = 240
 
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_broadcasts(settings):
+    """The test process feeds data; its websocket broadcasts go nowhere, so keep them in memory."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 @pytest.fixture
@@ -44,21 +51,52 @@ def shop(transactional_db):
     return {"inboxes": [web, email], "agents": agents}
 
 
-def feed_conversations(shop, count: int, *, start: int = 0) -> list[int]:
+def feed_conversations(shop, count: int, *, start: int = 0, threads: int = 4) -> list[int]:
+    """`count` conversations written by `threads` writers at once, as many web workers would."""
+
+    def writer(numbers) -> list[int]:
+        try:
+            return feed_range(shop, numbers)
+        finally:
+            connection.close()
+
+    numbers = list(range(start, start + count))
+    with ThreadPoolExecutor(threads) as pool:
+        chunks = pool.map(writer, [numbers[i::threads] for i in range(threads)])
+    return sorted(pk for chunk in chunks for pk in chunk)
+
+
+def retried(call, **kwargs):
+    """A service call, again after a deadlock (rolled back whole, like a web request retried).
+
+    Deadlocks seen here are between chat services and the surveys' worker tasks (the pipeline
+    takes no chat locks); they are reported, and must not hide what this test checks.
+    """
+    for attempt in range(5):
+        try:
+            return call(**kwargs)
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.1)
+
+
+def feed_range(shop, numbers) -> list[int]:
     """Each conversation: customer message, reply, resolution; some switch channel, some are transferred."""
     ids = []
-    for n in range(start, start + count):
+    for n in numbers:
         inbox = shop["inboxes"][n % 2]
         agent = shop["agents"][n % 3]
         contact = ContactFactory(email=f"c{n}@example.com")
-        conversation = services.message_receive(inbox=inbox, contact=contact, channel=inbox.channel, body=f"#{n}")
-        conversation = conversation.message.conversation
-        services.message_send(conversation=conversation, by=agent, body="Let me look.")
+        received = retried(services.message_receive, inbox=inbox, contact=contact, channel=inbox.channel, body=f"#{n}")
+        conversation = received.message.conversation
+        retried(services.message_send, conversation=conversation, by=agent, body="Let me look.")
         if n % 5 == 0:
-            services.message_receive(inbox=inbox, contact=contact, channel="sms", body="texting now")
+            retried(services.message_receive, inbox=inbox, contact=contact, channel="sms", body="texting now")
         if n % 7 == 0:
-            services.conversation_transfer(conversation=conversation, by=agent, to_agent=shop["agents"][(n + 1) % 3])
-        services.conversation_resolve(conversation=conversation, by=agent)
+            to_agent = shop["agents"][(n + 1) % 3]
+            retried(services.conversation_transfer, conversation=conversation, by=agent, to_agent=to_agent)
+        retried(services.conversation_resolve, conversation=conversation, by=agent)
         ids.append(conversation.pk)
     return ids
 
@@ -67,28 +105,32 @@ def feed_answers(conversation_ids: list[int]) -> None:
     """An answer per conversation, written as the surveys' service writes it: the response, its
     survey_answered event and, after commit, feedback.tasks.response_recorded."""
     for n, pk in enumerate(conversation_ids):
-        with transaction.atomic():
-            conversation = Conversation.objects.select_related("inbox", "contact").get(pk=pk)
-            invitation, _ = SurveyInvitation.objects.get_or_create(
-                conversation=conversation,
-                resolution_number=1,
-                defaults={"contact": conversation.contact, "channel": conversation.inbox.channel,
-                          "inbox": conversation.inbox, "agent_id": conversation.assignee_id,
-                          "team_id": conversation.team_id},
-            )  # fmt: skip
-            invitation = SurveyInvitation.objects.select_for_update().get(pk=invitation.pk)
-            now = timezone.now()
-            invitation.status = SurveyInvitation.Status.ANSWERED
-            invitation.sent_at = invitation.sent_at or now
-            invitation.answered_at = now
-            invitation.save(update_fields=["status", "sent_at", "answered_at"])
-            response, _ = SurveyResponse.objects.update_or_create(
-                invitation=invitation,
-                defaults={"csat": 1 + n % 5, "ces": 1 + n % 7, "nps": n % 11, "channel": invitation.channel,
-                          "answered_at": now},
-            )  # fmt: skip
-            services._event(conversation, ConversationEvent.Kind.SURVEY_ANSWERED, response_id=response.pk)
-            transaction.on_commit(lambda rid=response.pk: feedback_tasks.response_recorded.delay(rid))
+        retried(answer_one, pk=pk, n=n)
+
+
+def answer_one(*, pk: int, n: int) -> None:
+    with transaction.atomic():
+        conversation = Conversation.objects.select_related("inbox", "contact").get(pk=pk)
+        invitation, _ = SurveyInvitation.objects.get_or_create(
+            conversation=conversation,
+            resolution_number=1,
+            defaults={"contact": conversation.contact, "channel": conversation.inbox.channel,
+                      "inbox": conversation.inbox, "agent_id": conversation.assignee_id,
+                      "team_id": conversation.team_id},
+        )  # fmt: skip
+        invitation = SurveyInvitation.objects.select_for_update().get(pk=invitation.pk)
+        now = timezone.now()
+        invitation.status = SurveyInvitation.Status.ANSWERED
+        invitation.sent_at = invitation.sent_at or now
+        invitation.answered_at = now
+        invitation.save(update_fields=["status", "sent_at", "answered_at"])
+        response, _ = SurveyResponse.objects.update_or_create(
+            invitation=invitation,
+            defaults={"csat": 1 + n % 5, "ces": 1 + n % 7, "nps": n % 11, "channel": invitation.channel,
+                      "answered_at": now},
+        )  # fmt: skip
+        services._event(conversation, ConversationEvent.Kind.SURVEY_ANSWERED, response_id=response.pk)
+        transaction.on_commit(lambda rid=response.pk: feedback_tasks.response_recorded.delay(rid))
 
 
 def broker():
@@ -96,7 +138,11 @@ def broker():
 
 
 def settle(*, timeout: float = SETTLE_TIMEOUT) -> None:
-    """Wait until the queue is empty, nothing is unacknowledged and every event is marked."""
+    """Wait until the queue is empty and every event is marked, for two seconds in a row.
+
+    (Tasks a SIGKILLed worker had taken stay "unacked" in Redis until the visibility timeout;
+    the pipeline does not need them back: the markers say what is pending.)
+    """
     queue = os.environ.get("CELERY_QUEUE", "cxhub")
     client = broker()
     deadline = time.monotonic() + timeout
@@ -105,10 +151,10 @@ def settle(*, timeout: float = SETTLE_TIMEOUT) -> None:
         pending = ConversationEvent.objects.filter(
             ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
         ).count()
-        busy = client.llen(queue) + client.hlen("unacked")
+        busy = client.llen(queue)
         if pending == 0 and busy == 0:
             quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 1.0:
+            if time.monotonic() - quiet_since > 2.0:
                 return
         else:
             quiet_since = None
@@ -127,15 +173,15 @@ def test_two_thousand_events_and_answers_then_everything_delivered_twice(shop, c
     celery_worker_process.start()
     # when about 2,000 events and answers stream in
     started = time.monotonic()
-    ids = feed_conversations(shop, 250)
+    ids = feed_conversations(shop, int(os.environ.get("TEST_FEED", 260)))
     fed = time.monotonic()
     feed_answers(ids)
     answered = time.monotonic()
     events = ConversationEvent.objects.count()
-    assert events + len(ids) >= 2000
     settle()
     print(f"fed {fed - started:.1f}s, answered {answered - fed:.1f}s, settled {time.monotonic() - answered:.1f}s")
     # then the rollups equal the recomputation, and each detractor has exactly one follow-up
+    assert events + len(ids) >= 2000
     assert differences() == []
     assert FollowUp.objects.count() == expected_follow_ups()
     before = rollup_snapshot()
