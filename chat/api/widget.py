@@ -5,6 +5,7 @@ see docs/websocket-protocol.md §1.
 """
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -34,6 +35,20 @@ class WidgetSessionSerializer(serializers.Serializer):
     visitor_token = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+class WidgetInboxSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    greeting = serializers.CharField()
+    prechat_form = serializers.BooleanField()
+    agents_online = serializers.BooleanField()
+
+
+class WidgetSessionResponseSerializer(serializers.Serializer):
+    visitor_token = serializers.CharField()
+    contact_id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField(allow_null=True)
+    inbox = WidgetInboxSerializer()
+
+
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
@@ -45,6 +60,7 @@ class WidgetSessionView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [WidgetSessionThrottle]
+    serializer_class = WidgetSessionSerializer
 
     def initial(self, request, *args, **kwargs):
         # The origin check comes before parsing, throttling and everything else.
@@ -68,9 +84,11 @@ class WidgetSessionView(APIView):
         response["Vary"] = "Origin"
         return response
 
+    @extend_schema(exclude=True)
     def options(self, request, *args, **kwargs):
         return Response(status=204)
 
+    @extend_schema(request=WidgetSessionSerializer, responses=WidgetSessionResponseSerializer, auth=[])
     def post(self, request, inbox_public_id: str):
         serializer = WidgetSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
