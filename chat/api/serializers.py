@@ -1,6 +1,8 @@
 """Serializers: the JSON shapes of the REST API. Reads only; writes go through services."""
 
 from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.events import sender_name
@@ -134,8 +136,17 @@ class SnoozeSerializer(serializers.Serializer):
     until = serializers.DateTimeField()
 
 
+class AttachmentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    rejected = serializers.CharField(required=False, help_text="Why it was not stored, when it was not.")
+    url = serializers.CharField(required=False, allow_null=True, help_text="Download (same login as the API).")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     sender = serializers.SerializerMethodField()
+    attachments = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
@@ -158,6 +169,20 @@ class MessageSerializer(serializers.ModelSerializer):
 
     def get_sender(self, message) -> dict:
         return {"kind": message.sender_kind, "id": message.sender_user_id, "name": sender_name(message)}
+
+    @extend_schema_field(AttachmentSerializer(many=True))
+    def get_attachments(self, message) -> list[dict]:
+        """Stored files are served by the scoped download view, never from a public folder."""
+        listed = []
+        for index, entry in enumerate(message.attachments or []):
+            item = {key: entry[key] for key in ("name", "content_type", "size", "rejected") if key in entry}
+            item["url"] = (
+                reverse("message-attachment", args=[message.conversation_id, message.pk, index])
+                if entry.get("path")
+                else None
+            )
+            listed.append(item)
+        return listed
 
 
 class MessageCreateSerializer(serializers.Serializer):

@@ -17,6 +17,11 @@ messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 
 urlpatterns = [
     path("conversations/<int:conversation_pk>/messages/", messages, name="conversation-messages"),
+    path(
+        "conversations/<int:conversation_pk>/messages/<int:message_pk>/attachments/<int:index>",
+        views.message_attachment,
+        name="message-attachment",
+    ),
     path("widget/<str:inbox_public_id>/session", widget.WidgetSessionView.as_view(), name="widget-session"),
     *router.urls,
 ]

@@ -1,10 +1,12 @@
 """REST views: parse, authorise through selectors, call one service, serialise."""
 
 from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
 from chat import privacy, selectors, services
@@ -272,3 +274,25 @@ def _survey_history(user, contact) -> list[dict]:
     from feedback import selectors as feedback_selectors
 
     return feedback_selectors.contact_survey_history(user, contact)
+
+
+@extend_schema(responses={(200, "application/octet-stream"): bytes})
+@api_view(["GET"])
+def message_attachment(request, conversation_pk: int, message_pk: int, index: int):
+    """Download one stored attachment of a message the user may see (always as a download)."""
+    conversation = selectors.conversation_get(request.user, conversation_pk)
+    message = conversation.messages.filter(pk=message_pk).first()
+    attachments = message.attachments if message else []
+    entry = attachments[index] if 0 <= index < len(attachments) else {}
+    path = entry.get("path")
+    if not path or not default_storage.exists(path):
+        raise NotFound("Attachment not found.")
+    response = FileResponse(
+        default_storage.open(path, "rb"),
+        as_attachment=True,
+        filename=entry.get("name") or "attachment",
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
