@@ -76,11 +76,14 @@ def test_the_lockout_is_per_username_and_address(client, admin_user_with_passwor
 @pytest.mark.django_db
 def test_the_console_login_is_throttled_too(client, admin_user_with_password):
     try:
-        url = reverse("login")
+        url = reverse("console-login")
     except NoReverseMatch:
         pytest.skip("the console login page is not there yet")
-    response = _fail_login(client, url, "root", 5)
+    assert url == "/console/login/"
+    assert _fail_login(client, url, "root", 4).status_code == 200
+    response = _fail_login(client, url, "root", 1)
     assert response.status_code == 429 and b"Too many failed logins" in response.content
+    assert response["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.django_db
