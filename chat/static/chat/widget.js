@@ -368,6 +368,10 @@ button { cursor: pointer; }
 
   function adoptSession(answer) {
     state.session = { ...(state.session || {}), ...answer };
+    if (answer.contact_id && stored.contactId && answer.contact_id !== stored.contactId) {
+      // Another person now (the website's user signed out or in): forget the previous one's chat.
+      for (const key of ["conversationId", "readSeq", "profileGiven", "offlineEmailGiven"]) delete stored[key];
+    }
     if (answer.visitor_token) stored.token = answer.visitor_token;
     if (answer.contact_id) stored.contactId = answer.contact_id;
     if (answer.conversation_id) stored.conversationId = answer.conversation_id;
@@ -447,8 +451,9 @@ button { cursor: pointer; }
       try {
         const answer = await postSession(payload);
         const tokenChanged = answer.visitor_token && answer.visitor_token !== stored.token;
-        stored.profileGiven = true;
         adoptSession(answer);
+        stored.profileGiven = true;
+        saveState();
         if (tokenChanged) reconnectNow();
         onDone(form, payload);
       } catch (failure) {

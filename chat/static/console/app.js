@@ -805,7 +805,9 @@ function onMessage(message) {
   } else {
     reloadListSoon();
   }
-  if (fromCustomer) alertNewMessage(message);
+  // Alert for new conversations, the queue and one's own; not for a colleague's cases.
+  const mineOrQueued = !known || !known.assignee || known.assignee.id === ME;
+  if (fromCustomer && mineOrQueued) alertNewMessage(message);
 }
 
 function alertNewMessage(message) {
