@@ -5,6 +5,8 @@ from datetime import datetime, time, timedelta
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from chat.models import Channel
 from chat.selectors import inboxes_visible_to
@@ -58,7 +60,8 @@ class SurveyResponseFilter(django_filters.FilterSet):
             raise ValidationError({"period": ["A number of days from 1 to 366, like 7d or 30d."]})
         return queryset.filter(answered_at__gte=timezone.now() - timedelta(days=int(value[:-1])))
 
-    def filter_inbox(self, queryset, name, values: str):
+    @extend_schema_field(OpenApiTypes.STR)  # a numeric id or a public id
+    def filter_inbox(self, queryset, name, values):
         visible = inboxes_visible_to(self.request.user)
         ids = []
         for value in values:
@@ -71,7 +74,8 @@ class SurveyResponseFilter(django_filters.FilterSet):
             ids.append(inbox_id)
         return queryset.filter(invitation__conversation__inbox_id__in=ids)
 
-    def filter_contact(self, queryset, name, values: int):
+    @extend_schema_field(OpenApiTypes.INT)
+    def filter_contact(self, queryset, name, values):
         ids = [int(v) for v in values]
         return queryset.filter(Q(invitation__contact_id__in=ids) | Q(invitation__contact__merged_into_id__in=ids))
 
