@@ -304,6 +304,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.floors[conversation_id] = min(after_seq, floor) if floor is not None else after_seq
         await self.send_json({"type": "resume.done", "conversation_id": conversation_id, "last_seq": highest})
 
+    async def chat_resync(self, event):
+        """The channel layer lost broadcasts (Redis restarted, chat.resilient_layer): send what was
+        committed meanwhile, from the database, after each conversation's cursor, in order."""
+        cursors = dict(self.cursors)
+        current = getattr(self, "current_conversation_id", None)
+        if current is not None:
+            cursors.setdefault(current, 0)  # opened during the outage: its broadcasts never came
+        for conversation_id, cursor in cursors.items():
+            _, messages = await _messages_after(conversation_id, cursor, self.include_notes)
+            for item in messages:
+                if item["seq"] > self.cursors.get(conversation_id, 0):
+                    self.cursors[conversation_id] = item["seq"]
+                    await self.send_json({"type": "message", "message": self.outgoing(item)})
+
     # --- group events
 
     async def chat_message(self, event):
@@ -457,6 +471,7 @@ class WidgetConsumer(ChatConsumer):
         contact = widget.visitor_token_authenticate(inbox=self.inbox, token=token)
         if contact is None:
             return None
+        self.token = token
         return contact.pk, contact.name, widget.inbox_agents_online(self.inbox.pk)
 
     @in_worker_thread
@@ -465,7 +480,11 @@ class WidgetConsumer(ChatConsumer):
 
     async def on_message_send(self, content):
         client_msg_id, body = _client_msg_id(content), _body(content)
-        contact_id, payload = await self._receive(client_msg_id, body)
+        received = await self._receive(client_msg_id, body)
+        if received is None:  # the token was revoked meanwhile
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        contact_id, payload = received
         if contact_id != self.contact_id:  # merged meanwhile: follow the person
             await self.join(events.contact_group(contact_id))
             self.contact_id = contact_id
@@ -473,7 +492,9 @@ class WidgetConsumer(ChatConsumer):
         await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": _widget_safe(payload)})
 
     @in_worker_thread
-    def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict]:
+    def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict] | None:
+        if widget.visitor_token_authenticate(inbox=self.inbox, token=self.token) is None:
+            return None
         contact = selectors.root_contact(Contact.objects.get(pk=self.contact_id))
         received = services.message_receive(
             inbox=self.inbox, contact=contact, channel="web", body=body, client_msg_id=client_msg_id

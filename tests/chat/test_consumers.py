@@ -172,6 +172,16 @@ async def test_revoked_or_foreign_inbox_token_closes_4401():
     assert await close_code(socket) == 4401
 
 
+async def test_a_token_revoked_while_connected_closes_4401_on_the_next_message():
+    inbox = await db(InboxFactory)
+    token, _ = await visitor(inbox)
+    socket, _ = await widget(inbox, token)
+    await db(visitor_token_revoke, inbox=inbox, token=token)
+    await socket.send_json_to({"type": "message.send", "client_msg_id": "after", "body": "still here?"})
+    assert await close_code(socket) == 4401
+    assert await db(Message.objects.count) == 0
+
+
 async def test_no_auth_in_time_closes_4401(monkeypatch):
     monkeypatch.setattr(consumers.WidgetConsumer, "auth_timeout_seconds", 0.2)
     inbox = await db(InboxFactory)
