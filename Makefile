@@ -35,6 +35,7 @@ migrate: install
 
 seed: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_metrics_demo
 
 serve: install
 	$(PY) manage.py collectstatic --noinput -v0
