@@ -287,7 +287,9 @@ def test_survey_card_after_resolution_is_answered_in_the_widget(shop, new_page, 
     agent.click("#act-resolve")
     expect(agent.locator("#convo-badges")).to_contain_text("resolved")
 
-    # then the customer gets a survey card with a link to the survey page, and can answer it
+    # then the customer is told the chat is closed, gets a survey card with a link to the
+    # survey page, and can answer it
+    expect(widget.locator(".closed-note .bubble")).to_have_text("This conversation was closed. Write again any time.")
     card = widget.locator("form.survey")
     expect(card).to_be_visible()
     link = card.locator("a.link")

@@ -76,6 +76,7 @@ button { cursor: pointer; }
 .msg.theirs { align-self: flex-start; }
 .msg.theirs .bubble { border-bottom-left-radius: 4px; }
 .msg.system { align-self: center; max-width: 95%; }
+.msg.system .meta { display: none; }
 .msg.system .bubble { background: transparent; border: 0; color: #667085; font-size: 12px; padding: 0; text-align: center; }
 .msg.pending .bubble { opacity: .65; }
 .msg.failed .bubble { background: #ffe9e9; border-color: #e03131; color: #c92a2a; }
@@ -706,6 +707,16 @@ button { cursor: pointer; }
     if (conversation.id && conversation.status !== "resolved") stored.conversationId = conversation.id;
     state.conversationStatus = conversation.status || state.conversationStatus;
     saveState();
+    const closedNote = body.querySelector(`.closed-note[data-conversation="${conversation.id}"]`);
+    if (conversation.status === "resolved" && !closedNote) {
+      const note = messageNode({ mine: false, body: "This conversation was closed. Write again any time.", kind: "system" });
+      note.classList.add("closed-note");
+      note.dataset.conversation = String(conversation.id);
+      body.append(note);
+      scrollDown();
+    } else if (conversation.status !== "resolved" && closedNote) {
+      closedNote.remove();
+    }
   }
 
   function messageNode({ mine, name, body: text, time, kind }) {
