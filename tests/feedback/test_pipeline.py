@@ -220,3 +220,15 @@ def test_a_happy_answer_opens_nothing_and_the_inbox_team_lead_is_the_fallback_ow
     assert FollowUp.objects.get().owner == lead
     happy.contact.refresh_from_db()
     assert not happy.contact.is_at_risk
+
+
+def test_the_demo_history_and_the_rollups_agree(django_capture_on_commit_callbacks):
+    # given the demo workspace with a few days of surveyed history (what `make run` shows)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_metrics_demo", "--days", "4")
+    # then the dashboard has figures, and recompute_metrics agrees with the rollups
+    assert MetricRollup.objects.filter(metric__startswith="csat_").exists()
+    assert differences() == []
+    call_command("recompute_metrics", "--check", "--from", wide_range()[0].isoformat())
