@@ -97,5 +97,17 @@ fuzz: install-dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(FUZZ_REPORT) $(VENV)/bin/pytest tests/test_fuzz_api.py -q --timeout 0 $(PYTEST_ARGS)
 	@column -t -s "$$(printf '\t')" $(FUZZ_REPORT) 2>/dev/null || cat $(FUZZ_REPORT)
 
+## chaos: 200 widget clients for 120 s, random drops, Redis (its own, on a free port) restarted
+## mid-run (issue #9). Needs PostgreSQL and Redis URLs; CI runs the same test for 20 s.
+CHAOS_CLIENTS ?= 200
+CHAOS_SECONDS ?= 120
+CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cxhub_chaos
+CHAOS_REDIS_URL ?= redis://127.0.0.1:6379/14
+chaos: install-dev
+	DATABASE_URL=$${DATABASE_URL:-$(CHAOS_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(CHAOS_REDIS_URL)} \
+	  TEST_DATABASE_NAME=$${TEST_DATABASE_NAME:-test_cxhub_chaos} CHANNEL_LAYER_PREFIX=chaos CELERY_QUEUE=chaos \
+	  CHAOS_CLIENTS=$(CHAOS_CLIENTS) CHAOS_SECONDS=$(CHAOS_SECONDS) \
+	  $(VENV)/bin/pytest tests/trust/test_chaos.py -q -s --timeout 0 $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache db.sqlite3*

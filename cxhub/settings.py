@@ -157,7 +157,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Chosen by measurement: docs/adr/0002-channel-layer.md
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis' core layer, made to ride out a Redis restart (chat/resilient_layer.py)
+            "BACKEND": "chat.resilient_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 # redis-py's asyncio pool refuses (MaxConnectionsError) past 100 connections at
                 # once, which a burst of widget reconnects reaches; and its 5 s default read
