@@ -177,11 +177,11 @@ class FollowUpSerializer(serializers.ModelSerializer):
                 "channel": r.channel, "answered_at": r.answered_at}  # fmt: skip
 
 
-class AssignSerializer(serializers.Serializer):
+class FollowUpAssignSerializer(serializers.Serializer):
     owner = serializers.IntegerField()
 
 
-class CloseSerializer(serializers.Serializer):
+class FollowUpCloseSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=followups.NOTE_MAX_CHARS, allow_blank=False, trim_whitespace=True)
 
 
@@ -205,8 +205,8 @@ def followups_visible_to(user):
             *FILTER_PARAMETERS,
         ]
     ),
-    assign=extend_schema(request=AssignSerializer, responses=FollowUpSerializer),
-    close=extend_schema(request=CloseSerializer, responses=FollowUpSerializer),
+    assign=extend_schema(request=FollowUpAssignSerializer, responses=FollowUpSerializer),
+    close=extend_schema(request=FollowUpCloseSerializer, responses=FollowUpSerializer),
 )
 class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Follow-ups of detractor answers: list, assign, close with a note."""
@@ -257,7 +257,7 @@ class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         follow_up = self.get_object()
-        data = AssignSerializer(data=request.data)
+        data = FollowUpAssignSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         owner = get_user_model().objects.filter(Q(pk=data.validated_data["owner"])).first()
         if owner is None:
@@ -268,7 +268,7 @@ class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         follow_up = self.get_object()
-        data = CloseSerializer(data=request.data)
+        data = FollowUpCloseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         followups.followup_close(follow_up=follow_up, by=request.user, note=data.validated_data["note"])
         return Response(self.get_serializer(self.get_object()).data)
