@@ -13,6 +13,18 @@ requires_redis = pytest.mark.skipif(
 )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, and Django refuses ORM calls from a running loop."""
+
+    def is_browser(item) -> bool:
+        path = str(item.fspath).replace(os.sep, "/")
+        return item.get_closest_marker("browser") is not None or "/tests/e2e/" in path
+
+    items.sort(key=is_browser)  # stable: the order within each group is kept
+
+
 @pytest.fixture(autouse=True)
 def _celery_eager_unless_real_worker(request):
     """Tasks run in-process unless a test asks for a real worker (`@pytest.mark.real_worker`)."""
