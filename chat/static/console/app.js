@@ -274,10 +274,17 @@ async function openConversation(id, { push = true } = {}) {
     button.setAttribute("aria-current", Number(button.dataset.id) === id ? "true" : "false");
     if (Number(button.dataset.id) === id) button.classList.remove("unread");
   }
-  const [messages, contact] = await Promise.all([
-    api(`/api/v1/conversations/${id}/messages/`, { params: { after_seq: 0, limit: 500 } }),
-    api(`/api/v1/contacts/${conversation.contact.id}/`).catch(() => null),
-  ]);
+  let messages;
+  let contact;
+  try {
+    [messages, contact] = await Promise.all([
+      messagesOf(id),
+      api(`/api/v1/contacts/${conversation.contact.id}/`).catch(() => null),
+    ]);
+  } catch (error) {
+    toast(`Could not load the conversation: ${error.message}`, { error: true });
+    return;
+  }
   if (!state.current || state.current.id !== id) return;
   state.contact = contact;
   renderEarlier(contact, conversation);
@@ -287,6 +294,19 @@ async function openConversation(id, { push = true } = {}) {
   live.send({ type: "resume", conversation_id: id, after_seq: state.lastSeq });
   markRead();
   timeline.scrollTop = timeline.scrollHeight;
+}
+
+/** Every message of a conversation, page by page (500 at a time, by seq). */
+async function messagesOf(conversationId) {
+  const all = [];
+  let afterSeq = 0;
+  for (let page = 0; page < 40; page += 1) {
+    const batch = await api(`/api/v1/conversations/${conversationId}/messages/`, { params: { after_seq: afterSeq, limit: 500 } });
+    all.push(...batch);
+    if (batch.length < 500) break;
+    afterSeq = batch[batch.length - 1].seq;
+  }
+  return all;
 }
 
 function defaultChannel(conversation) {
@@ -331,7 +351,7 @@ function renderEarlier(contact, conversation) {
       if (!details.open || details.dataset.loaded) return;
       details.dataset.loaded = "1";
       try {
-        const messages = await api(`/api/v1/conversations/${other.id}/messages/`, { params: { limit: 500 } });
+        const messages = await messagesOf(other.id);
         for (const message of messages) body.append(messageNode(message));
         renderSurveysFor(other.id, body);
         if (!messages.length) body.append(el("p", { class: "muted", text: "No messages." }));
