@@ -217,6 +217,12 @@ def survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyIn
 
 
 def _survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyInvitation | None:
+    # Locks go contact first, then conversation (as in chat.services): the invitation's foreign
+    # key to the contact would otherwise wait on a message_receive holding the contact.
+    contact_id = Conversation.objects.filter(pk=conversation_id).values_list("contact_id", flat=True).first()
+    if contact_id is None:
+        return None
+    Contact.objects.select_for_update().filter(pk=contact_id).first()
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("inbox", "contact")
