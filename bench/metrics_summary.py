@@ -82,7 +82,7 @@ def seed(*, responses: int) -> dict:
     agent_ids = "ARRAY[" + ",".join(str(a) for a in agents) + "]::bigint[]"
     now = timezone.now()
     c0, v0, i0 = _next_id(Contact), _next_id(Conversation), _next_id(SurveyInvitation)
-    series = f"generate_series(1, {int(responses)}) AS g"
+    series = f"generate_series(1::bigint, {int(responses)}::bigint) AS g"  # g * 7919 needs 64 bits
     now_sql = f"'{now.isoformat()}'::timestamptz"
     span = (DAYS - 1) * 86400
     opened = f"({now_sql} - interval '1 day' - make_interval(secs => (g * 7919) %% {span}))"
@@ -91,9 +91,9 @@ def seed(*, responses: int) -> dict:
     resolved = f"({opened} + make_interval(secs => 600 + (g * 97) %% 43200))"
     sent = f"({resolved} + interval '10 minutes')"
     answered = f"({resolved} + interval '1 hour')"
-    inbox = f"({inbox_ids})[1 + g %% 4]"
-    agent = f"({agent_ids})[1 + (g * 7) %% 10]"
-    team = f"({team_ids})[1 + (g * 3) %% 3]"
+    inbox = f"({inbox_ids})[(1 + g %% 4)::int]"
+    agent = f"({agent_ids})[(1 + (g * 7) %% 10)::int]"
+    team = f"({team_ids})[(1 + (g * 3) %% 3)::int]"
     with transaction.atomic(), connection.cursor() as cursor:
         # The rows are consistent by construction: skip the per-row foreign-key triggers.
         cursor.execute("SET LOCAL session_replication_role = replica")
