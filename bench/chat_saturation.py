@@ -54,7 +54,7 @@ def main(argv=None) -> dict:
     if args.quick:
         rates, seconds = [10.0, 40.0], 2.0
     else:
-        rates, seconds = [25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0], 4.0
+        rates, seconds = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0], 4.0
     harness.raise_open_files_limit(8192)
     with harness.Stack(NAME) as stack:
         seeded = stack.call("bench.chatload:seed", visitors=customers, agents=agents)
