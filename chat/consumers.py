@@ -622,6 +622,14 @@ class WidgetConsumer(ChatConsumer):
             {"type": "survey.request", "invitation": event.get("invitation"), "questions": event.get("questions", [])}
         )
 
+    async def chat_resync(self, event):
+        # A conversation opened while broadcasts were lost is the contact's open one now.
+        conversation = await self._active_conversation()
+        if conversation is not None:
+            self.current_conversation_id = conversation.pk
+            self.conversation_inboxes[conversation.pk] = conversation.inbox_id
+        await super().chat_resync(event)
+
     def relayed(self, event: dict, frame_type: str) -> dict:
         frame = super().relayed(event, frame_type)
         frame.pop("is_note", None)

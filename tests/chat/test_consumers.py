@@ -741,3 +741,53 @@ async def test_long_lived_sockets_renew_their_group_memberships(monkeypatch):
     # then the membership was renewed
     assert layer.groups[group][channel] > joined_at
     await socket.disconnect()
+
+
+async def test_a_resync_event_sends_what_was_committed_while_broadcasts_were_lost():
+    # given a widget and a console following a conversation at seq 1
+    inbox, user = await setup_inbox_with_agent()
+    token, contact = await visitor(inbox)
+    conversation = await db(conversation_with, inbox, contact, body="one")
+    socket, _ = await widget(inbox, token)
+    agent_socket, _ = await console(user, f"?resume={conversation.pk}:0")
+    await drain(agent_socket)
+    layer = get_channel_layer()
+    # when two messages are committed but their broadcasts are lost (Redis was restarting)
+    from unittest import mock
+
+    with mock.patch.object(events, "_send"):
+        await db(services.message_send, conversation=conversation, by=user, body="two")
+        await db(services.message_send, conversation=conversation, by=user, body="three", is_note=True)
+    assert await socket.receive_nothing(timeout=0.2)
+    # and the layer asks every socket to resync
+    for group in (events.contact_group(contact.pk), events.inbox_group(inbox.pk)):
+        await layer.group_send(group, {"type": "chat.resync"})
+    # then each socket gets exactly what it missed (the widget without the note), in order
+    assert [f["message"]["body"] for f in await drain(socket) if f["type"] == "message"] == ["two"]
+    assert [f["message"]["body"] for f in await drain(agent_socket) if f["type"] == "message"] == ["two", "three"]
+    # and a second resync sends nothing
+    await layer.group_send(events.contact_group(contact.pk), {"type": "chat.resync"})
+    assert await socket.receive_nothing(timeout=0.3)
+    for s in (socket, agent_socket):
+        await s.disconnect()
+
+
+async def test_a_resync_brings_a_conversation_opened_while_broadcasts_were_lost():
+    # given a widget whose conversation was resolved
+    inbox, user = await setup_inbox_with_agent()
+    token, contact = await visitor(inbox)
+    old = await db(conversation_with, inbox, contact)
+    await db(services.conversation_resolve, conversation=old)
+    socket, ok = await widget(inbox, token)
+    assert ok["conversation_id"] is None
+    # when the customer writes again (another tab) while broadcasts are lost
+    from unittest import mock
+
+    with mock.patch.object(events, "_send"):
+        new = await db(conversation_with, inbox, contact, body="again")
+    assert new.pk != old.pk
+    await get_channel_layer().group_send(events.contact_group(contact.pk), {"type": "chat.resync"})
+    # then the widget gets the new conversation's message
+    frames = [f for f in await drain(socket) if f["type"] == "message"]
+    assert [(f["message"]["conversation_id"], f["message"]["body"]) for f in frames] == [(new.pk, "again")]
+    await socket.disconnect()
