@@ -74,6 +74,7 @@ class Customer:
                     authed.set_result(frame)
                 elif frame["type"] == "message":
                     self.received.append(frame["message"])
+                    self.conversation_id = frame["message"]["conversation_id"]
                 elif frame["type"] == "ack":
                     future = self.pending.get(frame["client_msg_id"])
                     if future and not future.done():
