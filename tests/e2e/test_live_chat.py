@@ -302,6 +302,8 @@ def test_survey_card_after_resolution_is_answered_in_the_widget(shop, new_page, 
     card.locator("button[type=submit]").click()
     expect(widget.locator(".thanks", has_text="Thank you for your feedback")).to_be_visible()
     screenshot(customer, "survey-thanks")
+    # and the agent, still on the conversation, sees the answer appear inline
+    expect(agent.locator("#timeline .survey-inline")).to_contain_text("CSAT 5/5")
     from feedback.models import SurveyResponse
 
     response = SurveyResponse.objects.get()

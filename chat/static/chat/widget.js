@@ -537,13 +537,10 @@ button { cursor: pointer; }
     state.authed = false;
     socket.addEventListener("open", () => {
       // Resume inside the auth frame: missed messages come strictly in order, before any live one.
-      const auth = { type: "auth", token: stored.token };
-      state.resumedInAuth = null;
-      if (stored.conversationId) {
-        auth.conversation_id = stored.conversationId;
-        auth.after_seq = state.lastSeq;
-        state.resumedInAuth = stored.conversationId;
-      }
+      // Without a known conversation, after_seq 0 resumes the open one (if any).
+      const auth = { type: "auth", token: stored.token, after_seq: stored.conversationId ? state.lastSeq : 0 };
+      if (stored.conversationId) auth.conversation_id = stored.conversationId;
+      state.resumedInAuth = stored.conversationId || "open";
       socket.send(JSON.stringify(auth));
     });
     socket.addEventListener("message", (event) => {
@@ -664,7 +661,7 @@ button { cursor: pointer; }
     saveState();
     if (typeof frame.agents_online === "boolean") setAgentsOnline(frame.agents_online);
     // Live frames follow for seq > last_seq; what this page has not shown yet comes by resume.
-    const resumed = state.resumedInAuth && state.resumedInAuth === frame.conversation_id;
+    const resumed = state.resumedInAuth === "open" || state.resumedInAuth === frame.conversation_id;
     if (frame.conversation_id && !resumed && (frame.last_seq || 0) > 0) {
       send({ type: "resume", conversation_id: frame.conversation_id, after_seq: 0 });
     }

@@ -794,6 +794,9 @@ function onFrame(frame) {
     case "typing":
       onTyping(frame);
       break;
+    case "survey.answered":
+      onSurveyAnswered(frame);
+      break;
     case "presence":
       if (frame.agent && frame.agent.id === ME) syncAvailability(frame.agent.availability);
       if (IS_SUPERVISOR) reloadListSoon();
@@ -838,6 +841,30 @@ function alertNewMessage(message) {
   }
 }
 
+async function onSurveyAnswered(frame) {
+  if (!state.current) return;
+  if (!frame.response || !frame.conversation_id) {
+    // Only the invitation came: read the person's survey history again.
+    const id = state.current.id;
+    const contact = await api(`/api/v1/contacts/${state.current.contact.id}/`).catch(() => null);
+    if (!contact || !state.current || state.current.id !== id) return;
+    state.contact = contact;
+    renderContact(contact);
+    for (const node of timeline.querySelectorAll(":scope > .survey-inline")) node.remove();
+    renderSurveysFor(id, timeline);
+    timeline.scrollTop = timeline.scrollHeight;
+    return;
+  }
+  if (frame.conversation_id !== state.current.id) return;
+  const answer = { ...frame.response, status: "answered", conversation_id: frame.conversation_id };
+  const existing = timeline.querySelector(`:scope > .survey-inline[data-invitation="${frame.invitation}"]`);
+  const node = surveyNode(answer);
+  node.dataset.invitation = String(frame.invitation);
+  if (existing) existing.replaceWith(node);
+  else timeline.append(node);
+  timeline.scrollTop = timeline.scrollHeight;
+}
+
 function onMessageUpdated(message) {
   if (!state.current || message.conversation_id !== state.current.id) return;
   const old = timeline.querySelector(`:scope > .msg[data-seq="${message.seq}"]`);
@@ -879,10 +906,11 @@ function onTyping(frame) {
 
 const live = new LiveSocket({
   onFrame,
+  // The open timeline catches up in the connect URL itself (atomic, in order).
+  resumeList: () => (state.current ? [[state.current.id, state.lastSeq]] : []),
   onOpen: () => {
-    // After a reconnect: whatever changed meanwhile, and the open timeline's missed messages.
+    // After a reconnect: whatever changed in the list meanwhile.
     reloadListSoon();
-    if (state.current) live.send({ type: "resume", conversation_id: state.current.id, after_seq: state.lastSeq });
   },
   onStatus: (status) => {
     document.body.dataset.live = status;

@@ -4,8 +4,10 @@ const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 
 export class LiveSocket {
-  constructor({ onFrame, onOpen, onStatus }) {
+  constructor({ onFrame, onOpen, onStatus, resumeList }) {
     this.onFrame = onFrame;
+    // () => [[conversationId, afterSeq], …]: caught up atomically at connect (?resume=12:40,13:0).
+    this.resumeList = resumeList || (() => []);
     this.onOpen = onOpen;
     this.onStatus = onStatus || (() => {});
     this.attempts = 0;
@@ -21,7 +23,10 @@ export class LiveSocket {
 
   url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}/ws/console/`;
+    const resume = this.resumeList()
+      .map(([id, seq]) => `${id}:${seq}`)
+      .join(",");
+    return `${scheme}//${location.host}/ws/console/${resume ? `?resume=${resume}` : ""}`;
   }
 
   connect() {
