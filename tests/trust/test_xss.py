@@ -1,0 +1,255 @@
+"""XSS: 288 payloads (tests/trust/payloads.py) through every place a customer's text lands, in Chromium.
+
+Sinks: widget messages, email HTML (through the email connector: parsed, sanitised into
+Message.html, its text into the body), SMS bodies, contact names and attributes, canned
+responses and survey comments. Rendered: the console (conversation list, timeline, contact
+panel, /shortcut completion), the widget on /demo/ (agent replies carrying the payloads), the
+follow-up page. A payload "executes" if it calls `window.__xss(n)` or opens a dialog; also
+counted as a failure: a CSP violation (markup got into the page where text belonged). Every
+HTML page carries a Content-Security-Policy without 'unsafe-inline' scripts.
+"""
+
+import re
+import secrets
+import threading
+from html.parser import HTMLParser
+
+import pytest
+from django.db import connection
+from django.urls import URLPattern, URLResolver, get_resolver
+from playwright.sync_api import expect
+
+from chat import services
+from chat.connectors.email import email_receive
+from chat.models import AgentProfile, CannedResponse, Message
+from feedback.followups import followup_open_for_response
+from feedback.services import survey_answer
+from tests.chat.channel_helpers import make_email
+from tests.e2e.conftest import log_in
+from tests.factories import AgentFactory, ContactFactory, EmailInboxFactory, InboxFactory, UserFactory
+
+from .figures import FIGURES
+from .payloads import PAYLOADS
+from .world import send_survey
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SENTINEL = """
+window.__xss_hits = [];
+window.__xss = (n) => window.__xss_hits.push(n);
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.sample));
+"""
+
+
+def watch(page) -> dict:
+    """Install the sentinel before any script of the page; collect dialogs."""
+    seen = {"dialogs": []}
+    page.add_init_script(SENTINEL)
+    page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
+    return seen
+
+
+def executed(page, seen) -> tuple[list, list, list]:
+    hits = page.evaluate("window.__xss_hits || []")
+    csp = page.evaluate("window.__csp || []")
+    return hits, seen["dialogs"], csp
+
+
+@pytest.fixture
+def xss_world(live_server_url):
+    """A web inbox, an email inbox and an agent; every payload through every sink."""
+    web = InboxFactory(name="Shop", allowed_origins=[live_server_url])
+    mail = EmailInboxFactory(name="Mail", email_address="help@shop.test")
+    agent = AgentFactory(
+        user=UserFactory(username="alice"),
+        display_name="Alice",
+        availability=AgentProfile.Availability.ONLINE,
+        inboxes=[web, mail],
+    ).user
+    # a contact whose name and attributes are payloads, writing every payload by web and by SMS
+    contact = ContactFactory(name=PAYLOADS[5], attributes={f"k{i}<b>": p for i, p in enumerate(PAYLOADS)})
+    for i, payload in enumerate(PAYLOADS):
+        channel = "web" if i % 2 == 0 else "sms"
+        services.message_receive(inbox=web, contact=contact, channel=channel, body=payload)
+    conversation = contact.conversations.get()
+    # earlier conversations of the same person, resolved and surveyed: comments are payloads
+    chunks = [PAYLOADS[i : i + 15] for i in range(0, len(PAYLOADS), 15)]
+    for number, chunk in enumerate(chunks):
+        services.conversation_resolve(conversation=conversation, by=agent)
+        token = secrets.token_urlsafe(24)
+        send_survey(conversation, token)
+        response = survey_answer(token=token, channel="web", csat=1, comment=" ".join(chunk)[:2000])
+        followup_open_for_response(response_id=response.pk)
+        conversation = services.message_receive(
+            inbox=web, contact=contact, channel="web", body=f"again {number}"
+        ).message.conversation
+    # contacts named by payloads, for the conversation list
+    for payload in PAYLOADS[:60]:
+        services.message_receive(inbox=web, contact=ContactFactory(name=payload), channel="sms", body="hi")
+    # every payload as the HTML part of an email, through the connector's parsing and sanitising
+    for i, payload in enumerate(PAYLOADS):
+        raw = make_email(
+            sender="Mallory <mallory@example.com>",
+            to=mail.email_address,
+            subject=" ".join(payload.split())[:150],
+            text=None,
+            html=f"<p>Hello {i}</p>{payload}",
+        ).as_bytes()
+        email_receive(raw=raw, inbox=mail)
+    for i, payload in enumerate(PAYLOADS):
+        CannedResponse.objects.create(shortcut=f"x{i}", body=payload)
+    return {"web": web, "mail": mail, "agent": agent, "contact": contact, "conversation": conversation}
+
+
+class Shop:
+    password = "secret-pass-123"
+
+
+class ActiveContent(HTMLParser):
+    """What in a piece of HTML could run: dangerous tags, on* attributes, script-bearing URLs."""
+
+    TAGS = {"script", "iframe", "object", "embed", "svg", "math", "style", "meta", "link", "form", "base", "template"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.TAGS:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            value = "".join((value or "").split()).lower()
+            if name.startswith("on") or name in ("srcdoc", "formaction", "style"):
+                self.found.append(f"{tag}[{name}]")
+            elif value.startswith(("javascript:", "vbscript:", "data:text/html", "data:image/svg")):
+                self.found.append(f"{tag}[{name}={value[:30]}]")
+
+
+@pytest.mark.django_db
+def test_sanitised_email_html_keeps_no_active_content():
+    """Every payload as an email's HTML part: what the connector stores in Message.html cannot run."""
+    mail = EmailInboxFactory(name="Mail", email_address="help@shop.test")
+    for i, payload in enumerate(PAYLOADS):
+        raw = make_email(
+            sender="Mallory <mallory@example.com>", to=mail.email_address, subject=f"x{i}", text=None,
+            html=f"<p>Hello {i}</p>{payload}",
+        ).as_bytes()  # fmt: skip
+        email_receive(raw=raw, inbox=mail)
+    stored = list(Message.objects.filter(inbox=mail).values_list("html", flat=True))
+    assert len(stored) == len(PAYLOADS)
+    bad = []
+    for html in stored:
+        parser = ActiveContent()
+        parser.feed(html)
+        if parser.found:
+            bad.append((parser.found, html[:120]))
+    FIGURES["xss_email_html_checked"] = len(stored)
+    assert not bad, bad[:5]
+
+
+def test_console_and_widget_execute_no_payload(xss_world, live_server_url, new_page):
+    shop = Shop()
+    shop.url = live_server_url
+    # the console: conversation view with the timeline and the contact panel
+    console = new_page(viewport={"width": 1400, "height": 900})
+    seen = watch(console)
+    log_in(console, shop)
+    conversation = xss_world["conversation"]
+    contact = xss_world["contact"]
+    email_conversation = Message.objects.filter(inbox=xss_world["mail"]).first().conversation
+    for url in (
+        f"{live_server_url}/console/",
+        f"{live_server_url}/console/c/{conversation.pk}/",
+        f"{live_server_url}/console/c/{contact.conversations.order_by('id').first().pk}/",
+        f"{live_server_url}/console/c/{email_conversation.pk}/",
+        f"{live_server_url}/console/followups/",
+    ):
+        console.goto(url)
+        if "/c/" in url:
+            expect(console.locator("#timeline .msg").first).to_be_visible(timeout=60_000)
+        console.wait_for_load_state("networkidle")
+        console.wait_for_timeout(500)
+        hits, dialogs, csp = executed(console, seen)
+        assert (hits, dialogs, csp) == ([], [], []), f"{url}: executed {hits}, dialogs {dialogs}, CSP {csp[:3]}"
+    # the payloads are shown as text, literally
+    console.goto(f"{live_server_url}/console/c/{contact.conversations.order_by('id').first().pk}/")
+    expect(console.locator("#timeline .msg").first).to_be_visible(timeout=60_000)
+    timeline = console.locator("#timeline").inner_text()
+    panel = console.locator("#contact").inner_text()
+    shown = [p for p in PAYLOADS[:40:2] if p.strip() in timeline]
+    assert len(shown) == len(PAYLOADS[:40:2]), "some payloads are not shown literally in the timeline"
+    assert PAYLOADS[5] in panel  # the contact's name
+    # the /shortcut completion lists canned responses whose bodies are payloads
+    console.fill("#reply", "/x1")
+    console.wait_for_timeout(500)
+    hits, dialogs, csp = executed(console, seen)
+    assert (hits, dialogs, csp) == ([], [], [])
+
+    # the widget: the agent replies with every payload; the customer's widget renders them live
+    customer = new_page()
+    seen_widget = watch(customer)
+    customer.goto(f"{live_server_url}/demo/")
+    widget = customer.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    widget.locator(".composer textarea").fill("hello")
+    widget.locator(".composer textarea").press("Enter")
+    expect(widget.locator(".msg.mine").last).to_be_visible()
+    chat = Message.objects.filter(body="hello").latest("id").conversation
+    agent = xss_world["agent"]
+
+    def reply_with_every_payload():  # in a thread of its own: Playwright runs an event loop in this one
+        try:
+            for payload in PAYLOADS:
+                services.message_send(conversation=chat, by=agent, body=payload)
+        finally:
+            connection.close()
+
+    replies = threading.Thread(target=reply_with_every_payload)
+    replies.start()
+    replies.join()
+    last = widget.locator(".msg", has_text=f"__xss({len(PAYLOADS) - 1})")
+    try:
+        expect(last).to_be_attached(timeout=30_000)
+    except AssertionError:
+        print("widget shows", widget.locator(".msg").count(), "messages live; reloading (resume)")
+        customer.reload()
+        customer.locator("cxhub-widget button.launcher").click()
+        expect(last).to_be_attached(timeout=30_000)
+    customer.wait_for_timeout(1000)
+    hits, dialogs, csp = executed(customer, seen_widget)
+    assert (hits, dialogs, csp) == ([], [], []), f"widget: executed {hits}, dialogs {dialogs}, CSP {csp[:3]}"
+    text = widget.locator(".panel").inner_text()
+    assert PAYLOADS[0] in text and PAYLOADS[50] in text
+    FIGURES["xss_payloads"] = len(PAYLOADS)
+    FIGURES["xss_executed"] = 0
+
+
+def _html_routes():
+    def walk(patterns, prefix=""):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                yield prefix + str(entry.pattern)
+
+    return [r for r in walk(get_resolver().url_patterns) if not re.search(r"[<(\\^]", r)]
+
+
+@pytest.mark.django_db
+def test_every_html_page_has_a_content_security_policy(client, django_user_model):
+    """Every route without arguments that answers HTML carries a strict CSP (no inline script)."""
+    staff = django_user_model.objects.create_user("csp-admin", password="x", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    checked = 0
+    for route in _html_routes():
+        response = client.get("/" + route)
+        if "text/html" not in response.get("Content-Type", ""):
+            continue
+        checked += 1
+        policy = response.get("Content-Security-Policy", "")
+        assert policy, f"/{route} has no Content-Security-Policy"
+        script = re.search(r"script-src([^;]*)", policy) or re.search(r"default-src([^;]*)", policy)
+        assert script and "'unsafe-inline'" not in script.group(1), f"/{route}: {policy}"
+    FIGURES["csp_html_pages"] = checked
+    assert checked >= 5
