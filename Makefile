@@ -28,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev node_modules/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput -v0
@@ -47,6 +47,8 @@ serve: install
 	@echo "    API docs     http://$(HOST):$(PORT)/api/docs/"
 	@echo "    health       http://$(HOST):$(PORT)/healthz"
 	@echo "    SMTP in      $(HOST):$(SMTP_PORT)  (email to the demo inboxes: README, Email and SMS)"
+	@echo ""
+	@echo "  demo logins (password cxhub-demo-2026): supervisor (supervisor + admin), alice, bob (agents)"
 	@echo ""
 	@# The SMTP receiver runs beside uvicorn and hands each mail to the server's hook (so the
 	@# console sees it live); it is stopped when the server stops.
