@@ -42,8 +42,10 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self.watchdog: asyncio.Task | None = None
 
     def _watch_redis(self) -> None:
-        if self.watchdog is None or self.watchdog.done():
-            self.watchdog = asyncio.get_running_loop().create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        if self.watchdog is None or self.watchdog.done() or self.watchdog.get_loop() is not loop:
+            self.watchdog = loop.create_task(self._watch())
+            self.recovery_lock = None  # a lock belongs to one event loop
 
     async def _watch(self) -> None:
         while True:
@@ -126,7 +128,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def flush(self):
         self.memberships.clear()
         self.outage = False
-        if self.watchdog is not None:
+        if self.watchdog is not None and not self.watchdog.get_loop().is_closed():
             self.watchdog.cancel()
-            self.watchdog = None
+        self.watchdog = None
         await super().flush()
