@@ -98,6 +98,8 @@ RULES: dict[str, Rule] = {
     "conversation-messages": Rule(
         "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
     ),
+    # the world's messages have no stored file: allowed roles may get 404, foreign ones must
+    "message-attachment": Rule("scoped", obj="attachment"),
     "contact-list": Rule("scoped", list_marker=True),
     "contact-detail": Rule("scoped", obj="contact", methods={"GET": None, "PATCH": {"name": "Renamed"}}),
     "contact-merge": Rule("scoped", obj="contact", methods={"POST": {"source_id": "OTHER_CONTACT"}}),
@@ -253,6 +255,8 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
     }
+    if obj == "attachment":
+        return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
         return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
     return {key: values[obj] for key in route.keys}, dict(rule.query or {})
@@ -295,6 +299,8 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "refuse"  # no role carries the credential; the credential tests are in the other files
     if access == "admin_site":  # the admin's own answers (403 on a read-only model's add) are Django's
         return "any" if role == "admin" else "refuse"
+    if rule.obj == "attachment" and role in ("agent", "supervisor", "admin"):
+        return "any"
     if rule.obj == "absent" and role in ("supervisor", "admin"):
         return "any"  # no such object in the world: a 404 is right too
     if role in ("anonymous", "visitor"):

@@ -194,8 +194,10 @@ def test_console_and_widget_execute_no_payload(xss_world, live_server_url, new_p
     widget.locator("button.launcher").click()
     widget.locator(".composer textarea").fill("hello")
     widget.locator(".composer textarea").press("Enter")
-    expect(widget.locator(".msg.mine").last).to_be_visible()
-    chat = Message.objects.filter(body="hello").latest("id").conversation
+    sent = widget.locator(".msg.mine", has_text="hello").last
+    expect(sent).to_be_visible()
+    expect(sent).not_to_have_class(re.compile(r"\bpending\b"), timeout=30_000)  # stored by the server
+    chat = Message.objects.filter(body="hello", inbox=xss_world["web"]).latest("id").conversation
     agent = xss_world["agent"]
 
     def reply_with_every_payload():  # in a thread of its own: Playwright runs an event loop in this one
