@@ -692,6 +692,15 @@ class ConsoleConsumer(ChatConsumer):
             "agents": agents,
         }
 
+    async def chat_survey_answered(self, event):
+        # The inbox group's event carries the invitation id, the conversation and the scores
+        # (never a token: consoles cannot answer for a customer).
+        frame = {"type": "survey.answered", "invitation": event.get("invitation")}
+        for key in ("conversation_id", "response"):
+            if key in event:
+                frame[key] = event[key]
+        await self.send_json(frame)
+
     def frame_handlers(self) -> dict:
         return {
             "message.send": self.on_message_send,

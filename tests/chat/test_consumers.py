@@ -713,9 +713,11 @@ async def test_survey_frames_are_forwarded_and_answers_go_to_the_feedback_servic
         "questions": ["csat", "comment"],
     }
     await layer.group_send(events.contact_group(contact.pk), {"type": "chat.survey_answered", "invitation": "tok"})
-    await layer.group_send(events.inbox_group(inbox.pk), {"type": "chat.survey_answered", "invitation": "tok"})
+    answered = {"invitation": 7, "conversation_id": 3, "response": {"csat": 5, "comment": "great"}}
+    await layer.group_send(events.inbox_group(inbox.pk), {"type": "chat.survey_answered", **answered})
     assert await next_of(socket, "survey.answered") == {"type": "survey.answered", "invitation": "tok"}
-    assert await next_of(agent_socket, "survey.answered") == {"type": "survey.answered", "invitation": "tok"}
+    # the console learns which conversation and what the scores are (never a token)
+    assert await next_of(agent_socket, "survey.answered") == {"type": "survey.answered", **answered}
     # an answer to an unknown invitation is the feedback service's domain error, as an error frame
     await socket.send_json_to({"type": "survey.answer", "invitation": "no-such-token", "csat": 5})
     error = await next_of(socket, "error")
