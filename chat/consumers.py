@@ -5,6 +5,7 @@ Thin edges: they parse and check frames, authorise through selectors, call one s
 """
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -68,9 +69,23 @@ def in_worker_thread(func):
     """Run blocking ORM work in the thread pool, closing stale connections around it.
 
     Not Channels' default one shared thread (thread_sensitive): each call is its own
-    transaction, so sockets need not queue behind one another.
+    transaction, so sockets need not queue behind one another. Broadcasts the work schedules
+    are sent from the event loop once the thread is free (chat.events.deferred_broadcasts).
     """
-    return database_sync_to_async(func, thread_sensitive=False)
+
+    def collecting(*args, **kwargs):
+        with events.deferred_broadcasts() as pending:
+            return func(*args, **kwargs), pending
+
+    run = database_sync_to_async(collecting, thread_sensitive=False)
+
+    @functools.wraps(func)
+    async def wrapper(*args, **kwargs):
+        result, pending = await run(*args, **kwargs)
+        await events.send_collected(pending)
+        return result
+
+    return wrapper
 
 
 # --- frame fields -------------------------------------------------------------------------

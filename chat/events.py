@@ -6,6 +6,8 @@ Groups:
 """
 
 import logging
+import threading
+from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -68,7 +70,40 @@ def conversation_payload(conversation: Conversation) -> dict:
     }
 
 
+_deferred = threading.local()
+
+
+@contextmanager
+def deferred_broadcasts():
+    """Collect this thread's broadcasts instead of sending them; an async caller sends them.
+
+    A consumer's database work runs in a worker thread: sending from there would hold the
+    thread while it waits for the event loop (the chat benchmark's main cost). The consumer
+    runs the service inside this block and awaits `send_collected` once the thread is free.
+    """
+    pending: list[tuple[str, dict]] = []
+    outer = getattr(_deferred, "pending", None)
+    _deferred.pending = pending
+    try:
+        yield pending
+    finally:
+        _deferred.pending = outer
+
+
+async def send_collected(pending: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    for group, event in pending:
+        try:
+            await layer.group_send(group, event)
+        except Exception:  # a broadcast must never undo a committed write
+            logger.exception("broadcast to %s failed", group)
+
+
 def _send(group: str, event: dict) -> None:
+    pending = getattr(_deferred, "pending", None)
+    if pending is not None:
+        pending.append((group, event))
+        return
     layer = get_channel_layer()
     if layer is None:
         return
