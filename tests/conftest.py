@@ -5,6 +5,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+from tests.browser import chromium, new_page  # noqa: F401 - fixtures for every browser test
+
 requires_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL"), reason="needs PostgreSQL: set DATABASE_URL (CI's second run does)"
 )

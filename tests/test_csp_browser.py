@@ -6,16 +6,6 @@ import pytest
 
 from tests.factories import PASSWORD, UserFactory
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (make chromium)"),
@@ -23,17 +13,12 @@ pytestmark = [
 
 
 @pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context()
-        page = context.new_page()
-        page.violations = []
-        page.on("console", lambda m: "Content Security Policy" in m.text and page.violations.append(m.text))
-        yield page
-        browser.close()
+def page(new_page):
+    """A page of the session's chromium (tests/browser.py) that records CSP violations."""
+    page = new_page()
+    page.violations = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and page.violations.append(m.text))
+    return page
 
 
 @pytest.fixture
