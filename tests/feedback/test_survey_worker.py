@@ -98,4 +98,4 @@ def test_a_delayed_invitation_is_sent_at_its_eta_and_a_reopen_before_cancels_it(
     )
     assert second.status in ("cancelled", "skipped") and second.skip_reason == "reopened"
     # and the sweep finds nothing left to do
-    assert tasks.survey_sweep.apply().get() == {"queued": 0, "expired": 0}
+    assert tasks.survey_sweep() == {"queued": 0, "expired": 0}
