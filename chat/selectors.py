@@ -8,6 +8,7 @@ from cxhub.errors import NotFound
 from .models import (
     AgentProfile,
     CannedResponse,
+    Channel,
     Contact,
     ContactIdentity,
     Conversation,
@@ -168,3 +169,23 @@ def canned_responses_visible_to(user: AbstractBaseUser, *, prefix: str = "") -> 
     if prefix:
         qs = qs.filter(shortcut__istartswith=prefix)
     return qs.order_by("shortcut")
+
+
+REPLY_ADDRESS_FIELDS = {Channel.EMAIL: "email_address", Channel.SMS: "phone_number"}
+
+
+def reply_inbox_for(conversation: Conversation, channel: str) -> Inbox | None:
+    """The inbox replies on `channel` leave from: the one the customer last wrote to on that
+    channel, else the conversation's own inbox when it is of that channel, else the first one."""
+    address_field = REPLY_ADDRESS_FIELDS[channel]
+    last = (
+        conversation.messages.filter(channel=channel, inbox__channel=channel)
+        .select_related("inbox")
+        .order_by("-seq")
+        .first()
+    )
+    if last is not None:
+        return last.inbox
+    if conversation.inbox.channel == channel and getattr(conversation.inbox, address_field):
+        return conversation.inbox
+    return Inbox.objects.filter(channel=channel).exclude(**{address_field: None}).order_by("id").first()

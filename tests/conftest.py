@@ -39,6 +39,22 @@ def _celery_eager_unless_real_worker(request):
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Factories give every user a password; hashing it slowly is not what any test measures."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed(): ...` runs what the block scheduled on commit (broadcasts, eager tasks)."""
+
+    def block():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return block
+
+
 @pytest.fixture
 def api():
     """An API client; `api.force_authenticate(user)` to act as someone."""

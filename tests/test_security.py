@@ -14,11 +14,6 @@ from tests.factories import PASSWORD, UserFactory
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def admin_user_with_password(db):
     return UserFactory(username="root", is_staff=True, is_superuser=True)

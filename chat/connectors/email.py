@@ -35,7 +35,7 @@ from django.utils.text import get_valid_filename
 from mailparser_reply import EmailReplyParser
 from rest_framework import status
 
-from chat import services
+from chat import selectors, services
 from chat.models import Channel, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
@@ -307,17 +307,7 @@ def inbox_for_address(address: str) -> Inbox | None:
 
 def email_inbox_for(conversation: Conversation) -> Inbox | None:
     """The email inbox a conversation's mail goes through: where the customer last emailed, else its own."""
-    last = (
-        conversation.messages.filter(channel=Channel.EMAIL, inbox__channel=Channel.EMAIL)
-        .select_related("inbox")
-        .order_by("-seq")
-        .first()
-    )
-    if last is not None:
-        return last.inbox
-    if conversation.inbox.channel == Channel.EMAIL and conversation.inbox.email_address:
-        return conversation.inbox
-    return Inbox.objects.filter(channel=Channel.EMAIL).exclude(email_address=None).order_by("id").first()
+    return selectors.reply_inbox_for(conversation, Channel.EMAIL)
 
 
 def recipient_known(address: str) -> bool:

@@ -24,7 +24,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from chat import services
+from chat import selectors, services
 from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
@@ -106,17 +106,7 @@ def is_opted_out(number: str) -> bool:
 
 def sms_inbox_for(conversation: Conversation) -> Inbox | None:
     """The SMS number a conversation's texts go out from: where the customer last texted, else its own."""
-    last = (
-        conversation.messages.filter(channel=Channel.SMS, inbox__channel=Channel.SMS)
-        .select_related("inbox")
-        .order_by("-seq")
-        .first()
-    )
-    if last is not None:
-        return last.inbox
-    if conversation.inbox.channel == Channel.SMS and conversation.inbox.phone_number:
-        return conversation.inbox
-    return Inbox.objects.filter(channel=Channel.SMS).exclude(phone_number=None).order_by("id").first()
+    return selectors.reply_inbox_for(conversation, Channel.SMS)
 
 
 def phone_for(conversation: Conversation) -> str:

@@ -27,11 +27,6 @@ from tests.factories import EmailInboxFactory, InboxFactory, SupervisorFactory, 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def person(django_capture_on_commit_callbacks):
     """Maria: a web and an email conversation, an attachment file, a survey answer with a comment,

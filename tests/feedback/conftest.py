@@ -6,22 +6,6 @@ from chat import services
 from tests.factories import agent_user, conversation_with
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Factories give every agent a password; hashing it slowly is not what these tests test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """`with committed(): ...` runs what the block scheduled on commit (broadcasts, eager tasks)."""
-
-    def block():
-        return django_capture_on_commit_callbacks(execute=True)
-
-    return block
-
-
 @pytest.fixture
 def resolve(committed):
     """resolve(inbox, contact, agent=None, by_bot=False, reply=True): the customer writes, an agent

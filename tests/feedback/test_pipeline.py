@@ -17,20 +17,6 @@ from .metrics_helpers import answered, differences, rollup_snapshot, sent_only, 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Factories hash passwords; the default hasher's cost is not what these tests measure."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    def block():
-        return django_capture_on_commit_callbacks(execute=True)
-
-    return block
-
-
 @pytest.fixture
 def world(committed):
     """Two inboxes, two agents, a handful of conversations through every kind of event."""

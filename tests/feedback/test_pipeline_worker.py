@@ -32,11 +32,6 @@ SETTLE_TIMEOUT = 240
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _quiet_broadcasts(settings):
     """The test process feeds data; its websocket broadcasts go nowhere, so keep them in memory."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

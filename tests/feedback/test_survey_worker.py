@@ -24,11 +24,6 @@ from tests.factories import ContactFactory, InboxFactory, agent_user
 pytestmark = [pytest.mark.real_worker, pytest.mark.slow, requires_postgres, requires_redis]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def wait_for(predicate, *, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
