@@ -175,31 +175,29 @@ def parse_filters(user, params, *, max_days: int = MAX_PERIOD_DAYS, own_figures:
 # --- queries -----------------------------------------------------------------------------
 
 
+def narrow(
+    qs: QuerySet, filters: MetricFilters, *, inbox="inbox_id", agent="agent_id", team="team_id", channel="channel"
+):
+    """The filters' inbox, agent, team and channel on any queryset, given where each lives on it."""
+    for values, lookup in (
+        (filters.inbox_ids, inbox),
+        (filters.agent_ids, agent),
+        (filters.team_ids, team),
+        (filters.channels, channel),
+    ):
+        if values is not None:
+            qs = qs.filter(**{f"{lookup}__in": values})
+    return qs
+
+
 def rollups(filters: MetricFilters) -> QuerySet[MetricRollup]:
     qs = MetricRollup.objects.filter(day__gte=filters.day_from, day__lte=filters.day_to)
-    if filters.inbox_ids is not None:
-        qs = qs.filter(inbox_id__in=filters.inbox_ids)
-    if filters.agent_ids is not None:
-        qs = qs.filter(agent_key__in=filters.agent_ids)
-    if filters.team_ids is not None:
-        qs = qs.filter(team_key__in=filters.team_ids)
-    if filters.channels is not None:
-        qs = qs.filter(channel__in=filters.channels)
-    return qs
+    return narrow(qs, filters, agent="agent_key", team="team_key")
 
 
 def facts(filters: MetricFilters) -> QuerySet[ConversationFacts]:
     """Facts in the filters' dimensions (any period: callers pick the timestamp that counts)."""
-    qs = ConversationFacts.objects.all()
-    if filters.inbox_ids is not None:
-        qs = qs.filter(inbox_id__in=filters.inbox_ids)
-    if filters.agent_ids is not None:
-        qs = qs.filter(agent_id__in=filters.agent_ids)
-    if filters.team_ids is not None:
-        qs = qs.filter(team_id__in=filters.team_ids)
-    if filters.channels is not None:
-        qs = qs.filter(channel__in=filters.channels)
-    return qs
+    return narrow(ConversationFacts.objects.all(), filters)
 
 
 def _in_period(qs: QuerySet, filters: MetricFilters, field_name: str) -> QuerySet:

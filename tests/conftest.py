@@ -1,6 +1,7 @@
 """Shared fixtures. Real services are used when their URL is set; otherwise those tests skip."""
 
 import os
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -13,6 +14,17 @@ requires_postgres = pytest.mark.skipif(
 requires_redis = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (CI's second run does)"
 )
+
+
+def wait_for(predicate, *, timeout: float = 60):
+    """Poll until `predicate()` is truthy (something a real worker or server does), and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s")
 
 
 @pytest.hookimpl(trylast=True)

@@ -237,14 +237,14 @@ class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             if "from" in params or "to" in params:
                 start, end = filters.bounds()
                 qs = qs.filter(created_at__gte=start, created_at__lt=end)
-            if filters.inbox_ids is not None:
-                qs = qs.filter(conversation__inbox_id__in=filters.inbox_ids)
-            if filters.agent_ids is not None:
-                qs = qs.filter(response__invitation__agent_id__in=filters.agent_ids)
-            if filters.team_ids is not None:
-                qs = qs.filter(response__invitation__team_id__in=filters.team_ids)
-            if filters.channels is not None:
-                qs = qs.filter(response__invitation__channel__in=filters.channels)
+            qs = reports.narrow(
+                qs,
+                filters,
+                inbox="conversation__inbox_id",
+                agent="response__invitation__agent_id",
+                team="response__invitation__team_id",
+                channel="response__invitation__channel",
+            )
         return qs
 
     def get_object(self):

@@ -7,20 +7,10 @@ import pytest
 
 from chat import services, tasks
 from chat.models import Message
-from tests.conftest import requires_postgres, requires_redis
+from tests.conftest import requires_postgres, requires_redis, wait_for
 from tests.factories import EmailInboxFactory, SmsInboxFactory, agent_user, conversation_with
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.slow, requires_postgres, requires_redis]
-
-
-def wait_for(predicate, *, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_the_worker_sends_each_reply_once_by_smtp_and_twilio(celery_worker_process, smtp_sink, fake_twilio, settings):

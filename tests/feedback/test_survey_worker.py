@@ -5,7 +5,6 @@ The resolution's task, the send task with its eta and the closed-loop task all r
 """
 
 import asyncio
-import time
 from datetime import timedelta
 
 import pytest
@@ -18,20 +17,10 @@ from chat import services as chat_services
 from chat.events import contact_group
 from feedback import tasks
 from feedback.models import SurveyInvitation, SurveyPolicy
-from tests.conftest import requires_postgres, requires_redis
+from tests.conftest import requires_postgres, requires_redis, wait_for
 from tests.factories import ContactFactory, InboxFactory, agent_user
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.slow, requires_postgres, requires_redis]
-
-
-def wait_for(predicate, *, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def resolved(inbox, agent):
