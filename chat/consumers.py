@@ -19,6 +19,7 @@ from cxhub.errors import DomainError, NotFound
 
 from . import events, selectors, services, widget
 from .models import AgentProfile, Contact, Conversation, Message
+from .selectors import is_number
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def _resume_query(query_string: bytes, limit: int = 200) -> list[tuple[int, int]
     pairs = []
     for item in ",".join(values).split(","):
         conversation, _, seq = item.partition(":")
-        if conversation.isdigit() and seq.isdigit() and int(conversation) > 0:
+        if is_number(conversation) and is_number(seq) and int(conversation) > 0:
             pairs.append((int(conversation), int(seq)))
     return pairs[:limit]
 

@@ -59,10 +59,15 @@ def conversation_list(user: AbstractBaseUser) -> QuerySet[Conversation]:
 MAX_ID = 2**63 - 1  # the largest primary key a database column holds
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also says yes to "³" or "٣", which int() may refuse."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_id(value) -> int | None:
     """A client-given id as a primary key, or None when it cannot be one (too big, not a number)."""
     text = str(value).strip()
-    if not text.isascii() or not text.isdigit():
+    if not is_number(text):
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat.models import AgentProfile, Channel, Team
-from chat.selectors import inboxes_visible_to, user_is_supervisor
+from chat.selectors import inboxes_visible_to, is_number, user_is_supervisor
 from cxhub.errors import DomainError, InvalidInput, NotFound
 
 from . import followups, reports
@@ -86,7 +86,7 @@ def followup_assign(request, follow_up_id: int):
     if follow_up is None:
         return _error_page(request, NotFound("Follow-up not found."))
     owner_id = request.POST.get("owner", "")
-    owner = get_user_model().objects.filter(pk=int(owner_id)).first() if owner_id.isdigit() else None
+    owner = get_user_model().objects.filter(pk=int(owner_id)).first() if is_number(owner_id) else None
     try:
         if owner is None:
             raise InvalidInput("Pick someone to assign it to.")

@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from chat.models import Channel, Contact, Inbox, Team
-from chat.selectors import inbox_ids_visible_to, user_is_supervisor
+from chat.selectors import inbox_ids_visible_to, is_number, user_is_supervisor
 from cxhub.errors import InvalidInput, NotFound
 
 from . import metrics
@@ -92,7 +92,7 @@ def _date(params, name: str) -> date | None:
 
 
 def _ids(values: list[str], name: str) -> list[int]:
-    bad = [v for v in values if not v.isdigit() or len(v) > 18]
+    bad = [v for v in values if not is_number(v) or len(v) > 18]
     if bad:
         raise InvalidInput(f"Unknown {name}.", fields={name: [f"Not an id: {bad[0][:40]!r}."]})
     return sorted({int(v) for v in values})
@@ -121,13 +121,13 @@ def parse_filters(user, params, *, max_days: int = MAX_PERIOD_DAYS, own_figures:
 
     inbox_values = _values(params, "inbox")
     if inbox_values:
-        numeric = {int(v) for v in inbox_values if v.isdigit() and len(v) <= 18}
-        public = {v for v in inbox_values if not (v.isdigit() and len(v) <= 18)}
+        numeric = {int(v) for v in inbox_values if is_number(v) and len(v) <= 18}
+        public = {v for v in inbox_values if not (is_number(v) and len(v) <= 18)}
         found = {
             i.pk: i for i in Inbox.objects.filter(Q(pk__in=numeric) | Q(public_id__in=public)).only("pk", "public_id")
         }
         known = set(found) | {i.public_id for i in found.values()}
-        unknown = [v for v in inbox_values if (int(v) if v.isdigit() and len(v) <= 18 else v) not in known]
+        unknown = [v for v in inbox_values if (int(v) if is_number(v) and len(v) <= 18 else v) not in known]
         if unknown:
             raise InvalidInput("Unknown inbox.", fields={"inbox": [f"No such inbox: {unknown[0][:40]!r}."]})
         ids = sorted(found)

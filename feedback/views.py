@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from chat.selectors import is_number
 from cxhub.errors import Gone, InvalidInput, NotFound
 
 from . import selectors, services
@@ -36,7 +37,7 @@ def _preselected(params, response) -> dict:
     chosen = {key: getattr(response, key, None) for key in SCORE_KEYS} if response else {}
     for key in SCORE_KEYS:
         raw = params.get(key, "")
-        if raw.isdigit() and QUESTIONS[key].low <= int(raw) <= QUESTIONS[key].high:
+        if is_number(raw) and QUESTIONS[key].low <= int(raw) <= QUESTIONS[key].high:
             chosen[key] = int(raw)
     return chosen
 

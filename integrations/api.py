@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
-from chat.selectors import user_is_supervisor
+from chat.selectors import is_number, user_is_supervisor
 from cxhub.api import CursorPagination
 from cxhub.errors import Forbidden
 
@@ -73,7 +73,7 @@ class WebhookDeliveryViewSet(_SupervisorsOnly, viewsets.ReadOnlyModelViewSet):
         params = self.request.query_params
         if params.get("status") in WebhookDelivery.Status.values:
             queryset = queryset.filter(status=params["status"])
-        if str(params.get("subscription", "")).isdigit() and len(params["subscription"]) <= 18:
+        if is_number(str(params.get("subscription", ""))) and len(params["subscription"]) <= 18:
             queryset = queryset.filter(subscription_id=int(params["subscription"]))
         if params.get("event_type"):
             queryset = queryset.filter(event_type=params["event_type"][:40])

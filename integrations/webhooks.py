@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat.models import ConversationEvent, Message
+from chat.selectors import is_number
 
 from . import safe_http
 from .models import WebhookDelivery, WebhookSubscription
@@ -76,7 +77,7 @@ def verify_signature(*, secret: str, headers, body: bytes, tolerance_seconds: in
     """What a receiver does (and what the tests do): True when the signature and the time are right."""
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     given = headers.get(SIGNATURE_HEADER, "").removeprefix("v1=")
-    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > tolerance_seconds:
+    if not is_number(timestamp) or abs((now or time.time()) - int(timestamp)) > tolerance_seconds:
         return False
     return hmac.compare_digest(given, signature(secret=secret, timestamp=timestamp, body=body))
 

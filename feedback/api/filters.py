@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from chat.models import Channel
-from chat.selectors import inboxes_visible_to
+from chat.selectors import inboxes_visible_to, is_number
 from cxhub.errors import NotFound
 from feedback.models import SurveyResponse
 
@@ -44,7 +44,7 @@ class SurveyResponseFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         self.filters["inbox"].field.valid_value = lambda value: bool(str(value).strip())
         for name in ("agent", "team", "conversation", "contact"):
-            self.filters[name].field.valid_value = lambda value: str(value).isdigit()
+            self.filters[name].field.valid_value = lambda value: is_number(str(value))
 
     def filter_from(self, queryset, name, value):
         return queryset.filter(answered_at__gte=_start_of(value))
@@ -54,7 +54,7 @@ class SurveyResponseFilter(django_filters.FilterSet):
 
     def filter_period(self, queryset, name, value):
         value = value.strip().lower()
-        if not (value.endswith("d") and value[:-1].isdigit() and 1 <= int(value[:-1]) <= 366):
+        if not (value.endswith("d") and is_number(value[:-1]) and 1 <= int(value[:-1]) <= 366):
             from rest_framework.exceptions import ValidationError
 
             raise ValidationError({"period": ["A number of days from 1 to 366, like 7d or 30d."]})
@@ -66,7 +66,7 @@ class SurveyResponseFilter(django_filters.FilterSet):
         ids = []
         for value in values:
             lookup = Q(public_id=str(value))
-            if str(value).isdigit():
+            if is_number(str(value)):
                 lookup |= Q(pk=int(value))
             inbox_id = visible.filter(lookup).values_list("pk", flat=True).first()
             if inbox_id is None:

@@ -16,7 +16,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat.selectors import inbox_ids_visible_to
+from chat.selectors import inbox_ids_visible_to, is_number
 from cxhub.api import CursorPagination
 from cxhub.errors import InvalidInput, NotFound
 
@@ -228,7 +228,7 @@ class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if owner:
             if owner == "me":
                 qs = qs.filter(owner=self.request.user)
-            elif owner.isdigit() and len(owner) <= 18:
+            elif is_number(owner) and len(owner) <= 18:
                 qs = qs.filter(owner_id=int(owner))
             else:
                 raise InvalidInput("Unknown owner.", fields={"owner": ["A user id or `me`."]})
@@ -249,7 +249,7 @@ class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_object(self):
         pk = self.kwargs["pk"]
-        follow_up = self.get_queryset().filter(pk=int(pk)).first() if str(pk).isdigit() else None
+        follow_up = self.get_queryset().filter(pk=int(pk)).first() if is_number(str(pk)) else None
         if follow_up is None:
             raise NotFound("Follow-up not found.")
         return follow_up

@@ -208,3 +208,20 @@ def test_console_pages_render_for_agents_and_supervisors(shop, client):
     assert client.get("/console/dashboard/").status_code == 200
     assert client.post(f"/console/followups/{follow_up.pk}/close/", {"note": "x"}).status_code == 404
     assert client.get(f"/console/dashboard/?agent={shop['alice'].pk}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/metrics/summary/?inbox=%C2%B3",  # "³": a digit to str.isdigit(), not to int()
+        "/api/v1/metrics/breakdown/?metric=nps&by=team&team=%C2%B3",
+        "/api/v1/exports/conversations.csv?team=%D9%A3&inbox=1",  # "٣"
+        "/api/v1/followups/?team=%C2%B3",
+        "/api/v1/surveys/responses/?agent=%C2%B3",
+    ],
+)
+def test_unicode_digits_in_id_filters_are_400_not_500(shop, as_user, url):
+    # found by `make fuzz` (1,000 cases per operation)
+    response = as_user(shop["boss"]).get(url)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
