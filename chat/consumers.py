@@ -8,12 +8,14 @@ import asyncio
 import functools
 import json
 import logging
+import threading
 import time
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import close_old_connections, transaction
 
 from cxhub.errors import DomainError, NotFound
 
@@ -66,8 +68,32 @@ class TokenBucket:
         return True
 
 
+# Django's database_sync_to_async closes stale connections before and after every call, and
+# with CONN_HEALTH_CHECKS each close marks the connection for a `SELECT 1` before its next
+# query: one extra round trip per hop, several per chat message. Sockets check their
+# thread's connections at most every few seconds instead, and at once after a failed call.
+CONNECTION_CHECK_SECONDS = 5.0
+_thread_state = threading.local()
+
+
+def _with_checked_connections(func):
+    def run(*args, **kwargs):
+        now = time.monotonic()
+        if now - getattr(_thread_state, "checked_at", -CONNECTION_CHECK_SECONDS) >= CONNECTION_CHECK_SECONDS:
+            close_old_connections()
+            _thread_state.checked_at = now
+        try:
+            return func(*args, **kwargs)
+        except BaseException:
+            close_old_connections()  # a broken connection is found before its next use
+            _thread_state.checked_at = time.monotonic()
+            raise
+
+    return run
+
+
 def in_worker_thread(func):
-    """Run blocking ORM work in the thread pool, closing stale connections around it.
+    """Run blocking ORM work in the thread pool, checking stale connections as above.
 
     Not Channels' default one shared thread (thread_sensitive): each call is its own
     transaction, so sockets need not queue behind one another. Broadcasts the work schedules
@@ -78,7 +104,7 @@ def in_worker_thread(func):
         with events.deferred_broadcasts() as pending:
             return func(*args, **kwargs), pending
 
-    run = database_sync_to_async(collecting, thread_sensitive=False)
+    run = sync_to_async(_with_checked_connections(collecting), thread_sensitive=False)
 
     @functools.wraps(func)
     async def wrapper(*args, **kwargs):
@@ -177,7 +203,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.append(group)
-        if getattr(self, "refresher", None) is None:
+        if getattr(self, "refresher", None) is None and not getattr(self.channel_layer, "renews_memberships", False):
             self.refresher = asyncio.ensure_future(self._refresh_groups())
 
     async def _refresh_groups(self) -> None:
@@ -341,6 +367,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.message_updated(event["message"])
             return
         await self.deliver(event["message"])
+        if event.get("conversation"):
+            await self.chat_conversation({"conversation": event["conversation"]})
+
+    async def chat_conversation(self, event):
+        """A conversation's new state: only consoles show it."""
 
     async def message_updated(self, message: dict) -> None:
         """A message broadcast before changed (delivery status); only consoles show it."""
@@ -385,13 +416,18 @@ class WidgetConsumer(ChatConsumer):
             self.auth_timeout_seconds, lambda: asyncio.ensure_future(self._auth_timed_out())
         )
 
+    async def _allowed_inbox(self, public_id: str, origin: str):
+        inbox = widget.cached_web_inbox(public_id) or await self._web_inbox(public_id)
+        return inbox if inbox is not None and widget.origin_allowed(inbox, origin) else None
+
     @in_worker_thread
-    def _allowed_inbox(self, public_id: str, origin: str):
+    def _web_inbox(self, public_id: str):
         try:
             inbox = widget.web_inbox_by_public_id(public_id)
         except NotFound:
             return None
-        return inbox if widget.origin_allowed(inbox, origin) else None
+        widget.remember_web_inbox(inbox)
+        return inbox
 
     async def _auth_timed_out(self):
         if self.contact_id is None:
@@ -442,17 +478,18 @@ class WidgetConsumer(ChatConsumer):
             except FrameError:
                 await self.close(code=CLOSE_UNAUTHORISED)
                 return
-        state = await self._authenticate(token if isinstance(token, str) else "")
-        if state is None:
+        contact_id = await self._authenticate(token if isinstance(token, str) else "")
+        if contact_id is None:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
         self.auth_timer.cancel()
-        contact_id, self.contact_name, agents_online = state
         self.contact_id = contact_id
-        # Join first, then read: a message committed in between is either in last_seq or live.
-        await self.join(events.contact_group(contact_id))
-        await self.join(events.visitors_group(self.inbox.pk))
-        conversation = await self._active_conversation()
+        # Join first, then read: a message committed (or an agent gone online) in between is
+        # either in what we read or comes live.
+        await asyncio.gather(
+            self.join(events.contact_group(contact_id)), self.join(events.visitors_group(self.inbox.pk))
+        )
+        conversation, agents_online = await self._session_state()
         if conversation is not None:
             self.current_conversation_id = conversation.pk
             self.conversation_inboxes[conversation.pk] = conversation.inbox_id
@@ -483,16 +520,24 @@ class WidgetConsumer(ChatConsumer):
             await self.replay(conversation_id, after_seq)
 
     @in_worker_thread
-    def _authenticate(self, token: str):
-        contact = widget.visitor_token_authenticate(inbox=self.inbox, token=token)
-        if contact is None:
+    def _authenticate(self, token: str) -> int | None:
+        visitor_token = widget.live_visitor_token(self.inbox, token)
+        if visitor_token is None:
             return None
         self.token = token
-        return contact.pk, contact.name, widget.inbox_agents_online(self.inbox.pk)
+        self.token_id, self.token_hash = visitor_token.pk, visitor_token.token_hash
+        contact = selectors.root_contact(visitor_token.contact)
+        self.contact_name = contact.name
+        return contact.pk
 
     @in_worker_thread
-    def _active_conversation(self) -> Conversation | None:
+    def _session_state(self) -> tuple[Conversation | None, bool]:
+        return self._active_conversation_now(), widget.inbox_agents_online(self.inbox.pk)
+
+    def _active_conversation_now(self) -> Conversation | None:
         return Conversation.objects.filter(contact_id=self.contact_id).exclude(status="resolved").first()
+
+    _active_conversation = in_worker_thread(_active_conversation_now)
 
     async def on_message_send(self, content):
         client_msg_id, body = _client_msg_id(content), _body(content)
@@ -509,13 +554,19 @@ class WidgetConsumer(ChatConsumer):
 
     @in_worker_thread
     def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict] | None:
-        if widget.visitor_token_authenticate(inbox=self.inbox, token=self.token) is None:
-            return None
-        contact = selectors.root_contact(Contact.objects.get(pk=self.contact_id))
-        received = services.message_receive(
-            inbox=self.inbox, contact=contact, channel="web", body=body, client_msg_id=client_msg_id
-        )
-        message = Message.objects.select_related("conversation__contact").get(pk=received.message.pk)
+        # A revoked token's sockets close at once (chat.token_revoked); a frame that raced the
+        # revocation is refused here: one primary-key read in the message's transaction.
+        with transaction.atomic():
+            if not widget.visitor_token_live(self.token_id):
+                return None
+            received = services.message_receive(
+                inbox=self.inbox,
+                contact=Contact(pk=self.contact_id),
+                channel="web",
+                body=body,
+                client_msg_id=client_msg_id,
+            )
+        message = received.message
         self.conversation_inboxes[message.conversation_id] = message.conversation.inbox_id
         return message.conversation.contact_id, events.message_payload(message)
 
@@ -618,6 +669,14 @@ class WidgetConsumer(ChatConsumer):
             return
         self.current_conversation_id = message["conversation_id"]
         await self.deliver(message)
+        if event.get("status"):
+            await self.chat_conversation_status(event["status"])
+
+    async def chat_token_revoked(self, event):
+        """This contact's token was revoked (or all of them erased): sockets signed in with it close."""
+        token_hash = event.get("token_hash")
+        if token_hash is None or token_hash == getattr(self, "token_hash", None):
+            await self.close(code=CLOSE_UNAUTHORISED)
 
     async def chat_conversation_status(self, event):
         conversation = event["conversation"]

@@ -113,25 +113,40 @@ def _send(group: str, event: dict) -> None:
         logger.exception("broadcast to %s failed", group)
 
 
-def broadcast_message(message: Message, *, updated: bool = False) -> None:
+def broadcast_message(
+    message: Message, *, updated: bool = False, with_conversation: bool = False, status_changed: bool = False
+) -> None:
     """After commit: the customer's widgets (not notes) and the inbox's consoles.
 
     `updated` marks a message that was broadcast before and changed since (its delivery
-    status): consoles show the change, widgets ignore it.
+    status): consoles show the change, widgets ignore it. `with_conversation` carries the
+    conversation's new state in the same event (one group send per group, not two): consoles
+    get it after the message; widgets get its status when `status_changed`.
     """
     payload = message_payload(message)
     conversation = message.conversation
+    state = conversation_payload(conversation) if with_conversation else None
 
     def send() -> None:
         if updated:
             event = {"type": "chat.message", "message": payload, "updated": True}
             _send(inbox_group(conversation.inbox_id), event)
             return
+        status = _status_event(state) if state and status_changed else None
         if not message.is_note:
-            _send(contact_group(conversation.contact_id), {"type": "chat.message", "message": payload})
-        _send(inbox_group(conversation.inbox_id), {"type": "chat.message", "message": payload})
+            _send(
+                contact_group(conversation.contact_id), {"type": "chat.message", "message": payload, "status": status}
+            )
+        elif status:
+            _send(contact_group(conversation.contact_id), status)
+        _send(inbox_group(conversation.inbox_id), {"type": "chat.message", "message": payload, "conversation": state})
 
     transaction.on_commit(send)
+
+
+def _status_event(state: dict) -> dict:
+    """What a widget learns of a conversation's change: its id and status."""
+    return {"type": "chat.conversation_status", "conversation": {"id": state["id"], "status": state["status"]}}
 
 
 def broadcast_conversation(conversation: Conversation) -> None:
@@ -140,15 +155,16 @@ def broadcast_conversation(conversation: Conversation) -> None:
 
     def send() -> None:
         _send(inbox_group(conversation.inbox_id), {"type": "chat.conversation", "conversation": payload})
-        _send(
-            contact_group(conversation.contact_id),
-            {
-                "type": "chat.conversation_status",
-                "conversation": {"id": conversation.pk, "status": conversation.status},
-            },
-        )
+        _send(contact_group(conversation.contact_id), _status_event(payload))
 
     transaction.on_commit(send)
+
+
+def broadcast_tokens_revoked(contact_id: int, *, token_hash: str | None = None) -> None:
+    """After commit: the contact's widget sockets signed in with that token (or any, when None) close."""
+    transaction.on_commit(
+        lambda: _send(contact_group(contact_id), {"type": "chat.token_revoked", "token_hash": token_hash})
+    )
 
 
 def visitors_group(inbox_id: int) -> str:

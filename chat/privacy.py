@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from . import events
 from .models import AuditLog, Contact, ContactIdentity, Conversation, ConversationEvent, Message, VisitorToken
 
 logger = logging.getLogger(__name__)
@@ -231,5 +232,7 @@ def contact_erase(*, contact: Contact, by=None) -> dict:
         data={**counts, "contact_ids": ids},
     )
     transaction.on_commit(lambda: _delete_files(files))
+    for person_id in ids:  # their open widget sockets close: the tokens are gone
+        events.broadcast_tokens_revoked(person_id)
     logger.info("erased contact %s (%s)", contact.pk, counts)
     return counts

@@ -15,14 +15,22 @@ is added back and each local channel gets a `chat.resync` event, on which the co
 what was committed meanwhile from the database (persist first: nothing is lost, the seq
 cursor keeps it in order and once). `group_add`/`group_discard` during an outage are recorded
 and applied on recovery. `group_send` still raises: chat.events logs it, the write stands.
+
+It also makes fewer round trips to Redis than its parent (docs/benchmarks.md, chat): a group
+send reads the group and pushes to every member's queue in two scripts (the parent makes four
+calls), and a receive takes every message waiting on the process's queue in one script (the
+parent makes four calls per message), keeping them in its backup queue until handed over.
 """
 
 import asyncio
+import hashlib
 import logging
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -30,16 +38,79 @@ logger = logging.getLogger(__name__)
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 RESYNC_EVENT = {"type": "chat.resync"}
 WATCH_SECONDS = 1.0
+RECEIVE_BATCH = 100
+
+
+class Script:
+    """A Lua script run by its SHA1 (loaded again after a Redis restart forgot it)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, connection, keys: list, args: list):
+        try:
+            return await connection.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await connection.eval(self.source, len(keys), *keys, *args)
+
+
+# KEYS[1] the group; ARGV[1] the oldest membership score still valid.
+GROUP_MEMBERS = Script("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+""")
+
+# KEYS the members' queues; ARGV their messages, their capacities, now, expiry, stale before.
+GROUP_PUSH = Script("""
+local n = #KEYS
+local now, expiry, stale = ARGV[2 * n + 1], ARGV[2 * n + 2], ARGV[2 * n + 3]
+local over_capacity = 0
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, stale)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
+        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+""")
+
+# KEYS[1] the queue, KEYS[2] its backup; ARGV[1] how many. Whatever an interrupted receive
+# left in the backup goes back first; then up to ARGV[1] messages move to the backup.
+RECEIVE_MANY = Script("""
+local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #backed_up, 1, -2 do
+    redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+end
+redis.call('DEL', KEYS[2])
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
+local members = {}
+for i = 1, #popped, 2 do
+    redis.call('ZADD', KEYS[2], popped[i + 1], popped[i])
+    members[#members + 1] = popped[i]
+end
+return members
+""")
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
+    # Redis forgets a membership after `group_expiry` (a day): this layer renews its process's
+    # memberships itself, so a socket needs no renewal task of its own (chat.consumers).
+    renews_memberships = True
+    renew_seconds = 3600.0
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.renewed_at = time.monotonic()
         self.memberships: dict[str, set[str]] = defaultdict(set)  # local channel → groups
         self.outage = False
         self.recovery_lock: asyncio.Lock | None = None
         self.run_id: str | None = None
         self.watchdog: asyncio.Task | None = None
+        self.fetched: dict[str, deque] = defaultdict(deque)  # queue key → taken, not yet handed over
 
     def _watch_redis(self) -> None:
         loop = asyncio.get_running_loop()
@@ -52,6 +123,11 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             await asyncio.sleep(WATCH_SECONDS)
             if not self.memberships:
                 continue
+            if time.monotonic() - self.renewed_at >= self.renew_seconds and not self.outage:
+                try:
+                    await self._renew()
+                except OUTAGE_ERRORS:
+                    self.outage = True
             try:
                 run_id = (await self.connection(0).info("server")).get("run_id")
             except OUTAGE_ERRORS:
@@ -73,10 +149,20 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self.memberships[channel].add(group)
         self._watch_redis()
         try:
-            await super().group_add(group, channel)
+            await self._group_add(group, channel)
         except OUTAGE_ERRORS as error:
             self.outage = True
             logger.warning("group_add %s during a Redis outage (%s); added on recovery", group, error)
+
+    async def _group_add(self, group, channel) -> None:
+        """The parent's group_add (add, then renew the group's expiry) in one round trip."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        key = self._group_key(group)
+        pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
+        pipe.zadd(key, {channel: time.time()})
+        pipe.expire(key, self.group_expiry)
+        await pipe.execute()
 
     async def group_discard(self, group, channel):
         groups = self.memberships.get(channel)
@@ -88,6 +174,45 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             await super().group_discard(group, channel)
         except OUTAGE_ERRORS as error:
             logger.warning("group_discard %s during a Redis outage (%s)", group, error)
+
+    async def group_send(self, group, message):
+        """The parent's group send in two scripts: read the members, push to their queues."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        connection = self.connection(self.consistent_hash(group))
+        members = await GROUP_MEMBERS(connection, [self._group_key(group)], [int(time.time()) - self.group_expiry])
+        if not members:
+            return
+        channels = [m.decode("utf8") for m in members]
+        by_connection, messages, capacities = self._map_channel_keys_to_connection(channels, message)
+        now = time.time()
+        for index, keys in by_connection.items():
+            args = [messages[k] for k in keys] + [capacities[k] for k in keys]
+            args += [now, self.expiry, int(now) - int(self.expiry)]
+            over_capacity = await GROUP_PUSH(self.connection(index), keys, args)
+            if over_capacity:
+                logger.info("%s of %s channels over capacity in group %s", over_capacity, len(channels), group)
+
+    async def _brpop_with_clean(self, index, channel, timeout):
+        """The next message of this queue: from the batch taken last time, else a new batch,
+        else wait for one (as the parent does). Taken messages sit in the backup queue."""
+        fetched = self.fetched[channel]
+        if not fetched:
+            connection = self.connection(index)
+            backup = self._backup_channel_name(channel)
+            fetched.extend(await RECEIVE_MANY(connection, [channel, backup], [RECEIVE_BATCH]))
+            if not fetched:
+                result = await connection.bzpopmin(channel, timeout=timeout)
+                if result is None:
+                    return None
+                _, member, score = result
+                await connection.zadd(backup, {member: float(score)})
+                fetched.append(member)
+        return fetched.popleft()
+
+    async def _clean_receive_backup(self, index, channel):
+        """Once a batch is handed over in full, its backup goes (the parent pops one per message)."""
+        if not self.fetched[channel]:
+            await self.connection(index).delete(self._backup_channel_name(channel))
 
     async def receive(self, channel):
         delay = 0.05
@@ -108,6 +233,22 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    async def _renew(self, batch: int = 500) -> None:
+        """Every membership of this process again, in pipelined batches."""
+        self.renewed_at = time.monotonic()
+        pairs = [(group, channel) for channel, groups in list(self.memberships.items()) for group in list(groups)]
+        for start in range(0, len(pairs), batch):
+            by_connection = defaultdict(list)
+            for group, channel in pairs[start : start + batch]:
+                by_connection[self.consistent_hash(group)].append((group, channel))
+            for index, items in by_connection.items():
+                pipe = self.connection(index).pipeline(transaction=False)
+                for group, channel in items:
+                    key = self._group_key(group)
+                    pipe.zadd(key, {channel: time.time()})
+                    pipe.expire(key, self.group_expiry)
+                await pipe.execute()
+
     async def _recover(self) -> None:
         """Once Redis answers: every membership back, then a resync event to every local channel."""
         if self.recovery_lock is None:
@@ -127,6 +268,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
 
     async def flush(self):
         self.memberships.clear()
+        self.fetched.clear()
         self.outage = False
         if self.watchdog is not None and not self.watchdog.get_loop().is_closed():
             self.watchdog.cancel()

@@ -186,6 +186,27 @@ def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> Conv
     return event
 
 
+# What a new message changes on its conversation (the rest is saved by whoever changes it).
+MESSAGE_FIELDS = [
+    "last_seq",
+    "last_activity_at",
+    "last_customer_channel",
+    "first_customer_message_at",
+    "first_reply_at",
+    "assignee",
+    "status",
+    "snoozed_until",
+]
+
+
+def _locked_person(contact: Contact) -> Contact:
+    """Lock the contact row that stands for this person now (following merges, ADR 0001)."""
+    locked = Contact.objects.select_for_update().get(pk=contact.pk)
+    while locked.merged_into_id:  # merged meanwhile: the person is its target
+        locked = Contact.objects.select_for_update().get(pk=root_contact(locked).pk)
+    return locked
+
+
 def _next_seq(conversation: Conversation) -> int:
     conversation.last_seq += 1
     return conversation.last_seq
@@ -243,7 +264,7 @@ def message_receive(
     if channel not in Channel.values:
         raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
     # One writer per person at a time: the lock orders concurrent arrivals (seq, one conversation).
-    contact = Contact.objects.select_for_update().get(pk=root_contact(contact).pk)
+    contact = _locked_person(contact)
     if provider and external_id:
         duplicate = Message.objects.filter(provider=provider, external_id=external_id).first()
         if duplicate:
@@ -259,8 +280,10 @@ def message_receive(
         .exclude(status=Conversation.Status.RESOLVED)
         .first()
     )
+    status_before = conversation.status if conversation else None
     if conversation is None:
         conversation = _open_conversation(contact=contact, inbox=inbox, subject=subject, at=now)
+    conversation.contact = contact  # the payloads name the sender
     message = Message.objects.create(
         conversation=conversation,
         inbox=inbox,
@@ -287,7 +310,7 @@ def message_receive(
     if conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING):
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
-    conversation.save()
+    conversation.save(update_fields=MESSAGE_FIELDS)
     _event(
         conversation,
         EventKind.MESSAGE_CREATED,
@@ -296,8 +319,7 @@ def message_receive(
         sender="contact",
         channel=channel,
     )
-    events.broadcast_message(message)
-    events.broadcast_conversation(conversation)
+    events.broadcast_message(message, with_conversation=True, status_changed=conversation.status != status_before)
     return Received(message, True)
 
 
@@ -349,7 +371,7 @@ def message_send(
     if human_reply and conversation.assignee_id is None and by is not None:
         conversation.assignee = by
         _event(conversation, EventKind.ASSIGNED, actor=by, assignee_id=by.pk, reason="first_reply")
-    conversation.save()
+    conversation.save(update_fields=MESSAGE_FIELDS)
     _event(
         conversation,
         EventKind.MESSAGE_CREATED,
@@ -360,8 +382,7 @@ def message_send(
         channel=channel,
         is_note=is_note,
     )
-    events.broadcast_message(message)
-    events.broadcast_conversation(conversation)
+    events.broadcast_message(message, with_conversation=True)
     if outbound:
         from . import tasks
 

@@ -7,6 +7,7 @@
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from cxhub.errors import Forbidden, NotFound
 
+from . import events
 from .models import AgentProfile, Contact, ContactIdentity, Conversation, Inbox, VisitorToken, hash_token
 from .selectors import active_conversation_of, root_contact
 from .services import Claim, contact_identify
@@ -34,6 +36,27 @@ def web_inbox_by_public_id(public_id: str) -> Inbox:
     if inbox is None:
         raise NotFound("Inbox not found.")
     return inbox
+
+
+# The widget socket's handshake reads its inbox on every connect: each process keeps the web
+# inboxes it found for a few seconds (a changed origin list applies within that time).
+INBOX_CACHE_SECONDS = 10.0
+INBOX_CACHE_SIZE = 1000
+_inboxes: dict[str, tuple[float, Inbox]] = {}
+
+
+def cached_web_inbox(public_id: str) -> Inbox | None:
+    """The web inbox `web_inbox_by_public_id` found within the last few seconds, or None."""
+    hit = _inboxes.get(public_id)
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1]
+
+
+def remember_web_inbox(inbox: Inbox) -> None:
+    if len(_inboxes) >= INBOX_CACHE_SIZE:
+        _inboxes.clear()
+    _inboxes[str(inbox.public_id)] = (time.monotonic() + INBOX_CACHE_SECONDS, inbox)
 
 
 def origin_allowed(inbox: Inbox, origin: str | None) -> bool:
@@ -58,19 +81,25 @@ def inbox_agents_online(inbox_id: int) -> bool:
     ).exists()
 
 
-def _live_token(inbox: Inbox, raw_token: str) -> VisitorToken | None:
+def live_visitor_token(inbox: Inbox, raw_token: str) -> VisitorToken | None:
+    """The unrevoked token of this inbox (with its contact), or None."""
     if not raw_token or not isinstance(raw_token, str) or len(raw_token) > 200:
         return None
     return (
-        VisitorToken.objects.select_related("contact", "inbox")
+        VisitorToken.objects.select_related("contact")
         .filter(token_hash=hash_token(raw_token), inbox=inbox, revoked_at__isnull=True)
         .first()
     )
 
 
+def visitor_token_live(token_id: int) -> bool:
+    """Whether this token is still live (not revoked, not erased): one primary-key read."""
+    return VisitorToken.objects.filter(pk=token_id, revoked_at__isnull=True).exists()
+
+
 def visitor_token_authenticate(*, inbox: Inbox, token: str) -> Contact | None:
     """The contact (after merges) a live visitor token of this inbox stands for, or None."""
-    visitor_token = _live_token(inbox, token)
+    visitor_token = live_visitor_token(inbox, token)
     if visitor_token is None:
         return None
     return root_contact(visitor_token.contact)
@@ -99,7 +128,7 @@ def widget_session_start(
     claims; a wrong one is refused before anything is written. Without one the visitor is
     anonymous and what they typed stays unverified (it never attaches to an existing person).
     """
-    previous = _live_token(inbox, visitor_token)
+    previous = live_visitor_token(inbox, visitor_token)
     if identity_hash:
         if not external_id or not identity_hash_valid(inbox, external_id, identity_hash):
             raise Forbidden("The identity signature does not match.", code="identity_invalid")
@@ -146,8 +175,10 @@ def _unverified_claims(*, email: str, phone: str, external_id: str) -> list[Clai
 @transaction.atomic
 def visitor_token_revoke(*, inbox: Inbox, token: str) -> bool:
     """Revoke a visitor token (e.g. the website signs the user out); True when one was live."""
-    return bool(
-        VisitorToken.objects.filter(token_hash=hash_token(token), inbox=inbox, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-    )
+    live = VisitorToken.objects.filter(token_hash=hash_token(token), inbox=inbox, revoked_at__isnull=True)
+    contact_ids = list(live.values_list("contact_id", flat=True))
+    if not live.update(revoked_at=timezone.now()):
+        return False
+    for contact_id in contact_ids:
+        events.broadcast_tokens_revoked(contact_id, token_hash=hash_token(token))
+    return True

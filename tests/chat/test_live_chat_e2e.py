@@ -145,6 +145,8 @@ class Agent:
         self.pending: dict[str, dict] = {}
         self.errors: list[dict] = []
         self.stopped = False
+        self.pace = asyncio.Lock()
+        self.last_sent = 0.0
 
     def contiguous(self, conversation_id: int) -> int:
         seqs, n = self.seen[conversation_id], 0
@@ -182,11 +184,22 @@ class Agent:
             await self.answer(conversation_id)
 
     async def safe_send(self, frame: dict) -> None:
-        try:
-            if self.socket is not None:
-                await self.socket.send(json.dumps(frame))
-        except ConnectionClosed:
-            pass
+        # A console stays under the server's frame rate (10/s, burst 20) as a person does (a
+        # fast server lets customers write faster than one agent may answer), without holding
+        # up its reader: frames leave in order from tasks queued on one lock.
+        asyncio.ensure_future(self.paced_send(frame))
+
+    async def paced_send(self, frame: dict) -> None:
+        async with self.pace:
+            wait = self.last_sent + 0.12 - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.last_sent = asyncio.get_running_loop().time()
+            try:
+                if self.socket is not None:
+                    await self.socket.send(json.dumps(frame))
+            except ConnectionClosed:
+                pass
 
     async def read(self, socket, ready, connection_log) -> None:
         try:
