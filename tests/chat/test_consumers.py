@@ -58,8 +58,8 @@ async def visitor(inbox, **claims):
     return session.visitor_token, session.contact
 
 
-async def console(user, query: str = "") -> tuple[WebsocketCommunicator, dict]:
-    """A console socket logged in with a real session cookie, and its ready frame."""
+async def console_connect(user, *, query: str = "", origin: str = ORIGIN) -> WebsocketCommunicator:
+    """A console socket (not yet connected) with a real session cookie of this user."""
 
     def cookie():
         client = Client()
@@ -67,8 +67,13 @@ async def console(user, query: str = "") -> tuple[WebsocketCommunicator, dict]:
         return client.cookies["sessionid"].value
 
     session_id = await db(cookie)
-    headers = [(b"host", b"127.0.0.1"), (b"origin", ORIGIN.encode()), (b"cookie", f"sessionid={session_id}".encode())]
-    socket = WebsocketCommunicator(application, f"/ws/console/{query}", headers=headers)
+    headers = [(b"host", b"127.0.0.1"), (b"origin", origin.encode()), (b"cookie", f"sessionid={session_id}".encode())]
+    return WebsocketCommunicator(application, f"/ws/console/{query}", headers=headers)
+
+
+async def console(user, query: str = "") -> tuple[WebsocketCommunicator, dict]:
+    """A console socket logged in with a real session cookie, and its ready frame."""
+    socket = await console_connect(user, query=query)
     connected, _ = await socket.connect()
     assert connected
     ready = await socket.receive_json_from(timeout=3)
@@ -133,6 +138,25 @@ async def test_foreign_origin_or_unknown_inbox_refuses_the_handshake():
     assert not connected
     unknown = WebsocketCommunicator(application, "/ws/widget/?inbox=nope", headers=[(b"origin", ORIGIN.encode())])
     connected, _ = await unknown.connect()
+    assert not connected
+
+
+async def test_the_widget_works_on_the_company_website_but_the_console_only_on_cxhub():
+    # given an inbox embedded on the company's own site, an origin that is not one of cxhub's hosts
+    inbox = await db(InboxFactory, allowed_origins=["https://shop.example"])
+    token, contact = await visitor(inbox)
+    # when the widget connects from that site, then it signs in
+    socket = await widget_connect(inbox, origin="https://shop.example")
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.send_json_to({"type": "auth", "token": token})
+    ok = await socket.receive_json_from(timeout=3)
+    assert ok["type"] == "auth.ok" and ok["contact_id"] == contact.pk
+    await socket.disconnect()
+    # but a console page opened from that site is refused at the handshake
+    _, user = await setup_inbox_with_agent()
+    foreign = await console_connect(user, origin="https://shop.example")
+    connected, _ = await foreign.connect()
     assert not connected
 
 
