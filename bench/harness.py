@@ -460,7 +460,8 @@ def profiled(stack: Stack, server: Server, enabled: bool, *, label: str = "serve
         return
     out = stack.log_dir / f"{stack.prefix}-{label}.pyspy.txt"
     spy = str(Path(PYTHON).with_name("py-spy"))
-    argv = [spy, "record", "--pid", str(server.pid), "--format", "raw", "--rate", "250", "-o", str(out)]
+    # --gil: samples of the thread holding the GIL only, so idle pool threads do not hide the work
+    argv = [spy, "record", "--gil", "--pid", str(server.pid), "--format", "raw", "--rate", "250", "-o", str(out)]
     process = stack.spawn(f"py-spy-{label}", argv)
     try:
         yield out
