@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from cxhub.errors import Conflict, InvalidInput, NotFound
 
-from . import events
+from . import events, wakeup
 from .models import (
     AgentProfile,
     AuditLog,
@@ -180,9 +180,7 @@ def _check_body(body: str) -> str:
 
 def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> ConversationEvent:
     event = ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
-    from . import tasks  # late: tasks import services
-
-    transaction.on_commit(lambda: tasks.event_created.delay(event.pk))
+    transaction.on_commit(wakeup.events_committed)
     return event
 
 

@@ -45,14 +45,21 @@ def conversation_reopened(conversation_id: int) -> None:
 
 
 @shared_task(acks_late=True)
-def event_created(event_id: int) -> None:
-    """Every ConversationEvent reaches the metrics pipeline and the outbound webhooks."""
+def events_drain() -> int:
+    """Every ConversationEvent not yet processed reaches the metrics pipeline and the outbound
+    webhooks, in batches: each batch's metrics, webhook deliveries and processed markers are
+    one transaction, so a crash or a second run changes nothing (ADR 0003). Woken by
+    `chat.wakeup` after events commit, and by beat every minute for a lost wake-up."""
     from feedback import pipeline
-
-    pipeline.event_arrived(event_id=event_id)
     from integrations import webhooks
 
-    webhooks.dispatch_event(event_id=event_id)
+    return pipeline.process_pending(on_batch=webhooks.dispatch_events)
+
+
+@shared_task(acks_late=True)
+def event_created(event_id: int) -> int:
+    """One event's wake-up, as queued by earlier versions: the same drain."""
+    return events_drain()
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)

@@ -204,8 +204,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
 # The metrics pipeline (feedback/pipeline_tasks.py, docs/adr/0003-metrics-pipeline.md).
-CELERY_BEAT_SCHEDULE["metrics.process_pending"] = {
-    "task": "feedback.pipeline_tasks.metrics_process_pending",
+CELERY_BEAT_SCHEDULE["events.drain"] = {  # events whose wake-up was lost (chat/wakeup.py)
+    "task": "chat.tasks.events_drain",
     "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["metrics.finalise_windows"] = {

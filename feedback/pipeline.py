@@ -87,17 +87,18 @@ def response_arrived(*, response_id: int) -> None:
 response_recorded = response_arrived
 
 
-def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE) -> int:
+def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE, on_batch=None) -> int:
     """Process unmarked events, a batch per transaction, until none is left; the count processed.
 
     A task whose event is already marked stops at once: the batch that marked it took every
-    event pending then, and later events have tasks of their own.
+    event pending then, and later events have tasks of their own. `on_batch(events)` runs
+    inside each batch's transaction (chat.tasks.events_drain: the outbound webhooks).
     """
     if event_id is not None and ProcessedEvent.objects.filter(event_id=event_id).exists():
         return 0
     processed = 0
     for _ in range(MAX_ROUNDS):
-        done, full = _retrying(_process_batch, event_id=event_id, batch_size=batch_size)
+        done, full = _retrying(_process_batch, event_id=event_id, batch_size=batch_size, on_batch=on_batch)
         processed += done
         event_id = None
         if not full:
@@ -105,7 +106,7 @@ def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE
     return processed
 
 
-def _process_batch(*, event_id: int | None, batch_size: int) -> tuple[int, bool]:
+def _process_batch(*, event_id: int | None, batch_size: int, on_batch=None) -> tuple[int, bool]:
     with transaction.atomic():
         _lock_rollups_shared()
         unmarked = ConversationEvent.objects.filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
@@ -134,6 +135,8 @@ def _process_batch(*, event_id: int | None, batch_size: int) -> tuple[int, bool]
         for event in events:
             if event.kind == ConversationEvent.Kind.SURVEY_ANSWERED and (event.data or {}).get("response_id"):
                 followups.followup_open_for_response(response_id=event.data["response_id"])
+        if on_batch is not None:  # other consumers of the events, in the same transaction
+            on_batch(events)
         return len(events), full
 
 

@@ -17,8 +17,10 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def metrics_process_pending() -> int:
-    """Beat, every minute: events whose task was lost (broker restart, crash before publish)."""
-    return pipeline.process_pending()
+    """Events whose wake-up was lost: the same drain as chat.tasks.events_drain (beat runs that)."""
+    from chat import tasks
+
+    return tasks.events_drain()
 
 
 @shared_task(acks_late=True)

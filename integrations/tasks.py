@@ -15,7 +15,7 @@ def webhook_deliver(delivery_id: str, attempt: int) -> None:
 
 @shared_task(acks_late=True)
 def webhook_dispatch(event_id: int) -> None:
-    """Deliveries for one ConversationEvent (called by chat.tasks.event_created)."""
+    """Deliveries for one ConversationEvent (chat.tasks.events_drain dispatches in batches)."""
     from . import webhooks
 
     webhooks.dispatch_event(event_id=event_id)

@@ -1,6 +1,7 @@
 """Outbound webhooks: events become signed POSTs to the subscribed URLs, retried with backoff.
 
-Flow: chat.tasks.event_created(event_id) → `dispatch_event(event_id=…)` writes one
+Flow: chat.tasks.events_drain → `dispatch_events(batch)` (inside each metrics batch's
+transaction, so each event is dispatched once) → `dispatch_event(event_id=…)` writes one
 WebhookDelivery per matching subscription (idempotent: unique per subscription, event and
 type) and, after commit, queues `integrations.tasks.webhook_deliver(delivery_id, 1)`.
 `delivery_attempt` sends once through the SSRF guard (integrations/safe_http.py); a network
@@ -151,6 +152,13 @@ def subscriptions_for(event: ConversationEvent):
     return WebhookSubscription.objects.filter(is_active=True).filter(
         inbox__isnull=True
     ) | WebhookSubscription.objects.filter(is_active=True, inbox_id=event.conversation.inbox_id)
+
+
+def dispatch_events(events) -> list:
+    """Deliveries for a batch of events (chat.tasks.events_drain, in the batch's transaction)."""
+    if not WebhookSubscription.objects.filter(is_active=True).exists():
+        return []
+    return [pk for event in events for pk in dispatch_event(event_id=event.pk)]
 
 
 def dispatch_event(*, event_id: int) -> list:
