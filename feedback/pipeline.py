@@ -346,11 +346,41 @@ def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]
         changed.append(row)
     apply_delta({k: (c, t) for k, (c, t) in delta.items() if c or t})
     if changed:
-        ConversationFacts.objects.bulk_update(changed, [*FACT_FIELDS, "contributions", "updated_at"], batch_size=500)
+        save_facts(changed)
     if event_ids:
         ProcessedEvent.objects.bulk_create(
             [ProcessedEvent(event_id=pk, processed_at=now) for pk in sorted(event_ids)], ignore_conflicts=True
         )
+
+
+def save_facts(rows: list[ConversationFacts], *, batch: int = 500) -> None:
+    """Write the facts rows' fields and contributions: on PostgreSQL one UPDATE … FROM VALUES per
+    batch. (Django's bulk_update builds a CASE per field and row in Python: it was most of the
+    worker's time per chat message, docs/benchmarks.md.)"""
+    fields = [ConversationFacts._meta.get_field(name) for name in (*FACT_FIELDS, "contributions", "updated_at")]
+    if not _is_postgres():
+        for row in rows:
+            ConversationFacts.objects.filter(pk=row.pk).update(**{f.attname: getattr(row, f.attname) for f in fields})
+        return
+    pk = ConversationFacts._meta.pk
+    quote = connection.ops.quote_name
+    columns = [pk.column, *(f.column for f in fields)]
+    typed = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in (pk, *fields)) + ")"
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+    table = quote(ConversationFacts._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            params = [
+                field.get_db_prep_save(getattr(row, field.attname), connection)
+                for row in chunk
+                for field in (pk, *fields)
+            ]
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join([typed] * len(chunk))}) "
+                f"AS v({', '.join(quote(c) for c in columns)}) WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
+                params,
+            )
 
 
 def apply_delta(delta: dict[str, tuple[int, int]]) -> None:
@@ -502,9 +532,7 @@ def recompute(*, day_from: date, day_to: date, now: datetime | None = None, writ
             apply_delta({k: (c, t) for k, (c, t) in outside_delta.items() if c or t})
             MetricRollup.objects.filter(day__gte=day_from, day__lte=day_to).delete()
             apply_delta(expected_cells)
-            ConversationFacts.objects.bulk_update(
-                changed, [*FACT_FIELDS, "contributions", "updated_at"], batch_size=500
-            )  # fmt: skip
+            save_facts(changed)
             pending = ConversationEvent.objects.filter(conversation_id__in=ids).filter(
                 ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
             )

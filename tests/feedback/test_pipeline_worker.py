@@ -168,7 +168,7 @@ def test_two_thousand_events_and_answers_then_everything_delivered_twice(shop, c
     celery_worker_process.start()
     # when about 2,000 events and answers stream in
     started = time.monotonic()
-    ids = feed_conversations(shop, int(os.environ.get("TEST_FEED", 260)))
+    ids = feed_conversations(shop, int(os.environ.get("TEST_FEED", 280)))
     fed = time.monotonic()
     feed_answers(ids)
     answered = time.monotonic()
