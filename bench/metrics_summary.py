@@ -256,10 +256,14 @@ def _seed_histograms(histograms: str, facts: str) -> None:
 
 
 def check(*, token: str) -> dict:
-    """One summary in-process: it answers 200 and counts what was seeded (and its query count)."""
+    """One summary in-process: it answers 200, counts what was seeded (and its query count), and its
+    durations are exactly those computed from every value of both periods (`reports.durations`)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from feedback import metrics, reports
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
     out = {}
@@ -269,6 +273,12 @@ def check(*, token: str) -> dict:
         assert response.status_code == 200, response.content[:500]
         body = response.json()
         out[side] = {"queries": len(queries), "responses_in_period": _responses(body)}
+    filters = reports.parse_filters(Token.objects.get(key=token).user, {})
+    every_value = [reports.durations(filters), reports.durations(filters.previous())]
+    shown = [body["metrics"], body["previous"]["metrics"]]
+    out["ours"]["durations_exact"] = all(
+        shown[n][name] == every_value[n][name] for n in range(2) for name in metrics.DURATION_METRICS
+    )
     return out
 
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from chat.models import Channel, Contact, Inbox, Team
@@ -182,19 +182,35 @@ def parse_filters(user, params, *, max_days: int = MAX_PERIOD_DAYS, own_figures:
 # --- queries -----------------------------------------------------------------------------
 
 
-def narrow(
-    qs: QuerySet, filters: MetricFilters, *, inbox="inbox_id", agent="agent_id", team="team_id", channel="channel"
-):
-    """The filters' inbox, agent, team and channel on any queryset, given where each lives on it."""
-    for values, lookup in (
+def _dimensions(
+    filters: MetricFilters, *, inbox="inbox_id", agent="agent_id", team="team_id", channel="channel"
+) -> list[tuple[list, str]]:
+    """(values, where they live) of each dimension the filters restrict."""
+    pairs = [
         (filters.inbox_ids, inbox),
         (filters.agent_ids, agent),
         (filters.team_ids, team),
         (filters.channels, channel),
-    ):
-        if values is not None:
-            qs = qs.filter(**{f"{lookup}__in": values})
+    ]
+    return [(values, column) for values, column in pairs if values is not None]
+
+
+def narrow(qs: QuerySet, filters: MetricFilters, **columns):
+    """The filters' inbox, agent, team and channel on any queryset, given where each lives on it."""
+    for values, lookup in _dimensions(filters, **columns):
+        qs = qs.filter(**{f"{lookup}__in": values})
     return qs
+
+
+def _narrow_sql(filters: MetricFilters, **columns) -> tuple[str, list]:
+    """The same restriction as `narrow`, as SQL (` AND column IN (...)` each) and its parameters."""
+    sql, params = "", []
+    for values, column in _dimensions(filters, **columns):
+        if not values:
+            return " AND 1 = 0", []
+        sql += f" AND {column} IN ({', '.join(['%s'] * len(values))})"
+        params += list(values)
+    return sql, params
 
 
 def rollups(filters: MetricFilters) -> QuerySet[MetricRollup]:
@@ -275,18 +291,43 @@ def _unfiltered(filters: MetricFilters) -> bool:
     return all(v is None for v in (filters.inbox_ids, filters.agent_ids, filters.team_ids, filters.channels))
 
 
-def histograms(filters: MetricFilters) -> QuerySet[DurationHistogram]:
-    """Histogram rows of the filters' dimensions: the rows that count everything when there are none."""
-    if _unfiltered(filters):
-        return DurationHistogram.objects.filter(inbox_key=0)
-    qs = DurationHistogram.objects.filter(inbox_key__gt=0)
-    return narrow(qs, filters, inbox="inbox_key", agent="agent_key", team="team_key")
+def _values_sql(rows: list[tuple]) -> tuple[str, list]:
+    """`VALUES (%s, …), …` for these rows, and their parameters."""
+    placeholders = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    return "VALUES " + ", ".join([placeholders] * len(rows)), [value for row in rows for value in row]
 
 
-def _union(querysets: list[QuerySet]) -> Iterable:
-    """One query for several: each part keeps its own index range scan (an OR would not)."""
-    first, *rest = querysets
-    return first.union(*rest, all=True) if rest else first
+def _histogram_children(periods: list[MetricFilters], level: int, parents: list[tuple]) -> list[tuple]:
+    """(period, metric, parent, bucket, count, microseconds) of the `level` buckets under each
+    (period, metric, parent), summed over the period's days: one index range per parent.
+
+    The rows that count everything when the filters restrict nothing, else those of the
+    filters' dimensions. (SQL rather than the ORM: building one queryset per parent cost more
+    than running them.)
+    """
+    table = DurationHistogram._meta.db_table
+    if _unfiltered(periods[0]):
+        scope, scope_params = "h.inbox_key = 0", []
+    else:
+        dimensions, scope_params = _narrow_sql(
+            periods[0], inbox="h.inbox_key", agent="h.agent_key", team="h.team_key", channel="h.channel"
+        )
+        scope = "h.inbox_key > 0" + dimensions
+    day = connection.ops.adapt_datefield_value
+    wanted, params = _values_sql(
+        [(n, name, parent, day(periods[n].day_from), day(periods[n].day_to)) for n, name, parent in parents]
+    )
+    sql = (
+        f"WITH wanted (period, metric, parent, day_from, day_to) AS ({wanted}) "
+        "SELECT wanted.period, h.metric, h.parent, h.bucket, SUM(h.count), SUM(h.total) "
+        f"FROM wanted JOIN {table} h ON h.metric = wanted.metric AND h.parent = wanted.parent "
+        "AND h.day >= wanted.day_from AND h.day <= wanted.day_to "
+        f"WHERE h.level = %s AND {scope} "
+        "GROUP BY wanted.period, h.metric, h.parent, h.bucket"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, level, *scope_params])
+        return cursor.fetchall()
 
 
 def duration_figures(
@@ -308,7 +349,6 @@ def duration_figures(
     """
     names = [n for n in names if n in metrics.DURATION_METRICS]
     keys = [(n, name) for n in range(len(periods)) for name in names]
-    scope = histograms(periods[0])
     deepest = metrics.HISTOGRAM_LEVELS if _unfiltered(periods[0]) else metrics.DIMENSION_LEVELS
     sizes: dict[tuple, int] = {}  # (period, metric, level, bucket) → durations in the bucket
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])  # (period, metric) → [count, microseconds]
@@ -318,15 +358,7 @@ def duration_figures(
     targets = [(*key, 0) for key in keys]  # (period, metric, parent): whose children to read
     for level in range(1, deepest + 1):
         children: dict[tuple, dict[int, int]] = defaultdict(dict)
-        parts = [
-            scope.filter(level=level, metric=name, parent=parent, day__gte=periods[n].day_from,
-                         day__lte=periods[n].day_to)
-            .annotate(period=Value(n))
-            .values_list("period", "metric", "parent", "bucket")
-            .annotate(n=Sum("count"), t=Sum("total"))
-            for n, name, parent in targets
-        ]  # fmt: skip
-        for n, name, parent, bucket, count, total in _union(parts) if parts else ():
+        for n, name, parent, bucket, count, total in _histogram_children(periods, level, targets) if targets else ():
             children[(n, name, parent)][bucket] = sizes[(n, name, level, bucket)] = int(count)
             if level == 1:
                 totals[(n, name)][0] += int(count)
@@ -380,23 +412,37 @@ def duration_figures(
 
 
 def _bucket_values(periods: list[MetricFilters], level: int, buckets: list[tuple]) -> dict[tuple, list]:
-    """(period, metric, bucket of `level`) → that bucket's (value, how many) in the period, by value.
+    """(period, metric, bucket of `level`) → the bucket's (value, how many) in the period, by value.
 
-    One query: per bucket, an index range scan of each of its leaves over the period.
+    One query: an index range scan (leaf, timestamp) of the facts per leaf of each bucket.
     """
-    parts = []
-    for n, name, bucket in buckets:
-        source = DURATION_SOURCES[name]
-        parts.append(
-            _in_period(facts(periods[n]), periods[n], source.at)
-            .filter(**{f"{source.leaf}__in": list(metrics.leaves_of(level, bucket))})
-            .annotate(period=Value(n), metric=Value(name), bucket=Value(bucket), value=F(source.value))
-            .values_list("period", "metric", "bucket", "value")
-            .annotate(n=Count("*"))  # not the id: the leaf index holds everything else, so no table reads
+    moment = connection.ops.adapt_datetimefield_value
+    dimensions, dimension_params = _narrow_sql(periods[0], inbox="f.inbox_id", agent="f.agent_id",
+                                               team="f.team_id", channel="f.channel")  # fmt: skip
+    ctes, selects, params, select_params = [], [], [], []
+    for number, name in enumerate(sorted({name for _, name, _ in buckets})):
+        source, cte = DURATION_SOURCES[name], f"wanted_{number}"
+        rows = []
+        for n, _, bucket in (b for b in buckets if b[1] == name):
+            start, end = periods[n].bounds()
+            rows += [(n, bucket, leaf, moment(start), moment(end)) for leaf in metrics.leaves_of(level, bucket)]
+        wanted, values_params = _values_sql(rows)
+        ctes.append(f"{cte} (period, bucket, leaf, start_at, end_at) AS ({wanted})")
+        params += values_params
+        selects.append(
+            f"SELECT w.period, %s, w.bucket, f.{source.value}, COUNT(*) "
+            f"FROM {cte} w JOIN {ConversationFacts._meta.db_table} f ON f.{source.leaf} = w.leaf "
+            f"AND f.{source.at} >= w.start_at AND f.{source.at} < w.end_at "
+            f"WHERE 1 = 1{dimensions} GROUP BY w.period, w.bucket, f.{source.value}"
         )
+        select_params += [name, *dimension_params]
     out: dict[tuple, list] = defaultdict(list)
-    for n, name, bucket, value, count in _union(parts) if parts else ():
-        out[(n, name, bucket)].append((value, count))
+    if not selects:
+        return out
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params])
+        for n, name, bucket, value, count in cursor.fetchall():
+            out[(n, name, bucket)].append((value, count))
     for pairs in out.values():
         pairs.sort()
     return out
@@ -421,9 +467,11 @@ def one_snapshot() -> Iterator[None]:
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # A dozen small index scans: parallel workers would only add their start-up time.
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # A few small index scans: parallel workers would only add their start-up time.
+            cursor.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+                "SET LOCAL max_parallel_workers_per_gather = 0"
+            )
         yield
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import Conversation
@@ -269,3 +271,15 @@ def test_histograms_that_disagree_give_exact_figures_anyway(place, damage, caplo
     assert_exact(place, rows)
     assert_exact(place, rows, {"inbox": str(place["inboxes"][0].pk)})
     assert "disagrees" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_every_read_sees_one_snapshot(place):
+    # given durations, read as a request reads them: in autocommit, not inside a test's transaction
+    rows = random_rows(random.Random(11), place, 60)
+    given(rows)
+    with CaptureQueriesContext(connection) as queries:
+        assert_exact(place, rows)
+    # then on PostgreSQL the reads share one REPEATABLE READ snapshot (on SQLite they run as they are)
+    if connection.vendor == "postgresql":
+        assert any("REPEATABLE READ" in q["sql"] for q in queries.captured_queries[:2])
