@@ -126,6 +126,13 @@ def percentile_ranks(count: int, fraction: float) -> tuple[int, int, float]:
     return lower, math.ceil(position), position - lower
 
 
+def ranks_read(count: int) -> set[int]:
+    """Every rank (0-based) the PERCENTILES of `count` values read; none when there are none."""
+    if not count:
+        return set()
+    return {rank for fraction in PERCENTILES.values() for rank in percentile_ranks(count, fraction)[:2]}
+
+
 def percentile_by_rank(count: int, fraction: float, value_at: Callable[[int], float]) -> float | None:
     """Exact continuous percentile, as PostgreSQL's percentile_cont: linear between ranks.
 

@@ -228,15 +228,9 @@ def _in_period(qs: QuerySet, filters: MetricFilters, field_name: str) -> QuerySe
     return qs.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end})
 
 
-def _period_of(periods: list[MetricFilters], field_name: str, *, days: bool = False) -> tuple[Q, Case]:
-    """Rows of any of the periods (by a date field, or a timestamp), and the index of each row's period."""
-    conditions = []
-    for period in periods:
-        if days:
-            conditions.append(Q(**{f"{field_name}__gte": period.day_from, f"{field_name}__lte": period.day_to}))
-        else:
-            start, end = period.bounds()
-            conditions.append(Q(**{f"{field_name}__gte": start, f"{field_name}__lt": end}))
+def _periods_by_day(periods: list[MetricFilters]) -> tuple[Q, Case]:
+    """Rows whose `day` falls in any of the periods, and the index of the period each falls in."""
+    conditions = [Q(day__gte=period.day_from, day__lte=period.day_to) for period in periods]
     either = Q()
     for condition in conditions:
         either |= condition
@@ -246,7 +240,7 @@ def _period_of(periods: list[MetricFilters], field_name: str, *, days: bool = Fa
 
 def counters_of_periods(periods: list[MetricFilters]) -> list[dict[str, tuple[int, int]]]:
     """The summed rollup counters of each period (all in the first one's dimensions), in one query."""
-    in_periods, period = _period_of(periods, "day", days=True)
+    in_periods, period = _periods_by_day(periods)
     qs = narrow(MetricRollup.objects.filter(in_periods), periods[0], agent="agent_key", team="team_key")
     out: list[dict[str, tuple[int, int]]] = [{} for _ in periods]
     for r in qs.annotate(period=period).values("period", "metric").annotate(c=Sum("count"), t=Sum("total")):
@@ -368,8 +362,7 @@ def duration_figures(
                 count = totals[key][0]
                 if count != counted[key[0]].get(metrics.DURATION_COUNTERS[key[1]], (0, 0))[0]:
                     broken.add(key)
-                ranks = {r for f in metrics.PERCENTILES.values() for r in metrics.percentile_ranks(count, f)[:2]}
-                found[key] = {rank: (0, rank) for rank in ranks} if count else {}
+                found[key] = {rank: (0, rank) for rank in metrics.ranks_read(count)}
         targets = []
         for key, ranks in found.items():
             for rank, (parent, inside) in ranks.items():

@@ -128,6 +128,15 @@ def test_duration_bucket(seconds, leaf):
 
 
 @pytest.mark.parametrize(
+    ("count", "ranks"),
+    [(0, set()), (1, {0}), (2, {0, 1}), (10, {4, 5, 8, 9}), (11, {5, 9}), (101, {50, 90})],
+)
+def test_ranks_read_by_the_median_and_p90(count, ranks):
+    # percentile_cont reads the ranks either side of fraction × (count − 1)
+    assert m.ranks_read(count) == ranks
+
+
+@pytest.mark.parametrize(
     ("counts", "rank", "found"),
     [
         ({3: 2, 1: 1}, 0, (1, 0)),
