@@ -8,18 +8,22 @@ Three layers, each a pure function of the one before:
    into additive counters per rollup cell (day, inbox, agent, team, channel, metric). The
    rollup table is the sum of every source's contributions; the pipeline applies
    "new minus old" so a re-run adds nothing.
+   Durations also add to histograms (counts per log-linear bucket), from which the exact
+   median and p90 are found without reading every value (docs/adr/0004-exact-percentiles.md).
 3. `figures_from_counters(counters, ...)` turns summed counters into the API's figures:
    `{"value", "numerator", "denominator", "version"}`, or a duration summary. No data → null.
 
-All totals are integers (scores, counts, milliseconds), so sums and differences are exact and
-the pipeline's rollups can be compared with a recomputation for equality, not closeness.
+All totals are integers (scores, counts, milliseconds, microseconds), so sums and differences
+are exact and the pipeline's rollups can be compared with a recomputation for equality, not
+closeness.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
@@ -112,32 +116,158 @@ def count_figure(count: int, *, version: int = 1) -> dict:
     return {"value": count, "numerator": count, "denominator": None, "version": version}
 
 
+PERCENTILES = {"median": 0.5, "p90": 0.9}
+
+
+def percentile_ranks(count: int, fraction: float) -> tuple[int, int, float]:
+    """The two ranks (0-based) a continuous percentile reads, and the weight of the upper one."""
+    position = fraction * (count - 1)
+    lower = math.floor(position)
+    return lower, math.ceil(position), position - lower
+
+
+def ranks_read(count: int) -> set[int]:
+    """Every rank (0-based) the PERCENTILES of `count` values read; none when there are none."""
+    if not count:
+        return set()
+    return {rank for fraction in PERCENTILES.values() for rank in percentile_ranks(count, fraction)[:2]}
+
+
+def percentile_by_rank(count: int, fraction: float, value_at: Callable[[int], float]) -> float | None:
+    """Exact continuous percentile, as PostgreSQL's percentile_cont: linear between ranks.
+
+    `value_at(rank)` gives the rank-th smallest value (0-based); only two ranks are asked for,
+    so the values need not all be at hand (feedback/reports.py finds them from histograms).
+    """
+    if not count:
+        return None
+    lower, upper, weight = percentile_ranks(count, fraction)
+    low = value_at(lower)
+    if lower == upper:
+        return float(low)
+    return float(low + (value_at(upper) - low) * weight)
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
     """Exact continuous percentile, as PostgreSQL's percentile_cont: linear between ranks."""
-    if not sorted_values:
-        return None
-    position = fraction * (len(sorted_values) - 1)
-    lower = math.floor(position)
-    upper = math.ceil(position)
-    if lower == upper:
-        return float(sorted_values[lower])
-    weight = position - lower
-    return float(sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight)
+    return percentile_by_rank(len(sorted_values), fraction, sorted_values.__getitem__)
+
+
+def micros(seconds: float) -> int:
+    """A duration in whole microseconds: timestamps have microsecond precision in both databases,
+    so this is exact for every stored duration, and sums of it are exact integers."""
+    return round(seconds * 1_000_000)
+
+
+def duration_figure(
+    *, count: int, total_micros: int, median: float | None, p90: float | None, version: int = 1
+) -> dict:
+    """`{"median", "p90", "mean", "count"}` in seconds; the mean is the exact sum ÷ count, rounded once."""
+    return {
+        "median": median,
+        "p90": p90,
+        "mean": total_micros / (1_000_000 * count) if count else None,
+        "count": count,
+        "numerator": total_micros / 1_000_000,
+        "denominator": count,
+        "version": version,
+    }
 
 
 def duration(values: Iterable[float | None], *, version: int = 1) -> dict:
-    """`{"median", "p90", "mean", "count"}` in seconds over the values given (None ignored)."""
+    """The duration figure over the values given (None ignored), every value at hand."""
     ordered = sorted(float(v) for v in values if v is not None)
-    total = math.fsum(ordered)
-    return {
-        "median": percentile(ordered, 0.5),
-        "p90": percentile(ordered, 0.9),
-        "mean": total / len(ordered) if ordered else None,
-        "count": len(ordered),
-        "numerator": total,
-        "denominator": len(ordered),
-        "version": version,
-    }
+    return duration_figure(
+        count=len(ordered),
+        total_micros=sum(micros(v) for v in ordered),
+        median=percentile(ordered, PERCENTILES["median"]),
+        p90=percentile(ordered, PERCENTILES["p90"]),
+        version=version,
+    )
+
+
+# --- duration histograms (docs/adr/0004-exact-percentiles.md) -------------------------------
+#
+# A duration's leaf bucket is `bisect_right(DURATION_BUCKET_EDGES, seconds)`: bucket i holds
+# EDGES[i-1] <= seconds < EDGES[i] (bucket 0 everything below EDGES[0], the last one everything
+# from EDGES[-1] up). Every octave [2**e, 2**(e+1)) is cut into 256 equal parts; each edge is
+# an exact binary fraction (ldexp), so Python, PostgreSQL's width_bucket() and SQLite compare
+# the same numbers. Coarser levels group FANOUT consecutive buckets of the level below:
+# level 1 is an octave, level 2 a sixteenth of one, level 3 the leaf (a 256th).
+#
+# The cells that count everything (EVERYWHERE) have every level. The cells of one combination
+# of dimensions stop a level short: at the leaf they would hold about one row per duration,
+# and the facts rows give those durations as cheaply (docs/adr/0004-exact-percentiles.md).
+
+HISTOGRAM_LEVELS = 3
+DIMENSION_LEVELS = HISTOGRAM_LEVELS - 1
+HISTOGRAM_FANOUT = 16
+_PARTS_PER_OCTAVE = HISTOGRAM_FANOUT ** (HISTOGRAM_LEVELS - 1)
+_LOWEST_OCTAVE, _HIGHEST_OCTAVE = -10, 30  # about 1 ms … 34 years
+DURATION_BUCKET_EDGES: tuple[float, ...] = tuple(
+    math.ldexp(1 + part / _PARTS_PER_OCTAVE, octave)
+    for octave in range(_LOWEST_OCTAVE, _HIGHEST_OCTAVE)
+    for part in range(_PARTS_PER_OCTAVE)
+)[1:] + (math.ldexp(1, _HIGHEST_OCTAVE),)
+
+# Which rollup counter counts the same durations, on the same day, as each histogram.
+DURATION_COUNTERS = {"first_response_seconds": "first_response", "resolution_seconds": "resolved"}
+
+
+def duration_bucket(seconds: float | None) -> int | None:
+    """The leaf bucket of a duration (see DURATION_BUCKET_EDGES); None for no duration."""
+    return None if seconds is None else bisect.bisect_right(DURATION_BUCKET_EDGES, seconds)
+
+
+def bucket_at(level: int, leaf: int) -> int:
+    """The bucket of `level` (1 = coarsest … HISTOGRAM_LEVELS = the leaf) that holds this leaf."""
+    return leaf // HISTOGRAM_FANOUT ** (HISTOGRAM_LEVELS - level)
+
+
+def parent_bucket(level: int, bucket: int) -> int:
+    """The bucket one level up (0 for level 1, whose buckets share no parent)."""
+    return bucket // HISTOGRAM_FANOUT if level > 1 else 0
+
+
+def leaves_of(level: int, bucket: int) -> range:
+    """The leaf buckets a bucket of `level` is made of."""
+    width = HISTOGRAM_FANOUT ** (HISTOGRAM_LEVELS - level)
+    return range(bucket * width, (bucket + 1) * width)
+
+
+def histogram_cell(name: str, level: int, bucket: int) -> str:
+    """The metric part of a histogram cell's key, e.g. `first_response_seconds/2/1234`."""
+    return f"{name}/{level}/{bucket}"
+
+
+def parse_histogram_cell(metric: str) -> tuple[str, int, int] | None:
+    """(name, level, bucket) of a histogram cell's metric part; None for a rollup counter."""
+    if "/" not in metric:
+        return None
+    name, level, bucket = metric.split("/")
+    return name, int(level), int(bucket)
+
+
+def locate(counts: Mapping[int, int], rank: int) -> tuple[int, int] | None:
+    """The bucket holding the rank-th smallest value (0-based), and its rank inside that bucket.
+
+    None when the counts hold fewer values than that: a histogram that disagrees with what
+    it summarises.
+    """
+    for bucket in sorted(counts):
+        if rank < counts[bucket]:
+            return bucket, rank
+        rank -= counts[bucket]
+    return None
+
+
+def value_at(value_counts: Iterable[tuple[float, int]], rank: int) -> float | None:
+    """The rank-th smallest value (0-based) of (value, how many times) pairs sorted by value."""
+    for value, count in value_counts:
+        if rank < count:
+            return value
+        rank -= count
+    return None
 
 
 Counters = Mapping[str, tuple[int, int]]  # metric → (count, total)
@@ -156,11 +286,15 @@ def score_distribution(counters: Counters, question: str) -> dict[int, int]:
     return {score: _count(counters, f"{question}_{score}") for score in scale}
 
 
-def figure(name: str, counters: Counters, *, durations: Mapping[str, Iterable] | None = None, at_risk: int = 0):
-    """One named figure (METRICS.md names) from summed counters (and durations for the time metrics)."""
+def figure(name: str, counters: Counters, *, durations: Mapping[str, dict] | None = None, at_risk: int = 0):
+    """One named figure (METRICS.md names) from summed counters.
+
+    The time metrics' figures are computed apart (`duration(values)`, or from histograms) and
+    handed in as `durations`; a missing one is the figure of no data.
+    """
     version = VERSIONS[name]
     if name in DURATION_METRICS:
-        return duration((durations or {}).get(name, ()), version=version)
+        return (durations or {}).get(name) or duration((), version=version)
     if name == "at_risk_contacts":
         return count_figure(at_risk, version=version)
     if name in ("csat_percent", "csat_average"):
@@ -198,9 +332,8 @@ def figure(name: str, counters: Counters, *, durations: Mapping[str, Iterable] |
 
 
 def figures_from_counters(
-    counters: Counters, *, durations: Mapping[str, Iterable] | None = None, at_risk: int = 0, names=METRIC_NAMES
+    counters: Counters, *, durations: Mapping[str, dict] | None = None, at_risk: int = 0, names=METRIC_NAMES
 ) -> dict[str, dict]:
-    durations = {k: list(v) for k, v in (durations or {}).items()}
     return {name: figure(name, counters, durations=durations, at_risk=at_risk) for name in names}
 
 
@@ -264,6 +397,8 @@ class Facts:
     first_resolved_at: datetime | None = None
     first_response_seconds: float | None = None
     resolution_seconds: float | None = None
+    first_response_bucket: int | None = None  # duration_bucket() of the seconds: the histograms' leaf
+    resolution_bucket: int | None = None
     customer_messages: int = 0
     agent_messages: int = 0
     transfers: int = 0
@@ -319,9 +454,11 @@ def conversation_facts(
         channel_switches=sum(1 for e in events if e.kind == "channel_switched"),
         reopened=conversation.reopen_count > 0 or any(e.kind == "reopened" for e in events),
     )
+    facts.first_response_bucket = duration_bucket(facts.first_response_seconds)
     resolved_at = conversation.first_resolved_at
     if resolved_at is not None:
         facts.resolution_seconds = (resolved_at - conversation.opened_at).total_seconds()
+        facts.resolution_bucket = duration_bucket(facts.resolution_seconds)
         window_end = resolved_at + RECONTACT_WINDOW
         if now >= window_end:
             facts.window_ended = True
@@ -338,6 +475,8 @@ def conversation_facts(
 # --- contributions to rollup cells -------------------------------------------------------
 
 Cell = tuple[str, int, int, int, str, str]  # (day ISO, inbox, agent or 0, team or 0, channel, metric)
+# The dimensions of the histogram cells that count every inbox, agent, team and channel at once.
+EVERYWHERE = (0, 0, 0, "")
 
 
 def local_day(moment: datetime, tz: tzinfo) -> date:
@@ -358,23 +497,37 @@ def _millis(seconds: float) -> int:
 
 
 def conversation_contributions(facts: Facts, *, tz: tzinfo) -> dict[str, tuple[int, int]]:
-    """Counters one conversation adds to the rollups, each in the period METRICS.md names."""
+    """Counters one conversation adds to the rollups, each in the period METRICS.md names.
+
+    Each duration also adds one to a bucket of each histogram level (total: its microseconds):
+    of every level in the EVERYWHERE cells that unfiltered reads sum, of the DIMENSION_LEVELS
+    coarsest in its own dimensions.
+    """
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     dims = (facts.inbox_id, facts.agent_id or 0, facts.team_id or 0, facts.channel)
 
-    def add(moment: datetime, metric: str, total: int = 0) -> None:
-        cell = out[cell_key((local_day(moment, tz).isoformat(), *dims, metric))]
+    def add(moment: datetime, metric: str, total: int = 0, *, where=dims) -> None:
+        cell = out[cell_key((local_day(moment, tz).isoformat(), *where, metric))]
         cell[0] += 1
         cell[1] += total
+
+    def add_duration(moment: datetime, name: str, seconds: float) -> None:
+        leaf = duration_bucket(seconds)
+        for level in range(1, HISTOGRAM_LEVELS + 1):
+            for where in (dims, EVERYWHERE) if level <= DIMENSION_LEVELS else (EVERYWHERE,):
+                add(moment, histogram_cell(name, level, bucket_at(level, leaf)), micros(seconds), where=where)
 
     add(facts.opened_at, "opened", facts.transfers)
     if len(facts.channels_used) >= 2:
         add(facts.opened_at, "channel_switch", facts.channel_switches)
     if facts.first_reply_at is not None and facts.first_response_seconds is not None:
         add(facts.first_reply_at, "first_response", _millis(facts.first_response_seconds))
+        add_duration(facts.first_reply_at, "first_response_seconds", facts.first_response_seconds)
     if facts.first_resolved_at is not None:
         at = facts.first_resolved_at
         add(at, "resolved", _millis(facts.resolution_seconds or 0))
+        if facts.resolution_seconds is not None:
+            add_duration(at, "resolution_seconds", facts.resolution_seconds)
         add(at, "customer_messages", facts.customer_messages)
         if facts.reopened:
             add(at, "reopened")

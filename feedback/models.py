@@ -147,6 +147,8 @@ class ConversationFacts(models.Model):
     first_resolved_at = models.DateTimeField(null=True, blank=True)
     first_response_seconds = models.FloatField(null=True, blank=True)
     resolution_seconds = models.FloatField(null=True, blank=True)
+    first_response_bucket = models.IntegerField(null=True, blank=True, help_text="Histogram leaf of the seconds.")
+    resolution_bucket = models.IntegerField(null=True, blank=True, help_text="Histogram leaf of the seconds.")
     customer_messages = models.PositiveIntegerField(default=0)
     agent_messages = models.PositiveIntegerField(default=0)
     transfers = models.PositiveIntegerField(default=0)
@@ -169,6 +171,17 @@ class ConversationFacts(models.Model):
             models.Index(fields=["first_reply_at"], name="facts_first_reply_idx"),
             models.Index(fields=["first_resolved_at"], name="facts_first_resolved_idx"),
             models.Index(fields=["opened_at"], name="facts_opened_idx"),
+            # The values of one histogram leaf in a period (docs/adr/0004-exact-percentiles.md).
+            models.Index(
+                fields=["first_response_bucket", "first_reply_at"],
+                include=["first_response_seconds", "inbox", "agent", "team", "channel"],
+                name="facts_first_response_leaf_idx",
+            ),
+            models.Index(
+                fields=["resolution_bucket", "first_resolved_at"],
+                include=["resolution_seconds", "inbox", "agent", "team", "channel"],
+                name="facts_resolution_leaf_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -203,6 +216,56 @@ class MetricRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} on {self.day}"
+
+
+class DurationHistogram(models.Model):
+    """How many durations fell in each bucket, per (day, inbox, agent, team, channel, metric, level).
+
+    Written by the pipeline beside MetricRollup, from the same contributions (ADR 0003), and read
+    to find exact percentiles without reading every duration (docs/adr/0004-exact-percentiles.md).
+    `level` 1 buckets are octaves, each cut into HISTOGRAM_FANOUT buckets of level 2, each of those
+    into HISTOGRAM_FANOUT leaves (feedback/metrics.py). The rows with `inbox_key` 0 count every
+    inbox, agent, team and channel at once: an unfiltered read sums a few rows per day, not one
+    per combination of dimensions. `total` is the durations' sum in microseconds.
+    """
+
+    day = models.DateField()
+    inbox_key = models.BigIntegerField(help_text="The inbox's id; 0 in the rows that count everything.")
+    agent_key = models.BigIntegerField(default=0, help_text="The agent's user id; 0 when none.")
+    team_key = models.BigIntegerField(default=0, help_text="The team's id; 0 when none.")
+    channel = models.CharField(max_length=10, blank=True, help_text="Empty in the rows that count everything.")
+    metric = models.CharField(max_length=40, help_text="first_response_seconds or resolution_seconds.")
+    level = models.PositiveSmallIntegerField()
+    parent = models.IntegerField(help_text="The bucket one level up (0 on level 1).")
+    bucket = models.IntegerField()
+    count = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "inbox_key", "agent_key", "team_key", "channel", "metric", "level", "bucket"],
+                name="unique_histogram_cell",
+            )
+        ]
+        # A read takes one parent's children over the days of a period: one index range each.
+        indexes = [
+            models.Index(
+                fields=["metric", "level", "parent", "day"],
+                include=["bucket", "count", "total"],
+                condition=models.Q(inbox_key=0),
+                name="histogram_everything_idx",
+            ),
+            models.Index(
+                fields=["metric", "level", "parent", "day"],
+                include=["bucket", "count", "total", "inbox_key", "agent_key", "team_key", "channel"],
+                condition=models.Q(inbox_key__gt=0),
+                name="histogram_dimensions_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} level {self.level} bucket {self.bucket} on {self.day}"
 
 
 class ProcessedEvent(models.Model):

@@ -2,8 +2,8 @@
 
 Exactly once in effect (docs/adr/0003-metrics-pipeline.md):
 
-- A conversation's facts, and what it contributes to each rollup cell, are a pure function of
-  its raw rows (feedback/metrics.py). The facts row stores the contributions last applied.
+- A conversation's facts, and what it contributes to each rollup and histogram cell, are a
+  pure function of its raw rows (feedback/metrics.py). The facts row stores the contributions last applied.
 - A refresh locks the facts rows, computes the new contributions, adds (new − old) to the
   rollup cells and saves the facts, all in one transaction, and marks the events it covered
   (ProcessedEvent) in that same transaction. A killed worker commits nothing; a task run twice
@@ -11,8 +11,9 @@ Exactly once in effect (docs/adr/0003-metrics-pipeline.md):
 - Tasks are batch-based: one task takes every pending (unmarked) event, up to a batch size,
   with SKIP LOCKED so parallel workers share the backlog instead of queueing on it.
 - Lock order, everywhere: the rollup table (ROW EXCLUSIVE; `recompute` takes EXCLUSIVE), then
-  facts rows by conversation id, then rollup cells by key. No cycles, so no deadlocks; a
-  transient database error is retried anyway.
+  facts rows by conversation id, then rollup cells by key, then histogram cells by key (the
+  histograms are written only under the rollup table's lock, so it guards them too). No
+  cycles, so no deadlocks; a transient database error is retried anyway.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from django.utils import timezone
 from chat.models import Conversation, ConversationEvent, Message
 
 from . import metrics
-from .models import ConversationFacts, MetricRollup, ProcessedEvent, SurveyInvitation, SurveyResponse
+from .models import (
+    ConversationFacts,
+    DurationHistogram,
+    MetricRollup,
+    ProcessedEvent,
+    SurveyInvitation,
+    SurveyResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -304,6 +312,8 @@ FACT_FIELDS = [
     "first_resolved_at",
     "first_response_seconds",
     "resolution_seconds",
+    "first_response_bucket",
+    "resolution_bucket",
     "customer_messages",
     "agent_messages",
     "transfers",
@@ -384,23 +394,40 @@ def save_facts(rows: list[ConversationFacts], *, batch: int = 500) -> None:
 
 
 def apply_delta(delta: dict[str, tuple[int, int]]) -> None:
-    """Add counts and totals to rollup cells, in key order (one upsert per cell)."""
+    """Add counts and totals to rollup and histogram cells, in key order (one upsert per cell)."""
     if not delta:
         return
-    table = MetricRollup._meta.db_table
-    sql = (
-        f"INSERT INTO {table} (day, inbox_id, agent_key, team_key, channel, metric, count, total) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (day, inbox_id, agent_key, team_key, channel, metric) DO UPDATE SET "
-        f"count = {table}.count + excluded.count, total = {table}.total + excluded.total"
-    )
-    params = []
+    rollups, histograms = [], []
     for key in sorted(delta):
         day, inbox, agent, team, channel, metric = metrics.parse_cell_key(key)
         count, total = delta[key]
-        params.append((date.fromisoformat(day), inbox, agent, team, channel, metric, count, total))
+        histogram = metrics.parse_histogram_cell(metric)
+        if histogram is None:
+            rollups.append((date.fromisoformat(day), inbox, agent, team, channel, metric, count, total))
+        else:
+            name, level, bucket = histogram
+            parent = metrics.parent_bucket(level, bucket)
+            histograms.append(
+                (date.fromisoformat(day), inbox, agent, team, channel, name, level, bucket, parent, count, total)
+            )
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        if rollups:
+            keys = ("inbox_id", "agent_key", "team_key", "channel", "metric")
+            cursor.executemany(_upsert(MetricRollup, keys), rollups)
+        if histograms:
+            keys = ("inbox_key", "agent_key", "team_key", "channel", "metric", "level", "bucket")
+            cursor.executemany(_upsert(DurationHistogram, keys, extra=("parent",)), histograms)
+
+
+def _upsert(model, keys: tuple[str, ...], *, extra: tuple[str, ...] = ()) -> str:
+    """INSERT of (day, *keys, *extra, count, total) that adds to the cell when it exists."""
+    table = model._meta.db_table
+    columns = ["day", *keys, *extra, "count", "total"]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT (day, {', '.join(keys)}) DO UPDATE SET "
+        f"count = {table}.count + excluded.count, total = {table}.total + excluded.total"
+    )
 
 
 # --- time: 7-day windows -------------------------------------------------------------------
@@ -474,14 +501,23 @@ def _split(contributions: dict, day_from: date, day_to: date) -> tuple[dict, dic
 
 
 def stored_rollups(day_from: date, day_to: date) -> dict[str, tuple[int, int]]:
+    """Every non-zero rollup and histogram cell of these days, by cell key."""
     rows = MetricRollup.objects.filter(day__gte=day_from, day__lte=day_to).exclude(count=0, total=0)
-    return {
+    cells = {
         metrics.cell_key((r.day.isoformat(), r.inbox_id, r.agent_key, r.team_key, r.channel, r.metric)): (
             r.count,
             r.total,
         )
         for r in rows
     }
+    histograms = DurationHistogram.objects.filter(day__gte=day_from, day__lte=day_to).exclude(count=0, total=0)
+    for h in histograms:
+        metric = metrics.histogram_cell(h.metric, h.level, h.bucket)
+        cells[metrics.cell_key((h.day.isoformat(), h.inbox_key, h.agent_key, h.team_key, h.channel, metric))] = (
+            h.count,
+            h.total,
+        )
+    return cells
 
 
 def recompute(*, day_from: date, day_to: date, now: datetime | None = None, write: bool = True) -> Report:
@@ -531,6 +567,7 @@ def recompute(*, day_from: date, day_to: date, now: datetime | None = None, writ
         if write:
             apply_delta({k: (c, t) for k, (c, t) in outside_delta.items() if c or t})
             MetricRollup.objects.filter(day__gte=day_from, day__lte=day_to).delete()
+            DurationHistogram.objects.filter(day__gte=day_from, day__lte=day_to).delete()
             apply_delta(expected_cells)
             save_facts(changed)
             pending = ConversationEvent.objects.filter(conversation_id__in=ids).filter(

@@ -1,21 +1,26 @@
 """Reads of the metrics: filters parsed and scoped, rollups and facts turned into figures.
 
-Every figure goes through feedback/metrics.py. Rollups give the counters; facts give the exact
-percentiles of the durations and the joins (CSAT by first-response bucket, CES by channel
-switches). Scoping follows chat.selectors: an agent sees their own inboxes and their own
+Every figure goes through feedback/metrics.py. Rollups give the counters; duration histograms
+and a handful of facts rows give the exact percentiles of the summary (docs/adr/0004-exact-
+percentiles.md); facts give the other percentiles and the joins (CSAT by first-response bucket,
+CES by channel switches). Scoping follows chat.selectors: an agent sees their own inboxes and their own
 figures (another agent's → 404); supervisors see everything.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from chat.models import Channel, Contact, Inbox, Team
@@ -23,8 +28,10 @@ from chat.selectors import inbox_ids_visible_to, is_number, user_is_supervisor
 from cxhub.errors import InvalidInput, NotFound
 
 from . import metrics
-from .models import ConversationFacts, MetricRollup
+from .models import ConversationFacts, DurationHistogram, MetricRollup
 from .pipeline import workspace_tz
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PERIOD_DAYS = 30
 MAX_PERIOD_DAYS = 731
@@ -175,19 +182,35 @@ def parse_filters(user, params, *, max_days: int = MAX_PERIOD_DAYS, own_figures:
 # --- queries -----------------------------------------------------------------------------
 
 
-def narrow(
-    qs: QuerySet, filters: MetricFilters, *, inbox="inbox_id", agent="agent_id", team="team_id", channel="channel"
-):
-    """The filters' inbox, agent, team and channel on any queryset, given where each lives on it."""
-    for values, lookup in (
+def _dimensions(
+    filters: MetricFilters, *, inbox="inbox_id", agent="agent_id", team="team_id", channel="channel"
+) -> list[tuple[list, str]]:
+    """(values, where they live) of each dimension the filters restrict."""
+    pairs = [
         (filters.inbox_ids, inbox),
         (filters.agent_ids, agent),
         (filters.team_ids, team),
         (filters.channels, channel),
-    ):
-        if values is not None:
-            qs = qs.filter(**{f"{lookup}__in": values})
+    ]
+    return [(values, column) for values, column in pairs if values is not None]
+
+
+def narrow(qs: QuerySet, filters: MetricFilters, **columns):
+    """The filters' inbox, agent, team and channel on any queryset, given where each lives on it."""
+    for values, lookup in _dimensions(filters, **columns):
+        qs = qs.filter(**{f"{lookup}__in": values})
     return qs
+
+
+def _narrow_sql(filters: MetricFilters, **columns) -> tuple[str, list]:
+    """The same restriction as `narrow`, as SQL (` AND column IN (...)` each) and its parameters."""
+    sql, params = "", []
+    for values, column in _dimensions(filters, **columns):
+        if not values:
+            return " AND 1 = 0", []
+        sql += f" AND {column} IN ({', '.join(['%s'] * len(values))})"
+        params += list(values)
+    return sql, params
 
 
 def rollups(filters: MetricFilters) -> QuerySet[MetricRollup]:
@@ -205,53 +228,276 @@ def _in_period(qs: QuerySet, filters: MetricFilters, field_name: str) -> QuerySe
     return qs.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end})
 
 
+def _periods_by_day(periods: list[MetricFilters]) -> tuple[Q, Case]:
+    """Rows whose `day` falls in any of the periods, and the index of the period each falls in."""
+    conditions = [Q(day__gte=period.day_from, day__lte=period.day_to) for period in periods]
+    either = Q()
+    for condition in conditions:
+        either |= condition
+    which = Case(*(When(c, then=Value(n)) for n, c in enumerate(conditions)), output_field=IntegerField())
+    return either, which
+
+
+def counters_of_periods(periods: list[MetricFilters]) -> list[dict[str, tuple[int, int]]]:
+    """The summed rollup counters of each period (all in the first one's dimensions), in one query."""
+    in_periods, period = _periods_by_day(periods)
+    qs = narrow(MetricRollup.objects.filter(in_periods), periods[0], agent="agent_key", team="team_key")
+    out: list[dict[str, tuple[int, int]]] = [{} for _ in periods]
+    for r in qs.annotate(period=period).values("period", "metric").annotate(c=Sum("count"), t=Sum("total")):
+        out[r["period"]][r["metric"]] = (int(r["c"] or 0), int(r["t"] or 0))
+    return out
+
+
 def counters(filters: MetricFilters) -> dict[str, tuple[int, int]]:
-    rows = rollups(filters).values("metric").annotate(c=Sum("count"), t=Sum("total"))
-    return {r["metric"]: (r["c"] or 0, r["t"] or 0) for r in rows}
+    return counters_of_periods([filters])[0]
+
+
+class DurationSource(NamedTuple):
+    at: str  # the timestamp that puts the duration in a period
+    value: str
+    leaf: str  # its histogram leaf (metrics.duration_bucket)
 
 
 DURATION_SOURCES = {
-    "first_response_seconds": ("first_reply_at", "first_response_seconds"),
-    "resolution_seconds": ("first_resolved_at", "resolution_seconds"),
+    "first_response_seconds": DurationSource("first_reply_at", "first_response_seconds", "first_response_bucket"),
+    "resolution_seconds": DurationSource("first_resolved_at", "resolution_seconds", "resolution_bucket"),
 }
 
 
-def durations(filters: MetricFilters, names: Iterable[str] = metrics.DURATION_METRICS) -> dict[str, list[float]]:
-    out = {}
-    for name in names:
-        at, value = DURATION_SOURCES[name]
-        qs = _in_period(facts(filters), filters, at).exclude(**{f"{value}__isnull": True})
-        out[name] = list(qs.values_list(value, flat=True))
+def duration_values(filters: MetricFilters, name: str) -> QuerySet:
+    """Every duration of this metric in the period and dimensions: the facts rows it is read from."""
+    source = DURATION_SOURCES[name]
+    return _in_period(facts(filters), filters, source.at).exclude(**{f"{source.value}__isnull": True})
+
+
+def durations(filters: MetricFilters, names: Iterable[str] = metrics.DURATION_METRICS) -> dict[str, dict]:
+    """Duration figures from every value of the period: exact, and linear in the values read."""
+    return {
+        name: metrics.duration(
+            duration_values(filters, name).values_list(DURATION_SOURCES[name].value, flat=True),
+            version=metrics.VERSIONS[name],
+        )
+        for name in names
+    }
+
+
+def _unfiltered(filters: MetricFilters) -> bool:
+    return all(v is None for v in (filters.inbox_ids, filters.agent_ids, filters.team_ids, filters.channels))
+
+
+def _values_sql(rows: list[tuple]) -> tuple[str, list]:
+    """`VALUES (%s, …), …` for these rows, and their parameters."""
+    placeholders = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    return "VALUES " + ", ".join([placeholders] * len(rows)), [value for row in rows for value in row]
+
+
+def _histogram_children(periods: list[MetricFilters], level: int, parents: list[tuple]) -> list[tuple]:
+    """(period, metric, parent, bucket, count, microseconds) of the `level` buckets under each
+    (period, metric, parent), summed over the period's days: one index range per parent.
+
+    The rows that count everything when the filters restrict nothing, else those of the
+    filters' dimensions. (SQL rather than the ORM: building one queryset per parent cost more
+    than running them.)
+    """
+    table = DurationHistogram._meta.db_table
+    if _unfiltered(periods[0]):
+        scope, scope_params = "h.inbox_key = 0", []
+    else:
+        dimensions, scope_params = _narrow_sql(
+            periods[0], inbox="h.inbox_key", agent="h.agent_key", team="h.team_key", channel="h.channel"
+        )
+        scope = "h.inbox_key > 0" + dimensions
+    day = connection.ops.adapt_datefield_value
+    wanted, params = _values_sql(
+        [(n, name, parent, day(periods[n].day_from), day(periods[n].day_to)) for n, name, parent in parents]
+    )
+    sql = (
+        f"WITH wanted (period, metric, parent, day_from, day_to) AS ({wanted}) "
+        "SELECT wanted.period, h.metric, h.parent, h.bucket, SUM(h.count), SUM(h.total) "
+        f"FROM wanted JOIN {table} h ON h.metric = wanted.metric AND h.parent = wanted.parent "
+        "AND h.day >= wanted.day_from AND h.day <= wanted.day_to "
+        f"WHERE h.level = %s AND {scope} "
+        "GROUP BY wanted.period, h.metric, h.parent, h.bucket"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, level, *scope_params])
+        return cursor.fetchall()
+
+
+def duration_figures(
+    periods: list[MetricFilters], names: Iterable[str], counted: list[dict[str, tuple[int, int]]]
+) -> list[dict[str, dict]]:
+    """Count, mean, median and p90 of each duration metric in each period, exact, from histograms.
+
+    `periods` share the first one's dimensions; `counted` holds their rollup counters (read in
+    the same snapshot). A percentile reads two ranks (percentile_cont interpolates). For each
+    rank, descend the histogram levels: sum a level's buckets over the period's days, take the
+    bucket holding the rank, then read only that bucket's children. The last bucket reached
+    (a leaf without filters, a sixteenth of an octave with them) is read from the facts rows,
+    value by value: the value at the rank is exactly what `metrics.duration` finds among every
+    value (docs/adr/0004-exact-percentiles.md). One query per level, one for the values.
+
+    Any count that disagrees (histograms not rebuilt yet after an upgrade or a deletion: the
+    rollups' count and the histogram's, a bucket and its children, a bucket and its facts) makes
+    that figure come from every value instead: slower, never wrong.
+    """
+    names = [n for n in names if n in metrics.DURATION_METRICS]
+    keys = [(n, name) for n in range(len(periods)) for name in names]
+    deepest = metrics.HISTOGRAM_LEVELS if _unfiltered(periods[0]) else metrics.DIMENSION_LEVELS
+    sizes: dict[tuple, int] = {}  # (period, metric, level, bucket) → durations in the bucket
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])  # (period, metric) → [count, microseconds]
+    found: dict[tuple, dict[int, tuple[int, int]]] = {}  # (period, metric) → {rank: (bucket, rank inside)}
+    broken: set[tuple] = set()
+
+    targets = [(*key, 0) for key in keys]  # (period, metric, parent): whose children to read
+    for level in range(1, deepest + 1):
+        children: dict[tuple, dict[int, int]] = defaultdict(dict)
+        for n, name, parent, bucket, count, total in _histogram_children(periods, level, targets) if targets else ():
+            children[(n, name, parent)][bucket] = sizes[(n, name, level, bucket)] = int(count)
+            if level == 1:
+                totals[(n, name)][0] += int(count)
+                totals[(n, name)][1] += int(total)
+        if level == 1:
+            for key in keys:
+                count = totals[key][0]
+                if count != counted[key[0]].get(metrics.DURATION_COUNTERS[key[1]], (0, 0))[0]:
+                    broken.add(key)
+                found[key] = {rank: (0, rank) for rank in metrics.ranks_read(count)}
+        targets = []
+        for key, ranks in found.items():
+            for rank, (parent, inside) in ranks.items():
+                kids = children.get((*key, parent), {})
+                located = metrics.locate(kids, inside)
+                if located is None or (level > 1 and sum(kids.values()) != sizes.get((*key, level - 1, parent))):
+                    broken.add(key)
+                    continue
+                ranks[rank] = located
+                targets.append((*key, located[0]))
+        found = {key: ranks for key, ranks in found.items() if key not in broken}
+        targets = sorted({t for t in targets if t[:2] not in broken})
+
+    values = _bucket_values(periods, deepest, targets)
+    out: list[dict[str, dict]] = [{} for _ in periods]
+    for key in keys:
+        n, name = key
+        reached = found.get(key, {})
+        for bucket, _ in reached.values():
+            if sum(c for _, c in values.get((*key, bucket), ())) != sizes[(*key, deepest, bucket)]:
+                broken.add(key)
+        if key in broken:
+            logger.warning("duration histogram of %s disagrees with the rollups or facts: reading every value", name)
+            out[n][name] = durations(periods[n], [name])[name]
+            continue
+
+        def value_at(rank: int, key=key, reached=reached) -> float:
+            bucket, inside = reached[rank]
+            return metrics.value_at(values[(*key, bucket)], inside)
+
+        count, total = totals[key]
+        out[n][name] = metrics.duration_figure(
+            count=count,
+            total_micros=total,
+            median=metrics.percentile_by_rank(count, metrics.PERCENTILES["median"], value_at),
+            p90=metrics.percentile_by_rank(count, metrics.PERCENTILES["p90"], value_at),
+            version=metrics.VERSIONS[name],
+        )
+    return out
+
+
+def _bucket_values(periods: list[MetricFilters], level: int, buckets: list[tuple]) -> dict[tuple, list]:
+    """(period, metric, bucket of `level`) → the bucket's (value, how many) in the period, by value.
+
+    One query: an index range scan (leaf, timestamp) of the facts per leaf of each bucket.
+    """
+    moment = connection.ops.adapt_datetimefield_value
+    dimensions, dimension_params = _narrow_sql(periods[0], inbox="f.inbox_id", agent="f.agent_id",
+                                               team="f.team_id", channel="f.channel")  # fmt: skip
+    ctes, selects, params, select_params = [], [], [], []
+    for number, name in enumerate(sorted({name for _, name, _ in buckets})):
+        source, cte = DURATION_SOURCES[name], f"wanted_{number}"
+        rows = []
+        for n, _, bucket in (b for b in buckets if b[1] == name):
+            start, end = periods[n].bounds()
+            rows += [(n, bucket, leaf, moment(start), moment(end)) for leaf in metrics.leaves_of(level, bucket)]
+        wanted, values_params = _values_sql(rows)
+        ctes.append(f"{cte} (period, bucket, leaf, start_at, end_at) AS ({wanted})")
+        params += values_params
+        selects.append(
+            f"SELECT w.period, %s, w.bucket, f.{source.value}, COUNT(*) "
+            f"FROM {cte} w JOIN {ConversationFacts._meta.db_table} f ON f.{source.leaf} = w.leaf "
+            f"AND f.{source.at} >= w.start_at AND f.{source.at} < w.end_at "
+            f"WHERE 1 = 1{dimensions} GROUP BY w.period, w.bucket, f.{source.value}"
+        )
+        select_params += [name, *dimension_params]
+    out: dict[tuple, list] = defaultdict(list)
+    if not selects:
+        return out
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params])
+        for n, name, bucket, value, count in cursor.fetchall():
+            out[(n, name, bucket)].append((value, count))
+    for pairs in out.values():
+        pairs.sort()
     return out
 
 
 def at_risk_count(filters: MetricFilters) -> int:
+    """Contacts at risk now with a conversation in the filters' dimensions (any period)."""
     contact_ids = facts(filters).values("conversation__contact_id")
     return Contact.objects.filter(pk__in=contact_ids, at_risk_until__gt=timezone.now()).count()
 
 
-def figures(filters: MetricFilters, names: Iterable[str] = metrics.METRIC_NAMES) -> dict[str, dict]:
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Every read inside sees the same committed state (PostgreSQL: a REPEATABLE READ, READ ONLY
+    transaction), so histograms, rollups and facts agree while the pipeline writes.
+
+    Inside a caller's transaction, and on SQLite (whose transactions here take the write lock),
+    reads run as they are; a disagreement then costs `duration_figures` speed, never exactness.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # A few small index scans: parallel workers would only add their start-up time.
+            cursor.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+                "SET LOCAL max_parallel_workers_per_gather = 0"
+            )
+        yield
+
+
+def figures_of_periods(periods: list[MetricFilters], names: Iterable[str] = metrics.METRIC_NAMES) -> list[dict]:
+    """Every named figure of each period (the periods share the first one's dimensions)."""
     names = list(names)
-    wanted = [n for n in names if n in metrics.DURATION_METRICS]
-    return metrics.figures_from_counters(
-        counters(filters),
-        durations=durations(filters, wanted),
-        at_risk=at_risk_count(filters) if "at_risk_contacts" in names else 0,
-        names=names,
-    )
+    with one_snapshot():
+        counted = counters_of_periods(periods)
+        timed = duration_figures(periods, names, counted)
+        # "at risk now" does not depend on the period: one count serves them all
+        at_risk = at_risk_count(periods[0]) if "at_risk_contacts" in names else 0
+    return [
+        metrics.figures_from_counters(c, durations=d, at_risk=at_risk, names=names)
+        for c, d in zip(counted, timed, strict=True)
+    ]
+
+
+def figures(filters: MetricFilters, names: Iterable[str] = metrics.METRIC_NAMES) -> dict[str, dict]:
+    return figures_of_periods([filters], names)[0]
 
 
 def summary(filters: MetricFilters) -> dict:
     previous = filters.previous()
+    current_figures, previous_figures = figures_of_periods([filters, previous])
     return {
         "from": filters.day_from.isoformat(),
         "to": filters.day_to.isoformat(),
         "filters": filters.echo,
-        "metrics": figures(filters),
+        "metrics": current_figures,
         "previous": {
             "from": previous.day_from.isoformat(),
             "to": previous.day_to.isoformat(),
-            "metrics": figures(previous),
+            "metrics": previous_figures,
         },
     }
 
@@ -278,10 +524,9 @@ def timeseries(filters: MetricFilters, *, metric: str, interval: str) -> dict:
     per_bucket: list[dict[str, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in buckets]
     per_bucket_durations: list[list[float]] = [[] for _ in buckets]
     if metric in metrics.DURATION_METRICS:
-        at, value = DURATION_SOURCES[metric]
+        source = DURATION_SOURCES[metric]
         tz = workspace_tz()
-        qs = _in_period(facts(filters), filters, at).exclude(**{f"{value}__isnull": True})
-        for moment, seconds in qs.values_list(at, value):
+        for moment, seconds in duration_values(filters, metric).values_list(source.at, source.value):
             per_bucket_durations[index[metrics.local_day(moment, tz)]].append(seconds)
     else:
         rows = rollups(filters).values("day", "metric").annotate(c=Sum("count"), t=Sum("total"))
@@ -295,7 +540,7 @@ def timeseries(filters: MetricFilters, *, metric: str, interval: str) -> dict:
         figure = metrics.figure(
             metric,
             {k: (c, t) for k, (c, t) in per_bucket[n].items()},
-            durations={metric: per_bucket_durations[n]},
+            durations={metric: metrics.duration(per_bucket_durations[n], version=metrics.VERSIONS[metric])},
             at_risk=at_risk,
         )
         series.append({"start": start.isoformat(), "end": end.isoformat(), "figure": figure})
@@ -330,9 +575,8 @@ def breakdown(filters: MetricFilters, *, metric: str, by: str) -> dict:
     groups: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     group_durations: dict = defaultdict(list)
     if metric in metrics.DURATION_METRICS:
-        at, value = DURATION_SOURCES[metric]
-        qs = _in_period(facts(filters), filters, at).exclude(**{f"{value}__isnull": True})
-        for key, seconds in qs.values_list(FACTS_COLUMN[by], value):
+        values = duration_values(filters, metric).values_list(FACTS_COLUMN[by], DURATION_SOURCES[metric].value)
+        for key, seconds in values:
             group_durations[key or 0].append(seconds)
         keys = list(group_durations)
     else:
@@ -349,7 +593,7 @@ def breakdown(filters: MetricFilters, *, metric: str, by: str) -> dict:
         figure = metrics.figure(
             metric,
             {k: (c, t) for k, (c, t) in groups[key].items()},
-            durations={metric: group_durations.get(key, [])},
+            durations={metric: metrics.duration(group_durations.get(key, []), version=metrics.VERSIONS[metric])},
         )
         if figure.get("denominator") in (0, None) and figure.get("count", 0) == 0 and figure.get("value") is None:
             continue

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from django.utils import timezone
 
 from feedback import metrics, pipeline
-from feedback.models import MetricRollup, SurveyInvitation, SurveyResponse
+from feedback.models import DurationHistogram, MetricRollup, SurveyInvitation, SurveyResponse
 
 
 def answered(conversation, *, csat=None, ces=None, nps=None, channel=None, sent_at=None, answered_at=None):
@@ -61,10 +61,15 @@ def wide_range() -> tuple[date, date]:
 
 
 def rollup_snapshot() -> dict:
-    return {
+    """Every non-empty rollup and histogram cell: (day, inbox, agent, team, channel, metric) → (count, total)."""
+    cells = {
         (r.day, r.inbox_id, r.agent_key, r.team_key, r.channel, r.metric): (r.count, r.total)
         for r in MetricRollup.objects.exclude(count=0, total=0)
     }
+    for h in DurationHistogram.objects.exclude(count=0, total=0):
+        metric = metrics.histogram_cell(h.metric, h.level, h.bucket)
+        cells[(h.day, h.inbox_key, h.agent_key, h.team_key, h.channel, metric)] = (h.count, h.total)
+    return cells
 
 
 def differences(now=None) -> list:

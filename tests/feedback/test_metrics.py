@@ -85,6 +85,81 @@ def test_duration_is_exact_percentile_cont(values, median, p90, mean, count):
     assert figure["count"] == count
 
 
+def test_duration_mean_is_the_exact_sum_of_microseconds_over_the_count():
+    # given durations as timestamps give them (whole microseconds) whose float sum is inexact
+    values = [0.1, 0.2, 0.000001, 86400.123456]
+    figure = m.duration(values)
+    # then the sum is the exact one, rounded once, and so is the mean
+    assert figure["numerator"] == 86400423457 / 1_000_000
+    assert figure["mean"] == 86400423457 / 4_000_000
+    assert (figure["count"], figure["denominator"]) == (4, 4)
+
+
+def test_bucket_edges_are_exact_increasing_binary_fractions():
+    edges = m.DURATION_BUCKET_EDGES
+    assert all(a < b for a, b in zip(edges, edges[1:], strict=False))
+    assert len(edges) == 40 * 256
+    # every octave is cut into 256 equal parts: 1 s is an edge, so is 1 + 1/256 s
+    one = edges.index(1.0)
+    assert edges[one + 1] == 1 + 1 / 256 and edges[one + 256] == 2.0
+    # levels group 16 consecutive buckets: the octave of 1 s is level-1 bucket 10
+    assert m.bucket_at(1, m.duration_bucket(1.0)) == 10 == m.bucket_at(1, m.duration_bucket(1.999))
+    assert m.bucket_at(1, m.duration_bucket(2.0)) == 11
+
+
+@pytest.mark.parametrize(
+    ("seconds", "leaf"),
+    [
+        (None, None),
+        (-5.0, 0),  # below the first edge: the first bucket
+        (0.0, 0),
+        (2.0**-10, 0),  # the lowest octave's first part is the first bucket too
+        (2.0**-10 * (1 + 1 / 256), 1),  # on an edge: the bucket above
+        (1.0, 10 * 256),
+        (1.0 - 1e-12, 10 * 256 - 1),
+        (900.0, 19 * 256 + 194),
+        (2.0**30 - 1, 40 * 256 - 1),
+        (2.0**30, 40 * 256),  # from the last edge up: the last bucket
+        (1e300, 40 * 256),
+    ],
+)
+def test_duration_bucket(seconds, leaf):
+    assert m.duration_bucket(seconds) == leaf
+
+
+@pytest.mark.parametrize(
+    ("count", "ranks"),
+    [(0, set()), (1, {0}), (2, {0, 1}), (10, {4, 5, 8, 9}), (11, {5, 9}), (101, {50, 90})],
+)
+def test_ranks_read_by_the_median_and_p90(count, ranks):
+    # percentile_cont reads the ranks either side of fraction × (count − 1)
+    assert m.ranks_read(count) == ranks
+
+
+@pytest.mark.parametrize(
+    ("counts", "rank", "found"),
+    [
+        ({3: 2, 1: 1}, 0, (1, 0)),
+        ({3: 2, 1: 1}, 1, (3, 0)),
+        ({3: 2, 1: 1}, 2, (3, 1)),
+        ({3: 2, 1: 1}, 3, None),  # fewer values than the rank: the histogram disagrees
+        ({}, 0, None),
+        ({5: 0, 7: 1}, 0, (7, 0)),
+    ],
+)
+def test_locate(counts, rank, found):
+    assert m.locate(counts, rank) == found
+
+
+@pytest.mark.parametrize(
+    ("pairs", "rank", "value"),
+    [([(1.5, 2), (4.0, 1)], 0, 1.5), ([(1.5, 2), (4.0, 1)], 1, 1.5), ([(1.5, 2), (4.0, 1)], 2, 4.0),
+     ([(1.5, 2)], 2, None), ([], 0, None)],
+)  # fmt: skip
+def test_value_at(pairs, rank, value):
+    assert m.value_at(pairs, rank) == value
+
+
 @pytest.mark.parametrize(
     ("scores", "detractor"),
     [
@@ -212,12 +287,24 @@ def test_contributions_count_each_thing_in_its_own_period():
     # when its contributions are computed in UTC
     out = m.conversation_contributions(facts, tz=UTC)
     # then each counter sits on the day that counts, agent 0 standing for "none"
-    assert out == {
+    assert {k: v for k, v in out.items() if m.parse_histogram_cell(k.split("|")[-1]) is None} == {
         "2026-11-02|10|0|7|web|opened": (1, 1),
         "2026-11-03|10|0|7|web|first_response": (1, 900_000),
         "2026-11-03|10|0|7|web|resolved": (1, 7_800_000),
         "2026-11-03|10|0|7|web|customer_messages": (1, 3),
     }
+    # and each duration counts once at each histogram level (total: microseconds), in the cells
+    # of everything and, but for the leaf, in its own dimensions: 900 s = 2**9 × (1 + 194/256),
+    # on an edge, so octave 9 + 10 = 19, leaf 19 × 256 + 194 = 5058, level 2 5058 // 16 = 316
+    histogram = {k: v for k, v in out.items() if "first_response_seconds/" in k}
+    assert histogram == {
+        "2026-11-03|0|0|0||first_response_seconds/1/19": (1, 900_000_000),
+        "2026-11-03|0|0|0||first_response_seconds/2/316": (1, 900_000_000),
+        "2026-11-03|0|0|0||first_response_seconds/3/5058": (1, 900_000_000),
+        "2026-11-03|10|0|7|web|first_response_seconds/1/19": (1, 900_000_000),
+        "2026-11-03|10|0|7|web|first_response_seconds/2/316": (1, 900_000_000),
+    }
+    assert sum(1 for k in out if "resolution_seconds/" in k) == 5
     # and in a time zone east of UTC the opening moves to the next local day
     paris = m.conversation_contributions(facts, tz=ZoneInfo("Europe/Paris"))
     assert "2026-11-03|10|0|7|web|opened" in paris

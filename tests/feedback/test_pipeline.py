@@ -6,10 +6,17 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from chat import services
+from chat import privacy, services
 from chat.models import ConversationEvent, Priority
-from feedback import pipeline, reports
-from feedback.models import ConversationFacts, FollowUp, MetricRollup, ProcessedEvent, SurveyInvitation
+from feedback import metrics, pipeline, reports
+from feedback.models import (
+    ConversationFacts,
+    DurationHistogram,
+    FollowUp,
+    MetricRollup,
+    ProcessedEvent,
+    SurveyInvitation,
+)
 from tests.factories import ContactFactory, EmailInboxFactory, InboxFactory, TeamFactory, agent_user, conversation_with
 
 from .metrics_helpers import answered, differences, rollup_snapshot, sent_only, wide_range
@@ -123,9 +130,11 @@ def test_a_crash_mid_batch_commits_nothing_and_the_retry_counts_once(world, comm
 
 
 def test_recompute_metrics_rebuilds_lost_rollups(world):
-    # given the rollups, then a disaster: half of them gone and facts scribbled on
+    # given the rollups and histograms, then a disaster: half of them gone and facts scribbled on
     before = rollup_snapshot()
+    assert DurationHistogram.objects.filter(inbox_key=0, level=metrics.HISTOGRAM_LEVELS).exists()
     MetricRollup.objects.filter(metric__in=["opened", "csat_5", "resolved"]).delete()
+    DurationHistogram.objects.filter(level=2).delete()
     ConversationFacts.objects.update(contributions={})
     assert differences() != []
     # when the command rebuilds the whole range
@@ -134,6 +143,58 @@ def test_recompute_metrics_rebuilds_lost_rollups(world):
     # then everything is back
     assert rollup_snapshot() == before
     assert differences() == []
+
+
+def exact_durations(supervisor, params=None) -> bool:
+    """The summary's durations (from histograms) equal those of every value (`reports.durations`)."""
+    filters = reports.parse_filters(supervisor, params or {})
+    periods = [filters, filters.previous()]
+    summaries = reports.figures_of_periods(periods, metrics.DURATION_METRICS)
+    return all(
+        {name: s[name] for name in metrics.DURATION_METRICS} == reports.durations(period)
+        for s, period in zip(summaries, periods, strict=True)
+    )
+
+
+def test_histograms_follow_replies_transfers_answers_merges_and_erasure(world, committed, django_user_model, caplog):
+    supervisor = django_user_model.objects.create(username="boss", is_staff=True)
+    alice, bob = world["alice"], world["bob"]
+    checks = [{}, {"agent": str(alice.pk)}, {"agent": str(bob.pk)}, {"inbox": str(world["web"].pk)}]
+
+    def agree() -> None:
+        assert differences() == []
+        assert all(exact_durations(supervisor, params) for params in checks)
+        assert "disagrees" not in caplog.text
+
+    agree()
+    with committed():
+        # the conversation still waiting gets its first reply: a first response time appears
+        open_one = ConversationFacts.objects.get(first_reply_at__isnull=True).conversation
+        services.message_send(conversation=open_one, by=alice, body="Sorry for the wait")
+        services.conversation_resolve(conversation=open_one, by=alice)
+        # alice's first one is reopened and resolved by bob: its durations move to bob
+        moved = world["conversations"][0]
+        services.conversation_reopen(conversation=moved, by=alice)
+        services.conversation_transfer(conversation=moved, by=alice, to_agent=bob)
+        services.conversation_resolve(conversation=moved, by=bob)
+    assert ConversationFacts.objects.get(conversation=moved).agent_id == bob.pk
+    agree()
+    # an answer is edited (the durations stay where they are)
+    answered(world["conversations"][1], csat=1)
+    agree()
+    # two customers turn out to be one person; then that person asks to be erased
+    first, second = world["conversations"][2].contact, world["conversations"][3].contact
+    with committed():
+        services.contact_merge(source=second, target=first, by=alice)
+    agree()
+    with committed():
+        privacy.contact_erase(contact=first, by=None)
+    agree()
+    # and a rebuild of every day finds the histograms as they are
+    before = rollup_snapshot()
+    day_from, day_to = wide_range()
+    call_command("recompute_metrics", "--from", day_from.isoformat(), "--to", day_to.isoformat())
+    assert rollup_snapshot() == before
 
 
 def test_reconcile_logs_and_counts_differences(world, caplog):
