@@ -122,8 +122,19 @@ if os.environ.get("DATABASE_URL"):
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL")
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env_bool("DB_POOL", False):
+        # Under ASGI every HTTP request runs in a thread of its own, so a connection kept per
+        # thread (CONN_MAX_AGE) is never reused: each request opened a new PostgreSQL session
+        # (~6 ms, docs/benchmarks.md). The ASGI server turns on Django's psycopg pool
+        # (cxhub/asgi.py); Celery's forked workers and management commands keep per-thread
+        # connections (a pool must not cross a fork).
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1), "timeout": 30},
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {

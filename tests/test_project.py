@@ -45,6 +45,26 @@ def test_bad_configuration_stops_the_start_with_a_clear_message(variables):
     assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr
 
 
+def test_the_asgi_server_pools_postgresql_connections_and_other_processes_do_not():
+    # given a PostgreSQL URL (settings only: nothing connects)
+    env = {**os.environ, "DATABASE_URL": "postgres://u@127.0.0.1:5432/x"}
+    env.pop("DB_POOL", None)
+    probe = (
+        "import os, sys; {load}; from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(bool(d.get('OPTIONS', {{}}).get('pool')), d.get('CONN_MAX_AGE'), 'DB_POOL' in os.environ)"
+    )
+    # when the ASGI application loads, then its threads share a pool and children inherit nothing
+    asgi = probe.format(load="import cxhub.asgi")
+    out = subprocess.run([sys.executable, "-c", asgi], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split() == ["True", "0", "False"], out.stderr
+    # and a worker or a command keeps one connection per thread
+    plain = probe.format(
+        load="import django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'cxhub.settings'); django.setup()"
+    )
+    out = subprocess.run([sys.executable, "-c", plain], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "60", "False"], out.stderr
+
+
 def test_deploy_check_is_clean_with_debug_off_and_a_real_secret():
     result = manage(
         "check",
