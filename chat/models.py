@@ -136,7 +136,14 @@ class Contact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["email"]), models.Index(fields=["phone"])]
+        indexes = [
+            models.Index(fields=["email"]),
+            models.Index(fields=["phone"]),
+            # "At risk now" (the metrics summary): most contacts never are, so only those that were.
+            models.Index(
+                fields=["at_risk_until"], name="contact_at_risk_idx", condition=Q(at_risk_until__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.email or self.phone or f"Contact {self.pk}"
