@@ -1,15 +1,23 @@
-"""survey_ingest: survey answers/s into the metric rollups, and answer → visible staleness.
+"""survey_ingest: survey answers into the metric rollups: intake, pipeline throughput, staleness.
 
-Seeds (set-based SQL) resolved conversations with a *sent* survey invitation each, whose raw
-tokens the driver knows. The driver posts answers to the survey page `/s/<token>/` (the
-no-JavaScript form: one CSRF cookie for the whole run) as fast as the server takes them,
-with a few concurrent clients, while a real Celery worker runs the metrics pipeline. A poller
-reads the rollup counters (what /api/v1/metrics/summary/ sums) every 200 ms: an answer is
-*visible* once the rollups count as many answers as had been posted when it was posted
-(answers are counted in posting order, so staleness is measured by rank).
-Target: at least 5,000 responses/s into the rollups, staleness p99 under 5 s.
+Seeds, with set-based SQL, resolved conversations as the product leaves them: a contact, four
+messages, their events (processed), facts and rollups up to date, and a *sent* survey
+invitation whose raw token the driver knows; the same again in a second inbox for the peer.
+A real Celery worker (concurrency 2) and one uvicorn process run beside the driver.
 
-    .venv/bin/python bench/survey_ingest.py [--quick]
+- (a) intake: 8 clients post answers to the survey page `/s/<token>/` (the no-JS form, one
+  CSRF cookie for the run) as fast as the server takes them;
+- (c) staleness at that rate: a poller reads the rollup counters (what the metrics summary
+  sums) every 100 ms; answer k is visible once the rollups count k answers (by rank);
+- (b) pipeline throughput: with the worker stopped, a backlog of answers is recorded as the
+  intake records them (response, invitation answered, `survey_answered` event, its queued
+  task); the worker starts; answers/s = answers counted ÷ time from the first to the last
+  change of the rollup counters. The peer (bench/peers/survey_rollup.py: a task per answer
+  recounting its day's cell from raw rows) drains the same backlog in its own inbox.
+
+Target: at least 5,000 answers/s into the rollups, staleness p99 under 5 s.
+
+    .venv/bin/python bench/survey_ingest.py [--quick] [--profile]
 """
 
 from __future__ import annotations
@@ -27,30 +35,57 @@ from bench import harness
 
 NAME = "survey_ingest"
 TARGET = {"responses_per_s_min": 5000, "staleness_p99_s_max": 5}
-TOKEN_SQL = "'bench-survey-token-' || lpad(g::text, 10, '0')"
+SIDES = {"ours": "bench-survey-token-", "peer": "bench-survey-peer--"}
+POLL_S = 0.1
+PEER_TABLE = "bench_peer_survey_rollup"  # bench/peers/survey_rollup.py: TABLE
 
 
-def token(n: int) -> str:
-    return f"bench-survey-token-{n:010d}"
+def token(n: int, side: str = "ours") -> str:
+    return f"{SIDES[side]}{n:010d}"
 
 
-def seed(*, invitations: int) -> dict:
-    """`invitations` resolved conversations, each with a sent invitation (token `token(g)`)."""
+# --- seeding (runs in a Django child process) ------------------------------------------------
+
+
+def seed(*, ours: int, peer: int) -> dict:
+    """Two web inboxes (ours, the peer's) with `ours` / `peer` surveyed conversations each."""
     from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from bench.peers.survey_rollup import CREATE_TABLE
+    from chat.models import AgentProfile, Conversation, Inbox
+    from feedback import pipeline
+
+    user = get_user_model().objects.create_user(username="agent0", password="bench-pass-123")
+    AgentProfile.objects.create(user=user, display_name="Agent 0")
+    seeded = {}
+    for side, count in (("ours", ours), ("peer", peer)):
+        inbox = Inbox.objects.create(name=f"Web ({side})", channel="web")
+        seeded[side] = {"inbox": inbox.pk, **_seed_conversations(inbox, user, side, count)}
+    with connection.cursor() as cursor:
+        cursor.execute(CREATE_TABLE)
+    # Facts and rollups up to date, as the pipeline left them when these were resolved.
+    ids = Conversation.objects.filter(inbox_id=seeded["ours"]["inbox"]).values_list("pk", flat=True)
+    pipeline.refresh_conversations(list(ids))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return seeded
+
+
+def _seed_conversations(inbox, user, side: str, count: int) -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
     from bench.metrics_summary import _insert_select, _next_id
-    from chat.models import AgentProfile, Contact, Conversation, Inbox
-    from feedback.models import SurveyInvitation
+    from chat.models import Contact, Conversation, ConversationEvent, Message
+    from feedback.models import ProcessedEvent, SurveyInvitation
 
-    inbox = Inbox.objects.create(name="Web", channel="web")
-    user = get_user_model().objects.create_user(username="agent0", password="bench-pass-123")
-    AgentProfile.objects.create(user=user, display_name="Agent 0")
     now_sql = f"'{timezone.now().isoformat()}'::timestamptz"
-    c0, v0 = _next_id(Contact), _next_id(Conversation)
-    series = f"generate_series(1, {int(invitations)}) AS g"
-    opened = f"({now_sql} - interval '2 hours')"
+    c0, v0, i0, e0 = (_next_id(m) for m in (Contact, Conversation, SurveyInvitation, ConversationEvent))
+    series = f"generate_series(1, {int(count)}) AS g"
+    opened = f"({now_sql} - interval '3 hours')"
+    resolved = f"({opened} + interval '1 hour')"
+    conversation = f"{v0 - 1} + g"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
         _insert_select(Contact, {"name": "'Customer ' || g"}, series)
@@ -62,65 +97,158 @@ def seed(*, invitations: int) -> dict:
                 "status": "'resolved'",
                 "assignee_id": str(user.pk),
                 "opened_at": opened,
-                "first_customer_message_at": opened,
+                "first_customer_message_at": f"{opened} + interval '1 minute'",
                 "first_reply_at": f"{opened} + interval '2 minutes'",
-                "resolved_at": f"{opened} + interval '1 hour'",
-                "first_resolved_at": f"{opened} + interval '1 hour'",
-                "last_activity_at": f"{opened} + interval '1 hour'",
+                "resolved_at": resolved,
+                "first_resolved_at": resolved,
+                "last_activity_at": resolved,
+                "last_seq": "4",
                 "last_customer_channel": "'web'",
                 "email_thread_token": "md5(random()::text || g)",
             },
             series,
         )
+        # customer, agent, customer, agent
+        messages = f"{series}, generate_series(1, 4) AS k"
+        agent = "k %% 2 = 0"
+        _insert_select(
+            Message,
+            {
+                "conversation_id": conversation,
+                "inbox_id": str(inbox.pk),
+                "seq": "k",
+                "sender_kind": f"CASE WHEN {agent} THEN 'agent' ELSE 'contact' END",
+                "sender_user_id": f"CASE WHEN {agent} THEN {user.pk} END",
+                "channel": "'web'",
+                "direction": f"CASE WHEN {agent} THEN 'out' ELSE 'in' END",
+                "body": "'Message ' || k",
+                "delivery_status": f"CASE WHEN {agent} THEN 'sent' ELSE 'received' END",
+                "created_at": f"{opened} + k * interval '1 minute'",
+            },
+            messages,
+        )
+        events = f"{series}, generate_series(0, 5) AS k"
+        _insert_select(
+            ConversationEvent,
+            {
+                "conversation_id": conversation,
+                "kind": "CASE k WHEN 0 THEN 'opened' WHEN 5 THEN 'resolved' ELSE 'message_created' END",
+                "data": f"""CASE k
+                    WHEN 0 THEN jsonb_build_object('inbox_id', {inbox.pk}, 'previous_id', null, 'recontact', false)
+                    WHEN 5 THEN jsonb_build_object('resolution_number', 1, 'agent_id', {user.pk}, 'team_id', null,
+                                                   'by_bot', false)
+                    ELSE jsonb_build_object('seq', k, 'sender', CASE WHEN {agent} THEN 'agent' ELSE 'contact' END)
+                    END""",
+                "created_at": f"CASE k WHEN 5 THEN {resolved} ELSE {opened} + k * interval '1 minute' END",
+            },
+            events,
+        )
+        cursor.execute(
+            f"INSERT INTO {ProcessedEvent._meta.db_table} (event_id, processed_at) "
+            f"SELECT id, {now_sql} FROM {ConversationEvent._meta.db_table} WHERE id >= {e0}"
+        )
         _insert_select(
             SurveyInvitation,
             {
-                "conversation_id": f"{v0 - 1} + g",
+                "conversation_id": conversation,
                 "contact_id": f"{c0 - 1} + g",
                 "channel": "'web'",
                 "status": "'sent'",
-                "token_hash": f"encode(sha256(({TOKEN_SQL})::bytea), 'hex')",
-                "sent_at": f"{opened} + interval '61 minutes'",
+                "token_hash": f"encode(sha256(('{SIDES[side]}' || lpad(g::text, 10, '0'))::bytea), 'hex')",
+                "sent_at": f"{resolved} + interval '1 minute'",
                 "expires_at": f"{now_sql} + interval '7 days'",
                 "agent_id": str(user.pk),
                 "inbox_id": str(inbox.pk),
             },
             series,
         )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    return {"invitations": invitations}
+    return {"first_invitation": i0, "count": count}
 
 
-ANSWERS_SQL = "SELECT coalesce(sum(count), 0) FROM feedback_metricrollup WHERE metric LIKE 'csat\\_%%'"
+def record_backlog(*, side: str, first_invitation: int, first: int, count: int) -> int:
+    """Answers to invitations `first`..`first + count - 1` of a side, recorded as the intake
+    records them (response, invitation answered, `survey_answered` event) in one transaction,
+    then one task each published as the product does after commit: the event's task for
+    cxhub, the peer's own task for the peer. Run while no worker runs."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from bench.peers import survey_rollup
+    from chat import tasks as chat_tasks
+    from feedback.models import SurveyInvitation, SurveyResponse
+
+    now_sql = f"'{timezone.now().isoformat()}'::timestamptz"
+    lo = first_invitation - 1 + first
+    hi = lo + count - 1
+    invitations, responses = SurveyInvitation._meta.db_table, SurveyResponse._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {responses} (invitation_id, csat, ces, comment, channel, answered_at, updated_at) "
+            f"SELECT id, 1 + (id - {lo}) %% 5, 1 + (id - {lo}) %% 7, '', 'web', {now_sql}, {now_sql} "
+            f"FROM {invitations} WHERE id BETWEEN %s AND %s",
+            [lo, hi],
+        )
+        cursor.execute(
+            f"UPDATE {invitations} SET status = 'answered', answered_at = {now_sql} WHERE id BETWEEN %s AND %s",
+            [lo, hi],
+        )
+        cursor.execute(
+            "INSERT INTO chat_conversationevent (conversation_id, kind, data, created_at) "
+            "SELECT i.conversation_id, 'survey_answered', jsonb_build_object('invitation_id', i.id, "
+            "'response_id', r.id, 'channel', 'web', 'csat', r.csat, 'ces', r.ces, 'nps', r.nps, "
+            f"'has_comment', false, 'edited', false), {now_sql} "
+            f"FROM {invitations} i JOIN {responses} r ON r.invitation_id = i.id "
+            "WHERE i.id BETWEEN %s AND %s ORDER BY i.id RETURNING id, (data ->> 'response_id')::bigint",
+            [lo, hi],
+        )
+        published = cursor.fetchall()
+    for event_id, response_id in published:
+        if side == "ours":
+            chat_tasks.event_created.delay(event_id)
+        else:
+            survey_rollup.response_recorded.delay(response_id)
+    return len(published)
 
 
-async def drive(server: harness.Server, database_url: str, *, count: int, clients: int, seconds: float) -> dict:
-    import aiohttp
+# --- driving (this process; no Django) ---------------------------------------------------------
+
+
+def counted_sql(side: str, inbox: int) -> str:
+    """Answers counted in a side's rollups (every answer has a CSAT score)."""
+    table = "feedback_metricrollup" if side == "ours" else PEER_TABLE
+    return f"SELECT coalesce(sum(count), 0) FROM {table} WHERE inbox_id = {int(inbox)} AND metric LIKE 'csat\\_%%'"
+
+
+async def poll(database_url: str, sql: str, seen: list, stop: asyncio.Event) -> None:
+    """(time, count) every POLL_S until `stop` is set."""
     import psycopg
 
-    posted_at: list[float] = []  # monotonic time of each accepted answer, in order
-    seen: list[tuple[float, int]] = []  # (time, answers counted in rollups)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        while not stop.is_set():
+            row = await (await conn.execute(sql)).fetchone()
+            seen.append((time.perf_counter(), int(row[0])))
+            await asyncio.sleep(POLL_S)
+
+
+async def intake_http(server: harness.Server, database_url: str, sql: str, *, last: int, clients: int, seconds: float):
+    """Post answers for tokens 1..last for `seconds`; (posted figures, staleness figures)."""
+    import aiohttp
+
+    posted_at: list[float] = []  # time of each accepted answer, in order
+    seen: list[tuple[float, int]] = []
     failures: dict[int, int] = {}
-    stop_polling = asyncio.Event()
-
-    async def poll():
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            while not stop_polling.is_set():
-                row = await (await conn.execute(ANSWERS_SQL)).fetchone()
-                seen.append((time.perf_counter(), int(row[0])))
-                await asyncio.sleep(0.2)
-
+    stop = asyncio.Event()
     jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as session:
-        async with session.get(f"{server.http}/s/{token(count)}/") as response:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(cookie_jar=jar, connector=connector) as session:
+        async with session.get(f"{server.http}/s/{token(last)}/") as response:
             page = await response.text()
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         if not match:
             raise RuntimeError(f"no CSRF token on the survey page ({response.status}): {page[:300]}")
         csrf = match.group(1)
-        poller = asyncio.create_task(poll())
-        pending = iter(range(1, count))
+        poller = asyncio.create_task(poll(database_url, sql, seen, stop))
+        pending = iter(range(1, last))
         started = time.perf_counter()
         deadline = started + seconds
 
@@ -138,52 +266,153 @@ async def drive(server: harness.Server, database_url: str, *, count: int, client
 
         await asyncio.gather(*(client() for _ in range(clients)))
         posting_done = time.perf_counter()
-        # let the pipeline catch up (bounded)
-        catch_up_deadline = posting_done + max(30.0, 2 * seconds)
-        while time.perf_counter() < catch_up_deadline:
-            if seen and seen[-1][1] >= len(posted_at):
-                break
-            await asyncio.sleep(0.2)
-        stop_polling.set()
+        await _until(seen, len(posted_at), timeout=max(30.0, 2 * seconds))
+        stop.set()
         await poller
-    posted = len(posted_at)
     counted = seen[-1][1] if seen else 0
-    times = [t for t, _ in seen]
-    counts = [c for _, c in seen]
+    times, counts = [t for t, _ in seen], [c for _, c in seen]
     staleness = []
     for rank, at in enumerate(posted_at, start=1):
         i = bisect.bisect_left(counts, rank)
         if i < len(counts):
             staleness.append(max(times[i] - at, 0.0))
-    last_increase = next((t for t, c in seen if c >= counted), posting_done)
     return {
-        "posted": posted,
-        "posted_per_s": round(posted / max(posting_done - started, 1e-9), 1),
-        "in_rollups": counted,
-        "not_in_rollups": posted - counted,
-        "responses_per_s": round(counted / max(last_increase - started, 1e-9), 1),
+        "intake_http_per_s": round(len(posted_at) / max(posting_done - started, 1e-9), 1),
+        "intake_posted": len(posted_at),
+        "intake_failures": failures,
+        "intake_not_in_rollups": len(posted_at) - counted,
         "staleness_p50_s": round(harness.percentile(staleness, 50), 3),
         "staleness_p99_s": round(harness.percentile(staleness, 99), 3),
-        "http_failures": failures,
     }
+
+
+async def _until(seen: list, count: int, *, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and not (seen and seen[-1][1] >= count):
+        await asyncio.sleep(POLL_S)
+
+
+async def watch_drain(database_url: str, sql: str, queue, *, expected: int, budget: float) -> dict:
+    """Watch a worker drain a backlog of `expected` answers and their queued tasks, for at most
+    `budget` seconds from its first change (the worker's start-up is not counted).
+
+    Two rates: answers counted in the rollups per second (from the first to the last change of
+    the counter), and tasks taken off the queue per second. A side cannot sustain more answers
+    per second than either: each answer brings a task, and tasks wait in line.
+    """
+    seen: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+    poller = asyncio.create_task(poll(database_url, sql, seen, stop))
+    await _until(seen, 0, timeout=60)  # the first reading
+    base, tasks = seen[-1][1], queue()
+    waited = time.perf_counter() + 120
+    while queue() >= tasks and seen[-1][1] == base and time.perf_counter() < waited:
+        await asyncio.sleep(0.02)
+    started = time.perf_counter()
+    emptied = None
+    while time.perf_counter() < started + budget:
+        left = queue()
+        if left == 0 and emptied is None:
+            emptied = time.perf_counter()
+        if emptied is not None and seen[-1][1] >= base + expected:
+            break
+        await asyncio.sleep(0.02)
+    taken = tasks - queue()
+    stop.set()
+    await poller
+    changes = [(t, c) for t, c in seen if c > base]
+    fold = 0.0
+    if len(changes) >= 2:
+        (t0, c0), (t1, c1) = changes[0], changes[-1]
+        fold = (c1 - c0) / max(t1 - t0, 1e-9)
+    return {
+        "counted_per_s": round(fold, 1),
+        "tasks_per_s": round(taken / max((emptied or time.perf_counter()) - started, 1e-9), 1),
+        "counted": seen[-1][1] - base,
+        "tasks_taken": taken,
+    }
+
+
+def drain(stack: harness.Stack, seeded: dict, side: str, *, first: int, count: int, budget: float) -> dict:
+    """Worker stopped: record a backlog for `side`; start the worker; watch it drain."""
+    import redis
+
+    queued = stack.call(
+        "bench.survey_ingest:record_backlog",
+        side=side,
+        first_invitation=seeded[side]["first_invitation"],
+        first=first,
+        count=count,
+    )
+    client = redis.Redis.from_url(stack.env()["REDIS_URL"])
+    worker = stack.worker(concurrency=2, name=f"worker-{side}")
+    try:
+        sql = counted_sql(side, seeded[side]["inbox"])
+        watched = watch_drain(
+            stack.env()["DATABASE_URL"], sql, lambda: client.llen(stack.prefix), expected=queued, budget=budget
+        )
+        return asyncio.run(watched)
+    finally:
+        worker.stop()
+        client.close()
+
+
+def check_exact(*, inbox: int) -> int:
+    """Cells of our inbox where the rollups differ from `recompute_metrics` (should be 0)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback import metrics, pipeline
+
+    today = metrics.local_day(timezone.now(), pipeline.workspace_tz())
+    report = pipeline.recompute(day_from=today - timedelta(days=1), day_to=today, write=False)
+    return sum(1 for key, _, _ in report.differences if metrics.parse_cell_key(key)[1] == inbox)
 
 
 def main(argv=None) -> dict:
     args = harness.parse_args(__doc__.splitlines()[0], argv)
-    count, seconds = (3_000, 8.0) if args.quick else (60_000, 30.0)
+    intake_max, backlog, seconds = (6_000, 10_000, 8.0) if args.quick else (30_000, 60_000, 30.0)
     with harness.Stack(NAME) as stack:
-        stack.call("bench.survey_ingest:seed", invitations=count)
-        stack.worker(concurrency=2)
-        server = stack.server()
+        started = time.perf_counter()
+        seeded = stack.call("bench.survey_ingest:seed", ours=intake_max + backlog, peer=backlog)
+        print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
         database_url = stack.env()["DATABASE_URL"]
+        # (a) and (c): the HTTP intake with the worker running
+        worker = stack.worker(concurrency=2)
+        server = stack.server()
+        sql = counted_sql("ours", seeded["ours"]["inbox"])
         with harness.profiled(stack, server, args.profile):
-            ours = asyncio.run(drive(server, database_url, count=count, clients=8, seconds=seconds))
+            ours = asyncio.run(intake_http(server, database_url, sql, last=intake_max, clients=8, seconds=seconds))
+        worker.stop()
+        server.process.stop()
+        # (b): backlogs of the same size drained by the same worker, ours then the peer's
+        mine = drain(stack, seeded, "ours", first=intake_max + 1, count=backlog, budget=300)
+        theirs = drain(stack, seeded, "peer", first=1, count=backlog, budget=2 * seconds)
+        ours["differences_vs_recompute"] = stack.call("bench.survey_ingest:check_exact", inbox=seeded["ours"]["inbox"])
+    # Sustained answers/s into the rollups: no more than the worker counts, nor than it takes tasks.
+    ours.update(
+        responses_per_s=min(mine["counted_per_s"], mine["tasks_per_s"]),
+        backlog=backlog,
+        backlog_counted_per_s=mine["counted_per_s"],
+        backlog_tasks_per_s=mine["tasks_per_s"],
+        backlog_counted=mine["counted"],
+    )
+    peer = {
+        "responses_per_s": theirs["tasks_per_s"],
+        "backlog": backlog,
+        "backlog_tasks_per_s": theirs["tasks_per_s"],
+        "backlog_tasks_taken": theirs["tasks_taken"],
+    }
+    ratio = ours["responses_per_s"] / peer["responses_per_s"] if peer["responses_per_s"] else None
     ok = (
         ours["responses_per_s"] >= TARGET["responses_per_s_min"]
         and ours["staleness_p99_s"] < TARGET["staleness_p99_s_max"]
-        and ours["not_in_rollups"] == 0
+        and ours["intake_not_in_rollups"] == 0
+        and ours["backlog_counted"] == backlog
+        and ours["differences_vs_recompute"] == 0
     )
-    return harness.report(NAME, ours, {}, None, TARGET, ok)
+    return harness.report(NAME, ours, peer, ratio, TARGET, ok)
 
 
 if __name__ == "__main__":

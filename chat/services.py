@@ -180,7 +180,7 @@ def _check_body(body: str) -> str:
 
 def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> ConversationEvent:
     event = ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
-    transaction.on_commit(wakeup.events_committed)
+    transaction.on_commit(lambda: wakeup.events_committed(event.pk))
     return event
 
 

@@ -45,7 +45,7 @@ def conversation_reopened(conversation_id: int) -> None:
 
 
 @shared_task(acks_late=True)
-def events_drain() -> int:
+def events_drain(since: int = 0) -> int:
     """Every ConversationEvent not yet processed reaches the metrics pipeline and the outbound
     webhooks, in batches: each batch's metrics, webhook deliveries and processed markers are
     one transaction, so a crash or a second run changes nothing (ADR 0003). Woken by
@@ -53,13 +53,16 @@ def events_drain() -> int:
     from feedback import pipeline
     from integrations import webhooks
 
-    return pipeline.process_pending(on_batch=webhooks.dispatch_events)
+    return pipeline.process_pending(since=since, on_batch=webhooks.dispatch_events)
 
 
 @shared_task(acks_late=True)
 def event_created(event_id: int) -> int:
-    """One event's wake-up, as queued by earlier versions: the same drain."""
-    return events_drain()
+    """One event's wake-up, as queued by earlier versions: the same drain, from that event."""
+    from feedback import pipeline
+    from integrations import webhooks
+
+    return pipeline.process_pending(event_id=event_id, on_batch=webhooks.dispatch_events)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)

@@ -213,6 +213,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis: a task taken by a worker that died unacknowledged is delivered again after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
 CELERY_TIMEZONE = "UTC"
+# Keep a worker's database connection between tasks, as a web process keeps it between
+# requests: cxhub/celery.py applies Django's CONN_MAX_AGE and health checks before each task.
+# Celery's default closes it around every task (a new PostgreSQL backend per task, most of a
+# small task's time); here it closes only after this many tasks.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {}
 # The metrics pipeline (feedback/pipeline_tasks.py, docs/adr/0003-metrics-pipeline.md).
 CELERY_BEAT_SCHEDULE["events.drain"] = {  # events whose wake-up was lost (chat/wakeup.py)

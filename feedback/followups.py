@@ -7,12 +7,15 @@ contact's next conversation at high priority with the retention team.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from chat.models import Contact, Team
+from chat.models import Contact, Inbox, Team
 from chat.selectors import root_contact, user_is_supervisor
+from cxhub.db import update_rows
 from cxhub.errors import Conflict, InvalidInput
 
 from . import metrics
@@ -32,36 +35,71 @@ def followup_owner_for(*, inbox) -> AbstractBaseUser | None:
 
 def followup_open_for_response(*, response_id: int) -> FollowUp | None:
     """Idempotent: one follow-up per detractor response; the at-risk mark counts from the answer."""
-    response = (
-        SurveyResponse.objects.select_related("invitation", "invitation__inbox", "invitation__inbox__default_team")
-        .filter(pk=response_id)
-        .first()
-    )
-    if response is None:
-        return None
-    if not metrics.is_detractor_answer(csat=response.csat, ces=response.ces, nps=response.nps):
-        return None
-    invitation = response.invitation
-    try:
-        with transaction.atomic():
-            contact = Contact.objects.select_for_update().get(pk=root_contact(invitation.contact).pk)
-            at_risk_until = response.answered_at + metrics.AT_RISK_FOR
+    followups_open_for_responses(response_ids=[response_id])
+    return FollowUp.objects.filter(response_id=response_id).first()
+
+
+def followups_open_for_responses(*, response_ids: Iterable[int]) -> int:
+    """The closed loop for many answers at once (the pipeline's batch); the detractors among them.
+
+    Idempotent: a response has at most one follow-up (a second run, or a race, inserts
+    nothing), and a contact's at-risk mark is the latest answer time + 30 days, never moved back.
+    Contacts are locked in id order (after the pipeline's facts and rollups; ADR 0003).
+    """
+    ids = sorted(set(response_ids))
+    if not ids:
+        return 0
+    rows = SurveyResponse.objects.filter(pk__in=ids).order_by("pk")
+    answers = [
+        a
+        for a in rows.values(
+            "pk",
+            "csat",
+            "ces",
+            "nps",
+            "answered_at",
+            "invitation__conversation_id",
+            "invitation__contact_id",
+            "invitation__contact__merged_into_id",
+            "invitation__inbox_id",
+        )
+        if metrics.is_detractor_answer(csat=a["csat"], ces=a["ces"], nps=a["nps"])
+    ]
+    if not answers:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        person = {}  # response → the contact that stands for the person now
+        for a in answers:
+            merged = a["invitation__contact__merged_into_id"] is not None
+            contact = a["invitation__contact_id"]
+            person[a["pk"]] = root_contact(Contact.objects.get(pk=contact)).pk if merged else contact
+        contacts = Contact.objects.select_for_update().filter(pk__in=set(person.values())).order_by("pk")
+        contacts = {c.pk: c for c in contacts.only("at_risk_until", "updated_at")}
+        marked = {}
+        for a in answers:
+            contact = contacts[person[a["pk"]]]
+            at_risk_until = a["answered_at"] + metrics.AT_RISK_FOR
             if contact.at_risk_until is None or contact.at_risk_until < at_risk_until:
-                contact.at_risk_until = at_risk_until
-                contact.save(update_fields=["at_risk_until", "updated_at"])
-            follow_up, _ = FollowUp.objects.get_or_create(
-                response=response,
-                defaults={
-                    "contact": contact,
-                    "conversation_id": invitation.conversation_id,
-                    "owner": followup_owner_for(inbox=invitation.inbox),
-                    "created_at": response.answered_at,
-                },
-            )
-            return follow_up
-    except IntegrityError:
-        # Two deliveries of the same answer raced: the other one opened it.
-        return FollowUp.objects.filter(response=response).first()
+                contact.at_risk_until, contact.updated_at = at_risk_until, now
+                marked[contact.pk] = contact
+        update_rows(list(marked.values()), ["at_risk_until", "updated_at"])
+        inboxes = Inbox.objects.select_related("default_team").in_bulk({a["invitation__inbox_id"] for a in answers})
+        owners = {pk: followup_owner_for(inbox=inbox) for pk, inbox in inboxes.items()}
+        FollowUp.objects.bulk_create(
+            [
+                FollowUp(
+                    response_id=a["pk"],
+                    contact_id=person[a["pk"]],
+                    conversation_id=a["invitation__conversation_id"],
+                    owner=owners[a["invitation__inbox_id"]],
+                    created_at=a["answered_at"],
+                )
+                for a in answers
+            ],
+            ignore_conflicts=True,
+        )
+    return len(answers)
 
 
 @transaction.atomic

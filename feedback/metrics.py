@@ -464,12 +464,17 @@ def conversation_facts(
             facts.window_ended = True
             facts.recontacted_7d = any(resolved_at <= at <= window_end for at in later_openings)
             facts.fcr = not facts.reopened and not facts.recontacted_7d
-    answered = sorted(responses, key=lambda r: (r.resolution_number, r.answered_at))
-    if answered:
-        latest = answered[-1]
+    latest = latest_answer(responses)
+    if latest is not None:
         facts.csat, facts.ces, facts.nps = latest.csat, latest.ces, latest.nps
         facts.survey_answered_at = latest.answered_at
     return facts
+
+
+def latest_answer(responses: Iterable[ResponseRow]) -> ResponseRow | None:
+    """The answer a conversation's facts show: that of its latest resolution (then the latest given)."""
+    answered = sorted(responses, key=lambda r: (r.resolution_number, r.answered_at))
+    return answered[-1] if answered else None
 
 
 # --- contributions to rollup cells -------------------------------------------------------
@@ -570,6 +575,26 @@ def invitation_contributions(invitation: InvitationRow, *, tz: tzinfo) -> dict[s
             if score is not None:
                 add(response.answered_at, f"{question}_{score}")
     return {key: (c, t) for key, (c, t) in out.items()}
+
+
+SURVEY_METRIC_PREFIXES = ("invitation_", "csat_", "ces_", "nps_")
+
+
+def is_survey_cell(key: str) -> bool:
+    """A cell `invitation_contributions` makes (every other cell comes from the conversation's facts)."""
+    return key.rpartition("|")[2].startswith(SURVEY_METRIC_PREFIXES)
+
+
+def with_invitations(
+    stored: Mapping[str, Iterable[int]], invitations: Iterable[InvitationRow], *, tz: tzinfo
+) -> dict[str, tuple[int, int]]:
+    """A conversation's contributions with the survey cells computed anew from its invitations.
+
+    Its other cells are kept as `stored`: when only survey answers changed since they were
+    computed, this equals recomputing everything (the two kinds of cells never share a metric).
+    """
+    kept = {key: tuple(value) for key, value in stored.items() if not is_survey_cell(key)}
+    return merge_contributions(kept, *(invitation_contributions(inv, tz=tz) for inv in invitations))
 
 
 def merge_contributions(*parts: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from chat.models import Conversation, ConversationEvent, Message
+from cxhub.db import update_rows
 
 from . import metrics
 from .models import (
@@ -79,79 +81,96 @@ def event_arrived(*, event_id: int) -> int:
 
 
 def response_arrived(*, response_id: int) -> None:
-    """Called after a survey answer (or its edit) commits: count it, then close the loop."""
+    """A survey answer (or its edit) to count and close the loop for, outside the event batches.
+
+    Answers reach the pipeline through their `survey_answered` event (the batch counts them and
+    closes the loop); this entry serves tasks queued by earlier releases and rows written
+    without an event (tests, data fixes). It is as idempotent as the batch.
+    """
     conversation_id = (
         SurveyResponse.objects.filter(pk=response_id).values_list("invitation__conversation_id", flat=True).first()
     )
     if conversation_id is None:
         return
-    _retrying(_refresh_transaction, [conversation_id], now=timezone.now(), event_ids=[])
+    _retrying(_refresh_transaction, [conversation_id], now=timezone.now(), event_ids=[], answered=[conversation_id])
     from . import followups
 
-    followups.followup_open_for_response(response_id=response_id)
+    followups.followups_open_for_responses(response_ids=[response_id])
 
 
 # The name the surveys' task (feedback.tasks.response_recorded) looks up.
 response_recorded = response_arrived
 
 
-def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE, on_batch=None) -> int:
+def process_pending(*, event_id: int | None = None, since: int = 0, batch_size: int = BATCH_SIZE, on_batch=None) -> int:
     """Process unmarked events, a batch per transaction, until none is left; the count processed.
 
-    A task whose event is already marked stops at once: the batch that marked it took every
-    event pending then, and later events have tasks of their own. `on_batch(events)` runs
+    A run looks only at events from id `since` on (in id order), so a batch reads the pending
+    events it takes, not the whole processed history before them: the wake-ups of
+    chat.wakeup pass the lowest event id they stand for, and an earlier pending event has a
+    wake-up of its own or is the every-minute sweep's (`since=0`). A per-event task
+    (`event_id`, from earlier versions) starts at its event, and stops at once when that event
+    is marked: the batch that marked it took every event pending then. `on_batch(events)` runs
     inside each batch's transaction (chat.tasks.events_drain: the outbound webhooks).
     """
-    if event_id is not None and ProcessedEvent.objects.filter(event_id=event_id).exists():
-        return 0
+    if event_id is not None:
+        if ProcessedEvent.objects.filter(event_id=event_id).exists():
+            return 0
+        since = event_id
     processed = 0
     for _ in range(MAX_ROUNDS):
-        done, full = _retrying(_process_batch, event_id=event_id, batch_size=batch_size, on_batch=on_batch)
+        done, last = _retrying(_process_batch, since=since, batch_size=batch_size, on_batch=on_batch)
         processed += done
-        event_id = None
-        if not full:
+        if done < batch_size:
             break
+        since = last + 1
     return processed
 
 
-def _process_batch(*, event_id: int | None, batch_size: int, on_batch=None) -> tuple[int, bool]:
+def _process_batch(*, since: int, batch_size: int, on_batch=None) -> tuple[int, int]:
+    """One transaction: up to `batch_size` pending events from id `since` on; (count, last id)."""
     with transaction.atomic():
         _lock_rollups_shared()
-        unmarked = ConversationEvent.objects.filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
+        unmarked = ConversationEvent.objects.filter(pk__gte=since).filter(
+            ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
+        )
         pending = unmarked.order_by("id").only("id", "conversation_id", "kind", "data")
         if _is_postgres():
             pending = pending.select_for_update(skip_locked=True, of=("self",))
         events = list(pending[:batch_size])
-        full = len(events) == batch_size
-        if event_id is not None and all(e.pk != event_id for e in events):
-            own = unmarked.filter(pk=event_id).only("id", "conversation_id", "kind", "data")
-            if _is_postgres():
-                own = own.select_for_update(skip_locked=True, of=("self",))
-            events.extend(own)
         if not events:
-            return 0, False
-        conversation_ids = sorted({e.conversation_id for e in events})
-        # An opening may make the contact's previous conversation a recontact: refresh it too.
-        previous = Conversation.objects.filter(pk__in=conversation_ids, previous__isnull=False).values_list(
+            return 0, since
+        answer = ConversationEvent.Kind.SURVEY_ANSWERED
+        touched = {e.conversation_id for e in events}
+        # A survey answer changes only its conversation's survey figures; any other event may
+        # change everything, and an opening may make the contact's previous conversation a
+        # recontact: refresh that one too.
+        others = {e.conversation_id for e in events if e.kind != answer}
+        previous = Conversation.objects.filter(pk__in=others, previous__isnull=False).values_list(
             "previous_id", flat=True
         )
-        conversation_ids = sorted({*conversation_ids, *previous})
-        _refresh(conversation_ids, now=timezone.now(), event_ids=[e.pk for e in events])
-        # The closed loop rides on the answer's event too, so a lost response task loses nothing.
+        # The closed loop rides on the answer's event, in the same transaction as its count.
         from . import followups
 
-        for event in events:
-            if event.kind == ConversationEvent.Kind.SURVEY_ANSWERED and (event.data or {}).get("response_id"):
-                followups.followup_open_for_response(response_id=event.data["response_id"])
+        answers = [e.data["response_id"] for e in events if e.kind == answer and (e.data or {}).get("response_id")]
+        followups.followups_open_for_responses(response_ids=answers)
+        _refresh(
+            sorted({*touched, *previous}),
+            now=timezone.now(),
+            event_ids=[e.pk for e in events],
+            answered=touched - others,
+        )
         if on_batch is not None:  # other consumers of the events, in the same transaction
             on_batch(events)
-        return len(events), full
+        return len(events), events[-1].pk
 
 
-def _refresh_transaction(conversation_ids: list[int], *, now: datetime, event_ids: list[int]) -> None:
+def _refresh_transaction(
+    conversation_ids: list[int], *, now: datetime, event_ids: list[int], answered: Iterable[int] = ()
+) -> None:
     with transaction.atomic():
         _lock_rollups_shared()
-        _refresh(sorted(set(conversation_ids)), now=now, event_ids=event_ids)
+        _refresh(sorted(set(conversation_ids)), now=now, event_ids=event_ids, answered=answered)
 
 
 def refresh_conversations(conversation_ids: list[int], *, now: datetime | None = None) -> None:
@@ -165,10 +184,17 @@ def refresh_conversations(conversation_ids: list[int], *, now: datetime | None =
 
 
 def _lock_rollups_shared() -> None:
-    """Taken by every pipeline writer first; `recompute` takes the exclusive lock (ADR 0003)."""
+    """Taken by every pipeline writer first; `recompute` takes the exclusive lock (ADR 0003).
+
+    A pipeline commit does not wait for the disk (synchronous_commit off): all it writes is
+    derived from rows committed before, and a commit lost in a database crash leaves its events
+    unmarked, for the every-minute sweep to redo.
+    """
     if _is_postgres():
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {MetricRollup._meta.db_table} IN ROW EXCLUSIVE MODE")
+            cursor.execute(
+                f"SET LOCAL synchronous_commit TO OFF; LOCK TABLE {MetricRollup._meta.db_table} IN ROW EXCLUSIVE MODE"
+            )
 
 
 def _lock_rollups_exclusive() -> None:
@@ -198,6 +224,8 @@ def _locked_facts(conversation_ids: list[int]) -> dict[int, ConversationFacts]:
             ignore_conflicts=True,
         )
     locked = ConversationFacts.objects.filter(conversation_id__in=conversation_ids).order_by("conversation_id")
+    # Only what deciding and applying a refresh reads; a refresh sets the other fields it saves.
+    locked = locked.only("conversation_id", "contributions", "window_ended", "first_resolved_at")
     return {f.conversation_id: f for f in locked.select_for_update()}
 
 
@@ -258,7 +286,16 @@ def load_inputs(conversation_ids: list[int]) -> dict[int, Inputs]:
         for conversation_id in by_contact[o["contact_id"]]:
             if o["pk"] != conversation_id:
                 inputs[conversation_id].later_openings.append(o["opened_at"])
-    for i in SurveyInvitation.objects.filter(conversation_id__in=ids).values(
+    for conversation_id, invitations in load_invitations(ids).items():
+        inputs[conversation_id].invitations = invitations
+        inputs[conversation_id].responses = [i.response for i in invitations if i.response is not None]
+    return inputs
+
+
+def load_invitations(conversation_ids: list[int]) -> dict[int, list[metrics.InvitationRow]]:
+    """These conversations' survey invitations with their answers, as feedback/metrics.py takes them."""
+    invitations: dict[int, list[metrics.InvitationRow]] = defaultdict(list)
+    for i in SurveyInvitation.objects.filter(conversation_id__in=conversation_ids).values(
         "conversation_id",
         "resolution_number",
         "inbox_id",
@@ -278,11 +315,10 @@ def load_inputs(conversation_ids: list[int]) -> dict[int, Inputs]:
                 i["resolution_number"], i["response__csat"], i["response__ces"], i["response__nps"],
                 i["response__answered_at"],
             )  # fmt: skip
-            inputs[i["conversation_id"]].responses.append(response)
-        inputs[i["conversation_id"]].invitations.append(
+        invitations[i["conversation_id"]].append(
             metrics.InvitationRow(i["inbox_id"], i["agent_id"], i["team_id"], i["channel"], i["sent_at"], response)
         )
-    return inputs
+    return invitations
 
 
 def compute(item: Inputs, *, now: datetime, tz) -> tuple[metrics.Facts, dict[str, tuple[int, int]]]:
@@ -330,6 +366,9 @@ FACT_FIELDS = [
 ]
 
 
+SURVEY_FACT_FIELDS = ["csat", "ces", "nps", "survey_answered_at"]
+
+
 def _store(row: ConversationFacts, facts: metrics.Facts, contributions: dict, now: datetime) -> None:
     for name in FACT_FIELDS:
         setattr(row, name, getattr(facts, name))
@@ -337,60 +376,65 @@ def _store(row: ConversationFacts, facts: metrics.Facts, contributions: dict, no
     row.updated_at = now
 
 
-def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]) -> None:
-    """Inside a transaction holding the shared rollup lock: recompute, apply new − old, mark."""
+def _answers_only(row: ConversationFacts, now: datetime) -> bool:
+    """Whether refreshing this row's survey part gives what recomputing all of it would.
+
+    True when it has been computed before (every computed conversation contributes `opened`)
+    and its 7-day window did not end since (the only fact that changes with time alone).
+    Any other event of the conversation still pending gets a full refresh of its own.
+    """
+    if not row.contributions:
+        return False
+    window_due = row.first_resolved_at is not None and now >= row.first_resolved_at + metrics.RECONTACT_WINDOW
+    return row.window_ended or not window_due
+
+
+def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int], answered: Iterable[int] = ()) -> None:
+    """Inside a transaction holding the shared rollup lock: recompute, apply new − old, mark.
+
+    Conversations in `answered` had only survey answers since their last refresh: their survey
+    cells and facts are computed anew from their invitations, without loading the rest of the
+    conversation (messages, events, the contact's other conversations). Every other one is
+    recomputed from all of its raw rows.
+    """
     tz = workspace_tz()
     rows = _locked_facts(conversation_ids)
-    inputs = load_inputs(list(rows))
+    answered = {pk for pk in answered if pk in rows and _answers_only(rows[pk], now)}
     delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    changed = []
-    for conversation_id, row in rows.items():
-        item = inputs.get(conversation_id)
-        if item is None:
-            continue
-        facts, contributions = compute(item, now=now, tz=tz)
+
+    def account(row: ConversationFacts, contributions: dict) -> None:
         for key, (c, t) in metrics.contribution_delta(row.contributions or {}, contributions).items():
             delta[key][0] += c
             delta[key][1] += t
+
+    changed, changed_answers = [], []
+    inputs = load_inputs([pk for pk in rows if pk not in answered])
+    for conversation_id, item in inputs.items():
+        row = rows[conversation_id]
+        facts, contributions = compute(item, now=now, tz=tz)
+        account(row, contributions)
         _store(row, facts, contributions, now)
         changed.append(row)
-    apply_delta({k: (c, t) for k, (c, t) in delta.items() if c or t})
-    if changed:
-        save_facts(changed)
+    invitations = load_invitations(sorted(answered)) if answered else {}
+    for conversation_id in sorted(answered):
+        row, mine = rows[conversation_id], invitations.get(conversation_id, [])
+        contributions = metrics.with_invitations(row.contributions, mine, tz=tz)
+        account(row, contributions)
+        latest = metrics.latest_answer(i.response for i in mine if i.response is not None)
+        row.csat, row.ces, row.nps = (latest.csat, latest.ces, latest.nps) if latest else (None, None, None)
+        row.survey_answered_at = latest.answered_at if latest else None
+        row.contributions = {key: [c, t] for key, (c, t) in sorted(contributions.items())}
+        row.updated_at = now
+        changed_answers.append(row)
+    update_rows(changed, [*FACT_FIELDS, "contributions", "updated_at"])
+    update_rows(changed_answers, [*SURVEY_FACT_FIELDS, "contributions", "updated_at"])
     if event_ids:
         ProcessedEvent.objects.bulk_create(
             [ProcessedEvent(event_id=pk, processed_at=now) for pk in sorted(event_ids)], ignore_conflicts=True
         )
-
-
-def save_facts(rows: list[ConversationFacts], *, batch: int = 500) -> None:
-    """Write the facts rows' fields and contributions: on PostgreSQL one UPDATE … FROM VALUES per
-    batch. (Django's bulk_update builds a CASE per field and row in Python: it was most of the
-    worker's time per chat message, docs/benchmarks.md.)"""
-    fields = [ConversationFacts._meta.get_field(name) for name in (*FACT_FIELDS, "contributions", "updated_at")]
-    if not _is_postgres():
-        for row in rows:
-            ConversationFacts.objects.filter(pk=row.pk).update(**{f.attname: getattr(row, f.attname) for f in fields})
-        return
-    pk = ConversationFacts._meta.pk
-    quote = connection.ops.quote_name
-    columns = [pk.column, *(f.column for f in fields)]
-    typed = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in (pk, *fields)) + ")"
-    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
-    table = quote(ConversationFacts._meta.db_table)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            params = [
-                field.get_db_prep_save(getattr(row, field.attname), connection)
-                for row in chunk
-                for field in (pk, *fields)
-            ]
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join([typed] * len(chunk))}) "
-                f"AS v({', '.join(quote(c) for c in columns)}) WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
-                params,
-            )
+    # Last: the rollup cells are what parallel batches share, so they are locked only for the
+    # moment before the commit.
+    apply_delta({k: (c, t) for k, (c, t) in delta.items() if c or t})
 
 
 def apply_delta(delta: dict[str, tuple[int, int]]) -> None:
@@ -569,7 +613,7 @@ def recompute(*, day_from: date, day_to: date, now: datetime | None = None, writ
             MetricRollup.objects.filter(day__gte=day_from, day__lte=day_to).delete()
             DurationHistogram.objects.filter(day__gte=day_from, day__lte=day_to).delete()
             apply_delta(expected_cells)
-            save_facts(changed)
+            update_rows(changed, [*FACT_FIELDS, "contributions", "updated_at"])
             pending = ConversationEvent.objects.filter(conversation_id__in=ids).filter(
                 ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
             )

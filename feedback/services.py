@@ -12,8 +12,6 @@ import secrets
 from datetime import timedelta
 from email.utils import formataddr
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -21,6 +19,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat.events import _send as broadcast  # one path for every broadcast (deferred in socket threads)
 from chat.events import contact_group, inbox_group
 from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox, Message, hash_token
 from chat.services import _event as conversation_event  # one path for every ConversationEvent
@@ -64,16 +63,6 @@ def survey_url(token: str) -> str:
 def policy_of(inbox: Inbox) -> SurveyPolicy:
     """The inbox's survey policy, or the defaults (unsaved) when none was set."""
     return SurveyPolicy.objects.filter(inbox=inbox).first() or SurveyPolicy(inbox=inbox)
-
-
-def _broadcast(group: str, event: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, event)
-    except Exception:  # a broadcast must never undo a committed write
-        logger.exception("broadcast to %s failed", group)
 
 
 # --- policies ---------------------------------------------------------------------------
@@ -426,7 +415,7 @@ def _deliver_widget(invitation: SurveyInvitation, token: str, questions: list[Qu
         "conversation_id": invitation.conversation_id,
     }
     group = contact_group(invitation.contact_id)
-    transaction.on_commit(lambda: _broadcast(group, event))
+    transaction.on_commit(lambda: broadcast(group, event))
 
 
 def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Question]) -> None:
@@ -558,7 +547,7 @@ def check_open(invitation: SurveyInvitation | None, *, now=None) -> SurveyInvita
 def survey_answer(
     *,
     token: str,
-    channel: str,
+    channel: str | None,
     csat: int | None = None,
     ces: int | None = None,
     nps: int | None = None,
@@ -566,10 +555,11 @@ def survey_answer(
 ) -> SurveyResponse:
     """Record (or, within 24 h, edit) the answer to the invitation behind `token`.
 
+    `channel` is where the answer came from; None: the invitation's own channel (its page).
     Unknown tokens raise NotFound, expired or closed ones Gone, bad scores InvalidInput; in
     every such case nothing is written. Submitting the same answer twice changes nothing.
     """
-    if channel not in Channel.values:
+    if channel is not None and channel not in Channel.values:
         raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         raise NotFound("This survey link is not valid.", code="survey_not_found")
@@ -582,7 +572,7 @@ def survey_answer(
         )
         check_open(invitation)
         answer = clean_answer(invitation.questions, csat=csat, ces=ces, nps=nps, comment=comment)
-        return _record_answer(invitation, channel=channel, answer=answer, token=token)
+        return _record_answer(invitation, channel=channel or invitation.channel, answer=answer, token=token)
 
 
 def _record_answer(
@@ -622,12 +612,9 @@ def _record_answer(
         has_comment=bool(response.comment),
         edited=edited,
     )
+    # The event's task (after commit) counts the answer and closes the loop: the metrics
+    # pipeline takes answers in batches (feedback/pipeline.py, ADR 0003).
     _announce_answer(invitation, response, token)
-    from . import tasks
-
-    response_id = response.pk
-    # The closed loop (follow-ups, at-risk marking) starts here, once the answer is committed.
-    transaction.on_commit(lambda: tasks.response_recorded.delay(response_id))
     return response
 
 
@@ -653,8 +640,8 @@ def _announce_answer(invitation: SurveyInvitation, response: SurveyResponse, tok
 
     def send() -> None:
         if token:
-            _broadcast(contact_group(contact_id), {"type": "chat.survey_answered", "invitation": token})
-        _broadcast(inbox_group(inbox_id), console_event)
+            broadcast(contact_group(contact_id), {"type": "chat.survey_answered", "invitation": token})
+        broadcast(inbox_group(inbox_id), console_event)
 
     transaction.on_commit(send)
 

@@ -60,6 +60,22 @@ def _form_rows(questions, chosen: dict, errors: dict) -> list[dict]:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def survey_page(request, token: str):
+    errors: dict = {}
+    status = 200
+    if request.method == "POST":
+        # The answer first: the service finds, locks and checks the invitation itself, so a
+        # good answer costs one lookup; the form is only built again to show errors.
+        posted = {key: request.POST.get(key) or None for key in SCORE_KEYS}
+        try:
+            services.survey_answer(token=token, channel=None, comment=request.POST.get("comment", ""), **posted)
+        except NotFound as error:
+            return _unavailable(request, error, 404)
+        except Gone as error:
+            return _unavailable(request, error, 410)
+        except InvalidInput as error:
+            errors, status = error.fields, 400
+        else:
+            return _private(HttpResponseRedirect(f"{request.path}?saved=1", status=303))
     invitation = selectors.invitation_for_token(token)
     try:
         services.check_open(invitation)
@@ -70,22 +86,7 @@ def survey_page(request, token: str):
     policy = services.policy_of(invitation.inbox)
     questions = questions_for(invitation.questions, policy.wording)
     previous = getattr(invitation, "response", None)
-    errors: dict = {}
-    status = 200
     if request.method == "POST":
-        posted = {key: request.POST.get(key) or None for key in SCORE_KEYS}
-        try:
-            services.survey_answer(
-                token=token, channel=invitation.channel, comment=request.POST.get("comment", ""), **posted
-            )
-        except NotFound as error:
-            return _unavailable(request, error, 404)
-        except Gone as error:
-            return _unavailable(request, error, 410)
-        except InvalidInput as error:
-            errors, status = error.fields, 400
-        else:
-            return _private(HttpResponseRedirect(f"{request.path}?saved=1", status=303))
         chosen = {key: value for key, value in posted.items() if key not in errors}
         comment = request.POST.get("comment", "")
     else:

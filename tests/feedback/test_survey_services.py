@@ -3,13 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from chat import services as chat_services
 from chat.models import ConversationEvent, hash_token
 from cxhub.errors import Gone, InvalidInput, NotFound
 from feedback import services, tasks
-from feedback.models import SurveyInvitation, SurveyPolicy, SurveyResponse
+from feedback.models import FollowUp, MetricRollup, ProcessedEvent, SurveyInvitation, SurveyPolicy, SurveyResponse
 from tests.factories import AgentFactory, ContactFactory, InboxFactory, TeamFactory, agent_user
 
 pytestmark = pytest.mark.django_db
@@ -303,18 +304,21 @@ def test_an_expired_but_not_yet_swept_invitation_is_gone(sent):
     assert error.value.code == "survey_expired"
 
 
-def test_the_answer_starts_the_closed_loop_after_commit(sent, committed, monkeypatch):
-    # given a hook standing in for the metrics pipeline's handler
+def test_the_answer_is_counted_and_closes_the_loop_once_after_commit(sent, committed):
+    # given a sent survey (the pipeline's tasks run in-process, after commit)
     invitation, token = sent
-    seen = []
-    from feedback import pipeline
-
-    monkeypatch.setattr(pipeline, "response_recorded", lambda *, response_id: seen.append(response_id), raising=False)
-    # when the customer answers
-    with committed():
+    # when the customer answers CSAT 1 and, in the same transaction, submits it again
+    with committed(), transaction.atomic():
         response = services.survey_answer(token=token, channel="web", csat=1)
-    # then the closed loop was called with the response, once the answer was committed
-    assert seen == [response.pk]
+        services.survey_answer(token=token, channel="web", csat=1)
+        # then nothing is counted and nobody is told before the answer is committed
+        assert not FollowUp.objects.exists()
+        assert not MetricRollup.objects.filter(metric="csat_1").exists()
+    # and after the commit: one follow-up, the answer counted once, its event processed
+    assert FollowUp.objects.get().response == response
+    assert MetricRollup.objects.get(metric="csat_1").count == 1
+    event = invitation.conversation.events.get(kind="survey_answered")
+    assert ProcessedEvent.objects.filter(event=event).exists()
 
 
 def test_the_response_keeps_the_resolution_snapshot_after_a_transfer(sent, committed):
