@@ -40,7 +40,7 @@ def main(argv=None) -> dict:
     harness.raise_open_files_limit(8192)
     with harness.Stack(NAME) as stack:
         seeded = stack.call("bench.chatload:seed", visitors=customers, agents=agents)
-        stack.worker()
+        stack.worker(nice=10)  # background work below the chat server (docs/benchmarks.md)
         server = stack.server()
         endpoints = chatload.cxhub_endpoints(server, seeded, customers)
         with harness.profiled(stack, server, args.profile):

@@ -350,9 +350,11 @@ class Stack:
         wait_until_serving(server, wait_path)
         return server
 
-    def worker(self, *, concurrency: int = 1, name: str = "worker") -> Process:
-        """A real Celery worker on this run's queue."""
+    def worker(self, *, concurrency: int = 1, name: str = "worker", nice: int = 0) -> Process:
+        """A real Celery worker on this run's queue; `nice` > 0 runs it below the server's priority
+        (the chat benchmarks: metrics are background work, messages are interactive)."""
         argv = [
+            *(["nice", "-n", str(nice)] if nice else []),
             PYTHON,
             "-m",
             "celery",
