@@ -39,7 +39,7 @@ from .models import ConversationFacts, MetricRollup, ProcessedEvent, SurveyInvit
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-MAX_ROUNDS = 20
+DRAIN_SECONDS = 60.0  # a task goes on while its batches come full, for at most this long
 RETRIES = 5
 
 
@@ -97,23 +97,26 @@ response_recorded = response_arrived
 def process_pending(*, event_id: int | None = None, batch_size: int = BATCH_SIZE) -> int:
     """Process unmarked events, a batch per transaction, until none is left; the count processed.
 
-    A task whose event is already marked stops at once: the batch that marked it took every
-    event pending then, and later events have tasks of their own. A task looks only at events
+    A task whose event is already marked stops at once: the batch that marked it took the
+    events pending then, and later events have tasks of their own. A task looks only at events
     from its own on (in id order): a pending event before it has a task of its own, or is the
     every-minute sweep's (`event_id=None`: from the first event). So a batch reads the pending
     events it takes, not the whole processed history before them.
+
+    A task drains a backlog whole (within DRAIN_SECONDS): the tasks queued behind it are then
+    cheap no-ops, whereas a backlog left half done would wait for them all to pass.
     """
     if event_id is not None and ProcessedEvent.objects.filter(event_id=event_id).exists():
         return 0
     processed = 0
     since = event_id or 0
-    for _ in range(MAX_ROUNDS):
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while True:
         done, last = _retrying(_process_batch, since=since, batch_size=batch_size)
         processed += done
-        if done < batch_size:
-            break
+        if done < batch_size or time.monotonic() > deadline:
+            return processed
         since = last + 1
-    return processed
 
 
 def _process_batch(*, since: int, batch_size: int) -> tuple[int, int]:
