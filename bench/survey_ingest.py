@@ -2,20 +2,26 @@
 
 Seeds, with set-based SQL, resolved conversations as the product leaves them: a contact, four
 messages, their events (processed), facts and rollups up to date, and a *sent* survey
-invitation whose raw token the driver knows; the same again in a second inbox for the peer.
-A real Celery worker (concurrency 2) and one uvicorn process run beside the driver.
+invitation whose raw token the driver knows; the same again in a second inbox for the peer,
+and conversations of 64 widget visitors (a visitor token each). A real Celery worker
+(concurrency 2) and one uvicorn process run beside the driver.
 
-- (a) intake: 8 clients post answers to the survey page `/s/<token>/` (the no-JS form, one
-  CSRF cookie for the run) as fast as the server takes them;
+- (a) intake, by the customer's two channels in turn, each for `seconds`: 8 clients post
+  answers to the survey page `/s/<token>/` (the no-JS form, one CSRF cookie) as fast as the
+  server takes them; then each visitor's widget socket answers its own surveys with
+  `survey.answer` frames, the next once its widget shows `survey.answered`;
 - (c) staleness at that rate: a poller reads the rollup counters (what the metrics summary
-  sums) every 100 ms; answer k is visible once the rollups count k answers (by rank);
+  sums) every 50 ms; answer k is visible once the rollups count k answers (by rank);
 - (b) pipeline throughput: with the worker stopped, a backlog of answers is recorded as the
   intake records them (response, invitation answered, `survey_answered` event, its queued
-  task); the worker starts; answers/s = answers counted ÷ time from the first to the last
-  change of the rollup counters. The peer (bench/peers/survey_rollup.py: a task per answer
-  recounting its day's cell from raw rows) drains the same backlog in its own inbox.
+  task); the worker starts; answers counted ÷ time from the first change of the rollup
+  counters to the final count, and tasks taken off the queue per second. The peer
+  (bench/peers/survey_rollup.py: a task per answer recounting its day's cell from raw rows)
+  gets the same backlog in its own inbox, with the same worker.
 
-Target: at least 5,000 answers/s into the rollups, staleness p99 under 5 s.
+`responses_per_s` is end to end: the least of the intake (the cheaper channel), the worker's
+tasks/s (one task per answer) and its counting rate. Target: at least 5,000 answers/s into
+the rollups, staleness p99 under 5 s; the rollups must equal `recompute_metrics` at the end.
 
     .venv/bin/python bench/survey_ingest.py [--quick] [--profile]
 """
@@ -35,8 +41,9 @@ from bench import harness
 
 NAME = "survey_ingest"
 TARGET = {"responses_per_s_min": 5000, "staleness_p99_s_max": 5}
-SIDES = {"ours": "bench-survey-token-", "peer": "bench-survey-peer--"}
-POLL_S = 0.1
+SIDES = {"ours": "bench-survey-token-", "peer": "bench-survey-peer--", "widget": "bench-survey-wsock-"}
+ORIGIN = "http://127.0.0.1"
+POLL_S = 0.05
 PEER_TABLE = "bench_peer_survey_rollup"  # bench/peers/survey_rollup.py: TABLE
 
 
@@ -47,21 +54,35 @@ def token(n: int, side: str = "ours") -> str:
 # --- seeding (runs in a Django child process) ------------------------------------------------
 
 
-def seed(*, ours: int, peer: int) -> dict:
-    """Two web inboxes (ours, the peer's) with `ours` / `peer` surveyed conversations each."""
+def seed(*, ours: int, peer: int, widget: int = 0, visitors: int = 64) -> dict:
+    """Two web inboxes (ours, the peer's) with `ours` / `peer` surveyed conversations each, and
+    in ours `widget` more, of `visitors` widget visitors (a visitor token each): answered on
+    their own sockets, each answer comes back to its widget as `survey.answered`."""
+    import secrets
+
     from django.contrib.auth import get_user_model
     from django.db import connection
 
     from bench.peers.survey_rollup import CREATE_TABLE
-    from chat.models import AgentProfile, Conversation, Inbox
+    from chat.models import AgentProfile, Contact, Conversation, Inbox, VisitorToken, hash_token
     from feedback import pipeline
 
     user = get_user_model().objects.create_user(username="agent0", password="bench-pass-123")
     AgentProfile.objects.create(user=user, display_name="Agent 0")
     seeded = {}
     for side, count in (("ours", ours), ("peer", peer)):
-        inbox = Inbox.objects.create(name=f"Web ({side})", channel="web")
+        inbox = Inbox.objects.create(name=f"Web ({side})", channel="web", allowed_origins=[ORIGIN])
         seeded[side] = {"inbox": inbox.pk, **_seed_conversations(inbox, user, side, count)}
+    if widget:
+        inbox = Inbox.objects.get(pk=seeded["ours"]["inbox"])
+        contacts = Contact.objects.bulk_create([Contact(name=f"Visitor {i}") for i in range(visitors)])
+        tokens = [secrets.token_urlsafe(24) for _ in contacts]
+        pairs = zip(contacts, tokens, strict=True)
+        VisitorToken.objects.bulk_create(
+            [VisitorToken(inbox=inbox, contact=c, token_hash=hash_token(t)) for c, t in pairs]
+        )
+        conversations = _seed_conversations(inbox, user, "widget", widget, contacts=[c.pk for c in contacts])
+        seeded["widget"] = {"inbox": inbox.pk, "public_id": inbox.public_id, "visitors": tokens, **conversations}
     with connection.cursor() as cursor:
         cursor.execute(CREATE_TABLE)
     # Facts and rollups up to date, as the pipeline left them when these were resolved.
@@ -72,7 +93,8 @@ def seed(*, ours: int, peer: int) -> dict:
     return seeded
 
 
-def _seed_conversations(inbox, user, side: str, count: int) -> dict:
+def _seed_conversations(inbox, user, side: str, count: int, *, contacts: list[int] | None = None) -> dict:
+    """`count` conversations, with a new contact each, or of `contacts` in turn."""
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -86,13 +108,18 @@ def _seed_conversations(inbox, user, side: str, count: int) -> dict:
     opened = f"({now_sql} - interval '3 hours')"
     resolved = f"({opened} + interval '1 hour')"
     conversation = f"{v0 - 1} + g"
+    if contacts:
+        contact = f"(ARRAY[{', '.join(str(int(c)) for c in contacts)}])[1 + (g - 1) %% {len(contacts)}]"
+    else:
+        contact = f"{c0 - 1} + g"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
-        _insert_select(Contact, {"name": "'Customer ' || g"}, series)
+        if not contacts:
+            _insert_select(Contact, {"name": "'Customer ' || g"}, series)
         _insert_select(
             Conversation,
             {
-                "contact_id": f"{c0 - 1} + g",
+                "contact_id": contact,
                 "inbox_id": str(inbox.pk),
                 "status": "'resolved'",
                 "assignee_id": str(user.pk),
@@ -151,7 +178,7 @@ def _seed_conversations(inbox, user, side: str, count: int) -> dict:
             SurveyInvitation,
             {
                 "conversation_id": conversation,
-                "contact_id": f"{c0 - 1} + g",
+                "contact_id": contact,
                 "channel": "'web'",
                 "status": "'sent'",
                 "token_hash": f"encode(sha256(('{SIDES[side]}' || lpad(g::text, 10, '0'))::bytea), 'hex')",
@@ -230,29 +257,53 @@ async def poll(database_url: str, sql: str, seen: list, stop: asyncio.Event) -> 
             await asyncio.sleep(POLL_S)
 
 
+async def measure_intake(database_url: str, sql: str, clients: list, *, seconds: float) -> dict:
+    """Run the clients (each `client(deadline, accepted, failures)`) for `seconds` while a poller
+    reads the rollup counter; accepted answers/s, failures, staleness p50/p99 by rank."""
+    accepted: list[float] = []  # time of each accepted answer, in order
+    seen: list[tuple[float, int]] = []
+    failures: dict = {}
+    stop = asyncio.Event()
+    poller = asyncio.create_task(poll(database_url, sql, seen, stop))
+    await _until(seen, 0, timeout=60)
+    base = seen[-1][1]
+    started = time.perf_counter()
+    await asyncio.gather(*(client(started + seconds, accepted, failures) for client in clients))
+    done = time.perf_counter()
+    await _until(seen, base + len(accepted), timeout=max(30.0, 2 * seconds))
+    stop.set()
+    await poller
+    times, counts = [t for t, _ in seen], [c - base for _, c in seen]
+    staleness = []
+    for rank, at in enumerate(accepted, start=1):
+        i = bisect.bisect_left(counts, rank)
+        if i < len(counts):
+            staleness.append(max(times[i] - at, 0.0))
+    return {
+        "answers_per_s": round(len(accepted) / max(done - started, 1e-9), 1),
+        "answers": len(accepted),
+        "failures": failures,
+        "not_in_rollups": len(accepted) - counts[-1],
+        "staleness_p50_s": round(harness.percentile(staleness, 50), 3),
+        "staleness_p99_s": round(harness.percentile(staleness, 99), 3),
+    }
+
+
 async def intake_http(server: harness.Server, database_url: str, sql: str, *, last: int, clients: int, seconds: float):
-    """Post answers for tokens 1..last for `seconds`; (posted figures, staleness figures)."""
+    """Clients post answers to the survey page for tokens 1..last (the no-JS form, one CSRF cookie)."""
     import aiohttp
 
-    posted_at: list[float] = []  # time of each accepted answer, in order
-    seen: list[tuple[float, int]] = []
-    failures: dict[int, int] = {}
-    stop = asyncio.Event()
     jar = aiohttp.CookieJar(unsafe=True)
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(cookie_jar=jar, connector=connector) as session:
+    async with aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=clients)) as session:
         async with session.get(f"{server.http}/s/{token(last)}/") as response:
             page = await response.text()
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         if not match:
             raise RuntimeError(f"no CSRF token on the survey page ({response.status}): {page[:300]}")
         csrf = match.group(1)
-        poller = asyncio.create_task(poll(database_url, sql, seen, stop))
         pending = iter(range(1, last))
-        started = time.perf_counter()
-        deadline = started + seconds
 
-        async def client():
+        async def client(deadline: float, accepted: list, failures: dict) -> None:
             for n in pending:
                 if time.perf_counter() > deadline:
                     return
@@ -260,30 +311,54 @@ async def intake_http(server: harness.Server, database_url: str, sql: str, *, la
                 async with session.post(f"{server.http}/s/{token(n)}/", data=form, allow_redirects=False) as response:
                     await response.read()
                     if response.status == 303:
-                        posted_at.append(time.perf_counter())
+                        accepted.append(time.perf_counter())
                     else:
                         failures[response.status] = failures.get(response.status, 0) + 1
 
-        await asyncio.gather(*(client() for _ in range(clients)))
-        posting_done = time.perf_counter()
-        await _until(seen, len(posted_at), timeout=max(30.0, 2 * seconds))
-        stop.set()
-        await poller
-    counted = seen[-1][1] if seen else 0
-    times, counts = [t for t, _ in seen], [c for _, c in seen]
-    staleness = []
-    for rank, at in enumerate(posted_at, start=1):
-        i = bisect.bisect_left(counts, rank)
-        if i < len(counts):
-            staleness.append(max(times[i] - at, 0.0))
-    return {
-        "intake_http_per_s": round(len(posted_at) / max(posting_done - started, 1e-9), 1),
-        "intake_posted": len(posted_at),
-        "intake_failures": failures,
-        "intake_not_in_rollups": len(posted_at) - counted,
-        "staleness_p50_s": round(harness.percentile(staleness, 50), 3),
-        "staleness_p99_s": round(harness.percentile(staleness, 99), 3),
-    }
+        return await measure_intake(database_url, sql, [client] * clients, seconds=seconds)
+
+
+async def intake_widget(server: harness.Server, database_url: str, sql: str, widget: dict, *, seconds: float):
+    """Each visitor's widget socket answers its own surveys (`survey.answer` frames), one at a
+    time: the next once the widget shows `survey.answered` for the last."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    visitors = widget["visitors"]
+    url = f"{server.ws}/ws/widget/?inbox={widget['public_id']}"
+    sockets = []
+    for visitor in visitors:
+        socket = await connect(url, origin=ORIGIN, ping_interval=None, max_queue=None)
+        await socket.send(json.dumps({"type": "auth", "token": visitor}))
+        while json.loads(await asyncio.wait_for(socket.recv(), 60)).get("type") != "auth.ok":
+            pass
+        sockets.append(socket)
+
+    def client_of(k: int, socket):
+        async def client(deadline: float, accepted: list, failures: dict) -> None:
+            for n in range(k + 1, widget["count"] + 1, len(visitors)):  # conversation n is visitor (n-1) % k's
+                if time.perf_counter() > deadline:
+                    return
+                invitation = token(n, "widget")
+                frame = {"type": "survey.answer", "invitation": invitation, "csat": 1 + n % 5, "ces": 1 + n % 7}
+                await socket.send(json.dumps(frame))
+                while True:
+                    reply = json.loads(await asyncio.wait_for(socket.recv(), 60))
+                    if reply.get("type") == "survey.answered" and reply.get("invitation") == invitation:
+                        accepted.append(time.perf_counter())
+                        break
+                    if reply.get("type") == "error":
+                        failures[reply.get("code")] = failures.get(reply.get("code"), 0) + 1
+                        break
+
+        return client
+
+    try:
+        clients = [client_of(k, socket) for k, socket in enumerate(sockets)]
+        return await measure_intake(database_url, sql, clients, seconds=seconds)
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
 
 
 async def _until(seen: list, count: int, *, timeout: float) -> None:
@@ -320,9 +395,11 @@ async def watch_drain(database_url: str, sql: str, queue, *, expected: int, budg
     taken = tasks - queue()
     stop.set()
     await poller
+    final = seen[-1][1]
     changes = [(t, c) for t, c in seen if c > base]
+    changes = changes[: next(i for i, (_, c) in enumerate(changes) if c == final) + 1] if changes else []
     fold = 0.0
-    if len(changes) >= 2:
+    if len(changes) >= 2:  # from the first change to the first reading of the final count
         (t0, c0), (t1, c1) = changes[0], changes[-1]
         fold = (c1 - c0) / max(t1 - t0, 1e-9)
     return {
@@ -358,59 +435,82 @@ def drain(stack: harness.Stack, seeded: dict, side: str, *, first: int, count: i
 
 
 def check_exact(*, inbox: int) -> int:
-    """Cells of our inbox where the rollups differ from `recompute_metrics` (should be 0)."""
-    from datetime import timedelta
+    """Cells of an inbox where the rollups differ from recomputing its conversations from their
+    raw rows (what `recompute_metrics` does, in chunks): should be 0."""
+    from collections import defaultdict
 
     from django.utils import timezone
 
+    from chat.models import Conversation
     from feedback import metrics, pipeline
 
-    today = metrics.local_day(timezone.now(), pipeline.workspace_tz())
-    report = pipeline.recompute(day_from=today - timedelta(days=1), day_to=today, write=False)
-    return sum(1 for key, _, _ in report.differences if metrics.parse_cell_key(key)[1] == inbox)
+    now, tz = timezone.now(), pipeline.workspace_tz()
+    expected: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    ids = list(Conversation.objects.filter(inbox_id=inbox).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), 2000):
+        for item in pipeline.load_inputs(ids[start : start + 2000]).values():
+            for key, (count, total) in pipeline.compute(item, now=now, tz=tz)[1].items():
+                expected[key][0] += count
+                expected[key][1] += total
+    days = {metrics.parse_cell_key(key)[0] for key in expected}
+    stored = {
+        key: value
+        for key, value in pipeline.stored_rollups(min(days), max(days)).items()
+        if metrics.parse_cell_key(key)[1] == inbox
+    }
+    expected = {key: tuple(value) for key, value in expected.items() if value != [0, 0]}
+    return sum(1 for key in set(stored) | set(expected) if stored.get(key) != expected.get(key))
 
 
 def main(argv=None) -> dict:
     args = harness.parse_args(__doc__.splitlines()[0], argv)
-    intake_max, backlog, seconds = (6_000, 10_000, 8.0) if args.quick else (30_000, 60_000, 30.0)
+    intake_max, widget, backlog, seconds = (6_000, 6_000, 10_000, 8.0) if args.quick else (30_000, 30_000, 60_000, 30.0)
     with harness.Stack(NAME) as stack:
         started = time.perf_counter()
-        seeded = stack.call("bench.survey_ingest:seed", ours=intake_max + backlog, peer=backlog)
+        seeded = stack.call("bench.survey_ingest:seed", ours=intake_max + backlog, peer=backlog, widget=widget)
         print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
         database_url = stack.env()["DATABASE_URL"]
-        # (a) and (c): the HTTP intake with the worker running
+        # (a) and (c): the intake, by the survey page and by the widget, with the worker running
         worker = stack.worker(concurrency=2)
         server = stack.server()
         sql = counted_sql("ours", seeded["ours"]["inbox"])
         with harness.profiled(stack, server, args.profile):
-            ours = asyncio.run(intake_http(server, database_url, sql, last=intake_max, clients=8, seconds=seconds))
+            http = asyncio.run(intake_http(server, database_url, sql, last=intake_max, clients=8, seconds=seconds))
+        ws = asyncio.run(intake_widget(server, database_url, sql, seeded["widget"], seconds=seconds))
         worker.stop()
         server.process.stop()
         # (b): backlogs of the same size drained by the same worker, ours then the peer's
         mine = drain(stack, seeded, "ours", first=intake_max + 1, count=backlog, budget=300)
         theirs = drain(stack, seeded, "peer", first=1, count=backlog, budget=2 * seconds)
-        ours["differences_vs_recompute"] = stack.call("bench.survey_ingest:check_exact", inbox=seeded["ours"]["inbox"])
-    # Sustained answers/s into the rollups: no more than the worker counts, nor than it takes tasks.
-    ours.update(
-        responses_per_s=min(mine["counted_per_s"], mine["tasks_per_s"]),
-        backlog=backlog,
-        backlog_counted_per_s=mine["counted_per_s"],
-        backlog_tasks_per_s=mine["tasks_per_s"],
-        backlog_counted=mine["counted"],
-    )
-    peer = {
-        "responses_per_s": theirs["tasks_per_s"],
+        exact = stack.call("bench.survey_ingest:check_exact", inbox=seeded["ours"]["inbox"])
+    intake = max(http["answers_per_s"], ws["answers_per_s"])
+    ours = {
+        # End to end: no more answers/s reach the rollups than the server takes, than the worker
+        # takes tasks (one per answer), or than it counts them.
+        "responses_per_s": min(intake, mine["tasks_per_s"], mine["counted_per_s"]),
+        "pipeline_answers_per_s": mine["counted_per_s"],
+        "pipeline_tasks_per_s": mine["tasks_per_s"],
         "backlog": backlog,
-        "backlog_tasks_per_s": theirs["tasks_per_s"],
+        "backlog_counted": mine["counted"],
+        "staleness_p99_s": max(http["staleness_p99_s"], ws["staleness_p99_s"]),
+        **{f"http_{key}": value for key, value in http.items()},
+        **{f"widget_{key}": value for key, value in ws.items()},
+        "differences_vs_recompute": exact,
+    }
+    peer = {
+        "responses_per_s": min(intake, theirs["tasks_per_s"]),
+        "pipeline_tasks_per_s": theirs["tasks_per_s"],
+        "backlog": backlog,
         "backlog_tasks_taken": theirs["tasks_taken"],
     }
     ratio = ours["responses_per_s"] / peer["responses_per_s"] if peer["responses_per_s"] else None
     ok = (
         ours["responses_per_s"] >= TARGET["responses_per_s_min"]
         and ours["staleness_p99_s"] < TARGET["staleness_p99_s_max"]
-        and ours["intake_not_in_rollups"] == 0
+        and http["not_in_rollups"] == 0
+        and ws["not_in_rollups"] == 0
         and ours["backlog_counted"] == backlog
-        and ours["differences_vs_recompute"] == 0
+        and exact == 0
     )
     return harness.report(NAME, ours, peer, ratio, TARGET, ok)
 

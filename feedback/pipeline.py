@@ -47,7 +47,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-MAX_ROUNDS = 20
+DRAIN_SECONDS = 60.0  # a task goes on while its batches come full, for at most this long
 RETRIES = 5
 
 
@@ -112,19 +112,22 @@ def process_pending(*, event_id: int | None = None, since: int = 0, batch_size: 
     (`event_id`, from earlier versions) starts at its event, and stops at once when that event
     is marked: the batch that marked it took every event pending then. `on_batch(events)` runs
     inside each batch's transaction (chat.tasks.events_drain: the outbound webhooks).
+
+    A run drains a backlog whole (within DRAIN_SECONDS): wake-ups queued behind it are then
+    cheap no-ops, whereas a backlog left half done would wait for them all to pass.
     """
     if event_id is not None:
         if ProcessedEvent.objects.filter(event_id=event_id).exists():
             return 0
         since = event_id
     processed = 0
-    for _ in range(MAX_ROUNDS):
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while True:
         done, last = _retrying(_process_batch, since=since, batch_size=batch_size, on_batch=on_batch)
         processed += done
-        if done < batch_size:
-            break
+        if done < batch_size or time.monotonic() > deadline:
+            return processed
         since = last + 1
-    return processed
 
 
 def _process_batch(*, since: int, batch_size: int, on_batch=None) -> tuple[int, int]:
