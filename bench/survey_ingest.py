@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import os
 import re
 import sys
 import time
@@ -45,6 +46,12 @@ SIDES = {"ours": "bench-survey-token-", "peer": "bench-survey-peer--", "widget":
 ORIGIN = "http://127.0.0.1"
 POLL_S = 0.05
 PEER_TABLE = "bench_peer_survey_rollup"  # bench/peers/survey_rollup.py: TABLE
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def token(n: int, side: str = "ours") -> str:
@@ -257,9 +264,10 @@ async def poll(database_url: str, sql: str, seen: list, stop: asyncio.Event) -> 
             await asyncio.sleep(POLL_S)
 
 
-async def measure_intake(database_url: str, sql: str, clients: list, *, seconds: float) -> dict:
+async def measure_intake(server: harness.Server, database_url: str, sql: str, clients: list, *, seconds: float):
     """Run the clients (each `client(deadline, accepted, failures)`) for `seconds` while a poller
-    reads the rollup counter; accepted answers/s, failures, staleness p50/p99 by rank."""
+    reads the rollup counter; accepted answers/s, failures, the server's CPU time per answer,
+    staleness p50/p99 by rank."""
     accepted: list[float] = []  # time of each accepted answer, in order
     seen: list[tuple[float, int]] = []
     failures: dict = {}
@@ -267,9 +275,9 @@ async def measure_intake(database_url: str, sql: str, clients: list, *, seconds:
     poller = asyncio.create_task(poll(database_url, sql, seen, stop))
     await _until(seen, 0, timeout=60)
     base = seen[-1][1]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(server.pid)
     await asyncio.gather(*(client(started + seconds, accepted, failures) for client in clients))
-    done = time.perf_counter()
+    done, cpu = time.perf_counter(), cpu_seconds(server.pid) - cpu
     await _until(seen, base + len(accepted), timeout=max(30.0, 2 * seconds))
     stop.set()
     await poller
@@ -283,6 +291,7 @@ async def measure_intake(database_url: str, sql: str, clients: list, *, seconds:
         "answers_per_s": round(len(accepted) / max(done - started, 1e-9), 1),
         "answers": len(accepted),
         "failures": failures,
+        "server_cpu_ms_per_answer": round(1000 * cpu / max(len(accepted), 1), 2),
         "not_in_rollups": len(accepted) - counts[-1],
         "staleness_p50_s": round(harness.percentile(staleness, 50), 3),
         "staleness_p99_s": round(harness.percentile(staleness, 99), 3),
@@ -315,7 +324,7 @@ async def intake_http(server: harness.Server, database_url: str, sql: str, *, la
                     else:
                         failures[response.status] = failures.get(response.status, 0) + 1
 
-        return await measure_intake(database_url, sql, [client] * clients, seconds=seconds)
+        return await measure_intake(server, database_url, sql, [client] * clients, seconds=seconds)
 
 
 async def intake_widget(server: harness.Server, database_url: str, sql: str, widget: dict, *, seconds: float):
@@ -356,7 +365,7 @@ async def intake_widget(server: harness.Server, database_url: str, sql: str, wid
 
     try:
         clients = [client_of(k, socket) for k, socket in enumerate(sockets)]
-        return await measure_intake(database_url, sql, clients, seconds=seconds)
+        return await measure_intake(server, database_url, sql, clients, seconds=seconds)
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
 

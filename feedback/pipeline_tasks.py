@@ -2,8 +2,8 @@
 
 Every task takes ids (or nothing), is safe to run twice and inherits acks_late,
 reject_on_worker_lost and prefetch 1 from the settings. The per-event task is
-chat.tasks.event_created, which calls feedback.pipeline.event_arrived; survey answers reach
-feedback.pipeline.response_arrived through feedback.tasks.response_recorded.
+chat.tasks.event_created, which calls feedback.pipeline.event_arrived; a survey answer is
+counted through its survey_answered event.
 """
 
 import logging
@@ -38,5 +38,5 @@ def metrics_reconcile(days: int = 3) -> int:
 
 @shared_task(acks_late=True)
 def metrics_response_arrived(response_id: int) -> None:
-    """A survey answer committed: count it and close the loop (same as feedback.tasks.response_recorded)."""
+    """Count one answer and close its loop (as feedback.tasks.response_recorded; neither is published now)."""
     pipeline.response_arrived(response_id=response_id)

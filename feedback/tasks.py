@@ -1,12 +1,8 @@
 """Celery tasks of the feedback app. Each takes ids and is safe to run twice."""
 
-import logging
-
 from celery import shared_task
 
 from . import selectors, services
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -27,16 +23,12 @@ def survey_sweep() -> dict:
 
 @shared_task(acks_late=True)
 def response_recorded(response_id: int) -> None:
-    """After a survey answer (or an edit of it) commits: the closed loop of METRICS.md starts here.
+    """Count one answer and close its loop (`feedback.pipeline.response_recorded`, idempotent).
 
-    The metrics helper's `feedback.pipeline.response_recorded(response_id=...)` opens the
-    FollowUp and marks the contact at risk for detractor answers; it must be idempotent
-    (an edit within 24 h calls it again for the same response).
+    Answers no longer publish this task: their `survey_answered` event's task counts them in
+    the pipeline's next batch (docs/adr/0003-metrics-pipeline.md). It stays for the tasks an
+    earlier release queued.
     """
     from . import pipeline
 
-    handler = getattr(pipeline, "response_recorded", None)
-    if handler is None:
-        logger.debug("no closed-loop handler yet for survey response %s", response_id)
-        return
-    handler(response_id=response_id)
+    pipeline.response_recorded(response_id=response_id)

@@ -163,9 +163,17 @@ def expected_follow_ups() -> int:
     ).count() + SurveyResponse.objects.filter(csat__gt=2, nps__gt=6, ces__lte=3).count()  # fmt: skip
 
 
+def database_sessions() -> int:
+    """Connections opened to the test database so far (PostgreSQL's own count)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
 def test_two_thousand_events_and_answers_then_everything_delivered_twice(shop, celery_worker_process):
     # given a running worker
     celery_worker_process.start()
+    sessions = database_sessions()
     # when about 2,000 events and answers stream in
     started = time.monotonic()
     ids = feed_conversations(shop, int(os.environ.get("TEST_FEED", 280)))
@@ -178,6 +186,8 @@ def test_two_thousand_events_and_answers_then_everything_delivered_twice(shop, c
     # (the events counted once settled: the surveys' own, written by the worker, come late)
     assert ConversationEvent.objects.count() + len(ids) >= 2000
     assert differences() == []
+    # and the worker kept its database connections between its thousands of tasks
+    assert database_sessions() - sessions < 100
     assert FollowUp.objects.count() == expected_follow_ups()
     before = rollup_snapshot()
     # when tasks are delivered a second time (every fourth event and answer: enough to show it,
