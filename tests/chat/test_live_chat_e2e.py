@@ -204,6 +204,10 @@ class Agent:
     async def read(self, socket, ready, connection_log) -> None:
         try:
             async for raw in socket:
+                if socket is not self.socket and ready.done():
+                    # Dropped: what the old socket still had buffered is lost with it, as in a
+                    # browser (the next connection resumes from what was seen before the drop).
+                    break
                 frame = json.loads(raw)
                 kind = frame["type"]
                 if kind == "ready" and not ready.done():
