@@ -1,7 +1,7 @@
 """The website widget's sessions: identity verification, visitor tokens and what a token may see.
 
 `widget_session_start` is the write behind `POST /api/v1/widget/{inbox}/session`;
-`visitor_token_authenticate` is the read behind the widget socket's `auth` frame.
+`live_visitor_token` is the read behind the widget socket's `auth` frame.
 """
 
 import hashlib
@@ -95,14 +95,6 @@ def live_visitor_token(inbox: Inbox, raw_token: str) -> VisitorToken | None:
 def visitor_token_live(token_id: int) -> bool:
     """Whether this token is still live (not revoked, not erased): one primary-key read."""
     return VisitorToken.objects.filter(pk=token_id, revoked_at__isnull=True).exists()
-
-
-def visitor_token_authenticate(*, inbox: Inbox, token: str) -> Contact | None:
-    """The contact (after merges) a live visitor token of this inbox stands for, or None."""
-    visitor_token = live_visitor_token(inbox, token)
-    if visitor_token is None:
-        return None
-    return root_contact(visitor_token.contact)
 
 
 def _issue_token(*, inbox: Inbox, contact: Contact, verified: bool) -> str:

@@ -148,38 +148,31 @@ def build_payload(event: ConversationEvent, event_type: str) -> dict:
 # --- dispatch ---------------------------------------------------------------------------
 
 
-def subscriptions_for(event: ConversationEvent):
-    return WebhookSubscription.objects.filter(is_active=True).filter(
-        inbox__isnull=True
-    ) | WebhookSubscription.objects.filter(is_active=True, inbox_id=event.conversation.inbox_id)
-
-
 def dispatch_events(events) -> list:
-    """Deliveries for a batch of events (chat.tasks.events_drain, in the batch's transaction)."""
-    if not WebhookSubscription.objects.filter(is_active=True).exists():
-        return []
-    return [pk for event in events for pk in dispatch_event(event_id=event.pk)]
+    """Deliveries for a batch of events (chat.tasks.events_drain, in the batch's transaction):
+    the subscriptions read once, the events with their conversations in one query."""
+    subscriptions = list(WebhookSubscription.objects.filter(is_active=True).order_by("pk"))
+    if not subscriptions:
+        return []  # the common case: one cheap read per batch
+    loaded = ConversationEvent.objects.select_related("conversation").filter(pk__in=[e.pk for e in events])
+    created = []
+    for event in loaded.order_by("pk"):
+        types = event_types_of(event)
+        for subscription in subscriptions:
+            if subscription.inbox_id not in (None, event.conversation.inbox_id):
+                continue
+            for event_type in types:
+                if not subscription.wants(event_type):
+                    continue
+                delivery = _delivery_create(subscription=subscription, event=event, event_type=event_type)
+                if delivery is not None:
+                    created.append(delivery.pk)
+    return created
 
 
 def dispatch_event(*, event_id: int) -> list:
     """One delivery per subscription that wants this event; running it twice adds nothing."""
-    if not WebhookSubscription.objects.filter(is_active=True).exists():
-        return []  # the common case: one cheap read per event
-    event = ConversationEvent.objects.select_related("conversation").filter(pk=event_id).first()
-    if event is None:
-        return []
-    types = event_types_of(event)
-    if not types:
-        return []
-    created = []
-    for subscription in subscriptions_for(event):
-        for event_type in types:
-            if not subscription.wants(event_type):
-                continue
-            delivery = _delivery_create(subscription=subscription, event=event, event_type=event_type)
-            if delivery is not None:
-                created.append(delivery.pk)
-    return created
+    return dispatch_events([ConversationEvent(pk=event_id)])
 
 
 def _delivery_create(*, subscription: WebhookSubscription, event: ConversationEvent, event_type: str):

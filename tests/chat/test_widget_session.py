@@ -8,7 +8,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from chat.models import Contact, ContactIdentity, VisitorToken, hash_token
-from chat.widget import visitor_token_authenticate, visitor_token_revoke
+from chat.widget import live_visitor_token, visitor_token_revoke
 from tests.factories import AgentFactory, InboxFactory, contact_with, conversation_with
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +148,7 @@ def test_revoked_or_foreign_token_starts_a_new_visitor(client):
     assert visitor_token_revoke(inbox=inbox, token=first["visitor_token"])
     again = start(client, inbox, visitor_token=first["visitor_token"]).json()
     assert again["contact_id"] != first["contact_id"]
-    assert visitor_token_authenticate(inbox=inbox, token=first["visitor_token"]) is None
+    assert live_visitor_token(inbox, first["visitor_token"]) is None
 
 
 def test_verified_token_is_not_honoured_without_the_signature(client):
