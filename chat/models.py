@@ -320,6 +320,7 @@ class ConversationEvent(models.Model):
         CHANNEL_SWITCHED = "channel_switched"
         PRIORITY_CHANGED = "priority_changed"
         SNOOZED = "snoozed"
+        WOKE = "woke"  # a snooze ended: its time came, an agent unsnoozed it, or the customer wrote
         RESOLVED = "resolved"
         REOPENED = "reopened"
         CONTACT_MERGED = "contact_merged"
