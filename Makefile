@@ -7,6 +7,9 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SMTP_PORT ?= 2525
+# How browsers, emails and SMS webhooks reach the server: the demo's widget origins, survey links
+# and Twilio signatures follow it (HOST 0.0.0.0 listens everywhere and is reached on 127.0.0.1).
+PUBLIC_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 PYTEST_ARGS ?=
 
 .PHONY: run install install-dev migrate seed serve test lint format chromium worker smtp bench fuzz chaos clean
@@ -34,27 +37,32 @@ migrate: install
 	$(PY) manage.py migrate --noinput -v0
 
 seed: migrate
-	$(PY) manage.py seed_demo
-	$(PY) manage.py seed_metrics_demo
+	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py seed_demo
+	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py seed_metrics_demo
 
 serve: install
 	$(PY) manage.py collectstatic --noinput -v0
 	@echo ""
-	@echo "  cxhub is running on http://$(HOST):$(PORT)/"
-	@echo "    widget demo  http://$(HOST):$(PORT)/demo/"
-	@echo "    console      http://$(HOST):$(PORT)/console/"
-	@echo "    admin        http://$(HOST):$(PORT)/admin/"
-	@echo "    API docs     http://$(HOST):$(PORT)/api/docs/"
-	@echo "    health       http://$(HOST):$(PORT)/healthz"
+	@echo "  cxhub is running on $(PUBLIC_URL)/"
+	@echo "    start page   $(PUBLIC_URL)/"
+	@echo "    widget demo  $(PUBLIC_URL)/demo/"
+	@echo "    console      $(PUBLIC_URL)/console/"
+	@echo "    admin        $(PUBLIC_URL)/admin/"
+	@echo "    API docs     $(PUBLIC_URL)/api/docs/"
+	@echo "    health       $(PUBLIC_URL)/healthz"
 	@echo "    SMTP in      $(HOST):$(SMTP_PORT)  (email to the demo inboxes: README, Email and SMS)"
 	@echo ""
 	@echo "  demo logins (password cxhub-demo-2026): supervisor (supervisor + admin), alice, bob (agents)"
+	@echo "  another port: make run PORT=8100 SMTP_PORT=2526   (stop with Ctrl+C)"
 	@echo ""
 	@# The SMTP receiver runs beside uvicorn and hands each mail to the server's hook (so the
-	@# console sees it live); it is stopped when the server stops.
-	$(PY) manage.py run_smtp --host $(HOST) --port $(SMTP_PORT) --forward http://$(HOST):$(PORT) & smtp_pid=$$!; \
-	trap 'kill $$smtp_pid 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+	@# console sees it live); it is stopped when the server stops. .run/public-url tells the
+	@# commands run beside the server (simulate_sms) where it is. Time-based work (snoozes, survey
+	@# delays, retries) runs inside the server in the embedded default (lifespan: cxhub/scheduler.py).
+	mkdir -p .run && echo "$(PUBLIC_URL)" > .run/public-url
+	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py run_smtp --host $(HOST) --port $(SMTP_PORT) --forward $(PUBLIC_URL) & smtp_pid=$$!; \
+	trap 'kill $$smtp_pid 2>/dev/null; rm -f .run/public-url' EXIT INT TERM; \
+	PUBLIC_URL=$(PUBLIC_URL) $(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan on \
 	  --ws websockets-sansio --ws-per-message-deflate false
 
 ## run: create .venv, install, migrate, seed the demo and serve it

@@ -1,9 +1,11 @@
 """Who takes a conversation: the least-loaded online member of its inbox, under capacity.
 
-- Candidates: online, active members of the conversation's inbox; when the conversation has a
-  team with members in that inbox, only those members.
-- Order: fewest open (non-resolved) assigned conversations first; ties go to whoever was
-  assigned least recently (never assigned = first): round-robin among equals.
+- Candidates: online, active members of the conversation's inbox with room.
+- Order: members of the conversation's team first (when it has one), then everyone else, so a
+  team whose members are all offline or full does not hold the conversation back while another
+  member of the inbox has room; within each, fewest open (non-resolved) assigned conversations
+  first; ties go to whoever was assigned least recently (never assigned = first): round-robin
+  among equals.
 - Capacity is checked again with the chosen agent's profile row locked, so two conversations
   routed at the same moment cannot both take an agent's last free place.
 - The queue (unassigned, non-resolved) is served most urgent first, then oldest; it is offered
@@ -38,18 +40,21 @@ def open_load(user_id: int) -> int:
 
 
 def available_agents(conversation: Conversation) -> list[AgentProfile]:
-    """Online members of the inbox (of the team, when it has members there) with room, best first."""
-    members = AgentProfile.objects.filter(
-        user__is_active=True,
-        user__inbox_memberships__inbox_id=conversation.inbox_id,
+    """Online members of the inbox with room, best first: the conversation's team first (one query)."""
+    in_team = (
+        Exists(AgentProfile.teams.through.objects.filter(agentprofile_id=OuterRef("pk"), team_id=conversation.team_id))
+        if conversation.team_id
+        else Value(False)
     )
-    if conversation.team_id and members.filter(teams=conversation.team_id).exists():
-        members = members.filter(teams=conversation.team_id)
     qs = (
-        members.filter(availability=AgentProfile.Availability.ONLINE)
-        .annotate(load=_open_load())
+        AgentProfile.objects.filter(
+            user__is_active=True,
+            user__inbox_memberships__inbox_id=conversation.inbox_id,
+            availability=AgentProfile.Availability.ONLINE,
+        )
+        .annotate(load=_open_load(), in_team=in_team)
         .filter(load__lt=F("capacity"))
-        .order_by("load", F("last_assigned_at").asc(nulls_first=True), "id")
+        .order_by("-in_team", "load", F("last_assigned_at").asc(nulls_first=True), "id")
         .select_related("user")
     )
     return list(qs)

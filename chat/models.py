@@ -242,6 +242,8 @@ class Conversation(models.Model):
             models.Index(fields=["-last_activity_at", "-id"], name="conv_activity_idx"),
             models.Index(fields=["inbox", "status"], name="conv_inbox_status_idx"),
             models.Index(fields=["assignee", "status"], name="conv_assignee_status_idx"),
+            # the timer that wakes snoozed conversations (chat/timers.py) reads only these rows
+            models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_until_idx"),
         ]
 
     def __str__(self) -> str:

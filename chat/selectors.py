@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from cxhub.errors import NotFound
 
@@ -194,3 +195,12 @@ def reply_inbox_for(conversation: Conversation, channel: str) -> Inbox | None:
     if conversation.inbox.channel == channel and getattr(conversation.inbox, address_field):
         return conversation.inbox
     return Inbox.objects.filter(channel=channel).exclude(**{address_field: None}).order_by("id").first()
+
+
+def snoozed_due_ids(*, limit: int = 500) -> list[int]:
+    """Snoozed conversations whose time has come, earliest first (a partial index serves it)."""
+    return list(
+        Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
+        .order_by("snoozed_until", "id")
+        .values_list("pk", flat=True)[:limit]
+    )

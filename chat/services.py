@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from cxhub.errors import Conflict, InvalidInput, NotFound
 
-from . import events, wakeup
+from . import events, selectors, wakeup
 from .models import (
     AgentProfile,
     AuditLog,
@@ -758,3 +758,11 @@ def agent_set_availability(*, user: AbstractBaseUser, availability: str) -> Agen
 
         transaction.on_commit(lambda: tasks.agent_availability_changed.delay(user.pk))
     return profile
+
+
+def conversations_wake_due() -> int:
+    """Timer (chat/timers.py): every snoozed conversation whose time has come opens again."""
+    due = selectors.snoozed_due_ids()
+    for conversation_id in due:
+        conversation_wake(conversation_id=conversation_id)
+    return len(due)

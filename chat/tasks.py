@@ -65,6 +65,14 @@ def event_created(event_id: int) -> int:
     return pipeline.process_pending(event_id=event_id, on_batch=webhooks.dispatch_events)
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def timers_run() -> dict:
+    """Beat, every second (TIMERS_INTERVAL_SECONDS): whatever has fallen due (chat/timers.py)."""
+    from . import timers
+
+    return timers.run_due()
+
+
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def message_deliver(message_id: int) -> None:
     """Send an agent's reply out by email or SMS (connectors); a sent message is not sent again."""

@@ -16,11 +16,14 @@ if _pool_default:
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from cxhub.scheduler import Lifespan  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Each route checks its origin its own way (chat/routing.py).
         "websocket": URLRouter(websocket_urlpatterns),
+        # Startup and shutdown: the beat schedule in the server in the embedded default (cxhub/scheduler.py).
+        "lifespan": Lifespan(),
     }
 )

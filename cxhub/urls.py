@@ -16,6 +16,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", views.start, name="start"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.prometheus_metrics, name="prometheus-metrics"),
     path("admin/", admin.site.urls),

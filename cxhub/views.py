@@ -9,6 +9,28 @@ from .errors import json_error
 JSON_PREFIXES = ("/api/", "/hooks/")
 
 
+def start(request):
+    """`/`: where to go from here, and the demo logins while the demo workspace is in use (DEBUG)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from chat.management.commands import seed_demo
+
+    logins = []
+    if settings.DEBUG:
+        present = set(
+            get_user_model()
+            .objects.filter(username__in=[u[0] for u in seed_demo.USERS])
+            .values_list("username", flat=True)
+        )
+        logins = [
+            {"username": username, "name": name, "role": "supervisor + admin" if staff else "agent"}
+            for username, name, _supervisor, staff in seed_demo.USERS
+            if username in present
+        ]
+    return render(request, "start.html", {"demo_logins": logins, "demo_password": seed_demo.DEMO_PASSWORD})
+
+
 def healthz(request):
     """Liveness and database reachability, for load balancers and `make run`."""
     try:

@@ -9,4 +9,10 @@ class FeedbackConfig(AppConfig):
 
     def ready(self) -> None:
         # The pipeline's tasks live beside feedback/tasks.py; workers must know them too.
-        from . import pipeline_tasks  # noqa: F401
+        from chat import timers
+
+        from . import pipeline, pipeline_tasks, services  # noqa: F401
+
+        timers.register("feedback.surveys_due", services.surveys_send_due)
+        timers.register("feedback.surveys_expired", services.survey_expire_due)
+        timers.register("feedback.metrics_windows", pipeline.finalise_windows)

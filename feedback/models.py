@@ -76,7 +76,11 @@ class SurveyInvitation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["conversation", "resolution_number"], name="one_invitation_per_resolution")
         ]
-        indexes = [models.Index(fields=["status", "scheduled_for"], name="invitation_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "scheduled_for"], name="invitation_due_idx"),
+            # the expiry timer (chat/timers.py) reads only sent invitations
+            models.Index(fields=["expires_at"], condition=models.Q(status="sent"), name="invitation_expiry_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Survey for conversation {self.conversation_id} ({self.status})"
@@ -171,6 +175,10 @@ class ConversationFacts(models.Model):
             models.Index(fields=["first_reply_at"], name="facts_first_reply_idx"),
             models.Index(fields=["first_resolved_at"], name="facts_first_resolved_idx"),
             models.Index(fields=["opened_at"], name="facts_opened_idx"),
+            # the 7-day window timer (chat/timers.py) reads only windows still open
+            models.Index(
+                fields=["first_resolved_at"], condition=models.Q(window_ended=False), name="facts_window_open_idx"
+            ),
             # The values of one histogram leaf in a period (docs/adr/0004-exact-percentiles.md).
             models.Index(
                 fields=["first_response_bucket", "first_reply_at"],

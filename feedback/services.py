@@ -25,6 +25,7 @@ from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox
 from chat.services import _event as conversation_event  # one path for every ConversationEvent
 from cxhub.errors import Gone, InvalidInput, NotFound
 
+from . import selectors
 from .models import SurveyInvitation, SurveyPolicy, SurveyResponse
 from .parsing import parse_score_reply
 from .questions import COMMENT_MAX_CHARS, QUESTIONS, SCORE_KEYS, Question, frame_questions, questions_for
@@ -468,19 +469,28 @@ def _deliver_sms(invitation: SurveyInvitation, question: Question) -> None:
 # --- expiry -----------------------------------------------------------------------------
 
 
-@transaction.atomic
 def survey_expire_due(*, limit: int = 500) -> int:
-    """Sent invitations past their expiry become expired (their token stops working)."""
+    """Timer: sent invitations past their expiry become expired (their token stops working).
+
+    Nothing due costs one indexed read and no write transaction (the timer runs every second)."""
     now = timezone.now()
+    due = SurveyInvitation.objects.filter(status=Status.SENT, expires_at__lte=now)
+    if not due.exists():
+        return 0
     expired = 0
-    for invitation in SurveyInvitation.objects.select_for_update(skip_locked=True).filter(
-        status=Status.SENT, expires_at__lte=now
-    )[:limit]:
-        invitation.status = Status.EXPIRED
-        invitation.sms_pending_question = ""
-        invitation.save(update_fields=["status", "sms_pending_question"])
-        expired += 1
+    with transaction.atomic():
+        for invitation in due.select_for_update(skip_locked=True)[:limit]:
+            invitation.status = Status.EXPIRED
+            invitation.sms_pending_question = ""
+            invitation.save(update_fields=["status", "sms_pending_question"])
+            expired += 1
     return expired
+
+
+def surveys_send_due() -> int:
+    """Timer: scheduled invitations whose time has come (a delay after resolution, a retry after
+    a failed delivery, a lost eta) are sent, each once."""
+    return sum(survey_send(invitation_id=invitation_id) for invitation_id in selectors.due_invitation_ids())
 
 
 # --- answers ----------------------------------------------------------------------------

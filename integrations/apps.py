@@ -7,3 +7,10 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations (outbound webhooks)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from chat import timers
+
+        from . import webhooks
+
+        timers.register("integrations.webhook_retries", webhooks.deliveries_send_due)

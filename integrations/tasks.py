@@ -5,12 +5,11 @@ from celery import shared_task
 
 @shared_task(acks_late=True)
 def webhook_deliver(delivery_id: str, attempt: int) -> None:
-    """Attempt `attempt` of one delivery; a retriable failure queues the next with exponential backoff."""
+    """Attempt `attempt` of one delivery; a retriable failure sets the time of the next, which
+    the timer `webhooks.deliveries_send_due` sends then (exponential backoff)."""
     from . import webhooks
 
-    wait = webhooks.delivery_attempt(delivery_id=delivery_id, attempt=attempt)
-    if wait is not None:
-        webhook_deliver.apply_async((delivery_id, attempt + 1), countdown=wait)
+    webhooks.delivery_attempt(delivery_id=delivery_id, attempt=attempt)
 
 
 @shared_task(acks_late=True)

@@ -5,8 +5,9 @@ transaction, so each event is dispatched once) → `dispatch_event(event_id=…)
 WebhookDelivery per matching subscription (idempotent: unique per subscription, event and
 type) and, after commit, queues `integrations.tasks.webhook_deliver(delivery_id, 1)`.
 `delivery_attempt` sends once through the SSRF guard (integrations/safe_http.py); a network
-error, a timeout, a 408, 429 or 5xx schedules the next attempt after
-WEBHOOK_RETRY_BASE_SECONDS × 2^(attempt-1) (Celery countdown), up to WEBHOOK_MAX_ATTEMPTS.
+error, a timeout, a 408, 429 or 5xx sets the next attempt's time (`next_attempt_at`) after
+WEBHOOK_RETRY_BASE_SECONDS × 2^(attempt-1), up to WEBHOOK_MAX_ATTEMPTS; the timer
+`deliveries_send_due` (chat/timers.py, every second) sends it then.
 A 2xx succeeds; another 4xx or any 3xx (redirects are not followed) fails at once; a URL
 that resolves to a forbidden address is refused and never sent.
 
@@ -50,6 +51,7 @@ EVENT_TYPE_OF_KIND = {
     Kind.CHANNEL_SWITCHED: "conversation.channel_switched",
     Kind.PRIORITY_CHANGED: "conversation.priority_changed",
     Kind.SNOOZED: "conversation.snoozed",
+    Kind.WOKE: "conversation.woke",
     Kind.RESOLVED: "conversation.resolved",
     Kind.REOPENED: "conversation.reopened",
     Kind.CONTACT_MERGED: "conversation.contact_merged",
@@ -185,7 +187,7 @@ def _delivery_create(*, subscription: WebhookSubscription, event: ConversationEv
                 event_type=event_type,
                 event_id=event.pk,
                 payload=build_payload(event, event_type),
-                next_attempt_at=timezone.now(),
+                next_attempt_at=_lease_end(),
             )
             transaction.on_commit(lambda: tasks.webhook_deliver.delay(str(delivery.pk), 1))
     except IntegrityError:
@@ -194,6 +196,38 @@ def _delivery_create(*, subscription: WebhookSubscription, event: ConversationEv
 
 
 # --- delivery ---------------------------------------------------------------------------
+
+
+def _lease_end():
+    """When a delivery handed to a task is due again if that task never ran (a lost message)."""
+    return timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+
+
+def deliveries_send_due(*, limit: int = 100) -> int:
+    """Timer (chat/timers.py): pending deliveries whose next attempt has come are sent.
+
+    Taking one moves its `next_attempt_at` a lease ahead in the same statement, so the next
+    timer run does not send it again while its task is on the way; a task that is lost is
+    taken again when the lease ends, and two tasks for one attempt send once (`_claim`).
+    """
+    from . import tasks
+
+    now = timezone.now()
+    due = list(
+        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", "attempts")[:limit]
+    )
+    sent = 0
+    for delivery_id, attempts in due:
+        with transaction.atomic():
+            taken = WebhookDelivery.objects.filter(
+                pk=delivery_id, status=Status.PENDING, attempts=attempts, next_attempt_at__lte=now
+            ).update(next_attempt_at=_lease_end())
+        if taken:
+            tasks.webhook_deliver.delay(str(delivery_id), attempts + 1)
+            sent += 1
+    return sent
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -275,7 +309,7 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     from . import tasks
 
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        status=Status.PENDING, attempts=0, next_attempt_at=_lease_end(), last_error=""
     )
     transaction.on_commit(lambda: tasks.webhook_deliver.delay(str(delivery.pk), 1))
     return WebhookDelivery.objects.get(pk=delivery.pk)

@@ -88,7 +88,7 @@ def _media_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture
-def live_server_url(transactional_db):
+def live_server_url(transactional_db, request, settings):
     """A real ASGI server (uvicorn, HTTP + websockets) on a free port; yields "http://127.0.0.1:<port>".
 
     It serves `cxhub.asgi:application` from a background thread of the pytest process, against
@@ -96,7 +96,9 @@ def live_server_url(transactional_db):
     channel layer (in-memory without REDIS_URL, Redis with it). Because it shares the process,
     broadcasts made by services the test calls directly reach its sockets in both modes.
     Data must be committed to be seen by the server: the fixture uses `transactional_db`, so
-    objects created by factories in the test are visible. Websockets are at
+    objects created by factories in the test are visible. A test marked `scheduler` gets the
+    server as `make run` starts it: with the ASGI lifespan and the in-process beat schedule
+    (cxhub/scheduler.py: snooze wake-ups, survey delays and expiry, webhook retries on time). Websockets are at
     "ws://127.0.0.1:<port>/ws/..."; origin-checked endpoints accept an Origin equal to this
     URL when it is in the inbox's `allowed_origins` (and 127.0.0.1/localhost are allowed hosts).
     """
@@ -118,11 +120,13 @@ def live_server_url(transactional_db):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    with_scheduler = request.node.get_closest_marker("scheduler") is not None
+    settings.SCHEDULER_IN_PROCESS = with_scheduler
     config = uvicorn.Config(
         application,
         host="127.0.0.1",
         port=port,
-        lifespan="off",
+        lifespan="on" if with_scheduler else "off",
         log_level="warning",
         ws="websockets-sansio",
         timeout_graceful_shutdown=2,
@@ -168,17 +172,19 @@ class CeleryWorkerProcess:
         self.process = None
         self.starts = 0
 
-    def start(self, *, concurrency: int = 4, timeout: float = 30) -> None:
+    def start(self, *, concurrency: int = 4, timeout: float = 30, beat: bool = False) -> None:
+        """`beat=True` runs beat inside the worker too (`-B`, as `make worker` does)."""
         import subprocess
         import time
 
         self.starts += 1
         log = self.log_dir / f"worker-{self.starts}.log"
         self.log_path = log
+        with_beat = ["-B", "--schedule", str(self.log_dir / "beat-schedule")] if beat else []
         self.process = subprocess.Popen(
             [self.celery, "-A", "cxhub", "worker", "-l", "info", "-Q", self.queue, "--concurrency", str(concurrency),
              "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"test-{os.getpid()}-{self.starts}@%h"],
+             "-n", f"test-{os.getpid()}-{self.starts}@%h", *with_beat],
             env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + timeout

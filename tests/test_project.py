@@ -131,3 +131,76 @@ def test_prometheus_metrics_need_staff_or_the_token(client, admin_client, settin
     settings.METRICS_TOKEN = "t0ken-for-scrapers"
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-scrapers").status_code == 200
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_demo_widget_accepts_the_server_s_own_origin_on_any_port(settings, capsys):
+    from chat.models import Inbox
+
+    # given `make run PORT=8100` (its PUBLIC_URL)
+    settings.PUBLIC_URL = "http://127.0.0.1:8100"
+    call_command("seed_demo")
+    web = Inbox.objects.get(channel="web")
+    assert web.allowed_origins == ["http://127.0.0.1:8100", "http://localhost:8100"]
+    # when the demo is served again on another port, then that origin is allowed too
+    settings.PUBLIC_URL = "http://localhost:8123"
+    call_command("seed_demo")
+    web.refresh_from_db()
+    assert {"http://localhost:8123", "http://127.0.0.1:8123", "http://127.0.0.1:8100"} <= set(web.allowed_origins)
+    assert "http://localhost:8123" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_simulate_sms_finds_the_running_server_that_make_run_wrote_down(settings, tmp_path):
+    from chat.management.commands.simulate_sms import running_server_url
+
+    # given no PUBLIC_URL, and `make run PORT=8123` running (it writes .run/public-url)
+    settings.BASE_DIR = tmp_path
+    assert running_server_url() == settings.DEFAULT_PUBLIC_URL
+    (tmp_path / ".run").mkdir()
+    (tmp_path / ".run" / "public-url").write_text("http://127.0.0.1:8123\n")
+    # then the SMS goes there, signed for that URL
+    assert running_server_url() == "http://127.0.0.1:8123"
+    # and a configured PUBLIC_URL wins
+    settings.PUBLIC_URL = "https://support.example.com"
+    assert running_server_url() == "https://support.example.com"
+
+
+@pytest.mark.django_db
+def test_the_start_page_links_everything_and_shows_the_demo_logins_only_in_the_demo(client, settings):
+    # given a fresh server without the demo, in development (DEBUG, as `make run`)
+    settings.DEBUG = True
+    page = client.get("/")
+    body = page.content.decode()
+    assert page.status_code == 200
+    for link in ["/demo/", "/console/", "/console/dashboard/", "/admin/", "/api/docs/", "/healthz"]:
+        assert f'href="{link}"' in body
+    assert "cxhub-demo-2026" not in body
+    # when the demo is seeded, then its logins are shown
+    call_command("seed_demo")
+    assert "cxhub-demo-2026" in client.get("/").content.decode()
+    # but never with DEBUG off
+    settings.DEBUG = False
+    assert "cxhub-demo-2026" not in client.get("/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)  # the seed's after-commit work (deliveries) runs
+def test_the_metrics_demo_history_ends_before_now_and_sums_up_what_was_not_delivered(capsys, caplog):
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from chat.models import Conversation, Message
+    from feedback.models import SurveyResponse
+
+    call_command("seed_demo")
+    call_command("seed_metrics_demo", days=3)
+    now = timezone.now()
+    latest = Conversation.objects.aggregate(
+        resolved=Max("resolved_at"), activity=Max("last_activity_at"), opened=Max("opened_at")
+    )
+    assert all(value <= now for value in latest.values())
+    assert Message.objects.aggregate(at=Max("created_at"))["at"] <= now
+    assert SurveyResponse.objects.aggregate(at=Max("answered_at"))["at"] <= now
+    out = capsys.readouterr().out
+    assert "not delivered" not in caplog.text
+    assert "replies of the history were not delivered: its demo customers have no address" in out

@@ -128,6 +128,38 @@ def test_a_team_without_members_in_the_inbox_falls_back_to_the_inbox_members(on_
     assert assignee_name(new_conversation(inbox, on_commit)) == "Ada"
 
 
+def test_an_at_risk_conversation_whose_team_is_offline_goes_to_another_member_with_room(on_commit):
+    # given an at-risk customer, a retention team whose only member is offline, and Bob online
+    retention = TeamFactory(is_retention=True)
+    inbox = InboxFactory()
+    rita = agent(inbox, "Rita", availability="offline")
+    rita.teams.add(retention)
+    agent(inbox, "Bob")
+    # when the customer writes (their conversation opens with the retention team, high priority)
+    conversation = new_conversation(inbox, on_commit, at_risk=True)
+    conversation.refresh_from_db()
+    assert (conversation.team_id, conversation.priority) == (retention.pk, "high")
+    # then it does not wait for Rita: Bob, online with room, takes it now
+    assert assignee_name(conversation) == "Bob"
+    assert list(assignment.queue()) == []
+
+
+def test_a_full_team_hands_over_to_the_inbox_and_takes_again_once_it_has_room(on_commit):
+    # given a team whose only member is full, and Bob (no team) online
+    team = TeamFactory()
+    inbox = InboxFactory(default_team=team)
+    ada = agent(inbox, "Ada", capacity=1)
+    ada.teams.add(team)
+    agent(inbox, "Bob")
+    first = new_conversation(inbox, on_commit)
+    # when a second conversation opens while Ada is full, then Bob takes it
+    second = new_conversation(inbox, on_commit)
+    assert (assignee_name(first), assignee_name(second)) == ("Ada", "Bob")
+    # and once Ada has room, the team comes first again
+    on_commit(services.conversation_resolve, conversation=first)
+    assert assignee_name(new_conversation(inbox, on_commit)) == "Ada"
+
+
 def test_going_offline_returns_unanswered_conversations_to_the_queue(on_commit):
     # given Ada with an answered and an unanswered conversation, and Bob offline
     inbox = InboxFactory()

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import services as chat_services
+from chat import timers
 from chat.models import ConversationEvent, hash_token
 from cxhub.errors import Gone, InvalidInput, NotFound
 from feedback import services, tasks
@@ -146,7 +147,7 @@ def test_reopen_before_sending_cancels_and_the_next_resolution_gets_its_own(reso
     with committed():
         chat_services.conversation_reopen(conversation=conversation, by=agent)
     SurveyInvitation.objects.filter(pk=invitation.pk).update(scheduled_for=timezone.now() - timedelta(minutes=1))
-    tasks.survey_sweep()
+    timers.run_due()
     # then it is cancelled (never sent)
     invitation.refresh_from_db()
     assert (invitation.status, invitation.skip_reason, invitation.sent_at) == (Status.CANCELLED, "reopened", None)
@@ -185,7 +186,7 @@ def test_a_late_schedule_after_a_reopen_is_skipped():
     assert (invitation.status, invitation.skip_reason) == (Status.SKIPPED, "reopened")
 
 
-def test_due_invitations_are_sent_by_the_sweep_and_old_ones_expire(resolve):
+def test_due_invitations_are_sent_by_the_timers_and_old_ones_expire(resolve):
     # given one invitation scheduled an hour out, and one sent whose expiry has passed
     inbox = InboxFactory()
     SurveyPolicy.objects.create(inbox=inbox, delay=timedelta(hours=1), cooldown=timedelta(0))
@@ -193,13 +194,13 @@ def test_due_invitations_are_sent_by_the_sweep_and_old_ones_expire(resolve):
     waiting = SurveyInvitation.objects.get(conversation=resolve(inbox, agent=agent))
     old = SurveyInvitation.objects.get(conversation=resolve(inbox, agent=agent))
     SurveyInvitation.objects.filter(pk=old.pk).update(scheduled_for=timezone.now() - timedelta(days=8))
-    tasks.survey_sweep()
+    assert timers.run_due()["feedback.surveys_due"] == 1
     SurveyInvitation.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     token = sent_token(old)
-    # when the beat's sweep runs (the waiting one is not due)
-    result = tasks.survey_sweep()
+    # when the timers run (the waiting one is not due)
+    result = timers.run_due()
     # then the old one expired and its token answers 410; the waiting one is still scheduled
-    assert result == {"queued": 0, "expired": 1}
+    assert (result["feedback.surveys_due"], result["feedback.surveys_expired"]) == (0, 1)
     old.refresh_from_db()
     waiting.refresh_from_db()
     assert old.status == Status.EXPIRED and waiting.status == Status.SCHEDULED
@@ -208,10 +209,11 @@ def test_due_invitations_are_sent_by_the_sweep_and_old_ones_expire(resolve):
     assert not SurveyResponse.objects.exists()
 
 
-def test_beat_schedule_runs_the_sweep():
+def test_beat_runs_the_timers_every_second_and_they_include_the_surveys():
     from django.conf import settings
 
-    assert settings.CELERY_BEAT_SCHEDULE["feedback.survey_sweep"]["task"] == "feedback.tasks.survey_sweep"
+    assert settings.CELERY_BEAT_SCHEDULE["timers"] == {"task": "chat.tasks.timers_run", "schedule": 1.0}
+    assert {"feedback.surveys_due", "feedback.surveys_expired"} <= set(timers.registered())
 
 
 # --- answers ------------------------------------------------------------------------------

@@ -81,5 +81,5 @@ def test_a_delayed_invitation_is_sent_at_its_eta_and_a_reopen_before_cancels_it(
         lambda: SurveyInvitation.objects.filter(conversation=reopened).exclude(status="scheduled").first(), timeout=30
     )
     assert second.status in ("cancelled", "skipped") and second.skip_reason == "reopened"
-    # and the sweep finds nothing left to do
-    assert tasks.survey_sweep() == {"queued": 0, "expired": 0}
+    # and the timers find nothing left to do
+    assert tasks.survey_sweep() == {"sent": 0, "expired": 0}

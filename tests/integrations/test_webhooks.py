@@ -7,11 +7,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 
 from chat import services
 from chat.models import ConversationEvent
 from integrations import safe_http, webhooks
 from integrations.models import WebhookDelivery, WebhookSubscription
+from tests.conftest import wait_for
 from tests.factories import InboxFactory, SupervisorFactory, agent_user, conversation_with
 
 pytestmark = pytest.mark.django_db
@@ -219,21 +221,47 @@ def test_a_500_is_retried_with_exponential_backoff_until_it_succeeds(receiver):
     assert {r["headers"]["X-Cxhub-Delivery"] for r in receiver.requests} == {str(delivery.pk)}
 
 
-def test_the_celery_task_chains_the_retries(receiver, run_on_commit):
-    # eager Celery runs the countdown at once: the whole chain in one go
+def test_the_timer_sends_each_retry_when_its_time_comes_not_before(receiver, run_on_commit, settings):
+    # given a receiver that fails twice, and retries 1 s, then 2 s apart
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 1
     receiver.script = [500, 502]
     subscribe(receiver.url, "conversation.opened")
+    # when a conversation opens, the first attempt fails
     with run_on_commit():
         conversation_with(InboxFactory())
     delivery = WebhookDelivery.objects.get()
-    assert (delivery.status, delivery.attempts) == (Status.SUCCEEDED, 3)
+    assert (delivery.status, delivery.attempts) == (Status.PENDING, 1)
+    # then the timer sends nothing before the retry's time (eager Celery used to send all at once)
+    assert webhooks.deliveries_send_due() == 0 and len(receiver.requests) == 1
+    # and sends it once the time has come, once however often it runs
+    wait_for(lambda: webhooks.deliveries_send_due(), timeout=5)
+    assert webhooks.deliveries_send_due() == 0
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, len(receiver.requests)) == (Status.PENDING, 2, 2)
+    wait_for(lambda: webhooks.deliveries_send_due(), timeout=5)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, len(receiver.requests)) == (Status.SUCCEEDED, 3, 3)
 
 
-def test_after_the_last_attempt_the_delivery_fails(receiver, run_on_commit):
+def test_a_delivery_whose_task_was_lost_is_sent_when_its_lease_ends(receiver, settings):
+    # given a delivery handed to a task that never ran (its lease has ended)
+    delivery = one_delivery_for(receiver.url)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    # when the timer runs twice, then it is sent once
+    assert webhooks.deliveries_send_due() == 1
+    assert webhooks.deliveries_send_due() == 0
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, len(receiver.requests)) == (Status.SUCCEEDED, 1, 1)
+
+
+def test_after_the_last_attempt_the_delivery_fails(receiver, run_on_commit, settings):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0
     receiver.script = [500] * 10
     subscribe(receiver.url, "conversation.opened")
     with run_on_commit():
         conversation_with(InboxFactory())
+    while webhooks.deliveries_send_due():
+        pass
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_error) == (Status.FAILED, 4, "HTTP 500")
     assert len(receiver.requests) == 4
@@ -387,12 +415,14 @@ def test_the_subscription_form_checks_types_and_scheme():
 # --- the delivery log -----------------------------------------------------------------------
 
 
-def test_supervisors_read_the_delivery_log_and_agents_may_not(receiver, run_on_commit, as_user):
+def test_supervisors_read_the_delivery_log_and_agents_may_not(receiver, run_on_commit, as_user, settings):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0
     receiver.script = [500]
     subscribe(receiver.url, "conversation.opened")
     inbox = InboxFactory()
     with run_on_commit():
         conversation_with(inbox)
+    webhooks.deliveries_send_due()  # the retry, when the timer runs
     api = as_user(SupervisorFactory().user)
     deliveries = api.get("/api/v1/webhooks/deliveries/").json()["results"]
     assert len(deliveries) == 1 and deliveries[0]["status"] == "succeeded" and deliveries[0]["attempts"] == 2

@@ -1,7 +1,9 @@
 """Demo data for `make run`: people, inboxes and cross-channel histories (idempotent)."""
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,7 +15,18 @@ from chat.models import AgentProfile, CannedResponse, Contact, ContactIdentity, 
 from chat.services import Claim
 
 DEMO_PASSWORD = "cxhub-demo-2026"
-DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+
+def demo_origins() -> list[str]:
+    """The origins /demo/ is opened from: the server's public URL, and its 127.0.0.1/localhost twin."""
+    public = urlsplit(settings.PUBLIC_URL)
+    origins = [f"{public.scheme}://{public.netloc}"]
+    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    if public.hostname in twins:
+        port = f":{public.port}" if public.port else ""
+        origins.append(f"{public.scheme}://{twins[public.hostname]}{port}")
+    return origins
+
 
 USERS = [
     # username, display name, supervisor, staff
@@ -71,8 +84,12 @@ class Command(BaseCommand):
         web, _ = Inbox.objects.get_or_create(
             name="Acme Shop website",
             channel="web",
-            defaults={"allowed_origins": DEMO_ORIGINS, "prechat_form": True, "default_team": support},
+            defaults={"allowed_origins": demo_origins(), "prechat_form": True, "default_team": support},
         )
+        missing = [origin for origin in demo_origins() if origin not in web.allowed_origins]
+        if missing:  # `make run` on another host or port than last time: its /demo/ may use the widget too
+            web.allowed_origins = [*web.allowed_origins, *missing]
+            web.save(update_fields=["allowed_origins"])
         email, _ = Inbox.objects.get_or_create(
             name="Acme support email",
             channel="email",

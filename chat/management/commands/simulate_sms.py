@@ -14,6 +14,17 @@ from chat.connectors.sms import phone_or_none
 from chat.models import Channel, Inbox
 
 
+def running_server_url() -> str:
+    """The public URL of the server this SMS is for: PUBLIC_URL when configured, else the one
+    `make run` wrote to .run/public-url when it started (any HOST and PORT), else the default."""
+    if settings.PUBLIC_URL != settings.DEFAULT_PUBLIC_URL:
+        return settings.PUBLIC_URL
+    written = settings.BASE_DIR / ".run" / "public-url"
+    if written.exists() and written.read_text().strip():
+        return written.read_text().strip().rstrip("/")
+    return settings.PUBLIC_URL
+
+
 class Command(BaseCommand):
     help = (
         "Post a signed inbound SMS to this server's Twilio webhook, as Twilio would "
@@ -24,7 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("body", help="the text of the SMS")
         parser.add_argument("--to", required=True, help="the SMS inbox's number")
         parser.add_argument("--from", dest="sender", required=True, help="the customer's number")
-        parser.add_argument("--server", default="", help="where the server listens (default: PUBLIC_URL)")
+        parser.add_argument(
+            "--server", default="", help="where the server listens (default: the running `make run`'s PUBLIC_URL)"
+        )
         parser.add_argument("--sid", default="", help="a MessageSid to reuse (to see a retry deduplicated)")
         parser.add_argument("--bad-signature", action="store_true", help="sign wrongly (to see the 403)")
 
@@ -50,10 +63,11 @@ class Command(BaseCommand):
             "ApiVersion": "2010-04-01",
         }
         # Twilio signs the public URL it calls; the server checks against its PUBLIC_URL.
-        signature = RequestValidator(token).compute_signature(settings.PUBLIC_URL + path, params)
+        public_url = running_server_url()
+        signature = RequestValidator(token).compute_signature(public_url + path, params)
         if bad_signature:
             signature = "x" + signature[1:]
-        url = (server or settings.PUBLIC_URL).rstrip("/") + path
+        url = (server or public_url).rstrip("/") + path
         request = urllib.request.Request(
             url,
             data=urlencode(params).encode(),
