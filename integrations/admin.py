@@ -1,4 +1,5 @@
-"""Admin of the outbound webhooks: subscriptions (editable) and the delivery log (read-only)."""
+"""Admin of the outbound webhooks: subscriptions (editable settings, checked by the model's
+clean()) and the delivery log (read-only; redelivery goes through `webhooks.delivery_redeliver`)."""
 
 from django.contrib import admin, messages
 
@@ -32,6 +33,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the log of what was sent; a subscription's deletion takes its log with it
 
     @admin.action(description="Deliver again from the first attempt")
     def redeliver(self, request, queryset):
