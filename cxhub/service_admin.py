@@ -56,6 +56,16 @@ def refused_as(field: str | None = None, **aliases: str) -> Iterator[None]:
         raise ServiceRefusal(error, field=field, aliases=aliases) from error
 
 
+def deleted_with_its_owner(request, obj) -> bool:
+    """For rows never deleted on their own (a webhook's delivery log, an inbox's survey policy):
+    True only while the admin deletes what owns them (their subscription, their inbox), whose
+    delete page collects them; False on their own list and pages."""
+    match = getattr(request, "resolver_match", None)
+    if obj is None or match is None:
+        return False
+    return not (match.url_name or "").startswith(f"{obj._meta.app_label}_{obj._meta.model_name}_")
+
+
 class ServiceModelAdmin(admin.ModelAdmin):
     """A ModelAdmin whose `save_model` calls services (see the module's docstring)."""
 

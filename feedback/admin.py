@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin
 
 from cxhub.errors import InvalidInput
-from cxhub.service_admin import ServiceModelAdmin, ServiceRefusal, refused_as
+from cxhub.service_admin import ServiceModelAdmin, ServiceRefusal, deleted_with_its_owner, refused_as
 
 from . import selectors, services
 from .models import SurveyInvitation, SurveyPolicy, SurveyResponse
@@ -43,7 +43,8 @@ class SurveyPolicyAdmin(ServiceModelAdmin):
         return ["inbox"] if obj else []
 
     def has_delete_permission(self, request, obj=None):
-        return False  # as in the API: a policy is changed (or disabled), never removed
+        # As in the API: a policy is changed (or disabled), never removed; it goes with its inbox.
+        return deleted_with_its_owner(request, obj)
 
     def save_model(self, request, obj, form, change):
         fields = {

@@ -3,6 +3,8 @@ clean()) and the delivery log (read-only; redelivery goes through `webhooks.deli
 
 from django.contrib import admin, messages
 
+from cxhub.service_admin import deleted_with_its_owner
+
 from . import webhooks
 from .models import WebhookDelivery, WebhookSubscription
 
@@ -35,7 +37,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False  # the log of what was sent; a subscription's deletion takes its log with it
+        # The log of what was sent: never deleted on its own; it goes with its subscription.
+        return deleted_with_its_owner(request, obj)
 
     @admin.action(description="Deliver again from the first attempt")
     def redeliver(self, request, queryset):

@@ -319,6 +319,37 @@ def test_what_an_admin_may_not_do_is_refused_and_writes_nothing(model, world, ad
         )
     # then the row is exactly as it was
     assert _stored(obj) == before
+    # and where the policy allows a deletion, it is done (unless what depends on the row holds it:
+    # an inbox with conversations)
+    if policy.delete:
+        response = admin_client.post(_url(model, "delete", obj), {"post": "yes"})
+        if model is Inbox:
+            assert "Cannot delete inbox" in response.content.decode() and _stored(obj) == before
+        else:
+            assert (response.status_code, _stored(obj)) == (302, None)
+
+
+def test_an_inbox_without_conversations_goes_with_its_policy_and_its_webhooks_log(admin_client, committed):
+    # given an inbox without conversations, with a survey policy and a webhook that has delivered for it
+    inbox = InboxFactory(name="Unused")
+    policy = feedback_services.survey_policy_update(inbox=inbox, enabled=False)
+    subscription = WebhookSubscription.objects.create(name="CRM", url="https://crm.example/h", event_types=["*"])
+    other = conversation_with(InboxFactory(name="Busy"), ContactFactory())
+    webhooks.dispatch_event(event_id=other.events.first().pk)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(inbox=inbox)
+    delivery = WebhookDelivery.objects.get(subscription=subscription)
+    # when the admin deletes the policy or the delivery on its own, they are refused
+    assert admin_client.post(_url(SurveyPolicy, "delete", policy), {"post": "yes"}).status_code == 403
+    assert admin_client.post(_url(WebhookDelivery, "delete", delivery), {"post": "yes"}).status_code == 403
+    # when the admin deletes the inbox (its confirmation page lists what goes with it), then confirms
+    page = admin_client.get(_url(Inbox, "delete", inbox)).content.decode()
+    assert "Survey policy of Unused" in page and "permission" not in page
+    response = admin_client.post(_url(Inbox, "delete", inbox), {"post": "yes"})
+    # then the inbox, its policy, its subscription and that subscription's log are gone
+    assert response.status_code == 302
+    assert not Inbox.objects.filter(pk=inbox.pk).exists()
+    assert not SurveyPolicy.objects.filter(pk=policy.pk).exists()
+    assert not WebhookDelivery.objects.filter(pk=delivery.pk).exists()
 
 
 # --- conversations: the change form calls the conversation services -----------------------
