@@ -1,8 +1,25 @@
-"""Django admin for the conversation core: inboxes, teams, agents, contacts, conversations."""
+"""Django admin for the conversation core: inboxes, teams, agents, contacts, conversations.
 
+The admin writes through the services, like the console (docs/security.md, "Admin goes through
+the services"): a conversation's status, assignee, team and priority, an agent's availability
+and a contact's name are changed by the service that owns them, so the event, the broadcast,
+the survey and the metrics follow as from the console; a contact is erased with
+`contact_erase`, never deleted. What no service owns is read-only, and the append-only logs
+(events, audit) cannot be added to, changed or deleted here.
+"""
+
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
 
-from . import models
+from cxhub.service_admin import ServiceModelAdmin, refused_as
+
+from . import models, privacy, selectors, services
+
+Status = models.Conversation.Status
+User = get_user_model()
 
 
 class InboxMembershipInline(admin.TabularInline):
@@ -19,37 +36,140 @@ class InboxAdmin(admin.ModelAdmin):
     readonly_fields = ["public_id", "created_at"]
     inlines = [InboxMembershipInline]
 
+    def get_queryset(self, request):
+        return selectors.inboxes_visible_to(request.user)
+
 
 @admin.register(models.Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "lead", "is_retention"]
     list_filter = ["is_retention"]
     search_fields = ["name"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return selectors.teams_visible_to(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a team would empty the team of its conversations with no event; rename it instead.
+        return False
 
 
 @admin.register(models.AgentProfile)
-class AgentProfileAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "user", "availability", "capacity", "is_supervisor"]
+class AgentProfileAdmin(ServiceModelAdmin):
+    list_display = ["display_name", "user", "availability", "open_conversations", "capacity", "is_supervisor"]
     list_filter = ["availability", "is_supervisor", "teams"]
     search_fields = ["display_name", "user__username", "user__email"]
     autocomplete_fields = ["user"]
     filter_horizontal = ["teams"]
+    readonly_fields = ["last_assigned_at"]
+
+    def get_queryset(self, request):
+        return selectors.agents_visible_to(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "user"] if obj else self.readonly_fields
+
+    @admin.display(description="Open conversations")
+    def open_conversations(self, profile):
+        return profile.open_conversations
+
+    def has_delete_permission(self, request, obj=None):
+        # An agent leaves by deactivating their user (Users → Active): their history stays theirs.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """Availability goes through `agent_set_availability` (going offline hands back the
+        conversations not answered yet; coming online takes from the queue); the rest is setup."""
+        wanted = obj.availability
+        stored = models.AgentProfile.objects.filter(pk=obj.pk).values_list("availability", flat=True).first()
+        obj.availability = stored or models.AgentProfile.Availability.OFFLINE
+        super().save_model(request, obj, form, change)
+        if wanted != obj.availability:
+            with refused_as("availability"):
+                obj.availability = services.agent_set_availability(user=obj.user, availability=wanted).availability
 
 
 class ContactIdentityInline(admin.TabularInline):
+    """Identities are proven by the channels (contact_identify) and moved by merges: read-only."""
+
     model = models.ContactIdentity
     extra = 0
     fields = ["kind", "value", "verified", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+CONTACT_EDITABLE = ["name", "attributes", "survey_opted_out"]  # what services.contact_update accepts
 
 
 @admin.register(models.Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ServiceModelAdmin):
     list_display = ["__str__", "email", "phone", "external_id", "at_risk_until", "merged_into", "created_at"]
     list_filter = ["sms_opted_out", "survey_opted_out", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "email", "phone", "external_id", "identities__value"]
-    readonly_fields = ["merged_into", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "email",
+        "phone",
+        "external_id",
+        "attributes",
+        "survey_opted_out",
+        "sms_opted_out",
+        "at_risk_until",
+        "merged_into",
+        "created_at",
+        "updated_at",
+    ]
+    # Addresses come from the identities the channels proved; SMS opt-out only from the
+    # contact's own STOP/START; at-risk from the survey follow-ups; merges from the console.
+    readonly_fields = [name for name in fields if name not in CONTACT_EDITABLE]
     inlines = [ContactIdentityInline]
+    actions = ["erase_personal_data"]
+
+    def get_queryset(self, request):
+        return selectors.contacts_visible_to(request.user)
+
+    def has_add_permission(self, request):
+        return False  # contacts come from the channels (contact_identify)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a person is erased (the action below), never deleted: the metrics keep their rows
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in CONTACT_EDITABLE}
+        if changes:
+            with refused_as():
+                services.contact_update(contact=obj, by=request.user, **changes)
+
+    @admin.action(description="Erase personal data (GDPR) of the selected contacts", permissions=["change"])
+    def erase_personal_data(self, request, queryset):
+        """`contact_erase` for each contact, after a confirmation page; each erasure is audited."""
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase personal data?",
+                "opts": self.opts,
+                "queryset": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/chat/contact/erase_confirmation.html", context)
+        self.run_per_object(
+            request,
+            queryset,
+            lambda contact: privacy.contact_erase(contact=contact, by=request.user),
+            done="Erased the personal data of {count} contact(s); see the audit log.",
+        )
+        return None
 
 
 class MessageInline(admin.TabularInline):
@@ -63,49 +183,184 @@ class MessageInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-
-@admin.register(models.Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "contact", "inbox", "status", "priority", "assignee", "team", "last_activity_at"]
-    list_filter = ["status", "priority", "inbox", "team", "last_customer_channel", "assignee"]
-    search_fields = ["subject", "contact__name", "contact__email", "contact__phone"]
-    list_select_related = ["contact", "inbox", "assignee", "team"]
-    readonly_fields = ["last_seq", "opened_at", "first_reply_at", "resolved_at", "first_resolved_at", "previous"]
-    raw_id_fields = ["contact"]
-    date_hierarchy = "opened_at"
-    inlines = [MessageInline]
-
-
-@admin.register(models.ConversationEvent)
-class ConversationEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "conversation", "kind", "actor", "created_at"]
-    list_filter = ["kind"]
-    raw_id_fields = ["conversation"]
-
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-
-@admin.register(models.AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "action", "target_type", "target_id"]
-    list_filter = ["action"]
-    search_fields = ["target_id"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
 
 
+CONVERSATION_EDITABLE = ["status", "snoozed_until", "priority", "assignee", "team"]
+
+
+class ConversationAdminForm(forms.ModelForm):
+    """The fields the conversation services own; ConversationAdmin.save_model calls them."""
+
+    class Meta:
+        model = models.Conversation
+        fields = CONVERSATION_EDITABLE
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.status if self.instance.pk else None
+        if "status" in self.fields:
+            # No service sets "pending" (only a customer's message ends it): not offered.
+            self.fields["status"].choices = [
+                (value, label) for value, label in Status.choices if value != Status.PENDING or value == current
+            ]
+        if "assignee" in self.fields:
+            self.fields["assignee"].queryset = User.objects.filter(is_active=True).order_by("username")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        changed = set(self.changed_data)
+        before = self.initial.get("status")
+        status = cleaned_data.get("status", before)
+        if "status" in changed and before == Status.SNOOZED and status == Status.OPEN:
+            self.add_error("status", "A snoozed conversation opens at its time or when the customer writes.")
+        if "status" in changed and before == Status.PENDING and status == Status.OPEN:
+            self.add_error("status", "A pending conversation opens when the customer writes.")
+        if status == Status.SNOOZED and not cleaned_data.get("snoozed_until"):
+            self.add_error("snoozed_until", "Give the time it wakes up.")
+        if "snoozed_until" in changed and cleaned_data.get("snoozed_until") and status != Status.SNOOZED:
+            self.add_error("snoozed_until", "Only a snoozed conversation has a wake-up time.")
+        if "team" in changed and cleaned_data.get("team") is None:
+            self.add_error("team", "A conversation is transferred to another team; its team cannot be removed.")
+        return cleaned_data
+
+
+@admin.register(models.Conversation)
+class ConversationAdmin(ServiceModelAdmin):
+    form = ConversationAdminForm
+    list_display = ["id", "contact", "inbox", "status", "priority", "assignee", "team", "last_activity_at"]
+    list_filter = ["status", "priority", "inbox", "team", "last_customer_channel", "assignee"]
+    search_fields = ["subject", "contact__name", "contact__email", "contact__phone"]
+    list_select_related = ["contact", "inbox", "assignee", "team"]
+    fields = [
+        "contact",
+        "inbox",
+        "subject",
+        *CONVERSATION_EDITABLE,
+        "opened_at",
+        "first_customer_message_at",
+        "first_reply_at",
+        "resolved_at",
+        "first_resolved_at",
+        "last_activity_at",
+        "last_customer_channel",
+        "last_seq",
+        "reopen_count",
+        "previous",
+    ]
+    readonly_fields = [name for name in fields if name not in CONVERSATION_EDITABLE]
+    date_hierarchy = "opened_at"
+    inlines = [MessageInline]
+    actions = ["resolve_selected", "reopen_selected"]
+
+    def get_queryset(self, request):
+        return selectors.conversation_list(request.user)
+
+    def has_add_permission(self, request):
+        return False  # conversations are opened by a customer's message
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the metrics count every conversation; a person's data is erased from Contacts
+
+    def save_model(self, request, obj, form, change):
+        """Each changed field through its service, in the console's order: reopen first, then
+        assignment, transfer and priority, then snooze or resolve (which snapshots the assignee)."""
+        data, changed, by = form.cleaned_data, set(form.changed_data), request.user
+        before = form.initial.get("status")
+        status = data.get("status", before)
+        if "status" in changed and before == Status.RESOLVED:
+            with refused_as("status"):
+                services.conversation_reopen(conversation=obj, by=by)
+        if "team" in changed:
+            with refused_as("team", agent="assignee", non_field_errors="team"):
+                services.conversation_transfer(conversation=obj, by=by, to_agent=data["assignee"], to_team=data["team"])
+        elif "assignee" in changed:
+            with refused_as("assignee"):
+                services.conversation_assign(conversation=obj, assignee=data["assignee"], by=by)
+        if "priority" in changed:
+            with refused_as("priority"):
+                services.conversation_set_priority(conversation=obj, by=by, priority=data["priority"])
+        if status == Status.SNOOZED and changed & {"status", "snoozed_until"}:
+            with refused_as("status", until="snoozed_until"):
+                services.conversation_snooze(conversation=obj, by=by, until=data["snoozed_until"])
+        if "status" in changed and status == Status.RESOLVED:
+            with refused_as("status"):
+                services.conversation_resolve(conversation=obj, by=by)
+        obj.refresh_from_db()
+
+    @admin.action(description="Resolve the selected conversations", permissions=["change"])
+    def resolve_selected(self, request, queryset):
+        self.run_per_object(
+            request,
+            queryset,
+            lambda conversation: services.conversation_resolve(conversation=conversation, by=request.user),
+            done="Resolved {count} conversation(s).",
+        )
+
+    @admin.action(description="Reopen the selected conversations", permissions=["change"])
+    def reopen_selected(self, request, queryset):
+        self.run_per_object(
+            request,
+            queryset,
+            lambda conversation: services.conversation_reopen(conversation=conversation, by=request.user),
+            done="Reopened {count} conversation(s).",
+        )
+
+
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """A log: read here, written only by the services, never changed or deleted."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.ConversationEvent)
+class ConversationEventAdmin(AppendOnlyAdmin):
+    list_display = ["id", "conversation", "kind", "actor", "created_at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["conversation"]
+
+
+@admin.register(models.AuditLog)
+class AuditLogAdmin(AppendOnlyAdmin):
+    list_display = ["created_at", "actor", "action", "target_type", "target_id"]
+    list_filter = ["action"]
+    search_fields = ["target_id"]
+
+
 @admin.register(models.CannedResponse)
 class CannedResponseAdmin(admin.ModelAdmin):
     list_display = ["shortcut", "body"]
     search_fields = ["shortcut", "body"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return selectors.canned_responses_visible_to(request.user)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, except that a user is deactivated, never deleted (deleting one
+    would unassign their conversations with no event); deactivating an agent takes them offline
+    through `agent_set_availability`, which hands back the conversations they have not answered."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active and hasattr(obj, "agent"):
+            services.agent_set_availability(user=obj, availability=models.AgentProfile.Availability.OFFLINE)

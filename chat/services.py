@@ -730,10 +730,15 @@ def contact_set_sms_opt_out(*, contact: Contact, opted_out: bool) -> Contact:
 
 @transaction.atomic
 def contact_update(*, contact: Contact, by=None, **fields) -> Contact:
+    """What a person may change by hand (the API's PATCH, the admin): name, attributes, survey opt-out."""
     allowed = {"name", "attributes", "survey_opted_out"}
     unknown = set(fields) - allowed
     if unknown:
         raise InvalidInput("These fields cannot be changed.", fields={f: ["Read-only."] for f in unknown})
+    if "attributes" in fields and not isinstance(fields["attributes"], dict):
+        raise InvalidInput(
+            "Attributes are an object of names to values.", fields={"attributes": ['An object, e.g. {"plan": "Gold"}.']}
+        )
     for key, value in fields.items():
         setattr(contact, key, value)
     contact.save(update_fields=[*fields, "updated_at"])

@@ -82,7 +82,9 @@ POLICY_FIELDS = {
 }
 
 
-def _clean_policy(fields: dict) -> dict:
+def survey_policy_clean(fields: dict) -> dict:
+    """The one validation of a survey policy's fields (the API's PATCH and the admin's form):
+    the fields back, or InvalidInput naming each wrong field."""
     errors: dict[str, list[str]] = {}
     unknown = set(fields) - POLICY_FIELDS
     for name in unknown:
@@ -127,7 +129,7 @@ def _clean_policy(fields: dict) -> dict:
 @transaction.atomic
 def survey_policy_update(*, inbox: Inbox, by=None, **fields) -> SurveyPolicy:
     """Change an inbox's survey policy (created with the defaults on first change)."""
-    fields = _clean_policy(fields)
+    fields = survey_policy_clean(fields)
     policy, _ = SurveyPolicy.objects.select_for_update().get_or_create(inbox=inbox)
     for name, value in fields.items():
         setattr(policy, name, value)

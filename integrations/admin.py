@@ -1,6 +1,9 @@
-"""Admin of the outbound webhooks: subscriptions (editable) and the delivery log (read-only)."""
+"""Admin of the outbound webhooks: subscriptions (editable settings, checked by the model's
+clean()) and the delivery log (read-only; redelivery goes through `webhooks.delivery_redeliver`)."""
 
 from django.contrib import admin, messages
+
+from cxhub.service_admin import deleted_with_its_owner
 
 from . import webhooks
 from .models import WebhookDelivery, WebhookSubscription
@@ -32,6 +35,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The log of what was sent: never deleted on its own; it goes with its subscription.
+        return deleted_with_its_owner(request, obj)
 
     @admin.action(description="Deliver again from the first attempt")
     def redeliver(self, request, queryset):
