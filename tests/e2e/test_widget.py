@@ -210,3 +210,36 @@ def test_links_and_email_addresses_in_messages_are_clickable_and_safe(shop, new_
     tab.wait_for_load_state()
     assert tab.url == f"{shop.url}/healthz?order=77&x=1"
     assert page.errors == []
+
+
+# --- the survey card ------------------------------------------------------------------------
+
+
+def test_a_refused_survey_answer_is_explained_on_the_card(shop, new_page, screenshot):
+    # given a resolved chat whose survey card is showing
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback.models import SurveyInvitation, SurveyResponse
+
+    page = new_page()
+    widget = open_widget(page, shop)
+    send_from_widget(widget, "Do you ship to Norway?")
+    conversation = Conversation.objects.get()
+    agent_writes(shop, conversation, "We do, in 3 days.")
+    server_side(services.conversation_resolve, conversation=conversation, by=shop.agent_user)
+    card = widget.locator("form.survey")
+    expect(card).to_be_visible()
+
+    # when the survey expires before the customer answers it
+    SurveyInvitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    card.locator("fieldset").first.get_by_role("button", name=re.compile(r"^4 of 5")).click()
+    card.get_by_role("button", name="Send my answer").click()
+
+    # then the card says why, and its button works again (nothing was stored)
+    expect(card.locator(".error")).to_have_text("This survey has expired.")
+    expect(card.get_by_role("button", name="Send my answer")).to_be_enabled()
+    screenshot(page, "refused")
+    assert not SurveyResponse.objects.exists()
+    assert page.errors == []

@@ -727,6 +727,20 @@ button { cursor: pointer; }
       saveState();
       return;
     }
+    if (frame.frame_type === "survey.answer" && state.surveySending) {
+      // The answer was refused (expired, closed, a bad score): say why on the card, let them retry.
+      const card = state.surveys.get(state.surveySending);
+      state.surveySending = null;
+      if (card && card.matches("form.survey")) {
+        const submit = card.querySelector("button[type=submit]");
+        submit.disabled = false;
+        submit.textContent = "Send my answer";
+        const error = card.querySelector(".error");
+        error.textContent = frame.detail || "Your answer was not saved.";
+        error.classList.remove("hidden");
+        return;
+      }
+    }
     if (frame.client_msg_id && state.pending.has(frame.client_msg_id)) {
       const entry = state.pending.get(frame.client_msg_id);
       state.pending.delete(frame.client_msg_id);
@@ -1122,6 +1136,7 @@ button { cursor: pointer; }
       }
       submit.disabled = true;
       submit.textContent = "Sending…";
+      state.surveySending = token;
     });
     state.surveys.set(token, card);
     body.append(card);
@@ -1130,6 +1145,7 @@ button { cursor: pointer; }
   }
 
   function surveyAnswered(token) {
+    if (state.surveySending === token) state.surveySending = null;
     const card = state.surveys.get(token);
     const thanks = el("div", { class: "thanks", role: "status" }, [
       document.createTextNode("Thank you for your feedback! "),
