@@ -696,9 +696,17 @@ class WidgetConsumer(ChatConsumer):
         await self.send_json({"type": "presence", "agents_online": bool(event.get("agents_online"))})
 
     async def chat_survey_request(self, event):
-        await self.send_json(
-            {"type": "survey.request", "invitation": event.get("invitation"), "questions": event.get("questions", [])}
-        )
+        # The wording (title, question texts, scale labels) is the server's (feedback/questions.py):
+        # the widget shows what it gets. `url` is the survey page, answerable after the widget closes.
+        frame = {
+            "type": "survey.request",
+            "invitation": event.get("invitation"),
+            "questions": event.get("questions", []),
+        }
+        for key in ("title", "url", "conversation_id"):
+            if event.get(key) is not None:
+                frame[key] = event[key]
+        await self.send_json(frame)
 
     async def chat_resync(self, event):
         # A conversation opened while broadcasts were lost is the contact's open one now.

@@ -1,6 +1,15 @@
-"""The survey questions of METRICS.md: keys, default wording and scales (pure, no ORM)."""
+"""The survey questions of the metric definitions (docs/metrics.md): keys, wording and scales (pure, no ORM).
 
-from dataclasses import dataclass
+This module is the one source of the survey's wording. The survey page, the email (HTML and
+text), the SMS prompts and the widget's card (through the `survey.request` frame) all take the
+question texts and the scale's end labels from here; an inbox's policy may override a
+question's text (`SurveyPolicy.wording`), never its scale or labels. No other file spells a
+label (tests/feedback/test_survey_wording.py checks it).
+"""
+
+from dataclasses import dataclass, replace
+
+SURVEY_TITLE = "How did we do?"
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,32 @@ def questions_for(keys: list[str], wording: dict | None = None) -> list[Question
             question = QUESTIONS[key]
             text = wording.get(key)
             if isinstance(text, str) and text.strip():
-                question = Question(**{**question.__dict__, "text": text.strip()})
+                question = replace(question, text=text.strip())
             chosen.append(question)
     return chosen
 
 
 def frame_questions(questions: list[Question]) -> list[dict]:
-    """The `questions` list of a `survey.request` frame: {"key", "text", "min", "max"}."""
-    return [{"key": q.key, "text": q.text, "min": q.low, "max": q.high} for q in questions]
+    """The `questions` of a `survey.request` frame: {"key", "text", "min", "max", "low_label", "high_label"}.
+
+    The widget shows exactly these texts (min/max and the labels are null for the comment).
+    """
+    return [
+        {
+            "key": q.key,
+            "text": q.text,
+            "min": q.low,
+            "max": q.high,
+            "low_label": q.low_label or None,
+            "high_label": q.high_label or None,
+        }
+        for q in questions
+    ]
+
+
+def sms_prompt(question: Question) -> str:
+    """The text message asking one score question, answered by a number in reply."""
+    return (
+        f"{question.text} Reply {question.low}-{question.high} "
+        f"({question.low} = {question.low_label}, {question.high} = {question.high_label})."
+    )

@@ -28,7 +28,16 @@ from cxhub.errors import Gone, InvalidInput, NotFound
 from . import selectors
 from .models import SurveyInvitation, SurveyPolicy, SurveyResponse
 from .parsing import parse_score_reply
-from .questions import COMMENT_MAX_CHARS, QUESTIONS, SCORE_KEYS, Question, frame_questions, questions_for
+from .questions import (
+    COMMENT_MAX_CHARS,
+    QUESTIONS,
+    SCORE_KEYS,
+    SURVEY_TITLE,
+    Question,
+    frame_questions,
+    questions_for,
+    sms_prompt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -413,6 +422,7 @@ def _deliver_widget(invitation: SurveyInvitation, token: str, questions: list[Qu
     event = {
         "type": "chat.survey_request",
         "invitation": token,
+        "title": SURVEY_TITLE,
         "questions": frame_questions(questions),
         "url": survey_url(token),
         "conversation_id": invitation.conversation_id,
@@ -441,7 +451,7 @@ def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Que
         "expires_at": invitation.expires_at,
     }
     message = EmailMultiAlternatives(
-        subject=f"How did we do? ({inbox.name})",
+        subject=f"{SURVEY_TITLE} ({inbox.name})",
         body=render_to_string("feedback/survey_email.txt", context),
         from_email=formataddr((inbox.name, address)),
         to=[invitation.contact.email],
@@ -451,13 +461,6 @@ def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Que
     message.send(fail_silently=False)
 
 
-def sms_question_text(question: Question) -> str:
-    return (
-        f"{question.text} Reply {question.low}-{question.high} "
-        f"({question.low} = {question.low_label.lower()}, {question.high} = {question.high_label.lower()})."
-    )
-
-
 def _send_sms(invitation: SurveyInvitation, body: str) -> str | None:
     from chat.connectors import sms  # late: the SMS connector is optional at import time
 
@@ -465,7 +468,7 @@ def _send_sms(invitation: SurveyInvitation, body: str) -> str | None:
 
 
 def _deliver_sms(invitation: SurveyInvitation, question: Question) -> None:
-    _send_sms(invitation, sms_question_text(question))
+    _send_sms(invitation, sms_prompt(question))
 
 
 # --- expiry -----------------------------------------------------------------------------
@@ -699,7 +702,7 @@ def sms_survey_reply(*, contact: Contact, inbox: Inbox, body: str) -> bool:
         if following:
             policy = policy_of(invitation.inbox)
             next_question = questions_for([following[0]], policy.wording)[0]
-            text = sms_question_text(next_question)
+            text = sms_prompt(next_question)
         else:
             text = "Thank you for your feedback!"
         transaction.on_commit(lambda: _send_sms_quietly(invitation, text))

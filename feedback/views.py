@@ -12,7 +12,7 @@ from chat.selectors import is_number
 from cxhub.errors import Gone, InvalidInput, NotFound
 
 from . import selectors, services
-from .questions import QUESTIONS, SCORE_KEYS, questions_for
+from .questions import QUESTIONS, SCORE_KEYS, SURVEY_TITLE, questions_for
 
 
 def _unavailable(request, error, status: int):
@@ -98,6 +98,7 @@ def survey_page(request, token: str):
         chosen = _preselected(request.GET, previous)
         comment = previous.comment if previous else ""
     context = {
+        "survey_title": SURVEY_TITLE,
         "inbox": invitation.inbox,
         "rows": _form_rows(questions, chosen, errors),
         "comment": comment,

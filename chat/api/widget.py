@@ -40,6 +40,7 @@ class WidgetInboxSerializer(serializers.Serializer):
     greeting = serializers.CharField()
     prechat_form = serializers.BooleanField()
     agents_online = serializers.BooleanField()
+    message_max_chars = serializers.IntegerField(help_text="The longest message body the server takes (characters).")
 
 
 class WidgetSessionResponseSerializer(serializers.Serializer):
@@ -103,6 +104,9 @@ class WidgetSessionView(APIView):
                     "greeting": self.inbox.greeting,
                     "prechat_form": self.inbox.prechat_form,
                     "agents_online": widget.inbox_agents_online(self.inbox.pk),
+                    # The widget's composer counts towards it and refuses longer messages (the
+                    # server answers `body_too_long` to one that gets through).
+                    "message_max_chars": settings.MESSAGE_BODY_MAX_CHARS,
                 },
             }
         )

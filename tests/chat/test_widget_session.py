@@ -47,7 +47,13 @@ def test_new_visitor_gets_a_token_and_an_anonymous_contact(client):
     body = response.json()
     assert len(body["visitor_token"]) >= 40
     assert body["conversation_id"] is None
-    assert body["inbox"] == {"name": inbox.name, "greeting": "Hello there", "prechat_form": True, "agents_online": True}
+    assert body["inbox"] == {
+        "name": inbox.name,
+        "greeting": "Hello there",
+        "prechat_form": True,
+        "agents_online": True,
+        "message_max_chars": 10_000,  # the widget's composer counts towards the server's limit
+    }
     contact = Contact.objects.get(pk=body["contact_id"])
     assert contact.identities.get().kind == "visitor"
     token = VisitorToken.objects.get(contact=contact)

@@ -63,7 +63,10 @@ def test_widget_survey_card_then_answer_reaches_widget_and_console(resolve, comm
         "text": "How satisfied are you with the help you received?",
         "min": 1,
         "max": 5,
+        "low_label": "Very dissatisfied",
+        "high_label": "Very satisfied",
     }
+    assert request["title"] == "How did we do?"
     assert request["questions"][2]["min"] is None
     assert request["url"].endswith(f"/s/{request['invitation']}/")
     assert request["conversation_id"] == conversation.pk

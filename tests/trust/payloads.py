@@ -163,3 +163,38 @@ def payloads() -> list[str]:
 
 PAYLOADS = payloads()
 assert len(PAYLOADS) >= 200, len(PAYLOADS)
+
+
+# Link cases: bodies that hold (or pretend to hold) URLs and email addresses, for the renderers
+# that make links clickable (the widget). A link may only ever be http:, https: or mailto:, its
+# text the characters of the body, with no attribute but href, target and rel.
+LINK_TEMPLATES = [
+    'https://example.com/"><img src=x onerror={c}>',
+    "https://example.com/'onmouseover='{c}'",
+    'https://example.com/" onmouseover="{c}" x="',
+    "javascript:{c}//https://example.com",
+    "JaVaScRiPt:{c} https://ok.example",
+    "java\tscript:{c} https://ok.example",
+    "vbscript:{c} http://ok.example",
+    "data:text/html,<script>{c}</script> https://ok.example",
+    "https://javascript:{c}@example.com",
+    "https://example.com/<svg/onload={c}>",
+    "https://example.com/#<img src=x onerror={c}>",
+    "https://example.com/?q=`${{{c}}}`",
+    '<a href="https://example.com" onclick="{c}">click</a>',
+    "mailto:x@example.com?subject=<script>{c}</script>",
+    'x@example.com"onmouseover="{c}',
+    "<x@example.com> <script>{c}</script>",
+    "http://127.0.0.1:1/%22onmouseover={c}",
+    "https://example.com/&lt;script&gt;{c}&lt;/script&gt;",
+    "file:///etc/passwd https://ok.example/({c})",
+    "https://\u202eelpmaxe.com/ {c}",
+]
+
+
+def link_payloads() -> list[str]:
+    return [template.replace("{c}", CALL.format(n=1000 + i)).replace("{{", "{").replace("}}", "}")
+            for i, template in enumerate(LINK_TEMPLATES)]  # fmt: skip
+
+
+LINK_PAYLOADS = link_payloads()

@@ -29,7 +29,7 @@ from tests.e2e.conftest import log_in
 from tests.factories import AgentFactory, ContactFactory, EmailInboxFactory, InboxFactory, UserFactory
 
 from .figures import FIGURES
-from .payloads import PAYLOADS
+from .payloads import LINK_PAYLOADS, PAYLOADS
 from .world import send_survey
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -223,8 +223,70 @@ def test_console_and_widget_execute_no_payload(xss_world, live_server_url, new_p
     assert (hits, dialogs, csp) == ([], [], []), f"widget: executed {hits}, dialogs {dialogs}, CSP {csp[:3]}"
     text = widget.locator(".panel").inner_text()
     assert PAYLOADS[0] in text and PAYLOADS[50] in text
+    assert_widget_links_are_safe(widget)
     FIGURES["xss_payloads"] = len(PAYLOADS)
     FIGURES["xss_executed"] = 0
+
+
+SAFE_LINK = """links => links.map(a => ({
+    protocol: new URL(a.href).protocol, target: a.target, rel: a.rel, text: a.textContent,
+    attributes: Array.from(a.attributes, attribute => attribute.name).sort().join(","),
+    bubble: a.closest(".bubble") ? a.closest(".bubble").textContent : null }))"""
+
+
+def assert_widget_links_are_safe(widget) -> int:
+    """Every link in the widget's messages: http(s) or mailto, a new tab without opener or
+    referrer, no attribute but href/target/rel, its text taken from the message's text."""
+    links = widget.locator(".body .bubble a").evaluate_all(SAFE_LINK)
+    for link in links:
+        assert link["protocol"] in ("http:", "https:", "mailto:"), link
+        assert (link["target"], link["rel"], link["attributes"]) == (
+            "_blank",
+            "noopener noreferrer nofollow",
+            "href,rel,target",
+        ), link
+        assert link["bubble"] is not None and link["text"] in link["bubble"], link
+    return len(links)
+
+
+def test_widget_links_in_messages_run_nothing_and_go_nowhere_else(live_server_url, new_page):
+    """The link cases: an agent's replies holding URLs, addresses and things dressed as them."""
+    web = InboxFactory(name="Shop", allowed_origins=[live_server_url])
+    agent = AgentFactory(availability=AgentProfile.Availability.ONLINE, inboxes=[web]).user
+    customer = new_page()
+    seen = watch(customer)
+    customer.goto(f"{live_server_url}/demo/")
+    widget = customer.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    widget.locator(".composer textarea").fill("hello https://example.com/start mail@example.com")
+    widget.locator(".composer textarea").press("Enter")
+    sent = widget.locator(".msg.mine").last
+    expect(sent).not_to_have_class(re.compile(r"\bpending\b"), timeout=30_000)
+    chat = Message.objects.get(inbox=web).conversation
+
+    def reply_with_every_link_case():  # in a thread of its own: Playwright runs an event loop in this one
+        try:
+            for payload in LINK_PAYLOADS:
+                services.message_send(conversation=chat, by=agent, body=payload)
+        finally:
+            connection.close()
+
+    replies = threading.Thread(target=reply_with_every_link_case)
+    replies.start()
+    replies.join()
+    bubbles = widget.locator(".msg.theirs:not(.greeting) .bubble")
+    expect(bubbles).to_have_count(len(LINK_PAYLOADS), timeout=30_000)
+    # every message reads exactly as written; the links in it are safe ones
+    assert bubbles.all_text_contents() == LINK_PAYLOADS
+    checked = assert_widget_links_are_safe(widget)
+    assert checked >= len(LINK_PAYLOADS)
+    for link in widget.locator(".body .bubble a").all():  # an on* attribute would fire here
+        link.hover()
+    customer.wait_for_timeout(300)
+    hits, dialogs, csp = executed(customer, seen)
+    assert (hits, dialogs, csp) == ([], [], []), f"widget links: executed {hits}, dialogs {dialogs}, CSP {csp[:3]}"
+    FIGURES["xss_widget_link_cases"] = len(LINK_PAYLOADS)
+    FIGURES["xss_widget_links_checked"] = checked
 
 
 def _html_routes():

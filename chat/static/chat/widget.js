@@ -28,7 +28,9 @@
   const ORIGIN = new URL(script.src, document.baseURI).origin;
   const STORE_KEY = `cxhub.widget.${INBOX}`;
   const TYPING_IDLE_MS = 3000;
-  const MAX_BODY = 10000;
+  const DEFAULT_MAX_BODY = 10000; // until the session answer carries the server's limit
+  const COUNTER_FROM = 0.9; // the composer's counter shows from 90 % of the limit
+  const numbers = new Intl.NumberFormat("en");
   const BACKOFF_START_MS = 500;
   const BACKOFF_MAX_MS = 30000;
 
@@ -73,6 +75,8 @@ button { cursor: pointer; }
 .msg.mine { align-self: flex-end; }
 .msg.mine .meta { justify-content: flex-end; }
 .msg.mine .bubble { background: #3b5bdb; border-color: #3b5bdb; color: #fff; border-bottom-right-radius: 4px; }
+.bubble a { color: #2b45b8; text-decoration: underline; overflow-wrap: anywhere; }
+.msg.mine .bubble a { color: #fff; }
 .msg.theirs { align-self: flex-start; }
 .msg.theirs .bubble { border-bottom-left-radius: 4px; }
 .msg.system { align-self: center; max-width: 95%; }
@@ -107,6 +111,12 @@ button { cursor: pointer; }
 .composer textarea { flex: 1; resize: none; border: 1px solid #d0d5dd; border-radius: 10px; padding: 9px 11px;
   min-height: 42px; max-height: 120px; background: #fff; }
 .composer textarea:focus { border-color: #3b5bdb; outline: 2px solid #e8edff; }
+.composer textarea[aria-invalid="true"] { border-color: #e03131; outline-color: #ffe3e3; }
+.limit { background: #fff; border-top: 1px solid #e3e6eb; padding: 6px 12px 0; font-size: 12px; display: grid; gap: 2px; }
+.limit .counter { color: #667085; text-align: right; }
+.limit .counter.over { color: #c92a2a; font-weight: 600; }
+.limit .error { font-size: 12px; }
+.limit + .composer { border-top: 0; }
 .send { width: 42px; height: 42px; border-radius: 10px; border: 0; background: #3b5bdb; color: #fff; display: grid; place-items: center; }
 .send svg { width: 20px; height: 20px; fill: currentColor; }
 .send:disabled { opacity: .5; cursor: default; }
@@ -183,8 +193,18 @@ button { cursor: pointer; }
   }
 
   // ------------------------------------------------------------------ state
-  // stored: {token, contactId, conversationId, readSeq, profileGiven}; the token never goes in a URL.
+  // stored: {token, contactId, conversationId, read, profileGiven}; the token never goes in a URL.
+  // `read` is the last message the visitor has seen: {conversation, seq}. Seqs start again at 1
+  // in every conversation, so a seq alone says nothing once a new conversation has begun.
   const stored = loadState();
+  if ("readSeq" in stored) {
+    // A marker of an older widget: a seq, which belonged to the conversation then stored.
+    if (!stored.read && stored.conversationId && stored.readSeq) {
+      stored.read = { conversation: stored.conversationId, seq: stored.readSeq };
+    }
+    delete stored.readSeq;
+    saveState();
+  }
   const state = {
     open: false,
     session: null, // the session answer (prechat_form, greeting, agents_online… when the server sends them)
@@ -192,7 +212,9 @@ button { cursor: pointer; }
     authed: false,
     attempts: 0,
     reconnectTimer: null,
-    lastSeq: 0, // highest seq shown on this page
+    lastSeq: 0, // highest seq shown on this page, in the current conversation
+    newest: null, // the newest message shown on this page: {conversation, seq}
+    maxBody: DEFAULT_MAX_BODY, // characters per message: the server's MESSAGE_BODY_MAX_CHARS
     seen: new Set(), // message seqs rendered (no doubles)
     pending: new Map(), // client_msg_id -> {node, body, conversationId}
     unread: 0,
@@ -244,12 +266,17 @@ button { cursor: pointer; }
   const statusLine = el("div", { class: "status hidden", role: "status" });
   const body = el("div", { class: "body", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" });
   const typingLine = el("div", { class: "typing", "aria-live": "polite" });
+  // No maxlength: it would cut a pasted text without a word. The counter below says how long
+  // a message may be as the limit nears, and an over-long one is refused with the reason.
   const input = el("textarea", {
     rows: "1",
     placeholder: "Write a message…",
     "aria-label": "Your message",
-    maxlength: String(MAX_BODY),
+    "aria-describedby": "cxhub-counter",
   });
+  const counter = el("div", { class: "counter", id: "cxhub-counter" });
+  const limitError = el("p", { class: "error hidden", role: "alert" });
+  const limitLine = el("div", { class: "limit hidden" }, [counter, limitError]);
   const sendButton = el("button", { class: "send", type: "submit", "aria-label": "Send message" }, [svg(ICON_SEND)]);
   const composer = el("form", { class: "composer", "aria-label": "Write a message" }, [input, sendButton]);
   const panel = el(
@@ -260,6 +287,7 @@ button { cursor: pointer; }
       statusLine,
       body,
       typingLine,
+      limitLine,
       composer,
       el("div", { class: "foot", text: "Powered by cxhub" }),
     ],
@@ -321,15 +349,28 @@ button { cursor: pointer; }
     if (!state.open) launcher.setAttribute("aria-label", labelForLauncher());
   }
 
+  // Messages are ordered by (conversation id, seq): ids only grow, and seqs restart in each one.
+  function isAfter(position, marker) {
+    if (!marker) return true;
+    if (position.conversation !== marker.conversation) return position.conversation > marker.conversation;
+    return position.seq > marker.seq;
+  }
+
   function markRead() {
     setUnread(0);
-    if (state.lastSeq > (stored.readSeq || 0)) {
-      stored.readSeq = state.lastSeq;
+    if (state.newest && isAfter(state.newest, stored.read)) {
+      stored.read = { ...state.newest };
       saveState();
     }
-    if (state.authed && stored.conversationId && state.lastSeq) {
-      send({ type: "read", conversation_id: stored.conversationId, seq: state.lastSeq });
+    if (state.authed && state.newest) {
+      send({ type: "read", conversation_id: state.newest.conversation, seq: state.newest.seq });
     }
+  }
+
+  function shown(message) {
+    const position = { conversation: message.conversation_id, seq: message.seq };
+    if (!state.newest || isAfter(position, state.newest)) state.newest = position;
+    return position;
   }
 
   function scrollDown() {
@@ -371,7 +412,7 @@ button { cursor: pointer; }
     state.session = { ...(state.session || {}), ...answer };
     if (answer.contact_id && stored.contactId && answer.contact_id !== stored.contactId) {
       // Another person now (the website's user signed out or in): forget the previous one's chat.
-      for (const key of ["conversationId", "readSeq", "profileGiven", "offlineEmailGiven"]) delete stored[key];
+      for (const key of ["conversationId", "read", "profileGiven", "offlineEmailGiven"]) delete stored[key];
     }
     if (answer.visitor_token) stored.token = answer.visitor_token;
     if (answer.contact_id) stored.contactId = answer.contact_id;
@@ -383,6 +424,10 @@ button { cursor: pointer; }
   function applyInboxInfo(info) {
     const inbox = info.inbox || info;
     if (inbox.name) title.textContent = inbox.name;
+    if (Number.isInteger(inbox.message_max_chars) && inbox.message_max_chars > 0) {
+      state.maxBody = inbox.message_max_chars;
+      updateCounter();
+    }
     const online = typeof inbox.agents_online === "boolean" ? inbox.agents_online : info.agents_online;
     if (typeof online === "boolean") setAgentsOnline(online);
   }
@@ -682,12 +727,34 @@ button { cursor: pointer; }
       saveState();
       return;
     }
+    if (frame.frame_type === "survey.answer" && state.surveySending) {
+      // The answer was refused (expired, closed, a bad score): say why on the card, let them retry.
+      const card = state.surveys.get(state.surveySending);
+      state.surveySending = null;
+      if (card && card.matches("form.survey")) {
+        const submit = card.querySelector("button[type=submit]");
+        submit.disabled = false;
+        submit.textContent = "Send my answer";
+        const error = card.querySelector(".error");
+        error.textContent = frame.detail || "Your answer was not saved.";
+        error.classList.remove("hidden");
+        return;
+      }
+    }
     if (frame.client_msg_id && state.pending.has(frame.client_msg_id)) {
       const entry = state.pending.get(frame.client_msg_id);
       state.pending.delete(frame.client_msg_id);
       entry.node.classList.remove("pending");
       entry.node.classList.add("failed");
-      entry.node.querySelector(".meta-status").textContent = "Not sent";
+      entry.node.querySelector(".meta-status").textContent = frame.code === "body_too_long" ? "Not sent: too long" : "Not sent";
+      if (frame.code === "body_too_long") {
+        // The server's limit is the rule: give the text back to shorten it, and say why.
+        if (!input.value.trim()) input.value = entry.body;
+        autoGrow();
+        updateCounter();
+        showLimitError(frame.detail || "This message is too long to send.");
+        return;
+      }
     }
     const text =
       frame.code === "rate_limited"
@@ -716,6 +783,69 @@ button { cursor: pointer; }
     }
   }
 
+  // ------------------------------------------------------------------ links in messages
+  // http(s) URLs and email addresses in a body become links: built from text nodes and <a>
+  // elements (never HTML), only for http:, https: and mailto:, opened in a new tab.
+  // The email's local part must start the text or follow a character that cannot be in it:
+  // the search stays linear on long texts without spaces (no lookbehind: older Safari lacks it).
+  const LINKABLE =
+    /\bhttps?:\/\/[^\s<>"'`\u0000-\u001f\u007f]+|(^|[^A-Za-z0-9._%+-])([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})/gi;
+  const LINK_PROTOCOLS = ["http:", "https:", "mailto:"];
+  const CLOSING = { ")": "(", "]": "[", "}": "{" };
+
+  function trimLink(candidate) {
+    // Sentence punctuation after a link is not part of it; a closing bracket is, when it closes one.
+    const depth = { "(": 0, "[": 0, "{": 0 };
+    for (const char of candidate) {
+      if (char in depth) depth[char] += 1;
+      else if (CLOSING[char]) depth[CLOSING[char]] -= 1;
+    }
+    let end = candidate.length;
+    while (end > 0) {
+      const last = candidate[end - 1];
+      if (CLOSING[last]) {
+        if (depth[CLOSING[last]] >= 0) break; // it closes a bracket the link opened
+        depth[CLOSING[last]] += 1;
+      } else if (!".,;:!?'\"»*_~".includes(last)) {
+        break;
+      }
+      end -= 1;
+    }
+    return candidate.slice(0, end);
+  }
+
+  function linkHref(text, isEmail) {
+    try {
+      const url = new URL(isEmail ? `mailto:${text}` : text);
+      if (!LINK_PROTOCOLS.includes(url.protocol)) return null;
+      return url.protocol === "mailto:" || url.hostname ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function appendLinkified(parent, text) {
+    const source = String(text ?? "");
+    let from = 0;
+    for (const match of source.matchAll(LINKABLE)) {
+      const isEmail = match[2] !== undefined;
+      const start = isEmail ? match.index + match[1].length : match.index;
+      const linkText = isEmail ? match[2] : trimLink(match[0]);
+      const href = linkText && linkHref(linkText, isEmail);
+      if (!href) continue;
+      if (start > from) parent.append(document.createTextNode(source.slice(from, start)));
+      const link = document.createElement("a");
+      link.href = href;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer nofollow";
+      link.textContent = linkText;
+      parent.append(link);
+      from = start + linkText.length;
+    }
+    if (from < source.length) parent.append(document.createTextNode(source.slice(from)));
+    return parent;
+  }
+
   function messageNode({ mine, name, body: text, time, kind }) {
     const status = el("span", { class: "meta-status" });
     const meta = el("div", { class: "meta" }, [
@@ -725,7 +855,7 @@ button { cursor: pointer; }
       status,
     ]);
     const classes = ["msg", kind === "system" ? "system" : mine ? "mine" : "theirs"];
-    return el("div", { class: classes.join(" ") }, [meta, el("div", { class: "bubble", text })]);
+    return el("div", { class: classes.join(" ") }, [meta, appendLinkified(el("div", { class: "bubble" }), text)]);
   }
 
   function receiveMessage(message) {
@@ -740,6 +870,7 @@ button { cursor: pointer; }
     if (state.seen.has(key)) return;
     state.seen.add(key);
     if (message.seq > state.lastSeq) state.lastSeq = message.seq;
+    const position = shown(message);
 
     const mine = message.sender && message.sender.kind === "contact";
     if (mine && message.client_msg_id && state.pending.has(message.client_msg_id)) {
@@ -758,7 +889,7 @@ button { cursor: pointer; }
     insertInOrder(node, message);
     if (!mine) {
       hideTheirTyping();
-      if (!state.open && message.seq > (stored.readSeq || 0)) setUnread(state.unread + 1);
+      if (!state.open && isAfter(position, stored.read)) setUnread(state.unread + 1);
       else if (state.open) markRead();
     }
     scrollDown();
@@ -787,6 +918,7 @@ button { cursor: pointer; }
     const key = `${message.conversation_id || ""}:${message.seq}`;
     state.seen.add(key);
     if (message.seq > state.lastSeq) state.lastSeq = message.seq;
+    shown(message);
   }
 
   function acknowledge(frame) {
@@ -807,12 +939,43 @@ button { cursor: pointer; }
   }
 
   // ------------------------------------------------------------------ composing
+  // Characters as the server counts them (code points, not UTF-16 units), of what would be sent.
+  function bodyLength(text) {
+    return Array.from(text).length;
+  }
+
+  function updateCounter() {
+    const count = bodyLength(input.value.trim());
+    const limit = state.maxBody;
+    const over = count > limit;
+    const near = count >= Math.ceil(limit * COUNTER_FROM);
+    counter.textContent = over
+      ? `${numbers.format(count)} / ${numbers.format(limit)} characters: ${numbers.format(count - limit)} too many`
+      : `${numbers.format(count)} / ${numbers.format(limit)} characters`;
+    counter.classList.toggle("over", over);
+    input.setAttribute("aria-invalid", over ? "true" : "false");
+    if (!over) limitError.classList.add("hidden");
+    limitLine.classList.toggle("hidden", !near && limitError.classList.contains("hidden"));
+  }
+
+  function showLimitError(text) {
+    limitError.textContent = text;
+    limitError.classList.remove("hidden");
+    limitLine.classList.remove("hidden");
+  }
+
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value.trim();
     if (!text) return;
-    if (text.length > MAX_BODY) {
-      showStatus("That message is too long.");
+    const count = bodyLength(text);
+    if (count > state.maxBody) {
+      // Refused here, with the reason; the text stays in the box to be shortened.
+      showLimitError(
+        `This message is too long to send: at most ${numbers.format(state.maxBody)} characters ` +
+          `(${numbers.format(count - state.maxBody)} too many). Shorten it or send it in parts.`,
+      );
+      input.focus();
       return;
     }
     const clientMsgId = uuid();
@@ -823,6 +986,7 @@ button { cursor: pointer; }
     state.pending.set(clientMsgId, { node, body: text });
     input.value = "";
     autoGrow();
+    updateCounter();
     sendTyping(false);
     scrollDown();
     if (!send({ type: "message.send", client_msg_id: clientMsgId, body: text })) {
@@ -845,6 +1009,7 @@ button { cursor: pointer; }
 
   input.addEventListener("input", () => {
     autoGrow();
+    updateCounter();
     if (input.value.trim()) {
       if (!state.typingSent) sendTyping(true);
       clearTimeout(state.typingTimer);
@@ -879,50 +1044,60 @@ button { cursor: pointer; }
   }
 
   // ------------------------------------------------------------------ surveys
-  const SCALES = {
-    csat: { legend: "How satisfied are you with the help you got?", from: 1, to: 5, low: "Very unsatisfied", high: "Very satisfied" },
-    ces: { legend: "How easy was it to get your issue solved?", from: 1, to: 7, low: "Very hard", high: "Very easy" },
-    nps: { legend: "How likely are you to recommend us to a friend?", from: 0, to: 10, low: "Not likely", high: "Very likely" },
-  };
-
-  // Questions come as {"key", "text", "min", "max"} (or bare keys): csat, ces, nps, comment.
-  function normaliseQuestions(questions) {
+  // The card shows exactly the wording the server sends (feedback/questions.py): the title,
+  // each question's text and its scale's end labels. It has none of its own.
+  // A question: {"key", "text", "min", "max", "low_label", "high_label"} (min/max null: free text).
+  function surveyQuestions(questions) {
     const found = [];
-    for (const question of questions || []) {
-      const key = typeof question === "string" ? question : question && (question.key || question.kind);
-      if (!key || found.some((q) => q.key === key)) continue;
-      found.push(typeof question === "string" ? { key } : question);
+    for (const question of Array.isArray(questions) ? questions : []) {
+      if (!question || typeof question.key !== "string" || typeof question.text !== "string") continue;
+      if (found.some((q) => q.key === question.key)) continue;
+      const scored = Number.isInteger(question.min) && Number.isInteger(question.max);
+      if (scored && (question.max < question.min || question.max - question.min > 10)) continue;
+      found.push({ ...question, scored });
     }
-    return found.length ? found : [{ key: "csat" }, { key: "comment" }];
+    return found;
   }
 
   function surveyUrl(token) {
     return `${ORIGIN}/s/${encodeURIComponent(token)}/`;
   }
 
+  function scoreLabel(value, question) {
+    const end = value === question.min ? question.low_label : value === question.max ? question.high_label : "";
+    return `${value} of ${question.max}${end ? `, ${end}` : ""}`;
+  }
+
   function showSurvey(frame) {
     const token = frame.invitation;
-    if (!token || state.surveys.has(token)) return;
-    const questions = normaliseQuestions(frame.questions);
+    if (!token || typeof token !== "string" || state.surveys.has(token)) return;
+    const questions = surveyQuestions(frame.questions);
     const answers = {};
-    const card = el("form", { class: "card survey", "aria-label": "Rate this conversation" });
-    card.append(el("h3", { text: "How did we do?" }));
+    const titleText = typeof frame.title === "string" ? frame.title : "";
+    const card = el("form", { class: "card survey", "aria-label": titleText || null });
+    if (titleText) card.append(el("h3", { text: titleText }));
+    const submit = el("button", { class: "primary", type: "submit", text: "Send my answer", disabled: true });
+    let comment = null;
     for (const question of questions) {
       const kind = question.key;
-      if (!SCALES[kind]) continue;
-      const scale = { ...SCALES[kind] };
-      if (question.text) scale.legend = question.text;
-      if (Number.isInteger(question.min)) scale.from = question.min;
-      if (Number.isInteger(question.max)) scale.to = question.max;
+      if (!question.scored) {
+        comment = el("textarea", { maxlength: "2000", name: kind });
+        comment.addEventListener("input", () => {
+          submit.disabled = !comment.value.trim() && !Object.keys(answers).length;
+        });
+        card.append(el("label", {}, [document.createTextNode(question.text), comment]));
+        continue;
+      }
       const legendId = `cxhub-${kind}-${state.surveys.size}`;
       const group = el("fieldset", { class: "scale", role: "group", "aria-labelledby": legendId });
-      group.append(el("legend", { id: legendId, text: scale.legend }));
-      for (let value = scale.from; value <= scale.to; value += 1) {
+      group.dataset.question = kind;
+      group.append(el("legend", { id: legendId, text: question.text }));
+      for (let value = question.min; value <= question.max; value += 1) {
         const button = el("button", {
           type: "button",
           text: String(value),
           "aria-pressed": "false",
-          "aria-label": `${value} of ${scale.to}${value === scale.from ? `, ${scale.low}` : ""}${value === scale.to ? `, ${scale.high}` : ""}`,
+          "aria-label": scoreLabel(value, question),
         });
         button.dataset.value = String(value);
         button.addEventListener("click", () => {
@@ -934,19 +1109,21 @@ button { cursor: pointer; }
         });
         group.append(button);
       }
-      group.append(el("div", { class: "scale-ends", "aria-hidden": "true" }, [el("span", { text: scale.low }), el("span", { text: scale.high })]));
+      if (question.low_label || question.high_label) {
+        group.append(
+          el("div", { class: "scale-ends", "aria-hidden": "true" }, [
+            el("span", { class: "low", text: question.low_label || "" }),
+            el("span", { class: "high", text: question.high_label || "" }),
+          ]),
+        );
+      }
       card.append(group);
     }
-    let comment = null;
-    const commentQuestion = questions.find((q) => q.key === "comment");
-    if (commentQuestion) {
-      comment = el("textarea", { maxlength: "2000", name: "comment" });
-      card.append(el("label", {}, [document.createTextNode(commentQuestion.text || "Anything to add? (optional)"), comment]));
-    }
     const error = el("p", { class: "error hidden", role: "alert" });
-    const submit = el("button", { class: "primary", type: "submit", text: "Send feedback", disabled: true });
-    const link = el("a", { class: "link", href: frame.url && /^https?:/.test(frame.url) ? frame.url : surveyUrl(token), target: "_blank", rel: "noopener", text: "Answer later on the survey page" });
-    card.append(error, submit, link);
+    const href = typeof frame.url === "string" && /^https?:\/\//.test(frame.url) ? frame.url : surveyUrl(token);
+    const link = el("a", { class: "link", href, target: "_blank", rel: "noopener", text: "Answer later on the survey page" });
+    if (questions.length) card.append(error, submit);
+    card.append(link);
     card.addEventListener("submit", (event) => {
       event.preventDefault();
       const frameOut = { type: "survey.answer", invitation: token, ...answers };
@@ -959,6 +1136,7 @@ button { cursor: pointer; }
       }
       submit.disabled = true;
       submit.textContent = "Sending…";
+      state.surveySending = token;
     });
     state.surveys.set(token, card);
     body.append(card);
@@ -967,6 +1145,7 @@ button { cursor: pointer; }
   }
 
   function surveyAnswered(token) {
+    if (state.surveySending === token) state.surveySending = null;
     const card = state.surveys.get(token);
     const thanks = el("div", { class: "thanks", role: "status" }, [
       document.createTextNode("Thank you for your feedback! "),
