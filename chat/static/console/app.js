@@ -13,6 +13,7 @@ import {
   toast,
   uuid,
 } from "./dom.js";
+import { applyFilterUi } from "./filters.js";
 import { LiveSocket } from "./live.js";
 
 const root = document.getElementById("console");
@@ -56,17 +57,6 @@ function readFilters() {
   return filters;
 }
 
-function applyFilterUi() {
-  for (const details of document.querySelectorAll("#filters details")) {
-    const key = details.dataset.filter;
-    const checked = Array.from(details.querySelectorAll("input:checked"), (i) => i.parentElement.textContent.trim());
-    const summary = details.querySelector("summary");
-    const base = key.charAt(0).toUpperCase() + key.slice(1);
-    summary.textContent = checked.length ? `${base}: ${checked.length > 2 ? `${checked.length} selected` : checked.join(", ")}` : base;
-    summary.classList.toggle("active", checked.length > 0);
-  }
-}
-
 function restoreFilters() {
   let saved = null;
   try {
@@ -101,20 +91,6 @@ let searchTimer = null;
 $("search").addEventListener("input", () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(loadList, 250);
-});
-// A filter menu closes on Escape and when focus or a click goes elsewhere.
-document.addEventListener("click", (event) => {
-  for (const details of document.querySelectorAll("#filters details[open]")) {
-    if (!details.contains(event.target)) details.open = false;
-  }
-});
-$("filters").addEventListener("keydown", (event) => {
-  if (event.key !== "Escape") return;
-  const details = event.target.closest("details");
-  if (details && details.open) {
-    details.open = false;
-    details.querySelector("summary").focus();
-  }
 });
 
 // ------------------------------------------------------------------ the list
