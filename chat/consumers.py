@@ -736,16 +736,22 @@ class ConsoleConsumer(ChatConsumer):
     async def open(self):
         self.user = self.scope.get("user")
         self.conversations: dict[int, tuple[int, int]] = {}  # id → (inbox_id, contact_id), visible ones
+        # ?watch=metrics: a dashboard; it hears `metrics.updated` for its inboxes, no conversation frames.
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.watch_metrics = "metrics" in query.get("watch", [])
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
         ready = await self._ready()
+        self.inbox_ids = ready["inbox_ids"]
+        group = events.metrics_group if self.watch_metrics else events.inbox_group
         for inbox_id in ready["inbox_ids"]:
-            await self.join(events.inbox_group(inbox_id))
+            await self.join(group(inbox_id))
         await self.send_json(ready)
         # ?resume=<conversation>:<seq>,… resumes at once, before any live frame (reconnects).
-        for conversation_id, after_seq in _resume_query(self.scope.get("query_string", b"")):
+        resume = [] if self.watch_metrics else _resume_query(self.scope.get("query_string", b""))
+        for conversation_id, after_seq in resume:
             try:
                 await self._visible(conversation_id)
             except NotFound:
@@ -880,3 +886,13 @@ class ConsoleConsumer(ChatConsumer):
 
     async def chat_presence(self, event):
         await self.send_json({"type": "presence", "inbox_id": event.get("inbox_id"), "agent": event.get("agent")})
+
+    async def chat_metrics_updated(self, event):
+        await self.send_json({"type": "metrics.updated", "inbox_ids": event.get("inbox_ids", [])})
+
+    async def chat_resync(self, event):
+        if self.watch_metrics:
+            # Broadcasts were lost (Redis restarted): the dashboard reads its figures again.
+            await self.send_json({"type": "metrics.updated", "inbox_ids": list(self.inbox_ids)})
+            return
+        await super().chat_resync(event)

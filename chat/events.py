@@ -3,10 +3,13 @@
 Groups:
 - `contact.<id>`: the widget sockets of one contact (never notes, never agent-only fields)
 - `inbox.<id>`: the console sockets of agents who see that inbox
+- `visitors.<inbox id>`: the widget sockets of one inbox (presence only)
+- `metrics.<inbox id>`: the dashboards (console sockets with ?watch=metrics) of agents who see that inbox
 """
 
 import logging
 import threading
+from collections.abc import Iterable
 from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
@@ -24,6 +27,10 @@ def contact_group(contact_id: int) -> str:
 
 def inbox_group(inbox_id: int) -> str:
     return f"inbox.{inbox_id}"
+
+
+def metrics_group(inbox_id: int) -> str:
+    return f"metrics.{inbox_id}"
 
 
 def sender_name(message: Message) -> str:
@@ -194,3 +201,21 @@ def broadcast_presence(user_id: int) -> None:
             visitors_group(inbox_id),
             {"type": "chat.visitors_presence", "agents_online": inbox_agents_online(inbox_id)},
         )
+
+
+def broadcast_metrics_updated(inbox_ids: Iterable[int]) -> None:
+    """After commit: the dashboards watching these inboxes' figures read them again.
+
+    For other apps (the metrics pipeline commits a batch): one event per inbox group, naming
+    only that inbox, so a socket learns nothing about inboxes it does not see. The dashboards
+    debounce (docs/websocket-protocol.md, `metrics.updated`).
+    """
+    ids = sorted({int(pk) for pk in inbox_ids if pk})
+    if not ids:
+        return
+
+    def send() -> None:
+        for inbox_id in ids:
+            _send(metrics_group(inbox_id), {"type": "chat.metrics_updated", "inbox_ids": [inbox_id]})
+
+    transaction.on_commit(send)

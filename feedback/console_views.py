@@ -8,6 +8,7 @@ can never disagree. The follow-up page works without JavaScript (plain forms).
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -26,31 +27,93 @@ def _error_page(request, exc: DomainError):
     return render(request, "feedback/console_error.html", {"error": exc}, status=exc.status_code)
 
 
+DATE_FIELDS = {"from": "From", "to": "To"}
+FILTER_LABELS = {"inbox": "Inbox", "agent": "Agent", "team": "Team", "channel": "Channel"}
+CHIP_NAMED = 2  # a chip names up to two values, then says "3 selected" (as chat/static/console/filters.js)
+
+
+def _readable(text: str) -> str:
+    for name, label in DATE_FIELDS.items():
+        text = text.replace(f"`{name}`", label)
+    return text
+
+
+def _dashboard_filters(user, params) -> tuple[reports.MetricFilters, QueryDict, dict[str, str]]:
+    """The filters the page can show, the query they come from, and an error per dropped filter.
+
+    A bad period (malformed date, from after to, too long) falls back to the default period, and
+    a bad inbox, agent, team or channel value to no filter on it, so the page still shows its
+    figures with the error beside the field. A foreign inbox or agent stays a 404 (NotFound).
+    """
+    params = params.copy()
+    errors: dict[str, str] = {}
+    while True:
+        try:
+            return reports.parse_filters(user, params), params, errors
+        except InvalidInput as exc:
+            fields = {name: problems for name, problems in (exc.fields or {}).items() if name in params}
+            if not fields:
+                raise
+            if set(fields) & set(DATE_FIELDS):
+                problems = [
+                    f"{label}: {_readable(problem)}"
+                    for name, label in DATE_FIELDS.items()
+                    for problem in fields.get(name, [])
+                ]
+                hint = " Dates are YYYY-MM-DD." if any("Not a date" in p for p in problems) else ""
+                errors["dates"] = " ".join(problems) + hint
+                fields = dict.fromkeys(DATE_FIELDS)
+            else:
+                for name, problems in fields.items():
+                    errors[name] = f"{FILTER_LABELS.get(name, name)}: {' '.join(problems)}"
+            for name in fields:
+                params.pop(name, None)
+
+
+def _chip(key: str, options: list[tuple[str, str]], selected) -> dict:
+    """One filter chip: its checkboxes and the summary the script would write ("Channel: Email")."""
+    chosen = {str(value) for value in selected}
+    boxes = [{"value": value, "label": label, "checked": value in chosen} for value, label in options]
+    names = [box["label"] for box in boxes if box["checked"]]
+    summary = FILTER_LABELS[key]
+    if names:
+        summary += f": {len(names)} selected" if len(names) > CHIP_NAMED else f": {', '.join(names)}"
+    return {"key": key, "label": FILTER_LABELS[key], "options": boxes, "summary": summary, "active": bool(names)}
+
+
 @login_required
 def dashboard(request):
     try:
-        filters = reports.parse_filters(request.user, request.GET)
+        filters, query, errors = _dashboard_filters(request.user, request.GET)
     except DomainError as exc:
         return _error_page(request, exc)
     supervisor = user_is_supervisor(request.user)
-    agents = AgentProfile.objects.select_related("user").order_by("display_name") if supervisor else []
+    echo = filters.echo
+    inboxes = [(str(i.pk), i.name) for i in inboxes_visible_to(request.user).order_by("name")]
+    chips = [_chip("inbox", inboxes, echo.get("inbox", []))]
+    if supervisor:
+        agents = AgentProfile.objects.select_related("user").order_by("display_name")
+        chips.append(_chip("agent", [(str(a.user_id), a.display_name) for a in agents], echo.get("agent", [])))
+        teams = Team.objects.order_by("name")
+        chips.append(_chip("team", [(str(t.pk), t.name) for t in teams], echo.get("team", [])))
+    chips.append(_chip("channel", [(value, str(label)) for value, label in Channel.choices], echo.get("channel", [])))
+    # The date fields show what was asked for, even when the page had to fall back.
+    dates = {name: request.GET.get(name, echo[name]) if "dates" in errors else echo[name] for name in DATE_FIELDS}
     context = {
         "filters": filters,
         "supervisor": supervisor,
-        "inboxes": inboxes_visible_to(request.user).order_by("name"),
-        "agents": agents,
-        "teams": Team.objects.order_by("name"),
-        "channels": Channel.choices,
-        "selected": {
-            "inbox": set(filters.echo.get("inbox", [])),
-            "agent": set(filters.echo.get("agent", [])),
-            "team": set(filters.echo.get("team", [])),
-            "channel": set(filters.echo.get("channel", [])),
+        "chips": chips,
+        "dates": dates,
+        "errors": errors,
+        "filter_errors": [text for name, text in errors.items() if name != "dates"],
+        "query": query.urlencode(),
+        "page_config": {
+            "query": query.urlencode(),
+            "supervisor": supervisor,
+            "inbox_ids": echo.get("inbox"),  # null: every inbox the user sees
         },
-        "query": request.GET.urlencode(),
-        "page_config": {"query": request.GET.urlencode(), "supervisor": supervisor},
     }
-    return render(request, "feedback/dashboard.html", context)
+    return render(request, "feedback/dashboard.html", context, status=400 if errors else 200)
 
 
 @login_required

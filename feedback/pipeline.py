@@ -31,6 +31,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from chat.events import broadcast_metrics_updated
 from chat.models import Conversation, ConversationEvent, Message
 from cxhub.db import update_rows
 
@@ -437,7 +438,14 @@ def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]
         )
     # Last: the rollup cells are what parallel batches share, so they are locked only for the
     # moment before the commit.
-    apply_delta({k: (c, t) for k, (c, t) in delta.items() if c or t})
+    changed_cells = {k: (c, t) for k, (c, t) in delta.items() if c or t}
+    apply_delta(changed_cells)
+    announce(changed_cells)
+
+
+def announce(cells: Iterable[str]) -> None:
+    """After commit, the open dashboards of the inboxes whose cells changed read their figures again."""
+    broadcast_metrics_updated(metrics.parse_cell_key(key)[1] for key in cells)
 
 
 def apply_delta(delta: dict[str, tuple[int, int]]) -> None:
@@ -617,6 +625,7 @@ def recompute(*, day_from: date, day_to: date, now: datetime | None = None, writ
             DurationHistogram.objects.filter(day__gte=day_from, day__lte=day_to).delete()
             apply_delta(expected_cells)
             update_rows(changed, [*FACT_FIELDS, "contributions", "updated_at"])
+            announce([key for key, _, _ in report.differences] + list(outside_delta))
             pending = ConversationEvent.objects.filter(conversation_id__in=ids).filter(
                 ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
             )

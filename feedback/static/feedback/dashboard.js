@@ -1,5 +1,9 @@
-// The metrics dashboard: figures and charts from /api/v1/metrics/… with the page's own filters.
+// The metrics dashboard: figures and charts from /api/v1/metrics/… with the page's own filters,
+// read again (at most about once a second) whenever the metrics pipeline commits something for
+// one of the page's inboxes: the console socket with ?watch=metrics sends `metrics.updated`.
 // Chart.js comes from npm (node_modules, served as /static/vendor/chart.js/), never a CDN.
+import { applyFilterUi } from "../console/filters.js";
+import { LiveSocket } from "../console/live.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const withQuery = (path, extra) => {
@@ -37,18 +41,30 @@ function valueOf(figure, part) {
   return figure.value;
 }
 
+const MINUS = "\u2212";
+
 function format(value, kind) {
   if (value === null || value === undefined) return "—";
-  if (kind === "percent") return `${value.toFixed(1)} %`;
-  if (kind === "score") return value.toFixed(2);
-  if (kind === "nps") return value.toFixed(0);
-  if (kind === "count") return String(value);
-  if (kind === "seconds") {
-    if (value < 90) return `${value.toFixed(0)} s`;
-    if (value < 5400) return `${(value / 60).toFixed(1)} min`;
-    return `${(value / 3600).toFixed(1)} h`;
-  }
-  return value.toFixed(2);
+  let text;
+  if (kind === "percent") text = `${value.toFixed(1)} %`;
+  else if (kind === "score") text = value.toFixed(2);
+  else if (kind === "nps") text = value.toFixed(0);
+  else if (kind === "count") text = String(value);
+  else if (kind === "seconds") {
+    const size = Math.abs(value);
+    if (size < 90) text = `${value.toFixed(0)} s`;
+    else if (size < 5400) text = `${(value / 60).toFixed(1)} min`;
+    else text = `${(value / 3600).toFixed(1)} h`;
+  } else text = value.toFixed(2);
+  return text.replace(/^-/, MINUS);
+}
+
+/** A change between two periods: a share's in percentage points, anything else in its own unit. */
+function formatChange(delta, kind) {
+  const size = Math.abs(delta);
+  const text = kind === "percent" ? `${size.toFixed(1)} pp` : format(size, kind);
+  if (parseFloat(text) === 0) return { text, direction: 0 };
+  return { text: `${delta < 0 ? MINUS : "+"}${text}`, direction: Math.sign(delta) };
 }
 
 function explain(figure, part) {
@@ -60,59 +76,73 @@ function explain(figure, part) {
   return `${figure.numerator} ÷ ${figure.denominator}; formula v${figure.version}`;
 }
 
+const kpiCards = new Map(); // "name:part" → the card's parts, made once and updated in place
+
+function kpiCard(name, label, part) {
+  const key = `${name}:${part || ""}`;
+  if (kpiCards.has(key)) return kpiCards.get(key);
+  const card = document.createElement("button");
+  card.type = "button";
+  card.className = "kpi card";
+  card.dataset.metric = name;
+  if (part) card.dataset.part = part;
+  card.setAttribute("aria-expanded", "false");
+  const title = document.createElement("span");
+  title.className = "kpi-label";
+  title.textContent = label;
+  const value = document.createElement("span");
+  value.className = "kpi-value";
+  const trend = document.createElement("span");
+  trend.className = "kpi-trend";
+  const ratio = document.createElement("span");
+  ratio.className = "kpi-ratio";
+  ratio.hidden = true;
+  card.append(title, value, trend, ratio);
+  const parts = { card, value, trend, ratio, text: "" };
+  card.addEventListener("click", () => {
+    ratio.hidden = !ratio.hidden;
+    card.setAttribute("aria-expanded", String(!ratio.hidden));
+    document.getElementById("figure-detail").textContent = parts.text;
+  });
+  kpiCards.set(key, parts);
+  return parts;
+}
+
 function renderKpis(summary) {
   const holder = document.getElementById("kpis");
-  holder.replaceChildren();
-  const detail = document.getElementById("figure-detail");
+  if (!kpiCards.size) holder.replaceChildren();
   for (const [name, label, kind, higherIsBetter, part] of KPIS) {
     const now = summary.metrics[name];
     const before = summary.previous.metrics[name];
     const current = valueOf(now, part);
     const previous = valueOf(before, part);
-    const card = document.createElement("button");
-    card.type = "button";
-    card.className = "kpi card";
-    card.dataset.metric = name;
-    const text = `${label}: ${explain(now, part)}. Previous period: ${format(previous, kind)} (${explain(before, part)}).`;
-    card.title = text;
-    const title = document.createElement("span");
-    title.className = "kpi-label";
-    title.textContent = label;
-    const value = document.createElement("span");
-    value.className = "kpi-value";
-    value.textContent = format(current, kind);
-    const trend = document.createElement("span");
-    trend.className = "kpi-trend";
+    const parts = kpiCard(name, label, part);
+    parts.text = `${label}: ${explain(now, part)}. Previous period: ${format(previous, kind)} (${explain(before, part)}).`;
+    parts.card.title = parts.text;
+    parts.value.textContent = format(current, kind);
+    parts.trend.className = "kpi-trend";
     if (current !== null && current !== undefined && previous !== null && previous !== undefined) {
-      const delta = current - previous;
-      const good = delta === 0 ? "flat" : (delta > 0) === higherIsBetter ? "up-good" : "down-bad";
-      trend.classList.add(good);
-      const arrow = delta > 0 ? "▲" : delta < 0 ? "▼" : "■";
-      trend.textContent = `${arrow} ${format(Math.abs(delta), kind === "nps" ? "score" : kind)} vs ${format(previous, kind)}`;
+      const change = formatChange(current - previous, kind);
+      if (change.direction) parts.trend.classList.add((change.direction > 0) === higherIsBetter ? "up-good" : "down-bad");
+      const arrow = change.direction > 0 ? "▲" : change.direction < 0 ? "▼" : "■";
+      parts.trend.textContent = `${arrow} ${change.text} vs ${format(previous, kind)}`;
     } else {
-      trend.textContent = `previous: ${format(previous, kind)}`;
+      parts.trend.textContent = `previous: ${format(previous, kind)}`;
     }
-    const ratio = document.createElement("span");
-    ratio.className = "kpi-ratio";
-    ratio.hidden = true;
-    ratio.textContent = explain(now, part);
-    card.append(title, value, trend, ratio);
-    card.addEventListener("click", () => {
-      ratio.hidden = !ratio.hidden;
-      card.setAttribute("aria-expanded", String(!ratio.hidden));
-      detail.textContent = text;
-    });
-    holder.append(card);
+    parts.ratio.textContent = explain(now, part);
+    if (!parts.card.isConnected) holder.append(parts.card);
   }
 }
 
 const COLORS = ["#3b5bdb", "#2b8a3e", "#e67700", "#c92a2a", "#7048e8", "#0c8599"];
 
-function tooltipWithRatio(figures) {
+const charts = new Map(); // canvas id → {chart, labels, figures}: drawn once, then updated in place
+
+function tooltipWithRatio(view) {
   return {
     callbacks: {
       afterLabel(context) {
-        const figure = figures[context.datasetIndex]?.[context.dataIndex];
+        const figure = view.figures?.[context.datasetIndex]?.[context.dataIndex];
         return figure ? explain(figure) : "";
       },
     },
@@ -122,73 +152,175 @@ function tooltipWithRatio(figures) {
 function chart(id, type, labels, datasets, figures, options = {}) {
   const canvas = document.getElementById(id);
   if (!canvas || !window.Chart) return;
-  new window.Chart(canvas, {
+  const data = {
+    labels,
+    datasets: datasets.map((d, i) => ({ backgroundColor: COLORS[i % COLORS.length], borderColor: COLORS[i % COLORS.length], ...d })),
+  };
+  const existing = charts.get(id);
+  if (existing) {
+    existing.labels = labels;
+    existing.figures = figures;
+    existing.chart.data = data;
+    existing.chart.update("none");
+    return;
+  }
+  const view = { labels, figures, chart: null };
+  view.chart = new window.Chart(canvas, {
     type,
-    data: {
-      labels,
-      datasets: datasets.map((d, i) => ({ backgroundColor: COLORS[i % COLORS.length], borderColor: COLORS[i % COLORS.length], ...d })),
-    },
+    data,
     options: {
       responsive: true,
       maintainAspectRatio: false,
       animation: false,
       spanGaps: true,
-      plugins: { tooltip: figures ? tooltipWithRatio(figures) : {} },
+      plugins: { tooltip: figures ? tooltipWithRatio(view) : {} },
       onClick(_event, elements) {
         const element = elements[0];
-        if (!element || !figures) return;
-        const figure = figures[element.datasetIndex]?.[element.index];
-        document.getElementById("figure-detail").textContent = `${labels[element.index]}: ${explain(figure)}`;
+        if (!element || !view.figures) return;
+        const figure = view.figures[element.datasetIndex]?.[element.index];
+        document.getElementById("figure-detail").textContent = `${view.labels[element.index]}: ${explain(figure)}`;
       },
       ...options,
     },
   });
+  charts.set(id, view);
 }
 
-async function main() {
+async function load() {
+  const [summary, csatSeries, npsSeries, charts, byChannel, byAgent] = await Promise.all([
+    get(withQuery("/api/v1/metrics/summary/")),
+    get(withQuery("/api/v1/metrics/timeseries/", { metric: "csat_percent", interval: "day" })),
+    get(withQuery("/api/v1/metrics/timeseries/", { metric: "nps", interval: "day" })),
+    get(withQuery("/api/v1/metrics/charts/")),
+    get(withQuery("/api/v1/metrics/breakdown/", { metric: "csat_percent", by: "channel" })),
+    get(withQuery("/api/v1/metrics/breakdown/", { metric: "csat_percent", by: "agent" })),
+  ]);
+  renderKpis(summary);
+  const days = csatSeries.buckets.map((b) => b.start);
+  const csatFigures = csatSeries.buckets.map((b) => b.figure);
+  const npsFigures = npsSeries.buckets.map((b) => b.figure);
+  chart("chart-trend", "line", days, [
+    { label: "CSAT %", data: csatFigures.map((f) => f.value) },
+    { label: "NPS", data: npsFigures.map((f) => f.value) },
+  ], [csatFigures, npsFigures]);
+  const dist = charts.distributions;
+  const scale = [...Array(11).keys()];
+  chart("chart-distribution", "bar", scale.map(String), [
+    { label: "CSAT (1–5)", data: scale.map((s) => dist.csat[s] ?? null) },
+    { label: "CES (1–7)", data: scale.map((s) => dist.ces[s] ?? null) },
+    { label: "NPS (0–10)", data: scale.map((s) => dist.nps[s] ?? null) },
+  ], null);
+  chart("chart-channel", "bar", byChannel.rows.map((r) => r.label), [
+    { label: "CSAT %", data: byChannel.rows.map((r) => r.figure.value) },
+  ], [byChannel.rows.map((r) => r.figure)]);
+  chart("chart-agent", "bar", byAgent.rows.map((r) => r.label), [
+    { label: "CSAT %", data: byAgent.rows.map((r) => r.figure.value) },
+  ], [byAgent.rows.map((r) => r.figure)], { indexAxis: "y" });
+  const frt = charts.csat_by_first_response;
+  chart("chart-frt", "bar", frt.map((r) => r.label), [
+    { label: "CSAT %", data: frt.map((r) => r.figure.value) },
+  ], [frt.map((r) => r.figure)]);
+  const ces = charts.ces_by_channel_switches;
+  chart("chart-ces-switch", "bar", ces.map((r) => `${r.label} ${r.label === "1" ? "switch" : "switches"}`), [
+    { label: "CES average", data: ces.map((r) => r.figure.value) },
+  ], [ces.map((r) => r.figure)]);
+}
+
+// ------------------------------------------------------------------ reading the figures, live
+const REFRESH_GAP_MS = 1000; // at most one read of the API per second, however many batches commit
+const live = document.getElementById("dash-live");
+const refresh = { running: false, again: false, timer: null, startedAt: 0, hiddenSince: false };
+
+function setLive(text) {
+  if (live) live.textContent = text;
+}
+
+async function readFigures() {
+  refresh.running = true;
+  refresh.startedAt = Date.now();
   try {
-    const [summary, csatSeries, npsSeries, charts, byChannel, byAgent] = await Promise.all([
-      get(withQuery("/api/v1/metrics/summary/")),
-      get(withQuery("/api/v1/metrics/timeseries/", { metric: "csat_percent", interval: "day" })),
-      get(withQuery("/api/v1/metrics/timeseries/", { metric: "nps", interval: "day" })),
-      get(withQuery("/api/v1/metrics/charts/")),
-      get(withQuery("/api/v1/metrics/breakdown/", { metric: "csat_percent", by: "channel" })),
-      get(withQuery("/api/v1/metrics/breakdown/", { metric: "csat_percent", by: "agent" })),
-    ]);
-    renderKpis(summary);
-    const days = csatSeries.buckets.map((b) => b.start);
-    const csatFigures = csatSeries.buckets.map((b) => b.figure);
-    const npsFigures = npsSeries.buckets.map((b) => b.figure);
-    chart("chart-trend", "line", days, [
-      { label: "CSAT %", data: csatFigures.map((f) => f.value) },
-      { label: "NPS", data: npsFigures.map((f) => f.value) },
-    ], [csatFigures, npsFigures]);
-    const dist = charts.distributions;
-    const scale = [...Array(11).keys()];
-    chart("chart-distribution", "bar", scale.map(String), [
-      { label: "CSAT (1–5)", data: scale.map((s) => dist.csat[s] ?? null) },
-      { label: "CES (1–7)", data: scale.map((s) => dist.ces[s] ?? null) },
-      { label: "NPS (0–10)", data: scale.map((s) => dist.nps[s] ?? null) },
-    ], null);
-    chart("chart-channel", "bar", byChannel.rows.map((r) => r.label), [
-      { label: "CSAT %", data: byChannel.rows.map((r) => r.figure.value) },
-    ], [byChannel.rows.map((r) => r.figure)]);
-    chart("chart-agent", "bar", byAgent.rows.map((r) => r.label), [
-      { label: "CSAT %", data: byAgent.rows.map((r) => r.figure.value) },
-    ], [byAgent.rows.map((r) => r.figure)], { indexAxis: "y" });
-    const frt = charts.csat_by_first_response;
-    chart("chart-frt", "bar", frt.map((r) => r.label), [
-      { label: "CSAT %", data: frt.map((r) => r.figure.value) },
-    ], [frt.map((r) => r.figure)]);
-    const ces = charts.ces_by_channel_switches;
-    chart("chart-ces-switch", "bar", ces.map((r) => `${r.label} switches`), [
-      { label: "CES average", data: ces.map((r) => r.figure.value) },
-    ], [ces.map((r) => r.figure)]);
+    await load();
     document.body.dataset.dashboard = "ready";
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+    setLive(`Live · updated ${new Date().toLocaleTimeString()}`);
   } catch (error) {
-    document.getElementById("kpis").textContent = `Could not load the figures (${error.message}).`;
-    document.body.dataset.dashboard = "error";
+    if (!kpiCards.size) {
+      document.getElementById("kpis").textContent = `Could not load the figures (${error.message}).`;
+      document.body.dataset.dashboard = "error";
+    } else {
+      setLive(`Could not refresh the figures (${error.message}); they are as of the last update.`);
+    }
+  } finally {
+    refresh.running = false;
+    if (refresh.again) {
+      refresh.again = false;
+      refreshSoon();
+    }
   }
 }
 
-main();
+/** Read the figures again soon: right away when the last read is a second old, else at that second. */
+function refreshSoon() {
+  if (document.hidden) {
+    refresh.hiddenSince = true; // read once when the tab is looked at again
+    return;
+  }
+  if (refresh.timer) return;
+  if (refresh.running) {
+    refresh.again = true;
+    return;
+  }
+  const wait = Math.max(0, refresh.startedAt + REFRESH_GAP_MS - Date.now());
+  refresh.timer = setTimeout(() => {
+    refresh.timer = null;
+    readFigures();
+  }, wait);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && refresh.hiddenSince) {
+    refresh.hiddenSince = false;
+    refreshSoon();
+  }
+});
+
+const watched = Array.isArray(config.inbox_ids) ? new Set(config.inbox_ids) : null; // null: all of mine
+
+function onFrame(frame) {
+  if (frame.type !== "metrics.updated") return;
+  const inboxes = Array.isArray(frame.inbox_ids) ? frame.inbox_ids : [];
+  if (watched && !inboxes.some((id) => watched.has(id))) return;
+  refreshSoon();
+}
+
+/** The console's socket, asking only for the metrics of the user's inboxes (docs/websocket-protocol.md). */
+class MetricsSocket extends LiveSocket {
+  url() {
+    return `${super.url()}?watch=metrics`;
+  }
+}
+
+let connectedBefore = false;
+const socket = new MetricsSocket({
+  onFrame,
+  onOpen: () => {
+    // After a reconnect, whatever committed meanwhile: read once.
+    if (connectedBefore) refreshSoon();
+    connectedBefore = true;
+  },
+  onStatus: (status) => {
+    document.body.dataset.live = status;
+    if (status === "reconnecting") setLive("Live updates paused: reconnecting…");
+    if (status === "logged-out") setLive("Live updates stopped: you are logged out.");
+  },
+});
+
+// ------------------------------------------------------------------ filter chips
+const form = document.getElementById("dash-filters");
+form.addEventListener("change", (event) => {
+  if (event.target.closest("details[data-filter]")) applyFilterUi(form);
+});
+applyFilterUi(form);
+
+readFigures();
+socket.connect();
