@@ -196,7 +196,11 @@ def test_console_pages_render_for_agents_and_supervisors(shop, client):
     html = page.content.decode()
     assert "vendor/chart.js/chart.umd.min.js" in html and 'id="dashboard-config"' in html
     assert "<script>" not in html  # no inline code: JSON only, through json_script
-    assert client.get("/console/dashboard/?channel=fax").status_code == 400
+    # a bad filter value is said on the page, which still carries its figures' config without it
+    bad = client.get("/console/dashboard/?channel=fax&channel=web")
+    assert bad.status_code == 400
+    assert "Channel: Not one of" in bad.content.decode() and 'id="dashboard-config"' in bad.content.decode()
+    assert "channel" not in bad.context["page_config"]["query"]
     followups = client.get("/console/followups/")
     assert followups.status_code == 200 and "At risk" in followups.content.decode()
     follow_up = FollowUp.objects.get()
