@@ -39,7 +39,10 @@ def _readable(text: str) -> str:
 
 
 def _dashboard_filters(user, params) -> tuple[reports.MetricFilters, QueryDict, dict[str, str]]:
-    """The filters the page can show, the query they come from, and an error per dropped filter.
+    """The filters the page can show, the query they come from, and what was wrong.
+
+    `errors` has "dates" (with "from_invalid" / "to_invalid" for the fields at fault) and the
+    name of each other filter it dropped, each with the text to show.
 
     A bad period (malformed date, from after to, too long) falls back to the default period, and
     a bad inbox, agent, team or channel value to no filter on it, so the page still shows its
@@ -62,6 +65,7 @@ def _dashboard_filters(user, params) -> tuple[reports.MetricFilters, QueryDict, 
                 ]
                 hint = " Dates are YYYY-MM-DD." if any("Not a date" in p for p in problems) else ""
                 errors["dates"] = " ".join(problems) + hint
+                errors.update({f"{name}_invalid": "yes" for name in DATE_FIELDS if name in fields})
                 fields = dict.fromkeys(DATE_FIELDS)
             else:
                 for name, problems in fields.items():
@@ -105,7 +109,7 @@ def dashboard(request):
         "chips": chips,
         "dates": dates,
         "errors": errors,
-        "filter_errors": [text for name, text in errors.items() if name != "dates"],
+        "filter_errors": [text for name, text in errors.items() if name in FILTER_LABELS],
         "query": query.urlencode(),
         "page_config": {
             "query": query.urlencode(),

@@ -77,15 +77,17 @@ def test_filters_are_the_consoles_chips_and_survive_apply(shop, supervisor, new_
 
 
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("query", "message", "invalid"),
     [
-        ("?from=2026-03-10&to=2026-03-01", "on or before"),
-        ("?from=yesterday", "Not a date"),
-        ("?from=2020-01-01&to=2026-03-01", "at most 731 days"),
+        ("?from=2026-03-10&to=2026-03-01", "on or before", "from"),
+        ("?from=yesterday", "Not a date", "from"),
+        ("?from=2020-01-01&to=2026-03-01", "at most 731 days", "to"),
     ],
     ids=["from-after-to", "malformed", "too-long"],
 )
-def test_a_bad_date_range_is_an_inline_error_and_the_page_stays(shop, supervisor, new_page, screenshot, query, message):
+def test_a_bad_date_range_is_an_inline_error_and_the_page_stays(
+    shop, supervisor, new_page, screenshot, query, message, invalid
+):
     # given a supervisor who filtered on a channel
     page = new_page(viewport={"width": 1400, "height": 900})
     log_in(page, shop, "sam")
@@ -99,7 +101,9 @@ def test_a_bad_date_range_is_an_inline_error_and_the_page_stays(shop, supervisor
     expect(error).to_be_visible()
     expect(error).to_contain_text(message)
     expect(page.locator(".dash-dates")).to_contain_text(message)
-    expect(page.locator(".dash-dates input[aria-invalid=true]")).not_to_have_count(0)
+    expect(page.locator(".dash-dates input[aria-invalid=true]")).to_have_count(1)
+    expect(page.locator(f"input[name={invalid}]")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(f"input[name={invalid}]")).to_have_attribute("aria-describedby", "date-error")
     expect(page.locator("details[data-filter=channel] summary")).to_have_text("Channel: Web chat")
     expect(page.locator("body")).to_have_attribute("data-dashboard", "ready")
     expect(kpi(page, "csat_percent")).to_be_visible()
