@@ -67,6 +67,7 @@ FUTURE = (timezone.now() + timedelta(days=1)).isoformat()
 
 RULES: dict[str, Rule] = {
     # site
+    "start": Rule("public"),  # links only; the demo logins only with DEBUG and the demo seeded
     "healthz": Rule("public"),
     "prometheus-metrics": Rule("staff"),
     "schema": Rule("public"),
