@@ -872,3 +872,7 @@ class ConsoleConsumer(ChatConsumer):
 
     async def chat_presence(self, event):
         await self.send_json({"type": "presence", "inbox_id": event.get("inbox_id"), "agent": event.get("agent")})
+
+    async def chat_timeline_event(self, event):
+        """An assignment, transfer, snooze, wake-up, resolution, reopening or priority change."""
+        await self.send_json({"type": "conversation.event", "event": event["event"]})

@@ -42,11 +42,19 @@ class WidgetInboxSerializer(serializers.Serializer):
     agents_online = serializers.BooleanField()
 
 
+class WidgetLimitsSerializer(serializers.Serializer):
+    body_max_chars = serializers.IntegerField(
+        help_text="The longest message body (in characters, i.e. Unicode code points); a longer "
+        "`message.send` is refused with the error `body_too_long`."
+    )
+
+
 class WidgetSessionResponseSerializer(serializers.Serializer):
     visitor_token = serializers.CharField()
     contact_id = serializers.IntegerField()
     conversation_id = serializers.IntegerField(allow_null=True)
     inbox = WidgetInboxSerializer()
+    limits = WidgetLimitsSerializer()
 
 
 CORS_HEADERS = {
@@ -104,5 +112,6 @@ class WidgetSessionView(APIView):
                     "prechat_form": self.inbox.prechat_form,
                     "agents_online": widget.inbox_agents_online(self.inbox.pk),
                 },
+                "limits": {"body_max_chars": settings.MESSAGE_BODY_MAX_CHARS},
             }
         )
