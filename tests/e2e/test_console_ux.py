@@ -109,6 +109,9 @@ def test_a_survey_answer_and_a_delivery_failure_show_in_the_contact_panel_withou
     satisfaction = panel.locator(".panel-section", has_text="Satisfaction")
     expect(satisfaction).to_contain_text("CSAT 2/5")
     expect(satisfaction).to_contain_text("Took too long")
+    # and the timeline's survey line is replaced by the answer (not doubled)
+    expect(page.locator("#timeline > .survey-inline")).to_have_count(1)
+    expect(page.locator("#timeline > .survey-inline")).to_contain_text("CSAT 2/5")
 
     # when the mail server bounces the agent's reply
     reason = "550 5.1.1 <sue@example.com>: mailbox unavailable"

@@ -443,7 +443,7 @@ function surveyNode(answer) {
     el("strong", { text: "Survey: " }),
     surveyLabel(answer),
     answer.agent?.name ? el("span", { class: "muted", text: ` · rated ${answer.agent.name}` }) : null,
-    answer.comment ? el("span", {}, [" — “", el("q", { text: answer.comment }), "”"]) : null,
+    answer.comment ? el("span", {}, [" — ", el("q", { text: answer.comment })]) : null,
     answer.answered_at ? el("span", { class: "muted", text: ` · ${dateTime(answer.answered_at)}` }) : null,
   ]);
   return node;
@@ -453,7 +453,11 @@ function renderSurveysFor(conversationId, container) {
   const history = state.contact?.survey_history || [];
   for (const answer of history) {
     const belongs = answer.conversation_id === conversationId || answer.conversation === conversationId;
-    if (belongs) container.append(surveyNode(answer));
+    if (!belongs) continue;
+    const node = surveyNode(answer);
+    // So that a live answer replaces the "sent, no answer yet" line instead of adding a second one.
+    if (answer.invitation_id) node.dataset.invitation = String(answer.invitation_id);
+    container.append(node);
   }
 }
 
@@ -516,12 +520,14 @@ function insertInOrder(node) {
 
 // --- following new messages: stay at the bottom if the agent was there, else offer a jump.
 const jumpButton = $("jump-new");
+let stickToEnd = true; // the agent is reading the newest messages (updated as they scroll)
 function nearBottom() {
   return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < NEAR_BOTTOM_PX;
 }
 
 function scrollToEnd() {
   timeline.scrollTop = timeline.scrollHeight;
+  stickToEnd = true;
   hideJump();
 }
 
@@ -532,7 +538,7 @@ function hideJump() {
 /** Change the timeline; follow it to the end when the agent was at (or near) the end before the
  * change, whatever the size of what came; otherwise keep their place and show "New messages". */
 function addToTimeline(change, { follow = false } = {}) {
-  const wasAtEnd = nearBottom();
+  const wasAtEnd = stickToEnd || nearBottom();
   const added = change();
   if (added === false) return;
   if (wasAtEnd || follow) scrollToEnd();
@@ -545,8 +551,13 @@ jumpButton.addEventListener("click", () => {
   timeline.focus({ preventScroll: true });
 });
 timeline.addEventListener("scroll", () => {
-  if (!jumpButton.hidden && nearBottom()) hideJump();
+  stickToEnd = nearBottom();
+  if (stickToEnd) hideJump();
 });
+// The header or the composer changed height (buttons wrap, a hint shows): stay at the end.
+new ResizeObserver(() => {
+  if (stickToEnd) timeline.scrollTop = timeline.scrollHeight;
+}).observe(timeline);
 
 function placeMessage(message) {
   if (!state.current || message.conversation_id !== state.current.id) return false;
@@ -986,6 +997,8 @@ async function loadTransferCandidates() {
     );
   }
   transferAgent.value = agents.some((agent) => String(agent.id) === chosen) ? chosen : "";
+  // A list box: every candidate's availability and load in view at once.
+  transferAgent.size = Math.min(8, agents.length + 1);
   transferAgent.disabled = false;
   $("transfer-agent-status").textContent = agents.length ? "" : "Nobody else can take conversations of this inbox.";
 }
