@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from chat.events import email_subject, sender_name, shortened
 from chat.models import (
+    INBOX_CHANNEL_CHOICES,
     AgentProfile,
     Channel,
     Contact,
@@ -129,7 +130,7 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class ReplyChannelSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=[c for c in Channel.choices if c[0] != Channel.API])
+    channel = serializers.ChoiceField(choices=INBOX_CHANNEL_CHOICES)
     available = serializers.BooleanField()
     reason = serializers.CharField(
         help_text="Why not, as a code: no_web_session, no_email_inbox, no_email_address, no_sms_inbox, "

@@ -183,7 +183,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def unsnooze(self, request, pk=None):
         return self._respond(services.conversation_unsnooze(conversation=self.get_object(), by=request.user))
 
-    @action(detail=True, methods=["get"], url_path="events", pagination_class=None, filterset_class=None)
+    @action(
+        detail=True, methods=["get"], url_path="events", url_name="events", pagination_class=None, filterset_class=None
+    )
     def timeline_events(self, request, pk=None):
         events = selectors.timeline_events_of(self.get_object())
         return Response(s.TimelineEventSerializer(timeline_event_payloads(events), many=True).data)
