@@ -277,6 +277,7 @@ async function openConversation(id, { push = true } = {}) {
   $("convo-empty").hidden = true;
   $("convo-view").hidden = false;
   renderHeader();
+  state.sendError = "";
   renderReplyChannels({ reset: true });
   clear(timeline);
   hideJump();
