@@ -896,3 +896,7 @@ class ConsoleConsumer(ChatConsumer):
             await self.send_json({"type": "metrics.updated", "inbox_ids": list(self.inbox_ids)})
             return
         await super().chat_resync(event)
+
+    async def chat_timeline_event(self, event):
+        """An assignment, transfer, snooze, wake-up, resolution, reopening or priority change."""
+        await self.send_json({"type": "conversation.event", "event": event["event"]})

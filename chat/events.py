@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .models import Conversation, Message
+from .models import Conversation, ConversationEvent, Message
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,28 @@ def sender_name(message: Message) -> str:
     return "System"
 
 
+def email_subject(message: Message) -> str:
+    """The subject line an inbound email came with ("" for other messages)."""
+    return str(((message.metadata or {}).get("email") or {}).get("subject") or "")
+
+
+def shortened(message: Message) -> dict | None:
+    """How much of an over-long inbound email or SMS was cut to fit one message, or None."""
+    cut = (message.metadata or {}).get("shortened")
+    if not isinstance(cut, dict) or not isinstance(cut.get("original_chars"), int):
+        return None
+    limit = int(cut.get("limit") or 0)
+    return {
+        "original_chars": cut["original_chars"],
+        "limit": limit,
+        "over_by": cut["original_chars"] - limit,
+        "attachment": str(cut.get("attachment") or ""),
+    }
+
+
 def message_payload(message: Message) -> dict:
-    """The websocket shape of a message (DESIGN.md §4); safe for customers unless a note."""
+    """The websocket shape of a message (DESIGN.md §4). Consoles get all of it; widgets only
+    the customer-safe fields (chat.consumers.WIDGET_MESSAGE_FIELDS), and never notes."""
     return {
         "id": message.pk,
         "conversation_id": message.conversation_id,
@@ -57,6 +77,9 @@ def message_payload(message: Message) -> dict:
         "created_at": message.created_at.isoformat(),
         "client_msg_id": message.client_msg_id,
         "delivery_status": message.delivery_status,
+        "delivery_error": message.delivery_error,
+        "subject": email_subject(message),
+        "shortened": shortened(message),
     }
 
 
@@ -179,6 +202,87 @@ def broadcast_conversation(conversation: Conversation) -> None:
         _send(contact_group(conversation.contact_id), _status_event(payload))
 
     transaction.on_commit(send)
+
+
+def _agent_names(user_ids: set[int]) -> dict[int, str]:
+    from django.contrib.auth import get_user_model
+
+    names = {}
+    for user in get_user_model().objects.filter(pk__in=user_ids).select_related("agent"):
+        profile = getattr(user, "agent", None)
+        names[user.pk] = profile.display_name if profile else user.get_username()
+    return names
+
+
+def timeline_event_payloads(events: list[ConversationEvent]) -> list[dict]:
+    """The console's shape of conversation events (ConversationEvent.TIMELINE_KINDS): who did what,
+    with names, and `after_seq`, the seq of the last message before it (its place in the timeline).
+
+    Only whitelisted fields of each kind's data go out. Two queries at most, whatever the number
+    of events (agent and team names). Each event needs `after_seq` set (the selector annotates it).
+    """
+    from .models import Team
+
+    user_ids, team_ids = set(), set()
+    for event in events:
+        data = event.data or {}
+        user_ids.update(v for k in ("assignee_id", "from_agent_id", "to_agent_id") if (v := data.get(k)))
+        team_ids.update(v for k in ("from_team_id", "to_team_id") if (v := data.get(k)))
+        if event.actor_id:
+            user_ids.add(event.actor_id)
+    names = _agent_names(user_ids) if user_ids else {}
+    teams = dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "name")) if team_ids else {}
+
+    def agent(user_id):
+        return {"id": user_id, "name": names.get(user_id, "")} if user_id else None
+
+    def team(team_id):
+        return {"id": team_id, "name": teams.get(team_id, "")} if team_id else None
+
+    payloads = []
+    for event in events:
+        data, kind = event.data or {}, event.kind
+        if kind == ConversationEvent.Kind.ASSIGNED:
+            shown = {"assignee": agent(data.get("assignee_id")), "reason": data.get("reason") or ""}
+        elif kind == ConversationEvent.Kind.TRANSFERRED:
+            shown = {
+                "from_agent": agent(data.get("from_agent_id")),
+                "from_team": team(data.get("from_team_id")),
+                "to_agent": agent(data.get("to_agent_id")),
+                "to_team": team(data.get("to_team_id")),
+            }
+        elif kind == ConversationEvent.Kind.SNOOZED:
+            shown = {"until": data.get("until")}
+        elif kind == ConversationEvent.Kind.WOKE:
+            shown = {"reason": data.get("reason") or ""}
+        elif kind == ConversationEvent.Kind.RESOLVED:
+            shown = {"by_bot": bool(data.get("by_bot"))}
+        elif kind == ConversationEvent.Kind.REOPENED:
+            shown = {"reopen_count": data.get("reopen_count")}
+        elif kind == ConversationEvent.Kind.PRIORITY_CHANGED:
+            shown = {"from": data.get("from"), "to": data.get("to")}
+        else:
+            shown = {}
+        payloads.append(
+            {
+                "id": event.pk,
+                "conversation_id": event.conversation_id,
+                "kind": kind,
+                "actor": agent(event.actor_id),
+                "data": shown,
+                "after_seq": getattr(event, "after_seq", 0) or 0,
+                "created_at": event.created_at.isoformat(),
+            }
+        )
+    return payloads
+
+
+def broadcast_timeline_event(event: ConversationEvent, *, inbox_id: int, after_seq: int) -> None:
+    """After commit: the inbox's consoles show the event as a line of the timeline. Never sent to
+    `contact.<id>`: customers do not see who assigned, transferred or snoozed their conversation."""
+    event.after_seq = after_seq
+    payload = timeline_event_payloads([event])[0]
+    transaction.on_commit(lambda: _send(inbox_group(inbox_id), {"type": "chat.timeline_event", "event": payload}))
 
 
 def broadcast_tokens_revoked(contact_id: int, *, token_hash: str | None = None) -> None:

@@ -331,6 +331,20 @@ class ConversationEvent(models.Model):
         SURVEY_SENT = "survey_sent"
         SURVEY_ANSWERED = "survey_answered"
 
+    # What the console shows as small system lines among the messages (agents only, never customers).
+    TIMELINE_KINDS = frozenset(
+        {
+            Kind.ASSIGNED,
+            Kind.UNASSIGNED,
+            Kind.TRANSFERRED,
+            Kind.PRIORITY_CHANGED,
+            Kind.SNOOZED,
+            Kind.WOKE,
+            Kind.RESOLVED,
+            Kind.REOPENED,
+        }
+    )
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
     actor = models.ForeignKey(

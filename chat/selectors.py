@@ -1,7 +1,8 @@
 """Reads, always scoped to what the asking user may see (one place for the rule)."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cxhub.errors import NotFound
@@ -13,7 +14,9 @@ from .models import (
     Contact,
     ContactIdentity,
     Conversation,
+    ConversationEvent,
     Inbox,
+    InboxMembership,
     Message,
     Team,
 )
@@ -88,6 +91,26 @@ def messages_of(conversation: Conversation, *, after_seq: int = 0, include_notes
     return qs.order_by("seq")
 
 
+TIMELINE_EVENTS_MAX = 500
+
+
+def timeline_events_of(conversation: Conversation) -> list[ConversationEvent]:
+    """The conversation's events the console shows among its messages (ConversationEvent.TIMELINE_KINDS),
+    oldest first, the latest TIMELINE_EVENTS_MAX; each with `after_seq`, the seq of the last message
+    written before it. The caller has checked the conversation is visible (conversation_get)."""
+    last_message_before = (
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"), created_at__lte=OuterRef("created_at"))
+        .order_by("-seq")
+        .values("seq")[:1]
+    )
+    events = (
+        conversation.events.filter(kind__in=ConversationEvent.TIMELINE_KINDS)
+        .annotate(after_seq=Coalesce(Subquery(last_message_before, output_field=IntegerField()), Value(0)))
+        .order_by("-id")[:TIMELINE_EVENTS_MAX]
+    )
+    return list(reversed(events))
+
+
 def contacts_visible_to(user: AbstractBaseUser) -> QuerySet[Contact]:
     """Contacts with at least one conversation in an inbox the user may see."""
     qs = Contact.objects.all()
@@ -138,12 +161,20 @@ def teams_visible_to(user: AbstractBaseUser) -> QuerySet[Team]:
     return Team.objects.select_related("lead")
 
 
-def agents_visible_to(user: AbstractBaseUser) -> QuerySet[AgentProfile]:
-    """Agents who share an inbox with the user (supervisors: all), with their open load."""
+def agents_visible_to(user: AbstractBaseUser, *, candidates_for: Inbox | None = None) -> QuerySet[AgentProfile]:
+    """Agents who share an inbox with the user (supervisors: all), with their open load
+    (`open_conversations`, counted in the same query).
+
+    `candidates_for`: only the active agents a conversation of that inbox can be given to (its
+    members, and supervisors, as `services.conversation_assign` allows)."""
     qs = AgentProfile.objects.select_related("user").prefetch_related("teams")
     ids = inbox_ids_visible_to(user)
     if ids is not None:
         qs = qs.filter(user__inbox_memberships__inbox_id__in=ids).distinct()
+    if candidates_for is not None:
+        members = Exists(InboxMembership.objects.filter(user_id=OuterRef("user_id"), inbox_id=candidates_for.pk))
+        supervisors = Q(is_supervisor=True) | Q(user__is_staff=True) | Q(user__is_superuser=True)
+        qs = qs.filter(members | supervisors, user__is_active=True)
     return qs.annotate(
         open_conversations=Count(
             "user__assigned_conversations",

@@ -181,6 +181,9 @@ def _check_body(body: str) -> str:
 def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> ConversationEvent:
     event = ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
     transaction.on_commit(lambda: wakeup.events_committed(event.pk))
+    if kind in ConversationEvent.TIMELINE_KINDS:
+        # Its place in the timeline: after the conversation's last message so far.
+        events.broadcast_timeline_event(event, inbox_id=conversation.inbox_id, after_seq=conversation.last_seq)
     return event
 
 
@@ -305,10 +308,13 @@ def message_receive(
     conversation.last_activity_at = now
     if conversation.first_customer_message_at is None:
         conversation.first_customer_message_at = now
+    woke = conversation.status == Conversation.Status.SNOOZED
     if conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING):
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
     conversation.save(update_fields=MESSAGE_FIELDS)
+    if woke:
+        _event(conversation, EventKind.WOKE, reason="message")
     _event(
         conversation,
         EventKind.MESSAGE_CREATED,
@@ -332,7 +338,14 @@ def message_send(
     channel: str | None = None,
     sender_kind: str = Message.SenderKind.AGENT,
 ) -> Received:
-    """An agent's reply (or internal note); replies leave on the customer's last channel by default."""
+    """An agent's reply (or internal note); replies leave on the customer's last channel by default.
+
+    A channel the caller names is checked first: a reply by email or SMS to someone who has no
+    address there (or opted out), or by web chat to someone who never used it, is refused with
+    `channel_unavailable` (connectors.outbound.reply_channels, what the console offers). Without
+    a channel the reply goes where the customer last wrote, and a delivery failure is recorded
+    on the message.
+    """
     body = _check_body(body)
     if not body.strip():
         raise InvalidInput("A message needs a body.", fields={"body": ["This field may not be blank."]})
@@ -343,9 +356,14 @@ def message_send(
             return Received(duplicate, False)
     if conversation.status == Conversation.Status.RESOLVED and not is_note:
         raise Conflict("This conversation is resolved; reopen it to reply.", code="conversation_resolved")
+    chosen = channel
     channel = channel or conversation.last_customer_channel or conversation.inbox.channel
     if channel not in Channel.values:
         raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
+    if chosen and not is_note and sender_kind == Message.SenderKind.AGENT:
+        from .connectors import outbound
+
+        outbound.check_reply_channel(conversation, channel)
     now = timezone.now()
     outbound = not is_note and channel in (Channel.EMAIL, Channel.SMS)
     message = Message.objects.create(
@@ -577,8 +595,18 @@ def conversation_snooze(*, conversation: Conversation, by=None, until: datetime)
 
 
 @transaction.atomic
+def conversation_unsnooze(*, conversation: Conversation, by) -> Conversation:
+    """An agent opens a snoozed conversation before its time (`woke`, reason "agent")."""
+    conversation = _locked(conversation)
+    if conversation.status != Conversation.Status.SNOOZED:
+        raise Conflict("This conversation is not snoozed.", code="not_snoozed")
+    _wake(conversation, by=by, reason="agent")
+    return conversation
+
+
+@transaction.atomic
 def conversation_wake(*, conversation_id: int) -> None:
-    """A snoozed conversation whose time has come opens again (idempotent)."""
+    """A snoozed conversation whose time has come opens again (`woke`, reason "timer"; idempotent)."""
     conversation = (
         Conversation.objects.select_for_update()
         .filter(pk=conversation_id, status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
@@ -586,9 +614,15 @@ def conversation_wake(*, conversation_id: int) -> None:
     )
     if conversation is None:
         return
+    _wake(conversation, by=None, reason="timer")
+
+
+def _wake(conversation: Conversation, *, by, reason: str) -> None:
+    """Snoozed → open, with its event. (A customer's message wakes it in message_receive, reason "message".)"""
     conversation.status = Conversation.Status.OPEN
     conversation.snoozed_until = None
     conversation.save(update_fields=["status", "snoozed_until"])
+    _event(conversation, EventKind.WOKE, actor=by, reason=reason)
     events.broadcast_conversation(conversation)
 
 

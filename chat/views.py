@@ -1,5 +1,6 @@
 """Server-rendered pages: the agent console (/console/) and the demo shop page (/demo/)."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -34,6 +35,7 @@ def console(request, conversation_id: int | None = None):
         "statuses": Conversation.Status.choices,
         "channels": Channel.choices,
         "is_supervisor": selectors.user_is_supervisor(user),
+        "body_max_chars": settings.MESSAGE_BODY_MAX_CHARS,
     }
     return render(request, "console/index.html", context)
 

@@ -380,6 +380,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ChannelEnum": "chat.models.Channel.choices",
         "InboxChannelEnum": "chat.models.INBOX_CHANNEL_CHOICES",
+        # Conversation and ConversationDetail share it (a name by field alone would collide).
+        "ConversationStatusEnum": "chat.models.Conversation.Status",
     },
     # every operation documents the JSON error answers (cxhub/schema.py)
     "POSTPROCESSING_HOOKS": [

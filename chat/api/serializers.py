@@ -5,8 +5,20 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.events import sender_name
-from chat.models import AgentProfile, Channel, Contact, ContactIdentity, Conversation, Inbox, Message, Priority, Team
+from chat.events import email_subject, sender_name, shortened
+from chat.models import (
+    INBOX_CHANNEL_CHOICES,
+    AgentProfile,
+    Channel,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    ConversationEvent,
+    Inbox,
+    Message,
+    Priority,
+    Team,
+)
 from chat.selectors import MAX_ID
 
 
@@ -60,6 +72,12 @@ class AgentSerializer(serializers.ModelSerializer):
         ]
 
 
+class AgentListQuerySerializer(serializers.Serializer):
+    inbox = serializers.CharField(
+        required=False, max_length=64, help_text="Only who can take a conversation of this inbox (id or public id)."
+    )
+
+
 class AvailabilitySerializer(serializers.Serializer):
     availability = serializers.ChoiceField(choices=AgentProfile.Availability.choices)
 
@@ -111,6 +129,52 @@ class ConversationSerializer(serializers.ModelSerializer):
         ]
 
 
+class ReplyChannelSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=INBOX_CHANNEL_CHOICES)
+    available = serializers.BooleanField()
+    reason = serializers.CharField(
+        help_text="Why not, as a code: no_web_session, no_email_inbox, no_email_address, no_sms_inbox, "
+        "sms_not_configured, no_phone_number, opted_out; empty when available."
+    )
+    detail = serializers.CharField(help_text="The same in words, for the agent.")
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """One conversation: the list's fields, and the channels a reply can reach the customer on."""
+
+    reply_channels = serializers.SerializerMethodField()
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "reply_channels"]
+
+    @extend_schema_field(ReplyChannelSerializer(many=True))
+    def get_reply_channels(self, conversation) -> list[dict]:
+        from chat.connectors.outbound import reply_channels
+
+        return reply_channels(conversation)
+
+
+class RefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class TimelineEventSerializer(serializers.Serializer):
+    """A conversation event as the console shows it, among the messages (agents only)."""
+
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=sorted(ConversationEvent.TIMELINE_KINDS))
+    actor = RefSerializer(allow_null=True, help_text="Who did it; null for the system (routing, timers).")
+    data = serializers.DictField(
+        help_text="By kind: assigned {assignee, reason}; transferred {from_agent, from_team, to_agent, to_team}; "
+        "snoozed {until}; woke {reason: timer|agent|message}; resolved {by_bot}; reopened {reopen_count}; "
+        "priority_changed {from, to}. Agents and teams as {id, name}."
+    )
+    after_seq = serializers.IntegerField(help_text="Its place: after the message with this seq (0: before all).")
+    created_at = serializers.DateTimeField()
+
+
 class ConversationUpdateSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Priority.choices)
 
@@ -124,7 +188,11 @@ class AssignSerializer(serializers.Serializer):
 class TransferSerializer(serializers.Serializer):
     agent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
     team = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=settings.MESSAGE_BODY_MAX_CHARS)
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text=f"At most {settings.MESSAGE_BODY_MAX_CHARS} characters (longer: 400 body_too_long).",
+    )
 
     def validate(self, attrs):
         if not attrs.get("agent") and not attrs.get("team"):
@@ -144,9 +212,20 @@ class AttachmentSerializer(serializers.Serializer):
     url = serializers.CharField(required=False, allow_null=True, help_text="Download (same login as the API).")
 
 
+class ShortenedSerializer(serializers.Serializer):
+    original_chars = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    over_by = serializers.IntegerField()
+    attachment = serializers.CharField(help_text="The attachment holding the whole text (email), or empty.")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     sender = serializers.SerializerMethodField()
     attachments = serializers.SerializerMethodField()
+    subject = serializers.SerializerMethodField(help_text="The subject of an inbound email; empty otherwise.")
+    shortened = serializers.SerializerMethodField(
+        help_text="An inbound email or SMS over the body limit is stored cut: by how much (null when whole)."
+    )
 
     class Meta:
         model = Message
@@ -164,11 +243,20 @@ class MessageSerializer(serializers.ModelSerializer):
             "client_msg_id",
             "delivery_status",
             "delivery_error",
+            "subject",
+            "shortened",
             "created_at",
         ]
 
     def get_sender(self, message) -> dict:
         return {"kind": message.sender_kind, "id": message.sender_user_id, "name": sender_name(message)}
+
+    def get_subject(self, message) -> str:
+        return email_subject(message)
+
+    @extend_schema_field(ShortenedSerializer(allow_null=True))
+    def get_shortened(self, message) -> dict | None:
+        return shortened(message)
 
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, message) -> list[dict]:
@@ -186,7 +274,11 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=settings.MESSAGE_BODY_MAX_CHARS, trim_whitespace=False)
+    # The length is checked by the service, so an over-long body is refused with its own code.
+    body = serializers.CharField(
+        trim_whitespace=False,
+        help_text=f"At most {settings.MESSAGE_BODY_MAX_CHARS} characters (longer: 400 body_too_long).",
+    )
     is_note = serializers.BooleanField(default=False)
     client_msg_id = serializers.CharField(max_length=64, required=False, allow_null=True)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)

@@ -10,6 +10,7 @@ from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
 from chat import privacy, selectors, services
+from chat.events import timeline_event_payloads
 from chat.models import Message, Team
 from cxhub.api import CursorPagination
 from cxhub.errors import Forbidden, InvalidInput, NotFound
@@ -39,13 +40,25 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.teams_visible_to(self.request.user).order_by("id")
 
 
-@extend_schema_view(availability=extend_schema(request=s.AvailabilitySerializer, responses=s.AgentSerializer))
+@extend_schema_view(
+    availability=extend_schema(request=s.AvailabilitySerializer, responses=s.AgentSerializer),
+    list=extend_schema(parameters=[s.AgentListQuerySerializer]),
+)
 class AgentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Agents with their availability and load (`open_conversations` of `capacity`), in one query.
+
+    `?inbox=<id>`: the candidates for a conversation of that inbox (the transfer dialog)."""
+
     serializer_class = s.AgentSerializer
     lookup_value_regex = r"[0-9]+|me"
 
     def get_queryset(self):
-        return selectors.agents_visible_to(self.request.user)
+        inbox = None
+        if self.action == "list":
+            query = _valid(s.AgentListQuerySerializer, self.request.query_params)
+            if query.get("inbox"):
+                inbox = selectors.inbox_get(self.request.user, query["inbox"])  # a foreign inbox is a 404
+        return selectors.agents_visible_to(self.request.user, candidates_for=inbox)
 
     def get_object(self):
         pk = self.request.user.pk if self.kwargs["pk"] == "me" else selectors.parse_id(self.kwargs["pk"])
@@ -79,12 +92,22 @@ def _agent(user_id) -> object | None:
 
 
 @extend_schema_view(
-    assign=extend_schema(request=s.AssignSerializer, responses=s.ConversationSerializer),
-    transfer=extend_schema(request=s.TransferSerializer, responses=s.ConversationSerializer),
-    resolve=extend_schema(request=None, responses=s.ConversationSerializer),
-    reopen=extend_schema(request=None, responses=s.ConversationSerializer),
-    snooze=extend_schema(request=s.SnoozeSerializer, responses=s.ConversationSerializer),
-    partial_update=extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationSerializer),
+    assign=extend_schema(request=s.AssignSerializer, responses=s.ConversationDetailSerializer),
+    transfer=extend_schema(request=s.TransferSerializer, responses=s.ConversationDetailSerializer),
+    resolve=extend_schema(request=None, responses=s.ConversationDetailSerializer),
+    reopen=extend_schema(request=None, responses=s.ConversationDetailSerializer),
+    snooze=extend_schema(request=s.SnoozeSerializer, responses=s.ConversationDetailSerializer),
+    unsnooze=extend_schema(
+        request=None,
+        responses={200: s.ConversationDetailSerializer, 409: OpenApiTypes.OBJECT},
+        description="Open a snoozed conversation now. 409 `not_snoozed` when it is not snoozed.",
+    ),
+    timeline_events=extend_schema(
+        responses=s.TimelineEventSerializer(many=True),
+        description="Assignments, transfers, snoozes and wake-ups, resolutions, reopenings and priority changes, "
+        "oldest first (the latest 500), each placed after the message `after_seq`. Agents only.",
+    ),
+    partial_update=extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationDetailSerializer),
 )
 class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Conversations in the inboxes the user may see, newest activity first."""
@@ -93,6 +116,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     filterset_class = ConversationFilter
     pagination_class = ActivityPagination
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return s.ConversationSerializer if self.action == "list" else s.ConversationDetailSerializer
 
     def get_queryset(self):
         return selectors.conversation_list(self.request.user)
@@ -152,6 +178,17 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return self._respond(
             services.conversation_snooze(conversation=conversation, by=request.user, until=data["until"])
         )
+
+    @action(detail=True, methods=["post"])
+    def unsnooze(self, request, pk=None):
+        return self._respond(services.conversation_unsnooze(conversation=self.get_object(), by=request.user))
+
+    @action(
+        detail=True, methods=["get"], url_path="events", url_name="events", pagination_class=None, filterset_class=None
+    )
+    def timeline_events(self, request, pk=None):
+        events = selectors.timeline_events_of(self.get_object())
+        return Response(s.TimelineEventSerializer(timeline_event_payloads(events), many=True).data)
 
 
 class MessageViewSet(viewsets.GenericViewSet):

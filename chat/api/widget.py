@@ -40,7 +40,10 @@ class WidgetInboxSerializer(serializers.Serializer):
     greeting = serializers.CharField()
     prechat_form = serializers.BooleanField()
     agents_online = serializers.BooleanField()
-    message_max_chars = serializers.IntegerField(help_text="The longest message body the server takes (characters).")
+    message_max_chars = serializers.IntegerField(
+        help_text="The longest message body (in characters, i.e. Unicode code points); a longer "
+        "`message.send` is refused with the error `body_too_long`."
+    )
 
 
 class WidgetSessionResponseSerializer(serializers.Serializer):

@@ -442,11 +442,14 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     body = parsed.text or parsed.subject
     limit = settings.MESSAGE_BODY_MAX_CHARS
     attachments, stored = _store_attachments(parsed.attachments, parsed.message_id)
+    shortened = None
     if len(body) > limit:
-        # Too long for one message: the message holds the start, the whole text is attached.
+        # Too long for one message: the message holds the start, the whole text is attached,
+        # and the timeline says how much was cut (Message.metadata["shortened"]).
         entry, path = _text_attachment(parsed.full_text, parsed.message_id)
         attachments.append(entry)
         stored.append(path)
+        shortened = {"original_chars": len(body), "limit": limit, "attachment": entry["name"]}
         body = body[: limit - 1] + "…"
     metadata = {
         "email": {
@@ -459,6 +462,8 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
             "auto_submitted": parsed.auto_submitted,
         }
     }
+    if shortened:
+        metadata["shortened"] = shortened
     try:
         received = services.message_receive(
             inbox=inbox,

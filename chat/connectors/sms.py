@@ -274,6 +274,10 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
         if url.startswith("https://") or url.startswith("http://"):
             media.append({"url": url, "content_type": (params.get(f"MediaContentType{index}") or "")[:100]})
     limit = settings.MESSAGE_BODY_MAX_CHARS
+    metadata = {"sms": {"from": sender, "to": to, "segments": (params.get("NumSegments") or "")[:4]}}
+    if len(body) > limit:
+        # Twilio joins at most 1600 characters, so this is a provider gone odd; store what fits and say so.
+        metadata["shortened"] = {"original_chars": len(body), "limit": limit}
     received = services.message_receive(
         inbox=inbox,
         contact=contact,
@@ -282,7 +286,7 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
         attachments=media,
         provider=PROVIDER,
         external_id=sid,
-        metadata={"sms": {"from": sender, "to": to, "segments": (params.get("NumSegments") or "")[:4]}},
+        metadata=metadata,
     )
     logger.info("SMS from %s into conversation %s", sender, received.message.conversation_id)
     return SmsOutcome("message" if received.created else "duplicate", received)

@@ -51,6 +51,9 @@ def test_every_object_of_a_foreign_inbox_is_404_in_the_error_shape(as_user, two_
         ("post", f"/api/v1/conversations/{foreign.pk}/assign/", {"assignee": alice.pk}),
         ("post", f"/api/v1/conversations/{foreign.pk}/transfer/", {"agent": alice.pk}),
         ("post", f"/api/v1/conversations/{foreign.pk}/snooze/", {"until": "2099-01-01T00:00:00Z"}),
+        ("post", f"/api/v1/conversations/{foreign.pk}/unsnooze/", {}),
+        ("get", f"/api/v1/conversations/{foreign.pk}/events/", None),
+        ("get", f"/api/v1/agents/?inbox={b.pk}", None),
         ("patch", f"/api/v1/conversations/{foreign.pk}/", {"priority": "high"}),
         ("get", f"/api/v1/contacts/{foreign.contact_id}/", None),
         ("post", f"/api/v1/contacts/{foreign.contact_id}/merge/", {"source_id": mine.contact_id}),
@@ -179,6 +182,7 @@ def test_a_body_over_10000_characters_is_400_and_nothing_stored(as_user):
         f"/api/v1/conversations/{conversation.pk}/messages/", {"body": "x" * 10_001}, format="json"
     )
     assert response.status_code == 400 and "body" in error_of(response)["fields"]
+    assert error_of(response)["code"] == "body_too_long"  # its own code, the one the sockets use too
     assert conversation.messages.count() == 1
 
 

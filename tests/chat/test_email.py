@@ -282,7 +282,17 @@ def test_a_reply_for_a_contact_without_email_fails_clearly():
     EmailInboxFactory(email_address="support@acme.test")
     visitor = services.contact_identify(claims=[Claim(Kind.VISITOR, "v-2", False)])
     conversation = services.message_receive(inbox=web, contact=visitor, channel="web", body="hi").message.conversation
-    sent = services.message_send(conversation=conversation, by=agent_user(web), body="Hi", channel="email").message
+    # when an agent picks email for someone with no address, it is refused before anything is stored
+    with pytest.raises(InvalidInput) as refused:
+        services.message_send(conversation=conversation, by=agent_user(web), body="Hi", channel="email")
+    assert refused.value.code == "channel_unavailable"
+    assert refused.value.fields == {"channel": ["no email address"]}
+    assert conversation.messages.count() == 1
+    # and should the address go missing after the reply was written (a merge undone, an erasure),
+    # delivery still says why it failed
+    sent = services.message_send(conversation=conversation, by=agent_user(web), body="Hi again").message
+    Message.objects.filter(pk=sent.pk).update(channel="email", delivery_status="pending")
+    outbound.deliver(message_id=sent.pk)
     sent.refresh_from_db()
     assert sent.delivery_status == "failed" and sent.delivery_error == "The customer has no email address."
 

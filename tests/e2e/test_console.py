@@ -172,10 +172,10 @@ def test_assign_transfer_snooze_resolve_reopen_and_availability(shop, new_page):
     expect(page.locator("#convo-badges")).to_contain_text("Bob Agent")
     expect(page.locator("#timeline .msg.note", has_text="double charged")).to_have_count(1)
 
-    # when they snooze it for an hour, resolve it, then reopen it
+    # when they snooze it for an hour (one click on the preset), resolve it, then reopen it
     page.click("#act-snooze")
-    page.click("[data-snooze-hours='1']")
-    page.locator("#snooze-form button[type=submit]").click()
+    page.click("#snooze-dialog [data-snooze=hour]")
+    expect(page.locator("#snooze-dialog")).to_be_hidden()
     expect(page.locator("#convo-badges")).to_contain_text("snoozed until")
     expect(page.locator("#act-snooze")).to_be_hidden()
     page.click("#act-resolve")

@@ -96,6 +96,9 @@ RULES: dict[str, Rule] = {
     "conversation-resolve": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-reopen": Rule("scoped", obj="resolved_conversation", methods={"POST": {}}),
     "conversation-snooze": Rule("scoped", obj="conversation", methods={"POST": {"until": FUTURE}}),
+    # allowed roles get 409 not_snoozed (the world's conversation is open): past the authorisation
+    "conversation-unsnooze": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    "conversation-events": Rule("scoped", obj="conversation"),
     "conversation-messages": Rule(
         "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
     ),

@@ -289,6 +289,76 @@ def test_widget_links_in_messages_run_nothing_and_go_nowhere_else(live_server_ur
     FIGURES["xss_widget_links_checked"] = checked
 
 
+LINK_ATTACKS = [
+    "javascript:window.__xss(9001)",
+    "JaVaScRiPt:window.__xss(9002)",
+    " javascript:window.__xss(9003) https://ok.example/",
+    "vbscript:msgbox(9004) data:text/html,<script>window.__xss(9005)</script>",
+    'https://ok.example/"onmouseover="window.__xss(9006)"',
+    "https://ok.example/'><img src=x onerror=window.__xss(9007)>",
+    "https://ok.example/<script>window.__xss(9008)</script>",
+    "https://ok.example/#<img src=x onerror=window.__xss(9009)>",
+    'http://ok.example/x?q="><svg onload=window.__xss(9010)>',
+    "mailto:x@ok.example?body=<script>window.__xss(9011)</script>",
+    '"><a href="javascript:window.__xss(9012)">x@ok.example</a>',
+    "x@ok.example<img src=x onerror=window.__xss(9013)>",
+    "https://ok.example@evil.example/ and https://user:pass@evil.example/",
+    "https://ok.example/%22%3E%3Cscript%3Ewindow.__xss(9014)%3C/script%3E",
+    "&#106;avascript:window.__xss(9015) &lt;a href=javascript:window.__xss(9016)&gt;",
+]
+SAFE_HREF = re.compile(r"^(https?://[^\s\"'<>`]+|mailto:[^\s\"'<>`]+)$")
+
+
+@pytest.fixture
+def link_world(live_server_url):
+    """One conversation whose messages are links around every payload, and link-shaped attacks."""
+    web = InboxFactory(name="Shop", allowed_origins=[live_server_url])
+    agent = AgentFactory(user=UserFactory(username="alice"), display_name="Alice", inboxes=[web]).user
+    contact = ContactFactory(name="Lenny Links")
+    bodies = list(LINK_ATTACKS)
+    for i, payload in enumerate(PAYLOADS):
+        bodies.append(f"see https://shop.example/p/{i}?{payload} or mail a{i}@shop.example {payload}")
+    for body in bodies:
+        services.message_receive(inbox=web, contact=contact, channel="web", body=body)
+    return {"agent": agent, "conversation": contact.conversations.get(), "bodies": bodies}
+
+
+def test_console_links_are_only_safe_anchors_and_no_payload_runs(link_world, live_server_url, new_page):
+    """Linkified message text (chat/static/chat/linkify.js): every payload around or inside a link
+    stays text; the only elements made are <a> with an http(s) or mailto href, opening in a new tab."""
+    shop = Shop()
+    shop.url = live_server_url
+    console = new_page(viewport={"width": 1400, "height": 900})
+    seen = watch(console)
+    log_in(console, shop)
+    console.goto(f"{live_server_url}/console/c/{link_world['conversation'].pk}/")
+    bubbles = console.locator("#timeline > .msg .bubble")
+    expect(bubbles).to_have_count(len(link_world["bodies"]), timeout=60_000)
+    console.wait_for_timeout(500)
+    found = console.evaluate(
+        """() => Array.from(document.querySelectorAll('#timeline > .msg .bubble'), (bubble) => ({
+            text: bubble.textContent,
+            tags: Array.from(bubble.querySelectorAll('*'), (node) => node.tagName),
+            links: Array.from(bubble.querySelectorAll('a'), (a) => ({
+                href: a.getAttribute('href'), rel: a.rel, target: a.target,
+                attributes: a.getAttributeNames().sort().join(' ') })),
+        }))"""
+    )
+    hits, dialogs, csp = executed(console, seen)
+    assert (hits, dialogs, csp) == ([], [], [])
+    assert [f["text"] for f in found] == link_world["bodies"]  # the text reads exactly as written
+    links = [link for f in found for link in f["links"]]
+    assert {tag for f in found for tag in f["tags"]} == {"A"}
+    unsafe = [link["href"] for link in links if not SAFE_HREF.match(link["href"])]
+    assert unsafe == []
+    assert {(link["rel"], link["target"], link["attributes"]) for link in links} == {
+        ("noopener noreferrer nofollow", "_blank", "href rel target")
+    }
+    assert len(links) >= 2 * len(PAYLOADS)  # every message's web link and address were made
+    FIGURES["xss_console_link_messages"] = len(found)
+    FIGURES["xss_console_links"] = len(links)
+
+
 def _html_routes():
     def walk(patterns, prefix=""):
         for entry in patterns:

@@ -15,6 +15,7 @@ import {
 } from "./dom.js";
 import { applyFilterUi } from "./filters.js";
 import { LiveSocket } from "./live.js";
+import { linkify } from "../chat/linkify.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
@@ -22,6 +23,11 @@ const IS_SUPERVISOR = root.dataset.supervisor === "true";
 const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team"];
 const FILTER_STORE = "cxhub.console.filters";
 const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 };
+// The longest body the server stores (settings.MESSAGE_BODY_MAX_CHARS), in code points as Python counts.
+const BODY_MAX = Number(root.dataset.bodyMaxChars) || 10000;
+const COUNTER_FROM = 0.9; // the counter shows from 90 % of the limit
+const NEAR_BOTTOM_PX = 48; // "at the bottom" for following new messages
+const CHANNEL_NAMES = { web: "Web chat", email: "Email", sms: "SMS" };
 
 const $ = (id) => document.getElementById(id);
 const list = $("conv-list");
@@ -41,6 +47,8 @@ const state = {
   contact: null,
   lastSeq: 0,
   seen: new Set(),
+  eventIds: new Set(), // timeline events shown
+  failures: new Map(), // seq -> message not delivered (current conversation)
   canned: null,
   cannedIndex: 0,
   typingTimer: null,
@@ -237,14 +245,18 @@ async function openConversation(id, { push = true } = {}) {
   state.current = conversation;
   state.unread.delete(id);
   state.seen = new Set();
+  state.eventIds = new Set();
+  state.failures = new Map();
   state.lastSeq = 0;
   if (push && location.pathname !== `/console/c/${id}/`) history.pushState({ id }, "", `/console/c/${id}/`);
   root.classList.add("has-conversation");
   $("convo-empty").hidden = true;
   $("convo-view").hidden = false;
   renderHeader();
-  replyChannel.value = defaultChannel(conversation);
+  state.sendError = "";
+  renderReplyChannels({ reset: true });
   clear(timeline);
+  hideJump();
   clear($("typing-line"));
   for (const button of list.querySelectorAll(".conv-item")) {
     button.setAttribute("aria-current", Number(button.dataset.id) === id ? "true" : "false");
@@ -252,10 +264,12 @@ async function openConversation(id, { push = true } = {}) {
   }
   let messages;
   let contact;
+  let events;
   try {
-    [messages, contact] = await Promise.all([
+    [messages, contact, events] = await Promise.all([
       messagesOf(id),
       api(`/api/v1/contacts/${conversation.contact.id}/`).catch(() => null),
+      api(`/api/v1/conversations/${id}/events/`).catch(() => []),
     ]);
   } catch (error) {
     toast(`Could not load the conversation: ${error.message}`, { error: true });
@@ -264,12 +278,24 @@ async function openConversation(id, { push = true } = {}) {
   if (!state.current || state.current.id !== id) return;
   state.contact = contact;
   renderEarlier(contact, conversation);
-  for (const message of messages) appendMessage(message);
+  for (const message of messages) placeMessage(message);
+  for (const event of events) placeEvent(event);
   renderSurveysFor(conversation.id, timeline);
   renderContact(contact);
   live.send({ type: "resume", conversation_id: id, after_seq: state.lastSeq });
   markRead();
-  timeline.scrollTop = timeline.scrollHeight;
+  scrollToEnd();
+}
+
+/** Events missed while the socket was down (a reconnect): read them again, add the new ones. */
+async function catchUpEvents() {
+  if (!state.current) return;
+  const id = state.current.id;
+  const events = await api(`/api/v1/conversations/${id}/events/`).catch(() => []);
+  if (!state.current || state.current.id !== id) return;
+  addToTimeline(() => {
+    for (const event of events) placeEvent(event);
+  });
 }
 
 /** Every message of a conversation, page by page (500 at a time, by seq). */
@@ -290,9 +316,38 @@ function defaultChannel(conversation) {
   return channel === "api" ? "web" : channel;
 }
 
+/** "Reply via" offers the channels the server says can reach the customer; the others say why not. */
+function renderReplyChannels({ reset = false } = {}) {
+  const conversation = state.current;
+  const known = new Map((conversation.reply_channels || []).map((item) => [item.channel, item]));
+  const previous = replyChannel.value;
+  for (const option of replyChannel.options) {
+    const info = known.get(option.value);
+    const available = !info || info.available;
+    option.disabled = !available;
+    option.textContent = available ? CHANNEL_NAMES[option.value] : `${CHANNEL_NAMES[option.value]} — ${info.detail || info.reason}`;
+  }
+  const usable = Array.from(replyChannel.options).filter((option) => !option.disabled);
+  const preferred = reset ? defaultChannel(conversation) : previous;
+  const chosen = usable.find((option) => option.value === preferred) || usable.find((option) => option.value === defaultChannel(conversation)) || usable[0];
+  if (chosen) replyChannel.value = chosen.value;
+  state.noReplyChannel = !usable.length;
+  updateComposer();
+}
+
+const SUBJECT_PREFIX = /^\s*((re|fwd?|aw|wg|sv|antw)\s*(\[\d+\])?\s*:\s*)+/i;
+function sameSubject(a, b) {
+  const norm = (text) => (text || "").replace(SUBJECT_PREFIX, "").replace(/\s+/g, " ").trim().toLowerCase();
+  return norm(a) === norm(b);
+}
+
 function renderHeader() {
   const conversation = state.current;
   $("convo-title").textContent = contactLabel(conversation.contact);
+  const subject = $("convo-subject");
+  subject.textContent = conversation.subject || "";
+  subject.title = conversation.subject || "";
+  subject.hidden = !conversation.subject;
   const badges = clear($("convo-badges"));
   badges.append(statusBadge(conversation.status));
   if (PRIORITY_RANK[conversation.priority] >= 2) badges.append(el("span", { class: `badge badge-${conversation.priority}`, text: conversation.priority }));
@@ -301,6 +356,7 @@ function renderHeader() {
   const resolved = conversation.status === "resolved";
   $("act-resolve").hidden = resolved;
   $("act-snooze").hidden = resolved || conversation.status === "snoozed";
+  $("act-unsnooze").hidden = conversation.status !== "snoozed";
   $("act-reopen").hidden = !resolved;
   if (conversation.status === "snoozed" && conversation.snoozed_until) {
     badges.append(el("span", { class: "muted", text: `snoozed until ${dateTime(conversation.snoozed_until)}` }));
@@ -328,7 +384,7 @@ function renderEarlier(contact, conversation) {
       details.dataset.loaded = "1";
       try {
         const messages = await messagesOf(other.id);
-        for (const message of messages) body.append(messageNode(message));
+        for (const message of messages) body.append(messageNode(message, other.subject));
         renderSurveysFor(other.id, body);
         if (!messages.length) body.append(el("p", { class: "muted", text: "No messages." }));
       } catch (error) {
@@ -364,7 +420,7 @@ function surveyNode(answer) {
     el("strong", { text: "Survey: " }),
     surveyLabel(answer),
     answer.agent?.name ? el("span", { class: "muted", text: ` · rated ${answer.agent.name}` }) : null,
-    answer.comment ? el("span", {}, [" — “", el("q", { text: answer.comment }), "”"]) : null,
+    answer.comment ? el("span", {}, [" — ", el("q", { text: answer.comment })]) : null,
     answer.answered_at ? el("span", { class: "muted", text: ` · ${dateTime(answer.answered_at)}` }) : null,
   ]);
   return node;
@@ -374,39 +430,180 @@ function renderSurveysFor(conversationId, container) {
   const history = state.contact?.survey_history || [];
   for (const answer of history) {
     const belongs = answer.conversation_id === conversationId || answer.conversation === conversationId;
-    if (belongs) container.append(surveyNode(answer));
+    if (!belongs) continue;
+    const node = surveyNode(answer);
+    // So that a live answer replaces the "sent, no answer yet" line instead of adding a second one.
+    if (answer.invitation_id) node.dataset.invitation = String(answer.invitation_id);
+    container.append(node);
   }
 }
 
-function messageNode(message) {
+const number = (n) => Number(n).toLocaleString("en-US");
+
+function messageNode(message, conversationSubject = state.current?.subject) {
   const kind = message.sender?.kind;
   const outbound = kind === "agent" || kind === "bot" || message.direction === "out";
   const classes = ["msg", kind === "system" ? "system" : outbound ? "out" : "in"];
   if (message.is_note) classes.push("note");
-  if (message.delivery_status === "failed") classes.push("failed");
+  const failed = message.delivery_status === "failed";
+  if (failed) classes.push("failed");
+  const cut = message.shortened;
+  const files = (message.attachments || []).filter((file) => file.url);
   return el("div", { class: classes.join(" "), dataset: { seq: String(message.seq), conversationId: String(message.conversation_id) } }, [
     el("div", { class: "msg-meta" }, [
       el("span", { class: "sender", text: message.sender?.name || kind || "" }),
       channelBadge(message.channel),
       message.is_note ? el("span", { class: "badge badge-note", text: "internal note" }) : null,
       el("time", { datetime: message.created_at, text: dateTime(message.created_at), title: message.created_at }),
-      message.delivery_status === "failed" ? el("span", { class: "badge badge-high", text: "not delivered", title: message.delivery_error || "" }) : null,
+      failed ? el("span", { class: "badge badge-high", text: "not delivered" }) : null,
     ]),
-    el("div", { class: "bubble", text: message.body }),
+    message.subject && !sameSubject(message.subject, conversationSubject) ? el("p", { class: "msg-subject", text: `Subject: ${message.subject}` }) : null,
+    // Links are built as <a> elements by linkify (http, https and mailto only); the rest stays text.
+    el("div", { class: "bubble" }, [linkify(message.body || "")]),
+    files.length
+      ? el(
+          "ul",
+          { class: "msg-files" },
+          files.map((file) => el("li", {}, [el("a", { href: file.url, download: file.name || "", text: file.name || "attachment" })])),
+        )
+      : null,
+    cut
+      ? el("p", {
+          class: "msg-shortened",
+          text: `Message shortened: ${number(cut.over_by)} characters over the limit.${cut.attachment ? ` The full text is attached (${cut.attachment}).` : ""}`,
+        })
+      : null,
+    failed ? el("p", { class: "delivery-error", role: "note", text: `Not delivered: ${message.delivery_error || "no reason was given"}` }) : null,
   ]);
 }
 
-function appendMessage(message) {
-  if (!state.current || message.conversation_id !== state.current.id) return;
-  if (state.seen.has(message.seq)) return;
-  state.seen.add(message.seq);
-  state.lastSeq = Math.max(state.lastSeq, message.seq);
-  const node = messageNode(message);
-  const later = Array.from(timeline.querySelectorAll(`:scope > .msg[data-seq]`)).find((other) => Number(other.dataset.seq) > message.seq);
+// --- timeline order: a message sits at its seq; an event after the message `after_seq` (then by id).
+function orderKey(node) {
+  if (node.dataset.eventId) return [Number(node.dataset.afterSeq), 1, Number(node.dataset.eventId)];
+  return [Number(node.dataset.seq), 0, 0];
+}
+
+function before(a, b) {
+  for (let i = 0; i < 3; i += 1) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+}
+
+function insertInOrder(node) {
+  const key = orderKey(node);
+  const later = Array.from(timeline.querySelectorAll(":scope > .msg[data-seq], :scope > .event-line")).find((other) => before(key, orderKey(other)));
   if (later) timeline.insertBefore(node, later);
   else timeline.append(node);
-  const nearBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 160;
-  if (nearBottom || message.sender?.kind === "agent") timeline.scrollTop = timeline.scrollHeight;
+}
+
+// --- following new messages: stay at the bottom if the agent was there, else offer a jump.
+const jumpButton = $("jump-new");
+let stickToEnd = true; // the agent is reading the newest messages (updated as they scroll)
+function nearBottom() {
+  return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < NEAR_BOTTOM_PX;
+}
+
+function scrollToEnd() {
+  timeline.scrollTop = timeline.scrollHeight;
+  stickToEnd = true;
+  hideJump();
+}
+
+function hideJump() {
+  jumpButton.hidden = true;
+}
+
+/** Change the timeline; follow it to the end when the agent was at (or near) the end before the
+ * change, whatever the size of what came; otherwise keep their place and show "New messages". */
+function addToTimeline(change, { follow = false } = {}) {
+  const wasAtEnd = stickToEnd || nearBottom();
+  const added = change();
+  if (added === false) return;
+  if (wasAtEnd || follow) scrollToEnd();
+  else jumpButton.hidden = false;
+}
+
+jumpButton.addEventListener("click", () => {
+  scrollToEnd();
+  markRead();
+  timeline.focus({ preventScroll: true });
+});
+timeline.addEventListener("scroll", () => {
+  stickToEnd = nearBottom();
+  if (stickToEnd) hideJump();
+});
+// The header or the composer changed height (buttons wrap, a hint shows): stay at the end.
+new ResizeObserver(() => {
+  if (stickToEnd) timeline.scrollTop = timeline.scrollHeight;
+}).observe(timeline);
+
+function placeMessage(message) {
+  if (!state.current || message.conversation_id !== state.current.id) return false;
+  if (state.seen.has(message.seq)) return false;
+  state.seen.add(message.seq);
+  state.lastSeq = Math.max(state.lastSeq, message.seq);
+  if (message.delivery_status === "failed") state.failures.set(message.seq, message);
+  insertInOrder(messageNode(message));
+  return true;
+}
+
+function appendMessage(message, { follow = false } = {}) {
+  addToTimeline(() => placeMessage(message), { follow });
+}
+
+function whoBy(event) {
+  return event.actor?.name ? ` by ${event.actor.name}` : "";
+}
+
+function agentName(ref) {
+  return ref ? ref.name || `agent #${ref.id}` : "";
+}
+
+/** The words of one timeline line. */
+function eventText(event) {
+  const data = event.data || {};
+  switch (event.kind) {
+    case "assigned": {
+      const assignee = agentName(data.assignee);
+      if (data.reason === "first_reply") return `Assigned to ${assignee} (first reply)`;
+      if (!event.actor) return `Assigned to ${assignee} (automatic routing)`;
+      return `Assigned to ${assignee}${event.actor.id === data.assignee?.id ? "" : whoBy(event)}`;
+    }
+    case "unassigned":
+      return event.actor ? `Unassigned${whoBy(event)}` : "Unassigned (back to the queue)";
+    case "transferred": {
+      const to = [agentName(data.to_agent), data.to_team?.name].filter(Boolean).join(" · ");
+      return `Transferred to ${to || "the queue"}${whoBy(event)}`;
+    }
+    case "priority_changed":
+      return `Priority ${data.from} → ${data.to}${whoBy(event)}`;
+    case "snoozed":
+      return `Snoozed until ${dateTime(data.until)}${whoBy(event)}`;
+    case "woke":
+      if (data.reason === "agent") return `Unsnoozed${whoBy(event)}`;
+      if (data.reason === "message") return "Woke up: the customer wrote";
+      return "Woke up: the snooze time came";
+    case "resolved":
+      return data.by_bot ? "Resolved by the bot" : `Resolved${whoBy(event)}`;
+    case "reopened":
+      return `Reopened${whoBy(event)}`;
+    default:
+      return event.kind;
+  }
+}
+
+function eventNode(event) {
+  return el("div", { class: `event-line event-${event.kind}`, dataset: { eventId: String(event.id), afterSeq: String(event.after_seq || 0), kind: event.kind } }, [
+    el("span", { class: "event-text", text: eventText(event) }),
+    el("time", { datetime: event.created_at, text: dateTime(event.created_at), title: event.created_at }),
+  ]);
+}
+
+function placeEvent(event) {
+  if (!state.current || event.conversation_id !== state.current.id) return false;
+  if (state.eventIds.has(event.id)) return false;
+  state.eventIds.add(event.id);
+  insertInOrder(eventNode(event));
+  return true;
 }
 
 function markRead() {
@@ -521,21 +718,69 @@ function renderContact(contact) {
   }
   if (!contact.survey_history?.length) surveys.append(el("li", { class: "muted", text: "No survey answers yet." }));
   contactPane.append(section("Satisfaction", [surveys]));
+
+  if (state.failures.size) {
+    const problems = el("ul", { class: "plain-list delivery-problems" });
+    for (const message of [...state.failures.values()].sort((a, b) => b.seq - a.seq)) {
+      problems.append(
+        el("li", {}, [
+          channelBadge(message.channel),
+          el("span", { class: "muted", text: dateTime(message.created_at) }),
+          el("span", { class: "reason", text: message.delivery_error || "no reason was given" }),
+        ]),
+      );
+    }
+    contactPane.append(section("Delivery problems", [problems]));
+  }
 }
 
 // ------------------------------------------------------------------ reply box
 noteToggle.addEventListener("change", () => {
   composer.classList.toggle("note-mode", noteToggle.checked);
-  replyChannel.disabled = noteToggle.checked;
   replyBox.placeholder = noteToggle.checked ? "Write an internal note (never shown to the customer)…" : "Write a reply…";
   $("send-reply").textContent = noteToggle.checked ? "Add note" : "Send";
+  updateComposer();
 });
+
+const replyCount = $("reply-count");
+const replyHint = $("reply-hint");
+/** Characters as the server counts them (code points: an emoji is one, not two). */
+const characters = (text) => Array.from(text).length;
+
+/** The counter near the limit, the reason a reply cannot go, and the reply channel's state. */
+function updateComposer() {
+  const length = characters(replyBox.value.trim());
+  const over = length - BODY_MAX;
+  replyCount.hidden = length < BODY_MAX * COUNTER_FROM;
+  replyCount.classList.toggle("over", over > 0);
+  replyCount.textContent = over > 0 ? `${number(over)} over the limit (${number(length)} / ${number(BODY_MAX)})` : `${number(length)} / ${number(BODY_MAX)}`;
+  if (over > 0) replyBox.setAttribute("aria-invalid", "true");
+  else replyBox.removeAttribute("aria-invalid");
+  replyChannel.disabled = noteToggle.checked || Boolean(state.noReplyChannel);
+  let hint = state.sendError || "";
+  if (!hint && state.noReplyChannel && !noteToggle.checked) hint = "No channel can reach this customer; you can still add an internal note.";
+  replyHint.textContent = hint;
+  replyHint.classList.toggle("error", Boolean(hint));
+}
+
+function refuseToSend(reason) {
+  state.sendError = reason;
+  updateComposer();
+}
 
 composer.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!state.current) return;
   const body = replyBox.value.trim();
   if (!body) return;
+  if (characters(body) > BODY_MAX) {
+    refuseToSend(`Too long to send: at most ${number(BODY_MAX)} characters. Shorten it or split it in two.`);
+    return;
+  }
+  if (!noteToggle.checked && state.noReplyChannel) {
+    refuseToSend("No channel can reach this customer; you can still add an internal note.");
+    return;
+  }
   const payload = { body, is_note: noteToggle.checked, client_msg_id: uuid() };
   if (!noteToggle.checked) payload.channel = replyChannel.value;
   const button = $("send-reply");
@@ -543,11 +788,13 @@ composer.addEventListener("submit", async (event) => {
   try {
     const message = await api(`/api/v1/conversations/${state.current.id}/messages/`, { method: "POST", body: payload });
     replyBox.value = "";
-    appendMessage(message);
-    timeline.scrollTop = timeline.scrollHeight;
+    state.sendError = "";
+    updateComposer();
+    appendMessage(message, { follow: true });
     sendTyping(false);
   } catch (error) {
-    toast(`Not sent: ${error.message}`, { error: true });
+    refuseToSend(`Not sent: ${error.message}`);
+    if (error.code === "channel_unavailable") refreshCurrent();
   } finally {
     button.disabled = false;
     replyBox.focus();
@@ -581,6 +828,8 @@ replyBox.addEventListener("keydown", (event) => {
 });
 
 replyBox.addEventListener("input", () => {
+  state.sendError = "";
+  updateComposer();
   showCanned();
   if (!noteToggle.checked && replyBox.value.trim()) sendTyping(true);
 });
@@ -668,9 +917,11 @@ async function act(path, body, done) {
   if (!state.current) return;
   try {
     const conversation = await api(`/api/v1/conversations/${state.current.id}/${path}/`, { method: "POST", body: body || {} });
+    if (!state.current || state.current.id !== conversation.id) return conversation;
     state.current = conversation;
     state.conversations.set(conversation.id, conversation);
     renderHeader();
+    renderReplyChannels();
     refreshListItem(conversation.id);
     if (done) done(conversation);
     reloadListSoon();
@@ -681,15 +932,60 @@ async function act(path, body, done) {
   }
 }
 
-$("act-assign-me").addEventListener("click", () => act("assign", { assignee: ME }, () => toast("Assigned to you.")));
-$("act-resolve").addEventListener("click", () => act("resolve", null, () => toast("Resolved.")));
-$("act-reopen").addEventListener("click", () => act("reopen", null, () => toast("Reopened.")));
+const ignore = () => {}; // act() has shown the error already
+$("act-assign-me").addEventListener("click", () => act("assign", { assignee: ME }, () => toast("Assigned to you.")).catch(ignore));
+$("act-resolve").addEventListener("click", () => act("resolve", null, () => toast("Resolved.")).catch(ignore));
+$("act-reopen").addEventListener("click", () => act("reopen", null, () => toast("Reopened.")).catch(ignore));
+$("act-unsnooze").addEventListener("click", () => act("unsnooze", null, () => toast("Open again.")).catch(ignore));
 
 const transferDialog = $("transfer-dialog");
+const transferAgent = $("transfer-agent");
+const AVAILABILITY_ORDER = { online: 0, busy: 1, offline: 2 };
+
+/** The agents who can take this conversation, with their availability and load, best first. */
+async function loadTransferCandidates() {
+  const conversation = state.current;
+  transferAgent.disabled = true;
+  $("transfer-agent-status").textContent = "Loading agents…";
+  let agents;
+  try {
+    agents = await api("/api/v1/agents/", { params: { inbox: conversation.inbox.id } });
+  } catch (error) {
+    $("transfer-agent-status").textContent = `Could not load the agents: ${error.message}`;
+    return;
+  }
+  agents = agents.results || agents;
+  const load = (agent) => (agent.capacity ? (agent.open_conversations || 0) / agent.capacity : 1);
+  agents.sort(
+    (a, b) => (AVAILABILITY_ORDER[a.availability] ?? 3) - (AVAILABILITY_ORDER[b.availability] ?? 3) || load(a) - load(b) || a.display_name.localeCompare(b.display_name),
+  );
+  const chosen = transferAgent.value;
+  for (const option of Array.from(transferAgent.options).slice(1)) option.remove();
+  for (const agent of agents) {
+    const open = agent.open_conversations || 0;
+    const full = open >= agent.capacity;
+    transferAgent.append(
+      el("option", {
+        value: String(agent.id),
+        dataset: { availability: agent.availability },
+        class: `availability-${agent.availability}${full ? " full" : ""}`,
+        text: `${agent.display_name} — ${agent.availability} · ${open} / ${agent.capacity} open${full ? " (full)" : ""}`,
+      }),
+    );
+  }
+  transferAgent.value = agents.some((agent) => String(agent.id) === chosen) ? chosen : "";
+  // A list box: every candidate's availability and load in view at once.
+  transferAgent.size = Math.min(8, agents.length + 1);
+  transferAgent.disabled = false;
+  $("transfer-agent-status").textContent = agents.length ? "" : "Nobody else can take conversations of this inbox.";
+}
+
 $("act-transfer").addEventListener("click", () => {
   $("transfer-error").hidden = true;
   $("transfer-note").value = "";
+  transferAgent.value = "";
   transferDialog.showModal();
+  loadTransferCandidates();
 });
 $("transfer-cancel").addEventListener("click", () => transferDialog.close());
 $("transfer-form").addEventListener("submit", async (event) => {
@@ -717,28 +1013,20 @@ function localInputValue(date) {
   const pad = (n) => String(n).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
-$("act-snooze").addEventListener("click", () => {
-  $("snooze-error").hidden = true;
-  $("snooze-until").value = localInputValue(new Date(Date.now() + 3600 * 1000));
-  snoozeDialog.showModal();
-});
-$("snooze-cancel").addEventListener("click", () => snoozeDialog.close());
-for (const button of snoozeDialog.querySelectorAll("[data-snooze-hours], [data-snooze-tomorrow]")) {
-  button.addEventListener("click", () => {
-    let until;
-    if (button.dataset.snoozeHours) until = new Date(Date.now() + Number(button.dataset.snoozeHours) * 3600 * 1000);
-    else {
-      until = new Date();
-      until.setDate(until.getDate() + 1);
-      until.setHours(Number(button.dataset.snoozeTomorrow), 0, 0, 0);
-    }
-    $("snooze-until").value = localInputValue(until);
-  });
+
+/** The moment of a preset, in the agent's own time zone. */
+function snoozePreset(name) {
+  const now = new Date();
+  if (name === "hour") return new Date(now.getTime() + 3600 * 1000);
+  const at = new Date(now);
+  at.setHours(9, 0, 0, 0);
+  if (name === "tomorrow") at.setDate(at.getDate() + 1);
+  else if (name === "next-week") at.setDate(at.getDate() + (((8 - at.getDay()) % 7) || 7)); // next Monday
+  return at;
 }
-$("snooze-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const until = new Date($("snooze-until").value);
-  if (Number.isNaN(until.getTime())) return;
+
+async function snoozeUntil(until) {
+  $("snooze-error").hidden = true;
   try {
     await act("snooze", { until: until.toISOString() });
     snoozeDialog.close();
@@ -747,6 +1035,28 @@ $("snooze-form").addEventListener("submit", async (event) => {
     $("snooze-error").textContent = error.message;
     $("snooze-error").hidden = false;
   }
+}
+
+$("act-snooze").addEventListener("click", () => {
+  $("snooze-error").hidden = true;
+  $("snooze-until").value = localInputValue(snoozePreset("tomorrow"));
+  $("snooze-until").min = localInputValue(new Date());
+  snoozeDialog.showModal();
+});
+$("snooze-cancel").addEventListener("click", () => snoozeDialog.close());
+for (const button of snoozeDialog.querySelectorAll("[data-snooze]")) {
+  // One click snoozes: the preset is the choice.
+  button.addEventListener("click", () => snoozeUntil(snoozePreset(button.dataset.snooze)));
+}
+$("snooze-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const until = new Date($("snooze-until").value);
+  if (Number.isNaN(until.getTime())) {
+    $("snooze-error").textContent = "Pick a date and a time.";
+    $("snooze-error").hidden = false;
+    return;
+  }
+  snoozeUntil(until);
 });
 
 // ------------------------------------------------------------------ live frames
@@ -763,6 +1073,9 @@ function onFrame(frame) {
       break;
     case "conversation.updated":
       onConversationUpdated(frame.conversation || {});
+      break;
+    case "conversation.event":
+      if (frame.event) addToTimeline(() => placeEvent(frame.event));
       break;
     case "ready":
       if (frame.user) syncAvailability(frame.user.availability);
@@ -817,34 +1130,60 @@ function alertNewMessage(message) {
   }
 }
 
+/** Is this conversation one of the person's shown in the contact panel? */
+function personHas(conversationId) {
+  if (state.current && state.current.id === conversationId) return true;
+  return Boolean(state.contact?.conversations?.some((other) => other.id === conversationId));
+}
+
+async function refreshContact() {
+  if (!state.current) return;
+  const id = state.current.id;
+  const contact = await api(`/api/v1/contacts/${state.current.contact.id}/`).catch(() => null);
+  if (!contact || !state.current || state.current.id !== id) return;
+  state.contact = contact;
+  renderContact(contact);
+}
+
 async function onSurveyAnswered(frame) {
   if (!state.current) return;
   if (!frame.response || !frame.conversation_id) {
     // Only the invitation came: read the person's survey history again.
     const id = state.current.id;
-    const contact = await api(`/api/v1/contacts/${state.current.contact.id}/`).catch(() => null);
-    if (!contact || !state.current || state.current.id !== id) return;
-    state.contact = contact;
-    renderContact(contact);
-    for (const node of timeline.querySelectorAll(":scope > .survey-inline")) node.remove();
-    renderSurveysFor(id, timeline);
-    timeline.scrollTop = timeline.scrollHeight;
+    await refreshContact();
+    if (!state.current || state.current.id !== id) return;
+    addToTimeline(() => {
+      for (const node of timeline.querySelectorAll(":scope > .survey-inline")) node.remove();
+      renderSurveysFor(id, timeline);
+    });
     return;
   }
+  if (!personHas(frame.conversation_id)) return;
+  // The contact panel's satisfaction history, with the new answer (names and all: read it again).
+  refreshContact();
   if (frame.conversation_id !== state.current.id) return;
   const answer = { ...frame.response, status: "answered", conversation_id: frame.conversation_id };
   const existing = timeline.querySelector(`:scope > .survey-inline[data-invitation="${frame.invitation}"]`);
   const node = surveyNode(answer);
   node.dataset.invitation = String(frame.invitation);
-  if (existing) existing.replaceWith(node);
-  else timeline.append(node);
-  timeline.scrollTop = timeline.scrollHeight;
+  addToTimeline(() => {
+    if (existing) existing.replaceWith(node);
+    else timeline.append(node);
+  });
 }
 
 function onMessageUpdated(message) {
   if (!state.current || message.conversation_id !== state.current.id) return;
   const old = timeline.querySelector(`:scope > .msg[data-seq="${message.seq}"]`);
-  if (old) old.replaceWith(messageNode(message));
+  if (old) addToTimeline(() => old.replaceWith(messageNode(message)));
+  const failedBefore = state.failures.has(message.seq);
+  if (message.delivery_status === "failed") state.failures.set(message.seq, message);
+  else state.failures.delete(message.seq);
+  if (failedBefore || message.delivery_status === "failed") {
+    renderContact(state.contact);
+    // A failure may change where a reply can go (a STOP seen by the provider): ask again.
+    if (message.delivery_status === "failed") refreshCurrent();
+  }
 }
 
 function syncAvailability(availability) {
@@ -854,18 +1193,23 @@ function syncAvailability(availability) {
   select.closest(".availability").dataset.current = availability;
 }
 
+/** Read the open conversation again: its state, its header and where a reply can go. */
+function refreshCurrent() {
+  if (!state.current) return;
+  const id = state.current.id;
+  api(`/api/v1/conversations/${id}/`)
+    .then((conversation) => {
+      if (state.current && state.current.id === id) {
+        state.current = conversation;
+        renderHeader();
+        renderReplyChannels();
+      }
+    })
+    .catch(() => {});
+}
+
 function onConversationUpdated(update) {
-  const id = update.id;
-  if (state.current && state.current.id === id) {
-    api(`/api/v1/conversations/${id}/`)
-      .then((conversation) => {
-        if (state.current && state.current.id === id) {
-          state.current = conversation;
-          renderHeader();
-        }
-      })
-      .catch(() => {});
-  }
+  if (state.current && state.current.id === update.id) refreshCurrent();
   reloadListSoon();
 }
 
@@ -885,8 +1229,14 @@ const live = new LiveSocket({
   // The open timeline catches up in the connect URL itself (atomic, in order).
   resumeList: () => (state.current ? [[state.current.id, state.lastSeq]] : []),
   onOpen: () => {
-    // After a reconnect: whatever changed in the list meanwhile.
+    // After a reconnect: whatever changed in the list meanwhile, and the open timeline's events
+    // (its messages catch up through ?resume=).
     reloadListSoon();
+    if (state.connectedBefore) {
+      catchUpEvents();
+      refreshCurrent();
+    }
+    state.connectedBefore = true;
   },
   onStatus: (status) => {
     document.body.dataset.live = status;
