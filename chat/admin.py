@@ -216,8 +216,6 @@ class ConversationAdminForm(forms.ModelForm):
         changed = set(self.changed_data)
         before = self.initial.get("status")
         status = cleaned_data.get("status", before)
-        if "status" in changed and before == Status.SNOOZED and status == Status.OPEN:
-            self.add_error("status", "A snoozed conversation opens at its time or when the customer writes.")
         if "status" in changed and before == Status.PENDING and status == Status.OPEN:
             self.add_error("status", "A pending conversation opens when the customer writes.")
         if status == Status.SNOOZED and not cleaned_data.get("snoozed_until"):
@@ -275,6 +273,9 @@ class ConversationAdmin(ServiceModelAdmin):
         if "status" in changed and before == Status.RESOLVED:
             with refused_as("status"):
                 services.conversation_reopen(conversation=obj, by=by)
+        if "status" in changed and before == Status.SNOOZED and status != Status.SNOOZED:
+            with refused_as("status"):
+                services.conversation_unsnooze(conversation=obj, by=by)
         if "team" in changed:
             with refused_as("team", agent="assignee", non_field_errors="team"):
                 services.conversation_transfer(conversation=obj, by=by, to_agent=data["assignee"], to_team=data["team"])

@@ -508,6 +508,18 @@ def test_snoozing_in_the_admin_goes_through_the_snooze_service(answered, admin_c
     answered.refresh_from_db()
     assert answered.status == "snoozed" and answered.snoozed_until is not None
     assert answered.events.filter(kind=Kind.SNOOZED).count() == 1
+    # and when the admin opens it again, it is unsnoozed by the service (a woke event, by the admin)
+    save(
+        admin_client,
+        _url(Conversation, "change", answered),
+        status="open",
+        snoozed_until_0=until.strftime("%Y-%m-%d"),
+        snoozed_until_1=until.strftime("%H:%M:%S"),
+    )
+    answered.refresh_from_db()
+    assert (answered.status, answered.snoozed_until) == ("open", None)
+    woke = answered.events.get(kind=Kind.WOKE)
+    assert woke.data == {"reason": "agent"} and woke.actor.is_staff
 
 
 def test_an_assignee_outside_the_inbox_is_a_form_error_and_changes_nothing(answered, admin_client):
