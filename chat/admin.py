@@ -90,13 +90,10 @@ class AgentProfileAdmin(ServiceModelAdmin):
                 obj.availability = services.agent_set_availability(user=obj.user, availability=wanted).availability
 
 
-class ContactIdentityInline(admin.TabularInline):
-    """Identities are proven by the channels (contact_identify) and moved by merges: read-only."""
+class ReadOnlyInline(admin.TabularInline):
+    """Rows only a service writes, shown beside their parent: no add, change or delete."""
 
-    model = models.ContactIdentity
     extra = 0
-    fields = ["kind", "value", "verified", "created_at"]
-    readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -107,6 +104,15 @@ class ContactIdentityInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ContactIdentityInline(ReadOnlyInline):
+    """Identities are proven by the channels (contact_identify) and moved by merges: read-only."""
+
+    model = models.ContactIdentity
+    fields = ["kind", "value", "verified", "created_at"]
+    readonly_fields = fields
+    can_delete = False
 
 
 CONTACT_EDITABLE = ["name", "attributes", "survey_opted_out"]  # what services.contact_update accepts
@@ -172,22 +178,11 @@ class ContactAdmin(ServiceModelAdmin):
         return None
 
 
-class MessageInline(admin.TabularInline):
+class MessageInline(ReadOnlyInline):
     model = models.Message
-    extra = 0
     fields = ["seq", "sender_kind", "channel", "body", "is_note", "delivery_status", "created_at"]
     readonly_fields = fields
-    can_delete = False
     ordering = ["seq"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 CONVERSATION_EDITABLE = ["status", "snoozed_until", "priority", "assignee", "team"]

@@ -10,11 +10,6 @@ from feedback.questions import QUESTIONS, questions_for
 DAY = 86400
 
 
-class _NamedRef(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-
-
 class SurveyResponseSerializer(serializers.Serializer):
     """One answer, with the snapshot of the resolution it rates (who and where gets the credit)."""
 
