@@ -34,6 +34,18 @@
   const BACKOFF_START_MS = 500;
   const BACKOFF_MAX_MS = 30000;
 
+  // http(s) URLs and email addresses in a body become links, built by the module the console
+  // uses too (/static/chat/linkify.js: text nodes and <a> elements, never HTML; only http:,
+  // https: and mailto:; a new tab without opener or referrer). It loads beside the session, so
+  // no message is shown before it; should it fail to load, bodies are plain text.
+  let linkify = null;
+  const linkifyReady = import(new URL("linkify.js", script.src).href).then(
+    (module) => {
+      linkify = module.linkify;
+    },
+    () => {},
+  );
+
   // ------------------------------------------------------------------ styles
   const CSS = `
 :host { all: initial; }
@@ -442,7 +454,8 @@ button { cursor: pointer; }
       starting = (async () => {
         try {
           // A returning visitor sends their token back and keeps their contact and history.
-          adoptSession(await postSession({}));
+          const [session] = await Promise.all([postSession({}), linkifyReady]);
+          adoptSession(session);
           renderGreeting();
           if (needsPrechat()) showPrechat();
           connect();
@@ -784,65 +797,9 @@ button { cursor: pointer; }
   }
 
   // ------------------------------------------------------------------ links in messages
-  // http(s) URLs and email addresses in a body become links: built from text nodes and <a>
-  // elements (never HTML), only for http:, https: and mailto:, opened in a new tab.
-  // The email's local part must start the text or follow a character that cannot be in it:
-  // the search stays linear on long texts without spaces (no lookbehind: older Safari lacks it).
-  const LINKABLE =
-    /\bhttps?:\/\/[^\s<>"'`\u0000-\u001f\u007f]+|(^|[^A-Za-z0-9._%+-])([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})/gi;
-  const LINK_PROTOCOLS = ["http:", "https:", "mailto:"];
-  const CLOSING = { ")": "(", "]": "[", "}": "{" };
-
-  function trimLink(candidate) {
-    // Sentence punctuation after a link is not part of it; a closing bracket is, when it closes one.
-    const depth = { "(": 0, "[": 0, "{": 0 };
-    for (const char of candidate) {
-      if (char in depth) depth[char] += 1;
-      else if (CLOSING[char]) depth[CLOSING[char]] -= 1;
-    }
-    let end = candidate.length;
-    while (end > 0) {
-      const last = candidate[end - 1];
-      if (CLOSING[last]) {
-        if (depth[CLOSING[last]] >= 0) break; // it closes a bracket the link opened
-        depth[CLOSING[last]] += 1;
-      } else if (!".,;:!?'\"»*_~".includes(last)) {
-        break;
-      }
-      end -= 1;
-    }
-    return candidate.slice(0, end);
-  }
-
-  function linkHref(text, isEmail) {
-    try {
-      const url = new URL(isEmail ? `mailto:${text}` : text);
-      if (!LINK_PROTOCOLS.includes(url.protocol)) return null;
-      return url.protocol === "mailto:" || url.hostname ? url.href : null;
-    } catch {
-      return null;
-    }
-  }
-
   function appendLinkified(parent, text) {
     const source = String(text ?? "");
-    let from = 0;
-    for (const match of source.matchAll(LINKABLE)) {
-      const isEmail = match[2] !== undefined;
-      const start = isEmail ? match.index + match[1].length : match.index;
-      const linkText = isEmail ? match[2] : trimLink(match[0]);
-      const href = linkText && linkHref(linkText, isEmail);
-      if (!href) continue;
-      if (start > from) parent.append(document.createTextNode(source.slice(from, start)));
-      const link = document.createElement("a");
-      link.href = href;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer nofollow";
-      link.textContent = linkText;
-      parent.append(link);
-      from = start + linkText.length;
-    }
-    if (from < source.length) parent.append(document.createTextNode(source.slice(from)));
+    parent.append(linkify ? linkify(source) : document.createTextNode(source));
     return parent;
   }
 
