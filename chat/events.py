@@ -129,7 +129,9 @@ async def send_collected(pending: list[tuple[str, dict]]) -> None:
             logger.exception("broadcast to %s failed", group)
 
 
-def _send(group: str, event: dict) -> None:
+def send(group: str, event: dict) -> None:
+    """Send one event to a channel-layer group now (called after commit); inside a socket's worker
+    thread it is collected and sent from the event loop instead (`deferred_broadcasts`)."""
     pending = getattr(_deferred, "pending", None)
     if pending is not None:
         pending.append((group, event))
@@ -171,21 +173,19 @@ def broadcast_message(
     conversation = message.conversation
     state = conversation_payload(conversation) if with_conversation else None
 
-    def send() -> None:
+    def send_after_commit() -> None:
         if updated:
             event = {"type": "chat.message", "message": payload, "updated": True}
-            _send(inbox_group(conversation.inbox_id), event)
+            send(inbox_group(conversation.inbox_id), event)
             return
         status = _status_event(state) if state and status_changed else None
         if not message.is_note:
-            _send(
-                contact_group(conversation.contact_id), {"type": "chat.message", "message": payload, "status": status}
-            )
+            send(contact_group(conversation.contact_id), {"type": "chat.message", "message": payload, "status": status})
         elif status:
-            _send(contact_group(conversation.contact_id), status)
-        _send(inbox_group(conversation.inbox_id), {"type": "chat.message", "message": payload, "conversation": state})
+            send(contact_group(conversation.contact_id), status)
+        send(inbox_group(conversation.inbox_id), {"type": "chat.message", "message": payload, "conversation": state})
 
-    transaction.on_commit(send)
+    transaction.on_commit(send_after_commit)
 
 
 def _status_event(state: dict) -> dict:
@@ -197,11 +197,11 @@ def broadcast_conversation(conversation: Conversation) -> None:
     """After commit: the consoles see a conversation's new state; the widget its status."""
     payload = conversation_payload(conversation)
 
-    def send() -> None:
-        _send(inbox_group(conversation.inbox_id), {"type": "chat.conversation", "conversation": payload})
-        _send(contact_group(conversation.contact_id), _status_event(payload))
+    def send_after_commit() -> None:
+        send(inbox_group(conversation.inbox_id), {"type": "chat.conversation", "conversation": payload})
+        send(contact_group(conversation.contact_id), _status_event(payload))
 
-    transaction.on_commit(send)
+    transaction.on_commit(send_after_commit)
 
 
 def _agent_names(user_ids: set[int]) -> dict[int, str]:
@@ -282,13 +282,13 @@ def broadcast_timeline_event(event: ConversationEvent, *, inbox_id: int, after_s
     `contact.<id>`: customers do not see who assigned, transferred or snoozed their conversation."""
     event.after_seq = after_seq
     payload = timeline_event_payloads([event])[0]
-    transaction.on_commit(lambda: _send(inbox_group(inbox_id), {"type": "chat.timeline_event", "event": payload}))
+    transaction.on_commit(lambda: send(inbox_group(inbox_id), {"type": "chat.timeline_event", "event": payload}))
 
 
 def broadcast_tokens_revoked(contact_id: int, *, token_hash: str | None = None) -> None:
     """After commit: the contact's widget sockets signed in with that token (or any, when None) close."""
     transaction.on_commit(
-        lambda: _send(contact_group(contact_id), {"type": "chat.token_revoked", "token_hash": token_hash})
+        lambda: send(contact_group(contact_id), {"type": "chat.token_revoked", "token_hash": token_hash})
     )
 
 
@@ -314,8 +314,8 @@ def broadcast_presence(user_id: int) -> None:
         return
     agent = agent_payload(profile)
     for inbox_id in Inbox.objects.filter(memberships__user_id=user_id).values_list("id", flat=True):
-        _send(inbox_group(inbox_id), {"type": "chat.presence", "inbox_id": inbox_id, "agent": agent})
-        _send(
+        send(inbox_group(inbox_id), {"type": "chat.presence", "inbox_id": inbox_id, "agent": agent})
+        send(
             visitors_group(inbox_id),
             {"type": "chat.visitors_presence", "agents_online": inbox_agents_online(inbox_id)},
         )
@@ -332,7 +332,7 @@ def broadcast_metrics_updated(inbox_ids: Iterable[int]) -> None:
     if not ids:
         return
 
-    def send() -> None:
+    def send_after_commit() -> None:
         _send_all([(metrics_group(pk), {"type": "chat.metrics_updated", "inbox_ids": [pk]}) for pk in ids])
 
-    transaction.on_commit(send)
+    transaction.on_commit(send_after_commit)

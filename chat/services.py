@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from cxhub.errors import Conflict, InvalidInput, NotFound
 
-from . import events, selectors, wakeup
+from . import events, outbox, selectors
 from .models import (
     AgentProfile,
     AuditLog,
@@ -178,15 +178,6 @@ def _check_body(body: str) -> str:
     return body
 
 
-def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> ConversationEvent:
-    event = ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
-    transaction.on_commit(lambda: wakeup.events_committed(event.pk))
-    if kind in ConversationEvent.TIMELINE_KINDS:
-        # Its place in the timeline: after the conversation's last message so far.
-        events.broadcast_timeline_event(event, inbox_id=conversation.inbox_id, after_seq=conversation.last_seq)
-    return event
-
-
 # What a new message changes on its conversation (the rest is saved by whoever changes it).
 MESSAGE_FIELDS = [
     "last_seq",
@@ -230,7 +221,7 @@ def _open_conversation(*, contact: Contact, inbox: Inbox, subject: str, at: date
         previous=previous,
     )
     recontact = bool(previous and previous.resolved_at and (at - previous.resolved_at).total_seconds() <= 7 * 86400)
-    _event(
+    outbox.record(
         conversation,
         EventKind.OPENED,
         inbox_id=inbox.pk,
@@ -303,7 +294,7 @@ def message_receive(
     )
     previous_channel = conversation.last_customer_channel
     if previous_channel and previous_channel != channel:
-        _event(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
+        outbox.record(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
     conversation.last_customer_channel = channel
     conversation.last_activity_at = now
     if conversation.first_customer_message_at is None:
@@ -314,8 +305,8 @@ def message_receive(
         conversation.snoozed_until = None
     conversation.save(update_fields=MESSAGE_FIELDS)
     if woke:
-        _event(conversation, EventKind.WOKE, reason="message")
-    _event(
+        outbox.record(conversation, EventKind.WOKE, reason="message")
+    outbox.record(
         conversation,
         EventKind.MESSAGE_CREATED,
         message_id=message.pk,
@@ -386,9 +377,9 @@ def message_send(
         conversation.first_reply_at = now
     if human_reply and conversation.assignee_id is None and by is not None:
         conversation.assignee = by
-        _event(conversation, EventKind.ASSIGNED, actor=by, assignee_id=by.pk, reason="first_reply")
+        outbox.record(conversation, EventKind.ASSIGNED, actor=by, assignee_id=by.pk, reason="first_reply")
     conversation.save(update_fields=MESSAGE_FIELDS)
-    _event(
+    outbox.record(
         conversation,
         EventKind.MESSAGE_CREATED,
         actor=by,
@@ -482,9 +473,9 @@ def conversation_assign(*, conversation: Conversation, assignee: AbstractBaseUse
     conversation.save(update_fields=["assignee"])
     if assignee is not None:
         AgentProfile.objects.filter(user=assignee).update(last_assigned_at=timezone.now())
-        _event(conversation, EventKind.ASSIGNED, actor=by, assignee_id=assignee.pk)
+        outbox.record(conversation, EventKind.ASSIGNED, actor=by, assignee_id=assignee.pk)
     else:
-        _event(conversation, EventKind.UNASSIGNED, actor=by)
+        outbox.record(conversation, EventKind.UNASSIGNED, actor=by)
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -509,7 +500,7 @@ def conversation_transfer(
         conversation.team = to_team
     conversation.assignee = to_agent if to_agent is not None else None
     conversation.save(update_fields=["team", "assignee"])
-    _event(
+    outbox.record(
         conversation,
         EventKind.TRANSFERRED,
         actor=by,
@@ -540,7 +531,7 @@ def conversation_resolve(*, conversation: Conversation, by=None, by_bot: bool = 
         conversation.first_resolved_at = now
     conversation.save()
     resolution_number = conversation.reopen_count + 1
-    _event(
+    outbox.record(
         conversation,
         EventKind.RESOLVED,
         actor=by,
@@ -571,7 +562,7 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation.reopen_count += 1
     conversation.last_activity_at = timezone.now()
     conversation.save()
-    _event(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
+    outbox.record(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
     events.broadcast_conversation(conversation)
     from . import tasks
 
@@ -589,7 +580,7 @@ def conversation_snooze(*, conversation: Conversation, by=None, until: datetime)
     conversation.status = Conversation.Status.SNOOZED
     conversation.snoozed_until = until
     conversation.save(update_fields=["status", "snoozed_until"])
-    _event(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
+    outbox.record(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -622,7 +613,7 @@ def _wake(conversation: Conversation, *, by, reason: str) -> None:
     conversation.status = Conversation.Status.OPEN
     conversation.snoozed_until = None
     conversation.save(update_fields=["status", "snoozed_until"])
-    _event(conversation, EventKind.WOKE, actor=by, reason=reason)
+    outbox.record(conversation, EventKind.WOKE, actor=by, reason=reason)
     events.broadcast_conversation(conversation)
 
 
@@ -635,7 +626,7 @@ def conversation_set_priority(*, conversation: Conversation, by=None, priority: 
         old = conversation.priority
         conversation.priority = priority
         conversation.save(update_fields=["priority", "priority_rank"])
-        _event(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
+        outbox.record(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
         events.broadcast_conversation(conversation)
     return conversation
 
@@ -671,7 +662,7 @@ def _merge(*, source: Contact, target: Contact, by, reason: str) -> AuditLog:
         target.at_risk_until = source.at_risk_until
     target.save()
     for conversation in Conversation.objects.filter(pk__in=conversation_ids):
-        _event(conversation, EventKind.CONTACT_MERGED, actor=by, source_id=source.pk, target_id=target.pk)
+        outbox.record(conversation, EventKind.CONTACT_MERGED, actor=by, source_id=source.pk, target_id=target.pk)
     return AuditLog.objects.create(
         actor=by,
         action="contact_merge",

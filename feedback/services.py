@@ -19,10 +19,10 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from chat.events import _send as broadcast  # one path for every broadcast (deferred in socket threads)
+from chat import outbox
 from chat.events import contact_group, inbox_group
+from chat.events import send as broadcast
 from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox, Message, hash_token
-from chat.services import _event as conversation_event  # one path for every ConversationEvent
 from cxhub.errors import Gone, InvalidInput, NotFound
 
 from . import selectors
@@ -268,7 +268,7 @@ def _survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyI
         created_at=now,
     )
     if reason:
-        conversation_event(
+        outbox.record(
             conversation,
             EventKind.SURVEY_SKIPPED,
             invitation_id=invitation.pk,
@@ -276,7 +276,7 @@ def _survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyI
             reason=reason,
         )
         return invitation
-    conversation_event(
+    outbox.record(
         conversation,
         EventKind.SURVEY_SCHEDULED,
         invitation_id=invitation.pk,
@@ -307,7 +307,7 @@ def _cancel(invitation: SurveyInvitation, reason: str, *, status: str = Status.C
     invitation.status = status
     invitation.skip_reason = reason
     invitation.save(update_fields=["status", "skip_reason"])
-    conversation_event(
+    outbox.record(
         invitation.conversation,
         EventKind.SURVEY_SKIPPED,
         invitation_id=invitation.pk,
@@ -368,7 +368,7 @@ def _survey_send(invitation_id: int) -> bool:
     if invitation.channel == Channel.SMS:
         invitation.sms_pending_question = first_score.key if first_score else ""
     invitation.save()
-    conversation_event(
+    outbox.record(
         conversation,
         EventKind.SURVEY_SENT,
         invitation_id=invitation.pk,
@@ -615,7 +615,7 @@ def _record_answer(
         invitation.status = Status.ANSWERED
         invitation.answered_at = now
         invitation.save(update_fields=["status", "answered_at"])
-    conversation_event(
+    outbox.record(
         invitation.conversation,
         EventKind.SURVEY_ANSWERED,
         invitation_id=invitation.pk,

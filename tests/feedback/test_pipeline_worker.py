@@ -15,7 +15,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from chat import services
+from chat import outbox, services
 from chat import tasks as chat_tasks
 from chat.models import Conversation, ConversationEvent
 from feedback import pipeline_tasks
@@ -124,7 +124,7 @@ def answer_one(*, pk: int, n: int) -> None:
             defaults={"csat": 1 + n % 5, "ces": 1 + n % 7, "nps": n % 11, "channel": invitation.channel,
                       "answered_at": now},
         )  # fmt: skip
-        services._event(conversation, ConversationEvent.Kind.SURVEY_ANSWERED, response_id=response.pk)
+        outbox.record(conversation, ConversationEvent.Kind.SURVEY_ANSWERED, response_id=response.pk)
         transaction.on_commit(lambda rid=response.pk: feedback_tasks.response_recorded.delay(rid))
 
 
