@@ -240,6 +240,13 @@ CELERY_BEAT_SCHEDULE["metrics.reconcile"] = {
     "task": "feedback.pipeline_tasks.metrics_reconcile",
     "schedule": crontab(hour=3, minute=17),
 }
+# The predicted satisfaction (feedback/predictions.py, docs/adr/0006-satisfaction-model.md): trained
+# every night on the workspace's own answers; below this many answered conversations it declines.
+CELERY_BEAT_SCHEDULE["satisfaction.train"] = {
+    "task": "feedback.pipeline_tasks.satisfaction_train",
+    "schedule": crontab(hour=3, minute=41),
+}
+SATISFACTION_MIN_ANSWERS = env_int("SATISFACTION_MIN_ANSWERS", 200, minimum=50)
 # The raw conversation export covers at most this many days (a longer period is a 400).
 METRICS_EXPORT_MAX_DAYS = env_int("METRICS_EXPORT_MAX_DAYS", 92, minimum=1)
 # Who runs the beat schedule: `celery beat` (make worker) when there is a broker; in the

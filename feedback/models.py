@@ -31,6 +31,10 @@ class SurveyPolicy(models.Model):
     skip_without_agent_reply = models.BooleanField(default=True)
     skip_bot_resolved = models.BooleanField(default=True)
     channels = models.JSONField(default=list, blank=True, help_text="Channels allowed; empty means all.")
+    follow_up_likely_unhappy = models.BooleanField(
+        default=False,
+        help_text="Open a follow-up when an open conversation is predicted likely unhappy (docs/metrics.md).",
+    )
 
     class Meta:
         verbose_name_plural = "survey policies"
@@ -116,7 +120,14 @@ class FollowUp(models.Model):
         OPEN = "open"
         CLOSED = "closed"
 
-    response = models.OneToOneField(SurveyResponse, on_delete=models.CASCADE, related_name="follow_up")
+    class Reason(models.TextChoices):
+        DETRACTOR_ANSWER = "detractor_answer"
+        LIKELY_UNHAPPY = "likely_unhappy"  # predicted, on an open conversation (docs/metrics.md)
+
+    response = models.OneToOneField(
+        SurveyResponse, null=True, blank=True, on_delete=models.CASCADE, related_name="follow_up"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices, default=Reason.DETRACTOR_ANSWER)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="follow_ups")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="follow_ups")
     owner = models.ForeignKey(
@@ -126,6 +137,14 @@ class FollowUp(models.Model):
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A prediction opens at most one follow-up per conversation (the pipeline may score it often).
+            models.UniqueConstraint(
+                fields=["conversation"], condition=models.Q(reason="likely_unhappy"), name="one_predicted_follow_up"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Follow-up for {self.contact}"
@@ -287,3 +306,109 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Processed event {self.event_id}"
+
+
+class SatisfactionModel(models.Model):
+    """One training run of the satisfaction model: its parameters as data, its evaluation, its verdict.
+
+    The model is plain JSON (coefficients, means, scales, calibration; feedback/satisfaction.py
+    evaluates it), never a pickle. At most one row is active: the one the pipeline scores with
+    (docs/adr/0006-satisfaction-model.md). A declined or rejected run is kept, with its reason,
+    so the API and the dashboard can say why there is no (new) model.
+    """
+
+    class Status(models.TextChoices):
+        PROMOTED = "promoted"  # beat the baseline on its hold-out: scored with while active
+        REJECTED = "rejected"  # did not beat the baseline: never used
+        DECLINED = "declined"  # too few answers (or one class only): no model was fitted
+
+    status = models.CharField(max_length=10, choices=Status.choices)
+    is_active = models.BooleanField(default=False)
+    reason = models.TextField(blank=True, help_text="Why it was declined or rejected; empty when promoted.")
+    feature_version = models.PositiveSmallIntegerField()
+    answers = models.PositiveIntegerField(default=0, help_text="Answered conversations available to learn from.")
+    parameters = models.JSONField(default=dict, blank=True)
+    evaluation = models.JSONField(default=dict, blank=True)
+    trained_at = models.DateTimeField(default=timezone.now)
+    training_seconds = models.FloatField(default=0)
+    trigger = models.CharField(max_length=20, default="nightly", help_text="nightly, command, api or seed.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"Satisfaction model v{self.pk} ({self.status})"
+
+
+class SatisfactionScore(models.Model):
+    """One row per conversation: its features, its predicted satisfaction and what it added to the
+    satisfaction rollups (`contributions`, applied new − old like ConversationFacts').
+
+    Written by the metrics pipeline in the batch that refreshes the conversation's facts
+    (feedback/predictions.py), and by the rescoring that follows a promotion.
+    """
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="satisfaction")
+    contact_id = models.BigIntegerField(help_text="The conversation's contact (erased people leave the training set).")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    is_open = models.BooleanField(default=True, help_text="Not resolved now.")
+    first_resolved_at = models.DateTimeField(null=True, blank=True)
+    feature_version = models.PositiveSmallIntegerField(default=0)
+    features = models.JSONField(default=list, blank=True, help_text="Numeric features, satisfaction.FEATURES order.")
+    text_sentiment = models.BooleanField(default=False, help_text="The customer's words were scored (English).")
+    csat = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The answered CSAT, if any.")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    model_version = models.BigIntegerField(null=True, blank=True)
+    satisfied_probability = models.FloatField(null=True, blank=True, help_text="P(CSAT >= 4).")
+    expected_csat = models.FloatField(null=True, blank=True)
+    likely_unhappy = models.BooleanField(default=False)
+    reasons = models.JSONField(default=list, blank=True, help_text="The three features that weigh most.")
+    contributions = models.JSONField(default=dict, blank=True)
+    scored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["first_resolved_at"], name="score_resolved_idx"),
+            models.Index(fields=["answered_at"], condition=models.Q(csat__isnull=False), name="score_answered_idx"),
+            models.Index(fields=["model_version"], name="score_model_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Satisfaction of conversation {self.conversation_id}"
+
+
+class SatisfactionRollup(models.Model):
+    """Additive counters of the satisfaction figures per (day of first resolution, inbox, agent, team,
+    channel, metric), as MetricRollup's; their own table, with their own exact recompute
+    (`feedback.predictions.recompute`). Probabilities are stored in millionths, so sums are exact."""
+
+    day = models.DateField()
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    agent_key = models.BigIntegerField(default=0)
+    team_key = models.BigIntegerField(default=0)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    metric = models.CharField(max_length=40)
+    count = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "inbox", "agent_key", "team_key", "channel", "metric"],
+                name="unique_satisfaction_cell",
+            )
+        ]
+        indexes = [models.Index(fields=["day", "metric"], name="satisfaction_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} on {self.day}"

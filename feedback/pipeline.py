@@ -199,6 +199,9 @@ def _lock_rollups_shared() -> None:
             cursor.execute(
                 f"SET LOCAL synchronous_commit TO OFF; LOCK TABLE {MetricRollup._meta.db_table} IN ROW EXCLUSIVE MODE"
             )
+    from . import predictions
+
+    predictions.lock_shared()  # the satisfaction cells' table, right after (feedback/predictions.py)
 
 
 def _lock_rollups_exclusive() -> None:
@@ -412,6 +415,7 @@ def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]
             delta[key][1] += t
 
     changed, changed_answers = [], []
+    computed = {}  # conversation id → (inputs, facts): the predicted satisfaction is scored from them
     inputs = load_inputs([pk for pk in rows if pk not in answered])
     for conversation_id, item in inputs.items():
         row = rows[conversation_id]
@@ -419,6 +423,7 @@ def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]
         account(row, contributions)
         _store(row, facts, contributions, now)
         changed.append(row)
+        computed[conversation_id] = (item, facts)
     invitations = load_invitations(sorted(answered)) if answered else {}
     for conversation_id in sorted(answered):
         row, mine = rows[conversation_id], invitations.get(conversation_id, [])
@@ -432,15 +437,21 @@ def _refresh(conversation_ids: list[int], *, now: datetime, event_ids: list[int]
         changed_answers.append(row)
     update_rows(changed, [*FACT_FIELDS, "contributions", "updated_at"])
     update_rows(changed_answers, [*SURVEY_FACT_FIELDS, "contributions", "updated_at"])
+    # The predicted satisfaction of the same conversations, in the same transaction (score rows
+    # are locked after the facts rows; feedback/predictions.py).
+    from . import predictions
+
+    satisfaction_cells = predictions.refresh(computed, {r.conversation_id: r for r in changed_answers}, now=now)
     if event_ids:
         ProcessedEvent.objects.bulk_create(
             [ProcessedEvent(event_id=pk, processed_at=now) for pk in sorted(event_ids)], ignore_conflicts=True
         )
     # Last: the rollup cells are what parallel batches share, so they are locked only for the
-    # moment before the commit.
+    # moment before the commit (the metrics' cells, then the satisfaction cells).
     changed_cells = {k: (c, t) for k, (c, t) in delta.items() if c or t}
     apply_delta(changed_cells)
-    announce(changed_cells)
+    predictions.apply_delta(satisfaction_cells)
+    announce([*changed_cells, *satisfaction_cells])
 
 
 def announce(cells: Iterable[str]) -> None:

@@ -33,7 +33,21 @@ def metrics_finalise_windows() -> int:
 def metrics_reconcile(days: int = 3) -> int:
     """Beat, nightly: recompute the last days from raw rows; log and count any difference."""
     report = pipeline.reconcile(days=days)
-    return len(report.differences)
+    from . import predictions
+
+    return len(report.differences) + len(predictions.reconcile(days=days).differences)
+
+
+@shared_task(acks_late=True)
+def satisfaction_train(trigger: str = "nightly", user_id: int | None = None) -> int:
+    """Beat, nightly (and on demand: the API, `manage.py train_satisfaction_model`): train, evaluate,
+    promote only a model that beats the baseline, score every conversation again. The run's id."""
+    from django.contrib.auth import get_user_model
+
+    from . import predictions
+
+    by = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return predictions.model_train(trigger=trigger, by=by).pk
 
 
 @shared_task(acks_late=True)
