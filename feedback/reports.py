@@ -662,7 +662,22 @@ EXPORT_COLUMNS = [
     "csat",
     "ces",
     "nps",
+    # predicted satisfaction (docs/metrics.md): answered | predicted | neither, and the model's figures
+    "satisfaction_source",
+    "predicted_satisfied_probability",
+    "predicted_csat",
+    "likely_unhappy",
+    "prediction_model_version",
 ]
+# Where each export column comes from, when it is not a facts column of the same name.
+EXPORT_SOURCES = {
+    "inbox": "inbox__name",
+    "satisfaction_source": "conversation__satisfaction__feature_version",  # replaced below
+    "predicted_satisfied_probability": "conversation__satisfaction__satisfied_probability",
+    "predicted_csat": "conversation__satisfaction__expected_csat",
+    "likely_unhappy": "conversation__satisfaction__likely_unhappy",
+    "prediction_model_version": "conversation__satisfaction__model_version",
+}
 
 
 def export_rows(filters: MetricFilters) -> Iterable[list]:
@@ -682,6 +697,15 @@ def export_rows(filters: MetricFilters) -> Iterable[list]:
             return "'" + value  # never a formula in a spreadsheet
         return value
 
-    fields = [c if c != "inbox" else "inbox__name" for c in EXPORT_COLUMNS]
+    fields = [EXPORT_SOURCES.get(c, c) for c in EXPORT_COLUMNS]
+    source = EXPORT_COLUMNS.index("satisfaction_source")
+    csat = EXPORT_COLUMNS.index("csat")
+    probability = EXPORT_COLUMNS.index("predicted_satisfied_probability")
+    unhappy = EXPORT_COLUMNS.index("likely_unhappy")
     for row in qs.values_list(*fields).iterator(chunk_size=1000):
+        row = list(row)
+        predicted = row[probability] is not None
+        row[source] = "answered" if row[csat] is not None else "predicted" if predicted else "neither"
+        if not predicted:
+            row[unhappy] = None
         yield [cell(v) for v in row]

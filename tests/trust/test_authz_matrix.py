@@ -122,6 +122,12 @@ RULES: dict[str, Rule] = {
     "metrics-breakdown": Rule("scoped", obj="inbox_filter", query={"metric": "csat_percent", "by": "channel"}),
     "metrics-charts": Rule("scoped", obj="inbox_filter"),
     "export-conversations": Rule("scoped", obj="inbox_filter"),
+    "metrics-satisfaction": Rule("scoped", obj="inbox_filter"),
+    # predicted satisfaction per conversation, the model and its training: supervisors only
+    "satisfaction-model": Rule("supervisor"),
+    "satisfaction-model-train": Rule("supervisor", methods={"POST": {}}),
+    "satisfaction-conversation-list": Rule("supervisor", obj="conversation_query"),
+    "satisfaction-conversation-detail": Rule("supervisor", obj="conversation"),
     "webhook-subscription-list": Rule("supervisor"),
     "webhook-subscription-detail": Rule("supervisor", obj="absent"),
     "webhook-delivery-list": Rule("supervisor"),
@@ -263,6 +269,8 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
         return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
+    if obj == "conversation_query":
+        return {}, {**(rule.query or {}), "conversation": side.conversation.pk}
     return {key: values[obj] for key in route.keys}, dict(rule.query or {})
 
 

@@ -16,6 +16,7 @@ import {
 import { applyFilterUi } from "./filters.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
+import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
@@ -112,6 +113,7 @@ async function loadList() {
     state.conversations = new Map(rows.map((row) => [row.id, row]));
     state.order = rows.map((row) => row.id);
     renderList();
+    if (IS_SUPERVISOR) loadPredictions(state.order, (ids) => ids.forEach(refreshListItem));
   } catch (error) {
     toast(`Could not load conversations: ${error.message}`, { error: true });
   } finally {
@@ -157,6 +159,7 @@ function listItem(conversation) {
         statusBadge(conversation.status),
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: conversation.priority }) : null,
         conversation.contact?.at_risk ? el("span", { class: "badge badge-risk", text: "at risk" }) : null,
+        IS_SUPERVISOR ? predictionBadge(conversation.id) : null,
         el("span", { text: `${conversation.inbox?.name || ""} · ${assignee}` }),
       ]),
     ],
@@ -253,6 +256,7 @@ async function openConversation(id, { push = true } = {}) {
   $("convo-empty").hidden = true;
   $("convo-view").hidden = false;
   renderHeader();
+  refreshPrediction(id);
   state.sendError = "";
   renderReplyChannels({ reset: true });
   clear(timeline);
@@ -363,6 +367,25 @@ function renderHeader() {
   }
   $("act-assign-me").hidden = resolved || conversation.assignee?.id === ME;
   $("act-transfer").hidden = resolved;
+}
+
+// Supervisors: the predicted satisfaction of the open conversation (chat/static/console/satisfaction.js),
+// read again a moment after each message, once the metrics pipeline has scored it.
+const PREDICTION_DELAY_MS = 1500;
+let predictionTimer = null;
+function refreshPrediction(id, { later = false } = {}) {
+  const holder = $("convo-prediction");
+  if (!IS_SUPERVISOR || !holder) return;
+  clearTimeout(predictionTimer);
+  const isCurrent = (which) => state.current && state.current.id === which;
+  if (!later) holder.hidden = true;
+  predictionTimer = setTimeout(
+    () => {
+      showPrediction(id, holder, isCurrent);
+      loadPredictions([id], (ids) => ids.forEach(refreshListItem));
+    },
+    later ? PREDICTION_DELAY_MS : 0,
+  );
 }
 
 function renderEarlier(contact, conversation) {
@@ -1103,6 +1126,7 @@ function onMessage(message) {
   const fromCustomer = message.sender?.kind === "contact";
   if (state.current && state.current.id === id) {
     appendMessage(message);
+    refreshPrediction(id, { later: true });
     if (fromCustomer) {
       clear($("typing-line"));
       if (!document.hidden) markRead();

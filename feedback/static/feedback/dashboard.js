@@ -4,6 +4,7 @@
 // Chart.js comes from npm (node_modules, served as /static/vendor/chart.js/), never a CDN.
 import { applyFilterUi } from "../console/filters.js";
 import { LiveSocket } from "../console/live.js";
+import { renderSatisfaction } from "./satisfaction.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const withQuery = (path, extra) => {
@@ -187,15 +188,17 @@ function chart(id, type, labels, datasets, figures, options = {}) {
 }
 
 async function load() {
-  const [summary, csatSeries, npsSeries, charts, byChannel, byAgent] = await Promise.all([
+  const [summary, csatSeries, npsSeries, charts, byChannel, byAgent, satisfaction] = await Promise.all([
     get(withQuery("/api/v1/metrics/summary/")),
     get(withQuery("/api/v1/metrics/timeseries/", { metric: "csat_percent", interval: "day" })),
     get(withQuery("/api/v1/metrics/timeseries/", { metric: "nps", interval: "day" })),
     get(withQuery("/api/v1/metrics/charts/")),
     get(withQuery("/api/v1/metrics/breakdown/", { metric: "csat_percent", by: "channel" })),
     get(withQuery("/api/v1/metrics/breakdown/", { metric: "csat_percent", by: "agent" })),
+    get(withQuery("/api/v1/metrics/satisfaction/")),
   ]);
   renderKpis(summary);
+  renderSatisfaction(satisfaction, { supervisor: Boolean(config.supervisor), onTrained: refreshSoon });
   const days = csatSeries.buckets.map((b) => b.start);
   const csatFigures = csatSeries.buckets.map((b) => b.figure);
   const npsFigures = npsSeries.buckets.map((b) => b.figure);
