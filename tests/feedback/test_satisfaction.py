@@ -187,7 +187,7 @@ def test_a_model_of_another_feature_set_is_refused():
 # --- cells and figures -----------------------------------------------------------------------------
 
 
-def scored(csat=None, p=None, expected=None, resolved=at(0)):
+def scored(csat=None, p=None, expected=None, resolved=T0):
     return satisfaction.ScoredConversation(1, 2, None, "web", resolved, csat, p, expected)
 
 
