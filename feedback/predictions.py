@@ -73,18 +73,20 @@ def min_answers() -> int:
 
 # --- the model in force ------------------------------------------------------------------------
 
-_models: dict[int, satisfaction.Model] = {}
+_models: dict[tuple, satisfaction.Model] = {}
 
 
 def active_model() -> satisfaction.Model | None:
     """The promoted model the pipeline scores with now (its parameters parsed once per process)."""
-    version = SatisfactionModel.objects.filter(is_active=True).values_list("pk", flat=True).first()
-    if version is None:
+    active = SatisfactionModel.objects.filter(is_active=True).values_list("pk", "trained_at").first()
+    if active is None:
         return None
-    model = _models.get(version)
+    model = _models.get(active)
     if model is None:
-        row = SatisfactionModel.objects.only("parameters", "evaluation").get(pk=version)
-        model = _models[version] = satisfaction.Model.from_parameters(version, row.parameters, row.evaluation)
+        row = SatisfactionModel.objects.only("parameters", "evaluation").get(pk=active[0])
+        if len(_models) > 8:
+            _models.clear()
+        model = _models[active] = satisfaction.Model.from_parameters(active[0], row.parameters, row.evaluation)
     return model
 
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from feedback import metrics, pipeline
+from feedback import metrics, pipeline, predictions
 
 
 def _date(value: str) -> date:
@@ -17,7 +17,7 @@ def _date(value: str) -> date:
 
 class Command(BaseCommand):
     help = (
-        "Rebuild ConversationFacts and MetricRollup for the days given (workspace time zone, inclusive) "
+        "Rebuild ConversationFacts, MetricRollup and the satisfaction cells for the days given (workspace time zone, inclusive) "
         "from conversations, messages, survey rows and the event log; print the cells that differed."
     )
 
@@ -35,12 +35,16 @@ class Command(BaseCommand):
         if day_from > day_to:
             raise CommandError("--from is after --to")
         report = pipeline.recompute(day_from=day_from, day_to=day_to, write=not check)
-        for key, stored, expected in report.differences:
+        # The predicted satisfaction's cells have their own table and recompute (feedback/predictions.py).
+        satisfaction = predictions.recompute(day_from=day_from, day_to=day_to, write=not check)
+        differences = report.differences + satisfaction.differences
+        for key, stored, expected in differences:
             self.stdout.write(f"differs {key}: stored {stored}, recomputed {expected}")
         verb = "checked" if check else "recomputed"
         self.stdout.write(
             f"{verb} {day_from}..{day_to}: {report.conversations} conversations, "
-            f"{len(report.differences)} differing cells"
+            f"{len(report.differences)} differing cells; satisfaction: {satisfaction.conversations} "
+            f"resolved conversations, {len(satisfaction.differences)} differing cells"
         )
-        if check and report.differences:
+        if check and differences:
             raise CommandError("rollups differ from the recomputation")
