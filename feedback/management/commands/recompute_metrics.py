@@ -17,7 +17,8 @@ def _date(value: str) -> date:
 
 class Command(BaseCommand):
     help = (
-        "Rebuild ConversationFacts, MetricRollup and the satisfaction cells for the days given (workspace time zone, inclusive) "
+        "Rebuild ConversationFacts, MetricRollup and the satisfaction cells for the days given "
+        "(workspace time zone, inclusive) "
         "from conversations, messages, survey rows and the event log; print the cells that differed."
     )
 
