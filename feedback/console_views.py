@@ -123,7 +123,9 @@ def dashboard(request):
 @login_required
 def followup_list(request):
     status = request.GET.get("status", "open")
-    qs = followups_visible_to(request.user).select_related("response__invitation", "conversation__inbox")
+    qs = followups_visible_to(request.user).select_related(
+        "response__invitation", "conversation__inbox", "conversation__satisfaction"
+    )
     if status in FollowUp.Status.values:
         qs = qs.filter(status=status)
     visible_inboxes = inboxes_visible_to(request.user)

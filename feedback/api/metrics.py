@@ -158,8 +158,8 @@ class FollowUpSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FollowUp
-        fields = ["id", "status", "owner", "contact", "conversation", "inbox", "response", "note", "created_at",
-                  "closed_at"]  # fmt: skip
+        fields = ["id", "status", "reason", "owner", "contact", "conversation", "inbox", "response", "note",
+                  "created_at", "closed_at"]  # fmt: skip
 
     def get_owner(self, obj) -> dict | None:
         if obj.owner is None:
@@ -171,8 +171,11 @@ class FollowUpSerializer(serializers.ModelSerializer):
         c = obj.contact
         return {"id": c.pk, "name": str(c), "at_risk": c.is_at_risk, "at_risk_until": c.at_risk_until}
 
-    def get_response(self, obj) -> dict:
+    def get_response(self, obj) -> dict | None:
+        """The detractor answer; null for a follow-up raised by a prediction (`reason` likely_unhappy)."""
         r = obj.response
+        if r is None:
+            return None
         return {"id": r.pk, "csat": r.csat, "ces": r.ces, "nps": r.nps, "comment": r.comment,
                 "channel": r.channel, "answered_at": r.answered_at}  # fmt: skip
 

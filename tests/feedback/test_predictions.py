@@ -128,7 +128,7 @@ def test_erased_people_leave_the_training_set(world):
     assert score.features[satisfaction.FEATURE_INDEX["sentiment_mean"]] == 0
 
 
-def test_a_likely_unhappy_open_conversation_raises_a_follow_up_when_the_inbox_asks(world, committed):
+def test_a_likely_unhappy_open_conversation_raises_a_follow_up_when_the_inbox_asks(world, committed, client):
     inbox = world["inbox"]
     # given an inbox whose policy does not ask: no follow-up
     with committed():
@@ -144,6 +144,12 @@ def test_a_likely_unhappy_open_conversation_raises_a_follow_up_when_the_inbox_as
     follow_ups = FollowUp.objects.filter(conversation=loud)
     assert follow_ups.count() == 1
     assert follow_ups.get().reason == FollowUp.Reason.LIKELY_UNHAPPY and follow_ups.get().response is None
+    # and the team lead's list says where it comes from
+    client.force_login(world["supervisor"])
+    page = client.get("/console/followups/").content.decode()
+    assert f"Conversation #{loud.pk}" in page and "Predicted likely unhappy while open" in page
+    listed = client.get("/api/v1/followups/").json()["results"]
+    assert [(f["reason"], f["response"]) for f in listed if f["conversation"] == loud.pk] == [("likely_unhappy", None)]
 
 
 def test_the_figures_through_the_api(world, as_user):
