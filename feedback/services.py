@@ -606,6 +606,19 @@ def survey_answer(
         return _record_answer(invitation, channel=channel or invitation.channel, answer=answer, token=token)
 
 
+def survey_answer_frame(frame: dict, *, contact_id: int, inbox_id: int) -> None:
+    """The widget's `survey.answer` frame (registered on chat's widget socket in
+    feedback/apps.py): the token is the credential; the checks are `survey_answer`'s own."""
+    survey_answer(
+        token=frame.get("invitation"),
+        channel=Channel.WEB,
+        csat=frame.get("csat"),
+        ces=frame.get("ces"),
+        nps=frame.get("nps"),
+        comment=frame.get("comment", ""),
+    )
+
+
 def _record_answer(
     invitation: SurveyInvitation, *, channel: str, answer: dict, token: str | None, append_comment: bool = False
 ) -> SurveyResponse:
