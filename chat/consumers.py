@@ -115,6 +115,18 @@ def in_worker_thread(func):
     return wrapper
 
 
+# --- frames other apps add to the widget socket --------------------------------------------
+
+_widget_frames: dict = {}
+
+
+def register_widget_frame(frame_type: str, handler) -> None:
+    """Another app's frame on the widget socket (registered in its `AppConfig.ready`; chat never
+    imports it): `handler(frame, *, contact_id, inbox_id)` runs in a worker thread after the
+    socket's `auth`; a DomainError it raises becomes an error frame, the socket stays open."""
+    _widget_frames[frame_type] = handler
+
+
 # --- frame fields -------------------------------------------------------------------------
 
 
@@ -446,7 +458,7 @@ class WidgetConsumer(ChatConsumer):
             "resume": self.on_resume,
             "typing": self.on_typing,
             "read": self.on_read,
-            "survey.answer": self.on_survey_answer,
+            **dict.fromkeys(_widget_frames, self.on_extension_frame),
         }
 
     async def bad_frame(self, detail: str) -> None:
@@ -636,26 +648,10 @@ class WidgetConsumer(ChatConsumer):
                 },
             )
 
-    async def on_survey_answer(self, content):
-        invitation = content.get("invitation")
-        if not isinstance(invitation, str) or not invitation or len(invitation) > 200:
-            raise FrameError("invalid", "invitation is required.", {"invitation": ["Required."]})
-        scores = {}
-        for name, low, high in (("csat", 1, 5), ("ces", 1, 7), ("nps", 0, 10)):
-            value = _int(content, name, minimum=low, required=False)
-            if value is not None and value > high:
-                raise FrameError("invalid", f"{name} is at most {high}.", {name: [f"From {low} to {high}."]})
-            scores[name] = value
-        comment = content.get("comment", "")
-        if not isinstance(comment, str) or len(comment) > 5000:
-            raise FrameError("invalid", "comment must be text.", {"comment": ["Text, at most 5000 characters."]})
-        await self._survey_answer(invitation, scores, comment)
-
-    @in_worker_thread
-    def _survey_answer(self, invitation: str, scores: dict, comment: str) -> None:
-        from feedback import services as feedback_services
-
-        feedback_services.survey_answer(token=invitation, channel="web", comment=comment, **scores)
+    async def on_extension_frame(self, content):
+        """A frame another app added to the widget socket (`register_widget_frame`)."""
+        handler = _widget_frames[content["type"]]
+        await in_worker_thread(handler)(content, contact_id=self.contact_id, inbox_id=self.inbox.pk)
 
     # --- group events
 

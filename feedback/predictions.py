@@ -385,19 +385,53 @@ def erased_contact_ids() -> set[int]:
     return ids
 
 
+SENTIMENT_FEATURES = ("sentiment_mean", "sentiment_min", "sentiment_last", "text_sentiment")
+
+
+def forget_words(contact_ids: Iterable[int]) -> int:
+    """Drop what was derived from these people's words (their erasure, feedback/privacy.py).
+
+    The sentiment features become what the emptied messages give (0, not scored), the prediction
+    is made again without them and the cells follow, so nothing derived from erased text is
+    kept and the cells still equal a recomputation. Inside the caller's transaction; the
+    satisfaction table's lock is taken before the score rows, as the pipeline takes it.
+    """
+    lock_shared()
+    rows = list(
+        SatisfactionScore.objects.filter(contact_id__in=list(contact_ids), text_sentiment=True)
+        .order_by("conversation_id")
+        .select_for_update()
+    )
+    if not rows:
+        return 0
+    model = active_model()
+    delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    tz = pipeline.workspace_tz()
+    for row in rows:
+        features = list(row.features)
+        for name in SENTIMENT_FEATURES:
+            if len(features) == len(satisfaction.FEATURES):
+                features[satisfaction.FEATURE_INDEX[name]] = 0.0
+        row.features, row.text_sentiment = features, False
+        _predict(model, row)
+        new = satisfaction.contributions(_scored(row), tz=tz)
+        _account(delta, row.contributions, new)
+        row.contributions = {key: [c, t] for key, (c, t) in sorted(new.items())}
+        row.scored_at = timezone.now()
+    update_rows(rows, ["features", "text_sentiment", *PREDICTION_FIELDS])
+    cells = {key: (c, t) for key, (c, t) in delta.items() if c or t}
+    apply_delta(cells)
+    pipeline.announce(cells)
+    return len(rows)
+
+
 def forget_erased() -> int:
-    """Recompute the features of erased people's conversations from their rows as they are now
-    (bodies empty: no sentiment), so no number derived from erased text is kept."""
+    """Before training: `forget_words` for everyone ever erased (erasures made before this release)."""
     erased = erased_contact_ids()
     if not erased:
         return 0
-    ids = list(
-        SatisfactionScore.objects.filter(contact_id__in=erased, text_sentiment=True).values_list(
-            "conversation_id", flat=True
-        )
-    )
-    pipeline.refresh_conversations(ids)
-    return len(ids)
+    with transaction.atomic():
+        return forget_words(erased)
 
 
 def training_set():

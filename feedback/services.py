@@ -205,7 +205,8 @@ def _opt_out_reason(contact: Contact, channel: str) -> str:
 def survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyInvitation | None:
     """One invitation per resolution: scheduled (and queued for sending when due) or skipped with a reason.
 
-    Called by chat.tasks.conversation_resolved; running it twice returns the first invitation.
+    Called by the surveys drain (`surveys_drain`) on the resolution's event; running it twice
+    returns the first invitation.
     """
     try:
         with transaction.atomic():
@@ -292,6 +293,21 @@ def _survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyI
 
 
 @transaction.atomic
+def surveys_drain(since: int) -> int:
+    """feedback's outbox drain for surveys (chat/outbox.py): a resolution schedules its
+    invitation, a reopen cancels the ones still only scheduled; each once, in event order."""
+
+    def handle(events) -> None:
+        for event in events:
+            if event.kind == EventKind.RESOLVED:
+                number = (event.data or {}).get("resolution_number") or 1
+                survey_schedule(conversation_id=event.conversation_id, resolution_number=number)
+            else:
+                survey_cancel_scheduled(conversation_id=event.conversation_id)
+
+    return outbox.drain_marked("surveys", since=since, handle=handle, kinds=[EventKind.RESOLVED, EventKind.REOPENED])
+
+
 def survey_cancel_scheduled(*, conversation_id: int) -> int:
     """A reopen cancels the conversation's invitations that are still only scheduled; sent ones stay sent."""
     cancelled = 0
@@ -588,6 +604,19 @@ def survey_answer(
         check_open(invitation)
         answer = clean_answer(invitation.questions, csat=csat, ces=ces, nps=nps, comment=comment)
         return _record_answer(invitation, channel=channel or invitation.channel, answer=answer, token=token)
+
+
+def survey_answer_frame(frame: dict, *, contact_id: int, inbox_id: int) -> None:
+    """The widget's `survey.answer` frame (registered on chat's widget socket in
+    feedback/apps.py): the token is the credential; the checks are `survey_answer`'s own."""
+    survey_answer(
+        token=frame.get("invitation"),
+        channel=Channel.WEB,
+        csat=frame.get("csat"),
+        ces=frame.get("ces"),
+        nps=frame.get("nps"),
+        comment=frame.get("comment", ""),
+    )
 
 
 def _record_answer(

@@ -227,6 +227,16 @@ def _note(contact: Contact, text: str) -> None:
         )
 
 
+# What may answer an SMS before it becomes a message (another app's, registered in its
+# AppConfig.ready: feedback's survey replies; chat never imports it).
+_reply_handlers: list = []
+
+
+def register_reply_handler(handler) -> None:
+    """`handler(*, contact, inbox, body) -> bool`: True when the SMS was its answer (consumed)."""
+    _reply_handlers.append(handler)
+
+
 def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
     """One inbound SMS (Twilio's webhook fields, signature already checked)."""
     sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()[:64]
@@ -259,10 +269,9 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
     if keyword == "help":
         return SmsOutcome("help", reply=f"{inbox.name}: reply to this number to reach our team. Reply STOP to opt out.")
 
-    from feedback import services as feedback_services
-
-    if feedback_services.sms_survey_reply(contact=contact, inbox=inbox, body=body):
-        return SmsOutcome("survey")
+    for answers in _reply_handlers:
+        if answers(contact=contact, inbox=inbox, body=body):
+            return SmsOutcome("survey")
 
     media = []
     try:
