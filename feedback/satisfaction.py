@@ -51,7 +51,7 @@ class Feature:
 FEATURES: tuple[Feature, ...] = (
     Feature("first_response_log", "First response", "duration"),
     Feature("no_agent_reply", "No agent reply", "flag"),
-    Feature("duration_log", "Time to resolution", "duration"),
+    Feature("duration_log", "Time open", "duration"),  # to the first resolution, or so far
     Feature("customer_messages_log", "Customer messages", "count_log"),
     Feature("messages_before_reply_log", "Customer messages before the first reply", "count_log"),
     Feature("agent_messages_log", "Agent replies", "count_log"),
@@ -506,6 +506,7 @@ VERSIONS = {
     "nonrespondents_predicted_csat_percent": 1,
 }
 Z95 = 1.959964
+BEAT_BY_STANDARD_ERRORS = 1.0
 
 
 def _get(counters: Mapping[str, tuple[int, int]], metric: str) -> tuple[int, int]:
@@ -683,8 +684,8 @@ def evaluate(
     """The hold-out evaluation stored with a model, and whether it beats the average-only baseline.
 
     It beats the baseline when both classes are in the hold-out, its AUC is above 0.5 and its
-    Brier score below the baseline's (the baseline always predicts the training answers' share
-    of satisfied: AUC 0.5).
+    Brier score is below the baseline's by more than one standard error of the answer-by-answer
+    difference (the baseline always predicts the older answers' share of satisfied: AUC 0.5).
     """
     outcomes = [int(csat_satisfied(s)) for s in scores]
     baseline = [baseline_probability] * len(outcomes)
@@ -694,19 +695,19 @@ def evaluate(
     table = calibration_table(probabilities, outcomes)
     mae = sum(abs(e - s) for e, s in zip(expected, scores, strict=True)) / len(scores) if scores else None
     baseline_mae = sum(abs(baseline_score - s) for s in scores) / len(scores) if scores else None
-    beats = (
-        model_auc is not None
-        and model_auc > 0.5
-        and model_brier is not None
-        and baseline_brier is not None
-        and model_brier < baseline_brier
-    )
+    # The Brier score's gain over the baseline, answer by answer, and its standard error: a model
+    # beats the baseline when the gain is more than one standard error above zero (not by luck).
+    gains = [(b - y) ** 2 - (p - y) ** 2 for p, b, y in zip(probabilities, baseline, outcomes, strict=True)]
+    gain = sum(gains) / len(gains) if gains else 0.0
+    gain_se = math.sqrt(sum((g - gain) ** 2 for g in gains) / (len(gains) - 1) / len(gains)) if len(gains) > 1 else 0.0
+    beats = model_auc is not None and model_auc > 0.5 and gain > BEAT_BY_STANDARD_ERRORS * gain_se and gain > 0
     if model_auc is None:
         verdict = "The hold-out answers are all satisfied or all unsatisfied: the model cannot be told from a guess."
     elif not beats:
         verdict = (
-            f"It did not beat the average-only baseline on the newest answers (AUC {model_auc:.3f}, "
-            f"Brier {model_brier:.4f} against the baseline's {baseline_brier:.4f})."
+            f"It did not beat the average-only baseline on the newest answers: AUC {model_auc:.3f}, Brier "
+            f"{model_brier:.4f} against the baseline's {baseline_brier:.4f} (a gain of {gain:.4f} ± {gain_se:.4f}; "
+            f"it must exceed {BEAT_BY_STANDARD_ERRORS:g} standard error)."
         )
     else:
         verdict = ""
@@ -727,6 +728,8 @@ def evaluate(
             "holdout_csat": holdout_csat(baseline, outcomes) if outcomes else None,
             "expected_csat_mae": baseline_mae,
         },
+        "brier_gain": gain,
+        "brier_gain_se": gain_se,
         "beats_baseline": beats,
         "verdict": verdict,
     }

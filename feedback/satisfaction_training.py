@@ -31,7 +31,7 @@ HOLDOUT_SHARE = 0.2
 CALIBRATION_SHARE = 0.2  # of the answers before the hold-out
 CATEGORY_MIN = 20  # answers a category value needs to get a coefficient of its own
 CATEGORY_MAX = 50  # values per category, the most frequent
-REGULARISATION_C = 1.0
+REGULARISATION_C = 0.05  # strong for a few hundred answers; its weight fades as answers grow (summed loss)
 RIDGE_ALPHA = 1.0
 CALIBRATION_MIN = 100  # fewer answers than this cannot teach a calibration: σ(z) is kept as it is
 

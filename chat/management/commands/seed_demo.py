@@ -147,7 +147,7 @@ class Command(BaseCommand):
             inbox=inboxes["sms"],
             contact=maria,
             channel="sms",
-            body="Friday came and went, still no parcel :(",
+            body="Friday came and went, still no parcel. This is really frustrating, nobody helps me :(",
             provider="twilio",
             external_id="SMdemo0000000000000000000000000001",
         )

@@ -2,7 +2,12 @@
 
 Conversations are written through chat.services (so every event exists), then moved back in
 time as a history import would be, answered, and the days recomputed with
-`feedback.pipeline.recompute` — the same rebuild as `manage.py recompute_metrics`.
+`feedback.pipeline.recompute` and `feedback.predictions.recompute` — the same rebuild as
+`manage.py recompute_metrics`. Each customer has a mood that waits, transfers and channel switches
+make worse; it shows in their words (English, and a few in French or Spanish, which the sentiment
+does not read) and in their answer, and the delighted and the furious answer more often than
+the others (the survey's non-response bias). With enough answers the satisfaction model is
+trained once at the end, so the dashboard shows the estimate for the silent customers too.
 Run after `seed_demo` (it uses its inboxes and agents).
 """
 
@@ -17,12 +22,22 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import AgentProfile, Contact, Conversation, ConversationEvent, Inbox, Message
-from feedback import followups, metrics, pipeline
+from feedback import followups, metrics, pipeline, predictions
 from feedback.models import SurveyInvitation, SurveyResponse
 
 DAYS = 35
-PER_DAY = (2, 6)
+PER_DAY = (7, 11)
 MARK = "demo_history"
+MOODS = ("delighted", "fine", "annoyed", "furious")
+WORDS = {
+    "delighted": ("Thanks so much, that was fast and really helpful!", "Brilliant, it works perfectly now. Thank you!"),
+    "fine": ("Hi, I need some help with my order.", "Could you check my invoice, please?"),
+    "annoyed": ("I have been waiting for ages and still no answer.", "This is the second time I ask, still not fixed."),
+    "furious": ("This is terrible. Nobody helps me and my order is lost!", "Awful service, I want a refund now."),
+}
+OTHER_LANGUAGES = ("Bonjour, ma commande n'est pas arrivée.", "Hola, mi pedido no ha llegado todavía.")
+CSAT = {"delighted": (5, 5, 4), "fine": (4, 5, 4, 3), "annoyed": (2, 3, 3, 4), "furious": (1, 1, 2)}
+ANSWERS = {"delighted": 0.85, "fine": 0.6, "annoyed": 0.7, "furious": 0.9}  # who answers a survey
 
 
 @contextmanager
@@ -77,14 +92,19 @@ class Command(BaseCommand):
                         responses.append(response)
                     count += 1
         tz = pipeline.workspace_tz()
-        report = pipeline.recompute(
-            day_from=metrics.local_day(now - timedelta(days=days + 1), tz), day_to=metrics.local_day(now, tz)
-        )
+        day_from, day_to = metrics.local_day(now - timedelta(days=days + 1), tz), metrics.local_day(now, tz)
+        report = pipeline.recompute(day_from=day_from, day_to=day_to)
+        predictions.recompute(day_from=day_from, day_to=day_to)
         for response in responses:
             followups.followup_open_for_response(response_id=response.pk)
         self.stdout.write(
             f"metrics demo history: {count} conversations, {len(responses)} answers, "
             f"{report.conversations} conversations recomputed"
+        )
+        run = predictions.model_train(trigger="seed")
+        self.stdout.write(
+            f"  satisfaction model v{run.pk}: {run.status} on {run.answers} answers"
+            + (f" ({run.reason})" if run.reason else "")
         )
         if undelivered:
             self.stdout.write(
@@ -95,19 +115,24 @@ class Command(BaseCommand):
     def _conversation(self, rng, inbox, agent, opened, n, now):
         contact = Contact.objects.create(name=f"Demo customer {n + 1}", attributes={MARK: True})
         channel = inbox.channel if inbox.channel != "email" or rng.random() < 0.9 else "web"
-        received = services.message_receive(inbox=inbox, contact=contact, channel=channel, body="I need some help.")
+        first_reply_seconds = rng.choice([20, 45, 90, 200, 600, 1500, 4000, 20000])
+        switched = rng.random() < 0.15
+        transferred = rng.random() < 0.1
+        trouble = (first_reply_seconds > 1800) + switched + transferred + (rng.random() < 0.2)
+        mood = MOODS[min(3, max(0, round(rng.gauss(0.3 + 0.9 * trouble, 0.8))))]
+        words = rng.choice(OTHER_LANGUAGES) if rng.random() < 0.1 else rng.choice(WORDS[mood])
+        received = services.message_receive(inbox=inbox, contact=contact, channel=channel, body=words)
         conversation = received.message.conversation
         services.message_send(conversation=conversation, by=agent, body="Happy to help, one moment.")
-        switched = rng.random() < 0.15
         if switched:
             services.message_receive(inbox=inbox, contact=contact, channel="sms", body="Texting you instead.")
-        if rng.random() < 0.1:
+        if transferred:
             others = [a for a in AgentProfile.objects.filter(is_supervisor=False).exclude(user=agent)]
             if others:
                 services.conversation_transfer(conversation=conversation, by=agent, to_agent=others[0].user)
         services.conversation_resolve(conversation=conversation, by=agent)
         # a history import: the same rows and events, moved back to when they happened
-        first_reply = opened + timedelta(seconds=rng.choice([20, 45, 90, 200, 600, 1500, 4000, 20000]))
+        first_reply = opened + timedelta(seconds=first_reply_seconds)
         # the history ends before now: a recent case was resolved at the latest half an hour ago
         resolved = min(first_reply + timedelta(minutes=rng.uniform(5, 36 * 60)), now - timedelta(minutes=30))
         with transaction.atomic():
@@ -127,7 +152,7 @@ class Command(BaseCommand):
             )
             ConversationEvent.objects.filter(conversation=conversation).update(created_at=opened)
             ConversationEvent.objects.filter(conversation=conversation, kind="resolved").update(created_at=resolved)
-            if rng.random() > 0.55:
+            if rng.random() > ANSWERS[mood]:
                 return None
             conversation.refresh_from_db()
             invitation, _ = SurveyInvitation.objects.get_or_create(
@@ -135,10 +160,9 @@ class Command(BaseCommand):
                 resolution_number=1,
                 defaults={"contact": contact, "channel": channel, "inbox": inbox},
             )
-            slow = (first_reply - opened).total_seconds() > 1800
-            csat = max(1, min(5, round(rng.gauss(3.4 if slow else 4.3, 1.0))))
+            csat = rng.choice(CSAT[mood])
             ces = max(1, min(7, round(rng.gauss(4.2 if switched else 5.6, 1.3))))
-            nps = max(0, min(10, round(rng.gauss(5.5 if slow else 8.2, 2.0))))
+            nps = max(0, min(10, round(rng.gauss(2.0 * csat - 0.5, 1.5))))
             answered = min(resolved + timedelta(minutes=rng.uniform(2, 600)), now - timedelta(minutes=1))
             SurveyInvitation.objects.filter(pk=invitation.pk).update(
                 status=SurveyInvitation.Status.ANSWERED,
