@@ -34,6 +34,7 @@ BENCHMARKS = [
     "chat_saturation",
     "survey_ingest",
     "metrics_summary",
+    "satisfaction",
 ]
 DOCS = harness.ROOT / "docs" / "benchmarks.md"
 RESULTS = harness.ROOT / "bench" / "results"

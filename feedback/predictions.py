@@ -63,9 +63,12 @@ SCORE_FIELDS = [
     "contributions",
     "scored_at",
 ]
-# What rescoring reads of a score row: its features and what its cells are keyed by.
+# What an answer changes on a score row (the rest is as stored).
+ANSWER_FIELDS = ["csat", "answered_at", "model_version", "satisfied_probability", "expected_csat", "likely_unhappy",
+                 "reasons", "contributions", "scored_at"]  # fmt: skip
+# What refreshing and rescoring read of a score row: its features and what its cells are keyed by.
 RESCORE_READS = [
-    "conversation_id", "inbox_id", "agent_id", "team_id", "channel", "is_open", "first_resolved_at",
+    "conversation_id", "contact_id", "inbox_id", "agent_id", "team_id", "channel", "is_open", "first_resolved_at",
     "feature_version", "features", "csat", "model_version", "satisfied_probability", "contributions",
 ]  # fmt: skip
 PREDICTION_FIELDS = ["model_version", "satisfied_probability", "expected_csat", "likely_unhappy", "reasons",
@@ -218,7 +221,7 @@ def _locked_scores(conversation_ids: list[int], facts: Mapping[int, object]) -> 
             ignore_conflicts=True,
         )
     locked = SatisfactionScore.objects.filter(conversation_id__in=conversation_ids).order_by("conversation_id")
-    return {row.conversation_id: row for row in locked.select_for_update()}
+    return {row.conversation_id: row for row in locked.only(*RESCORE_READS).select_for_update()}
 
 
 def refresh(
@@ -258,7 +261,8 @@ def refresh(
         row.scored_at = now
         if row.likely_unhappy:
             unhappy.append(row)
-    update_rows([rows[pk] for pk in ids if pk in rows], SCORE_FIELDS)
+    update_rows([rows[pk] for pk in ids if pk in rows and pk in computed], SCORE_FIELDS)
+    update_rows([rows[pk] for pk in ids if pk in rows and pk not in computed], ANSWER_FIELDS)
     _open_follow_ups(unhappy)
     return {key: (c, t) for key, (c, t) in delta.items() if c or t}
 

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 
 from .metrics import RECONTACT_WINDOW, cell_key, csat_satisfied, local_day
 
@@ -210,8 +210,14 @@ def sentiment(texts: Sequence[str], *, language: str | None = None) -> list[floa
     english = language.lower().startswith("en") if language else looks_english(" ".join(texts))
     if not english:
         return None
-    analyzer = _analyzer()
-    return [analyzer.polarity_scores(t)["compound"] for t in texts]
+    return [compound(t) for t in texts]
+
+
+@lru_cache(maxsize=20_000)
+def compound(text: str) -> float:
+    """VADER's compound score of one text; kept per process, as a conversation's earlier messages
+    are scored again at each of its refreshes (its new messages are the only new work)."""
+    return _analyzer().polarity_scores(text)["compound"]
 
 
 # --- features ------------------------------------------------------------------------------
