@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat import outbox
+from chat.connectors import sms
 from chat.events import contact_group, inbox_group
 from chat.events import send as broadcast
 from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox, Message, hash_token
@@ -478,8 +479,6 @@ def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Que
 
 
 def _send_sms(invitation: SurveyInvitation, body: str) -> str | None:
-    from chat.connectors import sms  # late: the SMS connector is optional at import time
-
     return sms.send_sms(inbox=_sending_inbox(invitation), to=invitation.contact.phone, body=body)
 
 
