@@ -547,7 +547,7 @@ class WidgetConsumer(ChatConsumer):
         return self._active_conversation_now(), widget.inbox_agents_online(self.inbox.pk)
 
     def _active_conversation_now(self) -> Conversation | None:
-        return Conversation.objects.filter(contact_id=self.contact_id).exclude(status="resolved").first()
+        return Conversation.objects.filter(contact_id=self.contact_id).active().first()
 
     _active_conversation = in_worker_thread(_active_conversation_now)
 

@@ -207,7 +207,7 @@ def root_contact(contact: Contact) -> Contact:
 
 
 def active_conversation_of(contact: Contact) -> Conversation | None:
-    return contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()
+    return contact.conversations.active().first()
 
 
 def canned_responses_visible_to(user: AbstractBaseUser, *, prefix: str = "") -> QuerySet[CannedResponse]:

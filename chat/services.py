@@ -266,12 +266,7 @@ def message_receive(
         if duplicate:
             return Received(duplicate, False)
     now = created_at or timezone.now()
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(contact=contact)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .first()
-    )
+    conversation = Conversation.objects.select_for_update().filter(contact=contact).active().first()
     status_before = conversation.status if conversation else None
     if conversation is None:
         conversation = _open_conversation(contact=contact, inbox=inbox, subject=subject, at=now)
@@ -554,7 +549,7 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation = _locked(conversation)
     if conversation.status != Conversation.Status.RESOLVED:
         return conversation
-    if conversation.contact.conversations.exclude(status=Conversation.Status.RESOLVED).exists():
+    if conversation.contact.conversations.active().exists():
         raise Conflict(
             "This contact already has an open conversation; continue there.", code="contact_has_open_conversation"
         )
@@ -638,9 +633,7 @@ def _merge(*, source: Contact, target: Contact, by, reason: str) -> AuditLog:
     source, target = locked[source.pk], locked[target.pk]
     if source.merged_into_id:
         raise Conflict("That contact is already merged.", code="already_merged")
-    both_active = (
-        Conversation.objects.filter(contact__in=[source, target]).exclude(status=Conversation.Status.RESOLVED).count()
-    )
+    both_active = Conversation.objects.filter(contact__in=[source, target]).active().count()
     if both_active > 1:
         raise Conflict(
             "Both contacts have an open conversation; resolve one first.", code="both_have_open_conversations"

@@ -93,7 +93,7 @@ def prometheus_metrics(request):
     by_status = dict(Conversation.objects.values_list("status").annotate(n=Count("id")))
     for status in Conversation.Status.values:
         lines.append(f'cxhub_conversations{{status="{status}"}} {by_status.get(status, 0)}')
-    queue = Conversation.objects.filter(assignee__isnull=True).exclude(status="resolved").count()
+    queue = Conversation.objects.filter(assignee__isnull=True).active().count()
     lines += [
         "# HELP cxhub_queue_length Active conversations waiting for an agent.",
         "# TYPE cxhub_queue_length gauge",

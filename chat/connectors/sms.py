@@ -220,7 +220,7 @@ def keyword_of(body: str) -> str:
 
 def _note(contact: Contact, text: str) -> None:
     """An internal note on the contact's active conversation, so the agent knows."""
-    conversation = contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()
+    conversation = contact.conversations.active().first()
     if conversation is not None:
         services.message_send(
             conversation=conversation, by=None, body=text, is_note=True, sender_kind=Message.SenderKind.SYSTEM
