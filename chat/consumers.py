@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from cxhub.errors import DomainError, NotFound
 
 from . import events, selectors, services, widget
+from .errors import FrameErrorCode
 from .models import AgentProfile, Contact, Conversation, Message
 from .selectors import is_number
 
@@ -135,28 +136,32 @@ def _int(content: dict, name: str, *, minimum: int = 0, required: bool = True) -
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise FrameError("invalid", f"{name} must be a whole number ≥ {minimum}.", {name: ["A whole number."]})
+        raise FrameError(
+            FrameErrorCode.INVALID, f"{name} must be a whole number ≥ {minimum}.", {name: ["A whole number."]}
+        )
     return value
 
 
 def _bool(content: dict, name: str, *, default: bool | None = None) -> bool:
     value = content.get(name, default)
     if not isinstance(value, bool):
-        raise FrameError("invalid", f"{name} must be true or false.", {name: ["true or false."]})
+        raise FrameError(FrameErrorCode.INVALID, f"{name} must be true or false.", {name: ["true or false."]})
     return value
 
 
 def _client_msg_id(content: dict) -> str:
     value = content.get("client_msg_id")
     if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise FrameError("invalid", "client_msg_id is required (1 to 64 characters).", {"client_msg_id": ["Required."]})
+        raise FrameError(
+            FrameErrorCode.INVALID, "client_msg_id is required (1 to 64 characters).", {"client_msg_id": ["Required."]}
+        )
     return value
 
 
 def _body(content: dict) -> str:
     value = content.get("body")
     if not isinstance(value, str) or not value.strip():
-        raise FrameError("invalid", "A message needs a body.", {"body": ["This field may not be blank."]})
+        raise FrameError(FrameErrorCode.INVALID, "A message needs a body.", {"body": ["This field may not be blank."]})
     return value
 
 
@@ -253,11 +258,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.send_error("frame_too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+            await self.send_error(FrameErrorCode.FRAME_TOO_LARGE, f"Frames are at most {MAX_FRAME_BYTES} bytes.")
             await self.close(code=CLOSE_TOO_BIG)
             return
         if not self.bucket.take():
-            await self.send_error("rate_limited", "Too many frames; slow down.")
+            await self.send_error(FrameErrorCode.RATE_LIMITED, "Too many frames; slow down.")
             return
         if text_data is None:
             await self.bad_frame("Frames are JSON text.")
@@ -273,7 +278,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def bad_frame(self, detail: str) -> None:
-        await self.send_error("invalid_json", detail)
+        await self.send_error(FrameErrorCode.INVALID_JSON, detail)
 
     def frame_handlers(self) -> dict:
         raise NotImplementedError
@@ -282,7 +287,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         frame_type = content.get("type")
         handler = self.frame_handlers().get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
-            await self.send_error("unknown_type", f"Unknown frame type {frame_type!r}.", frame_type=frame_type)
+            await self.send_error(
+                FrameErrorCode.UNKNOWN_TYPE, f"Unknown frame type {frame_type!r}.", frame_type=frame_type
+            )
             return
         extra = {"frame_type": frame_type}
         if isinstance(content.get("client_msg_id"), str):
@@ -295,7 +302,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(error.code, error.detail, error.fields, **extra)
         except Exception:
             logger.exception("%s frame failed", frame_type)
-            await self.send_error("server_error", "Something went wrong; try again.", **extra)
+            await self.send_error(FrameErrorCode.SERVER_ERROR, "Something went wrong; try again.", **extra)
 
     async def send_json(self, content, close=False):
         try:
@@ -475,7 +482,7 @@ class WidgetConsumer(ChatConsumer):
             await self.on_auth(content)
             return
         if content.get("type") == "auth":
-            await self.send_error("invalid", "Already authenticated.", frame_type="auth")
+            await self.send_error(FrameErrorCode.INVALID, "Already authenticated.", frame_type="auth")
             return
         await super().receive_json(content, **kwargs)
 
@@ -527,7 +534,7 @@ class WidgetConsumer(ChatConsumer):
             try:
                 await self._own_conversation(conversation_id)
             except NotFound:
-                await self.send_error("not_found", "Conversation not found.", frame_type="auth")
+                await self.send_error(FrameErrorCode.NOT_FOUND, "Conversation not found.", frame_type="auth")
                 return
             await self.replay(conversation_id, after_seq)
 
@@ -751,7 +758,7 @@ class ConsoleConsumer(ChatConsumer):
             try:
                 await self._visible(conversation_id)
             except NotFound:
-                await self.send_error("not_found", "Conversation not found.", frame_type="resume")
+                await self.send_error(FrameErrorCode.NOT_FOUND, "Conversation not found.", frame_type="resume")
                 continue
             await self.replay(conversation_id, after_seq)
 
