@@ -19,7 +19,7 @@ from django.db import close_old_connections
 
 from cxhub.errors import DomainError, NotFound
 
-from . import events, selectors, services, widget
+from . import events, payloads, selectors, services, widget
 from .errors import FrameErrorCode
 from .models import AgentProfile, Contact, Conversation, Message
 from .selectors import is_number
@@ -30,17 +30,6 @@ MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_BIG = 1009
 GROUP_REFRESH_SECONDS = 3600
-WIDGET_MESSAGE_FIELDS = (
-    "id",
-    "conversation_id",
-    "seq",
-    "sender",
-    "channel",
-    "body",
-    "is_note",
-    "created_at",
-    "client_msg_id",
-)
 
 
 class FrameError(Exception):
@@ -165,10 +154,6 @@ def _body(content: dict) -> str:
     return value
 
 
-def _widget_safe(message: dict) -> dict:
-    return {key: message[key] for key in WIDGET_MESSAGE_FIELDS if key in message}
-
-
 def _resume_query(query_string: bytes, limit: int = 200) -> list[tuple[int, int]]:
     """`resume=12:40,13:0` → [(12, 40), (13, 0)]; malformed pairs are skipped."""
     values = parse_qs(query_string.decode("latin-1")).get("resume", [])
@@ -184,7 +169,7 @@ def _resume_query(query_string: bytes, limit: int = 200) -> list[tuple[int, int]
 
 
 def _message_payloads(messages) -> list[dict]:
-    return [events.message_payload(m) for m in messages.select_related("conversation__contact")]
+    return [payloads.message_for_console(m) for m in messages.select_related("conversation__contact")]
 
 
 @in_worker_thread
@@ -569,7 +554,9 @@ class WidgetConsumer(ChatConsumer):
             await self.join(events.contact_group(contact_id))
             self.contact_id = contact_id
         self.current_conversation_id = payload["conversation_id"]
-        await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": _widget_safe(payload)})
+        await self.send_json(
+            {"type": "ack", "client_msg_id": client_msg_id, "message": payloads.message_for_customer(payload)}
+        )
 
     @in_worker_thread
     def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict] | None:
@@ -590,7 +577,7 @@ class WidgetConsumer(ChatConsumer):
             return None
         message = received.message
         self.conversation_inboxes[message.conversation_id] = message.conversation.inbox_id
-        return message.conversation.contact_id, events.message_payload(message)
+        return message.conversation.contact_id, payloads.message_for_console(message)
 
     async def on_resume(self, content):
         conversation_id = _int(content, "conversation_id", minimum=1)
@@ -663,7 +650,7 @@ class WidgetConsumer(ChatConsumer):
     # --- group events
 
     def outgoing(self, message: dict) -> dict:
-        return _widget_safe(message)
+        return payloads.message_for_customer(message)
 
     def unknown_cursor(self, conversation_id: int, seq: int) -> int:
         # Conversations not open at auth time are new ones: everything in them is news.
@@ -833,7 +820,7 @@ class ConsoleConsumer(ChatConsumer):
         message = Message.objects.select_related("conversation__contact", "sender_user__agent").get(
             pk=received.message.pk
         )
-        return events.message_payload(message)
+        return payloads.message_for_console(message)
 
     async def on_resume(self, content):
         conversation_id = _int(content, "conversation_id", minimum=1)
