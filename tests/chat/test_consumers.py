@@ -757,7 +757,7 @@ async def test_survey_frames_are_forwarded_and_answers_go_to_the_feedback_servic
 @pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="reads the in-memory layer's group table")
 async def test_long_lived_sockets_renew_their_group_memberships(monkeypatch):
     # given a layer that forgets memberships after group_expiry, and a widget connected a while
-    monkeypatch.setattr(consumers, "GROUP_REFRESH_SECONDS", 0.05)
+    monkeypatch.setattr(consumers.base, "GROUP_REFRESH_SECONDS", 0.05)
     inbox = await db(InboxFactory)
     token, contact = await visitor(inbox)
     socket, _ = await widget(inbox, token)
