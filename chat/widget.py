@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from chat.errors import ErrorCode
 from cxhub.errors import Forbidden, NotFound
 
 from . import events
@@ -123,7 +124,7 @@ def widget_session_start(
     previous = live_visitor_token(inbox, visitor_token)
     if identity_hash:
         if not external_id or not identity_hash_valid(inbox, external_id, identity_hash):
-            raise Forbidden("The identity signature does not match.", code="identity_invalid")
+            raise Forbidden("The identity signature does not match.", code=ErrorCode.IDENTITY_INVALID)
         claims = [Claim(Kind.EXTERNAL, external_id, True)]
         if email:
             claims.append(Claim(Kind.EMAIL, email, True))

@@ -20,10 +20,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat import outbox
+from chat.connectors import sms
 from chat.events import contact_group, inbox_group
 from chat.events import send as broadcast
 from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox, Message, hash_token
 from cxhub.errors import Gone, InvalidInput, NotFound
+from feedback.errors import ErrorCode
 
 from . import selectors
 from .models import SurveyInvitation, SurveyPolicy, SurveyResponse
@@ -478,8 +480,6 @@ def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Que
 
 
 def _send_sms(invitation: SurveyInvitation, body: str) -> str | None:
-    from chat.connectors import sms  # late: the SMS connector is optional at import time
-
     return sms.send_sms(inbox=_sending_inbox(invitation), to=invitation.contact.phone, body=body)
 
 
@@ -565,13 +565,13 @@ def check_open(invitation: SurveyInvitation | None, *, now=None) -> SurveyInvita
     """The invitation when it can be answered (or its answer edited) now; else NotFound or Gone."""
     now = now or timezone.now()
     if invitation is None or invitation.status not in (Status.SENT, Status.ANSWERED, Status.EXPIRED):
-        raise NotFound("This survey link is not valid.", code="survey_not_found")
+        raise NotFound("This survey link is not valid.", code=ErrorCode.SURVEY_NOT_FOUND)
     if invitation.status == Status.ANSWERED:
         if invitation.answered_at and invitation.answered_at + EDIT_WINDOW <= now:
-            raise Gone("This survey was already answered. Thank you!", code="survey_answered")
+            raise Gone("This survey was already answered. Thank you!", code=ErrorCode.SURVEY_ANSWERED)
         return invitation
     if invitation.status == Status.EXPIRED or (invitation.expires_at and invitation.expires_at <= now):
-        raise Gone("This survey has expired.", code="survey_expired")
+        raise Gone("This survey has expired.", code=ErrorCode.SURVEY_EXPIRED)
     return invitation
 
 
@@ -593,7 +593,7 @@ def survey_answer(
     if channel is not None and channel not in Channel.values:
         raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
-        raise NotFound("This survey link is not valid.", code="survey_not_found")
+        raise NotFound("This survey link is not valid.", code=ErrorCode.SURVEY_NOT_FOUND)
     with transaction.atomic():
         invitation = (
             SurveyInvitation.objects.select_for_update(of=("self",))

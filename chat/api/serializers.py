@@ -5,7 +5,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.events import email_subject, sender_name, shortened
 from chat.models import (
     INBOX_CHANNEL_CHOICES,
     AgentProfile,
@@ -19,6 +18,7 @@ from chat.models import (
     Priority,
     Team,
 )
+from chat.payloads import email_subject, sender_name, shortened
 from chat.selectors import MAX_ID
 
 

@@ -35,7 +35,8 @@ from django.utils.text import get_valid_filename
 from mailparser_reply import EmailReplyParser
 from rest_framework import status
 
-from chat import selectors, services
+from chat import payloads, selectors, services
+from chat.errors import ErrorCode
 from chat.models import Channel, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
@@ -211,12 +212,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
     try:
         message = BytesParser(policy=policy.default).parsebytes(bytes(raw))
     except Exception:
-        raise InvalidInput("This is not a MIME message.", code="malformed_email") from None
+        raise InvalidInput("This is not a MIME message.", code=ErrorCode.MALFORMED_EMAIL) from None
 
     from_header = _header(message, "From")
     sender = normalise_address(from_header) or normalise_address(_header(message, "Reply-To"))
     if not sender:
-        raise InvalidInput("The email has no valid From address.", code="email_without_sender")
+        raise InvalidInput("The email has no valid From address.", code=ErrorCode.EMAIL_WITHOUT_SENDER)
     sender_name = parseaddr(from_header)[0].strip()[:200]
 
     text_part = html_part = None
@@ -419,7 +420,7 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     parsed = parse_email(raw)
     if parsed.sender.endswith("@" + settings.EMAIL_DOMAIN.lower()) or inbox_for_address(parsed.sender):
         # Our own address as the sender: a bounce or a forwarding loop, not a customer.
-        raise InvalidInput("Mail from this system's own addresses is not accepted.", code="mail_loop")
+        raise InvalidInput("Mail from this system's own addresses is not accepted.", code=ErrorCode.MAIL_LOOP)
     addresses = [normalise_address(a) or a.strip().strip("<>") for a in (recipients or [])]
     addresses += [a for a in parsed.recipients if a not in addresses]
 
@@ -436,7 +437,7 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     if inbox is None and thread is not None:
         inbox = email_inbox_for(thread)
     if inbox is None:
-        raise NotFound("No inbox has this address.", code="unknown_recipient")
+        raise NotFound("No inbox has this address.", code=ErrorCode.UNKNOWN_RECIPIENT)
 
     contact = _sender_contact(parsed, thread)
     body = parsed.text or parsed.subject
@@ -560,7 +561,7 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     if thread_ids:
         headers["In-Reply-To"] = thread_ids[-1]
         headers["References"] = " ".join(thread_ids[-20:])
-    sender = events_sender_name(message)
+    sender = agent_name(message)
     from_address = formataddr((f"{sender} ({inbox.name})" if sender else inbox.name, inbox.email_address))
     mail = EmailMultiAlternatives(
         subject=_subject(conversation, inbox),
@@ -574,10 +575,9 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     return mail
 
 
-def events_sender_name(message: Message) -> str:
-    from chat.events import sender_name
-
-    return sender_name(message) if message.sender_user_id else ""
+def agent_name(message: Message) -> str:
+    """The replying agent's name for the From header ("" for a message no agent wrote)."""
+    return payloads.sender_name(message) if message.sender_user_id else ""
 
 
 def email_send(*, message: Message) -> str:
