@@ -530,6 +530,9 @@ def model_train(*, trigger: str = "nightly", by=None, minimum: int | None = None
         outcome.evaluation["model_in_force"] = {"version": current.version, **check}
         keep_current = check["beats_baseline"]
     with transaction.atomic():
+        if connection.vendor == "postgresql":  # one promotion at a time (two runs at once: the later wins)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('cxhub.satisfaction.promote'))")
         run = SatisfactionModel.objects.create(
             status=outcome.status,
             reason=outcome.reason,
@@ -688,11 +691,16 @@ def model_document(run: SatisfactionModel | None) -> dict | None:
     }
 
 
+def answered_conversations() -> int:
+    return SatisfactionScore.objects.filter(csat__isnull=False, first_resolved_at__isnull=False).count()
+
+
 def model_status() -> dict:
     """The model in force (with its evaluation), the latest run, and what the API and dashboard say."""
     active = SatisfactionModel.objects.filter(is_active=True).first()
     latest = SatisfactionModel.objects.order_by("-pk").first()
-    answers = SatisfactionScore.objects.filter(csat__isnull=False, first_resolved_at__isnull=False).count()
+    # Counted only when it explains something: it reads every answered conversation's row.
+    answers = active.answers if active else answered_conversations()
     if active is not None:
         explanation = ""
     elif latest is None:
@@ -714,20 +722,23 @@ def model_status() -> dict:
     }
 
 
-def figures_for(filters) -> dict:
+def model_error(status: Mapping) -> satisfaction.ModelError | None:
+    """The hold-out error of the model in force (None without one: then there is no estimate)."""
+    return satisfaction.ModelError.of(status["model"]["evaluation"]) if status["available"] else None
+
+
+def figures_for(filters, status: Mapping | None = None) -> dict:
     """The satisfaction figures of docs/metrics.md in the filters, with the model behind them."""
-    status = model_status()
-    error = satisfaction.ModelError.of(status["model"]["evaluation"]) if status["available"] else None
-    return satisfaction.figures(counters(filters), error=error) | {"model": status}
+    status = status or model_status()
+    return satisfaction.figures(counters(filters), error=model_error(status)) | {"model": status}
 
 
-def breakdown(filters, *, by: str) -> list[dict]:
+def breakdown(filters, *, by: str, status: Mapping | None = None) -> list[dict]:
     """Estimated CSAT % beside the answered CSAT % (same resolved conversations) per agent, team, channel or inbox."""
     from . import reports
 
     column = reports.ROLLUP_COLUMN[by]
-    status = model_status()
-    error = satisfaction.ModelError.of(status["model"]["evaluation"]) if status["available"] else None
+    error = model_error(status or model_status())
     grouped = counters(filters, group_by=column)
     labels = reports._labels(by, grouped)
     rows = []

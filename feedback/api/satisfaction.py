@@ -37,16 +37,17 @@ class MetricsSatisfactionView(APIView):
 
     def get(self, request):
         filters = reports.parse_filters(request.user, request.query_params)
-        figures = predictions.figures_for(filters)
-        model = figures.pop("model")
+        status = predictions.model_status()
+        figures = predictions.figures_for(filters, status)
+        figures.pop("model")
         return Response(
             {
                 "from": filters.day_from.isoformat(),
                 "to": filters.day_to.isoformat(),
                 "filters": filters.echo,
                 "metrics": figures,
-                "breakdowns": {by: predictions.breakdown(filters, by=by) for by in BREAKDOWNS},
-                "model": model,
+                "breakdowns": {by: predictions.breakdown(filters, by=by, status=status) for by in BREAKDOWNS},
+                "model": status,
             }
         )
 
