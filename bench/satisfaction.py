@@ -326,7 +326,9 @@ def main(argv=None) -> dict:
         "auc": round(judged["auc"], 4),
         "brier": round(judged["brier"], 4),
         "calibration_error": round(judged["calibration_error"], 4),
+        "csat_error_pp": round(judged["csat_error_pp"], 2),
         "truth_auc": round(judged["truth_auc"], 4),
+        "truth_brier": round(judged["truth_brier"], 4),
         "truth_calibration_error": round(judged["truth_calibration_error"], 4),
         "wall_seconds": round(time.monotonic() - started, 0),
     }
