@@ -19,12 +19,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from chat import selectors, services
+from chat import languages, selectors, services
 from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
@@ -257,7 +258,11 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
         logger.info("SMS opt-in: %s", sender)
         return SmsOutcome("start")
     if keyword == "help":
-        return SmsOutcome("help", reply=f"{inbox.name}: reply to this number to reach our team. Reply STOP to opt out.")
+        with languages.speaking_to(contact, inbox):
+            reply = _("%(inbox)s: reply to this number to reach our team. Reply STOP to opt out.") % {
+                "inbox": inbox.name
+            }
+        return SmsOutcome("help", reply=reply)
 
     from feedback import services as feedback_services
 
