@@ -133,7 +133,9 @@ POLICIES = {
         actions={"delete_selected"},
         inlines_write=True,  # memberships
     ),
-    CannedResponse: _policy("settings", **SETTINGS, editable={"shortcut", "body", "texts"}, actions={"delete_selected"}),
+    CannedResponse: _policy(
+        "settings", **SETTINGS, editable={"shortcut", "body", "texts"}, actions={"delete_selected"}
+    ),
     User: _policy(
         "settings (accounts): deactivated, never deleted; deactivating an agent calls agent_set_availability",
         add=True,
