@@ -395,10 +395,30 @@ class ConversationEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["conversation", "kind"], name="event_conv_kind_idx")]
+        indexes = [
+            models.Index(fields=["conversation", "kind"], name="event_conv_kind_idx"),
+            # the drains that read a few kinds (chat/outbox.py: surveys on resolved/reopened)
+            models.Index(fields=["kind", "id"], name="event_kind_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.conversation_id}"
+
+
+class DrainMark(models.Model):
+    """An outbox event one drain has processed (chat/outbox.py); each drain marks its own.
+
+    No foreign key: events are never deleted, and the mark is written on every drained event.
+    """
+
+    drain = models.CharField(max_length=40)
+    event_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["drain", "event_id"], name="one_mark_per_drain_and_event")]
+
+    def __str__(self) -> str:
+        return f"{self.drain} drained event {self.event_id}"
 
 
 class AuditLog(models.Model):

@@ -567,9 +567,6 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation.save()
     outbox.record(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
     events.broadcast_conversation(conversation)
-    from . import tasks
-
-    transaction.on_commit(lambda: tasks.conversation_reopened.delay(conversation.pk))
     return conversation
 
 

@@ -29,40 +29,18 @@ def agent_availability_changed(user_id: int) -> None:
 
 @shared_task(acks_late=True)
 def conversation_resolved(conversation_id: int, resolution_number: int) -> None:
-    """After a resolution: its assignee has room again for the queue; the survey invitation is scheduled."""
-    from feedback import services as feedback_services
-
+    """After a resolution its assignee has room again: the queue is offered. (The survey hears of
+    the resolution through the outbox: feedback's drain.)"""
     assignment.route_queue()
-    feedback_services.survey_schedule(conversation_id=conversation_id, resolution_number=resolution_number)
 
 
 @shared_task(acks_late=True)
-def conversation_reopened(conversation_id: int) -> None:
-    """After a reopen: an invitation that is still only scheduled is cancelled."""
-    from feedback import services as feedback_services
+def events_drain(since: int = 0) -> dict:
+    """Every drain the apps registered (chat/outbox.py) from event `since` on: woken by
+    `chat.wakeup` after events commit, and by beat every minute from 0 for a lost wake-up."""
+    from . import outbox
 
-    feedback_services.survey_cancel_scheduled(conversation_id=conversation_id)
-
-
-@shared_task(acks_late=True)
-def events_drain(since: int = 0) -> int:
-    """Every ConversationEvent not yet processed reaches the metrics pipeline and the outbound
-    webhooks, in batches: each batch's metrics, webhook deliveries and processed markers are
-    one transaction, so a crash or a second run changes nothing (ADR 0003). Woken by
-    `chat.wakeup` after events commit, and by beat every minute for a lost wake-up."""
-    from feedback import pipeline
-    from integrations import webhooks
-
-    return pipeline.process_pending(since=since, on_batch=webhooks.dispatch_events)
-
-
-@shared_task(acks_late=True)
-def event_created(event_id: int) -> int:
-    """One event's wake-up, as queued by earlier versions: the same drain, from that event."""
-    from feedback import pipeline
-    from integrations import webhooks
-
-    return pipeline.process_pending(event_id=event_id, on_batch=webhooks.dispatch_events)
+    return outbox.run_drains(since=since)
 
 
 @shared_task(acks_late=True, ignore_result=True)

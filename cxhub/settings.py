@@ -228,6 +228,8 @@ CELERY_TIMEZONE = "UTC"
 # Celery's default closes it around every task (a new PostgreSQL backend per task, most of a
 # small task's time); here it closes only after this many tasks.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
+# Tasks kept only for what an earlier release queued (remove in 2027.03).
+CELERY_IMPORTS = ["cxhub.legacy_tasks"]
 CELERY_BEAT_SCHEDULE: dict = {}
 # The metrics pipeline (feedback/pipeline_tasks.py, docs/adr/0003-metrics-pipeline.md).
 CELERY_BEAT_SCHEDULE["events.drain"] = {  # events whose wake-up was lost (chat/wakeup.py)

@@ -103,7 +103,7 @@ def response_arrived(*, response_id: int) -> None:
 response_recorded = response_arrived
 
 
-def process_pending(*, event_id: int | None = None, since: int = 0, batch_size: int = BATCH_SIZE, on_batch=None) -> int:
+def process_pending(*, event_id: int | None = None, since: int = 0, batch_size: int = BATCH_SIZE) -> int:
     """Process unmarked events, a batch per transaction, until none is left; the count processed.
 
     A run looks only at events from id `since` on (in id order), so a batch reads the pending
@@ -111,8 +111,8 @@ def process_pending(*, event_id: int | None = None, since: int = 0, batch_size: 
     chat.wakeup pass the lowest event id they stand for, and an earlier pending event has a
     wake-up of its own or is the every-minute sweep's (`since=0`). A per-event task
     (`event_id`, from earlier versions) starts at its event, and stops at once when that event
-    is marked: the batch that marked it took every event pending then. `on_batch(events)` runs
-    inside each batch's transaction (chat.tasks.events_drain: the outbound webhooks).
+    is marked: the batch that marked it took every event pending then. It is feedback's outbox
+    drain (feedback/apps.py: `chat.outbox.register_drain`).
 
     A run drains a backlog whole (within DRAIN_SECONDS): wake-ups queued behind it are then
     cheap no-ops, whereas a backlog left half done would wait for them all to pass.
@@ -124,14 +124,14 @@ def process_pending(*, event_id: int | None = None, since: int = 0, batch_size: 
     processed = 0
     deadline = time.monotonic() + DRAIN_SECONDS
     while True:
-        done, last = _retrying(_process_batch, since=since, batch_size=batch_size, on_batch=on_batch)
+        done, last = _retrying(_process_batch, since=since, batch_size=batch_size)
         processed += done
         if done < batch_size or time.monotonic() > deadline:
             return processed
         since = last + 1
 
 
-def _process_batch(*, since: int, batch_size: int, on_batch=None) -> tuple[int, int]:
+def _process_batch(*, since: int, batch_size: int) -> tuple[int, int]:
     """One transaction: up to `batch_size` pending events from id `since` on; (count, last id)."""
     with transaction.atomic():
         _lock_rollups_shared()
@@ -164,8 +164,6 @@ def _process_batch(*, since: int, batch_size: int, on_batch=None) -> tuple[int, 
             event_ids=[e.pk for e in events],
             answered=touched - others,
         )
-        if on_batch is not None:  # other consumers of the events, in the same transaction
-            on_batch(events)
         return len(events), events[-1].pk
 
 

@@ -1,9 +1,9 @@
 """Celery tasks of the metrics pipeline (the beat schedule is in cxhub/settings.py).
 
 Every task takes ids (or nothing), is safe to run twice and inherits acks_late,
-reject_on_worker_lost and prefetch 1 from the settings. The per-event task is
-chat.tasks.event_created, which calls feedback.pipeline.event_arrived; a survey answer is
-counted through its survey_answered event.
+reject_on_worker_lost and prefetch 1 from the settings. Events reach the pipeline through its
+outbox drain (feedback/apps.py registers `pipeline.process_pending`); a survey answer is counted
+through its survey_answered event; 7-day windows end through a timer.
 """
 
 import logging
@@ -16,27 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
-def metrics_process_pending() -> int:
-    """Events whose wake-up was lost: the same drain as chat.tasks.events_drain (beat runs that)."""
-    from chat import tasks
-
-    return tasks.events_drain()
-
-
-@shared_task(acks_late=True)
-def metrics_finalise_windows() -> int:
-    """Beat, hourly: 7-day recontact windows that have ended get their recontact and FCR figures."""
-    return pipeline.finalise_windows()
-
-
-@shared_task(acks_late=True)
 def metrics_reconcile(days: int = 3) -> int:
     """Beat, nightly: recompute the last days from raw rows; log and count any difference."""
     report = pipeline.reconcile(days=days)
     return len(report.differences)
-
-
-@shared_task(acks_late=True)
-def metrics_response_arrived(response_id: int) -> None:
-    """Count one answer and close its loop (as feedback.tasks.response_recorded; neither is published now)."""
-    pipeline.response_arrived(response_id=response_id)

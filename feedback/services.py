@@ -276,7 +276,8 @@ def _opt_out_reason(contact: Contact, channel: str) -> str:
 def survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyInvitation | None:
     """One invitation per resolution: scheduled (and queued for sending when due) or skipped with a reason.
 
-    Called by chat.tasks.conversation_resolved; running it twice returns the first invitation.
+    Called by the surveys drain (`surveys_drain`) on the resolution's event; running it twice
+    returns the first invitation.
     """
     try:
         with transaction.atomic():
@@ -363,6 +364,21 @@ def _survey_schedule(*, conversation_id: int, resolution_number: int) -> SurveyI
 
 
 @transaction.atomic
+def surveys_drain(since: int) -> int:
+    """feedback's outbox drain for surveys (chat/outbox.py): a resolution schedules its
+    invitation, a reopen cancels the ones still only scheduled; each once, in event order."""
+
+    def handle(events) -> None:
+        for event in events:
+            if event.kind == EventKind.RESOLVED:
+                number = (event.data or {}).get("resolution_number") or 1
+                survey_schedule(conversation_id=event.conversation_id, resolution_number=number)
+            else:
+                survey_cancel_scheduled(conversation_id=event.conversation_id)
+
+    return outbox.drain_marked("surveys", since=since, handle=handle, kinds=[EventKind.RESOLVED, EventKind.REOPENED])
+
+
 def survey_cancel_scheduled(*, conversation_id: int) -> int:
     """A reopen cancels the conversation's invitations that are still only scheduled; sent ones stay sent."""
     cancelled = 0

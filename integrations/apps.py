@@ -9,8 +9,9 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import timers
+        from chat import outbox, timers
 
         from . import webhooks
 
+        outbox.register_drain("webhooks", webhooks.drain)
         timers.register("integrations.webhook_retries", webhooks.deliveries_send_due)

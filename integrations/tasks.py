@@ -10,11 +10,3 @@ def webhook_deliver(delivery_id: str, attempt: int) -> None:
     from . import webhooks
 
     webhooks.delivery_attempt(delivery_id=delivery_id, attempt=attempt)
-
-
-@shared_task(acks_late=True)
-def webhook_dispatch(event_id: int) -> None:
-    """Deliveries for one ConversationEvent (chat.tasks.events_drain dispatches in batches)."""
-    from . import webhooks
-
-    webhooks.dispatch_event(event_id=event_id)

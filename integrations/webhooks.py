@@ -1,9 +1,10 @@
 """Outbound webhooks: events become signed POSTs to the subscribed URLs, retried with backoff.
 
-Flow: chat.tasks.events_drain → `dispatch_events(batch)` (inside each metrics batch's
-transaction, so each event is dispatched once) → `dispatch_event(event_id=…)` writes one
-WebhookDelivery per matching subscription (idempotent: unique per subscription, event and
-type) and, after commit, queues `integrations.tasks.webhook_deliver(delivery_id, 1)`.
+Flow: the outbox drain `drain` (registered in integrations/apps.py; its own markers, its own
+transactions: a webhook never holds up nor rolls back the metrics) → `dispatch_events(batch)`
+writes one WebhookDelivery per matching subscription (idempotent: unique per subscription,
+event and type; a subscription hears of the events from its creation on) and, after commit,
+queues `integrations.tasks.webhook_deliver(delivery_id, 1)`.
 `delivery_attempt` sends once through the SSRF guard (integrations/safe_http.py); a network
 error, a timeout, a 408, 429 or 5xx sets the next attempt's time (`next_attempt_at`) after
 WEBHOOK_RETRY_BASE_SECONDS × 2^(attempt-1), up to WEBHOOK_MAX_ATTEMPTS; the timer
@@ -29,8 +30,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from chat import outbox
 from chat.models import ConversationEvent, Message
 from chat.selectors import is_number
 
@@ -150,9 +153,20 @@ def build_payload(event: ConversationEvent, event_type: str) -> dict:
 # --- dispatch ---------------------------------------------------------------------------
 
 
+def drain(since: int) -> int:
+    """integrations' outbox drain (chat/outbox.py): the events since the oldest active
+    subscription was made become deliveries. With no subscription it costs one read."""
+    oldest = WebhookSubscription.objects.filter(is_active=True).order_by("created_at").first()
+    if oldest is None:
+        return 0
+    return outbox.drain_marked(
+        "webhooks", since=since, handle=dispatch_events, where=Q(created_at__gte=oldest.created_at)
+    )
+
+
 def dispatch_events(events) -> list:
-    """Deliveries for a batch of events (chat.tasks.events_drain, in the batch's transaction):
-    the subscriptions read once, the events with their conversations in one query."""
+    """Deliveries for a batch of events: the subscriptions read once, the events with their
+    conversations in one query; a subscription hears of the events from its creation on."""
     subscriptions = list(WebhookSubscription.objects.filter(is_active=True).order_by("pk"))
     if not subscriptions:
         return []  # the common case: one cheap read per batch
@@ -162,6 +176,8 @@ def dispatch_events(events) -> list:
         types = event_types_of(event)
         for subscription in subscriptions:
             if subscription.inbox_id not in (None, event.conversation.inbox_id):
+                continue
+            if event.created_at < subscription.created_at:
                 continue
             for event_type in types:
                 if not subscription.wants(event_type):

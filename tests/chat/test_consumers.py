@@ -781,7 +781,7 @@ async def test_a_resync_event_sends_what_was_committed_while_broadcasts_were_los
     # when two messages are committed but their broadcasts are lost (Redis was restarting)
     from unittest import mock
 
-    with mock.patch.object(events, "_send"):
+    with mock.patch.object(events, "send"):
         await db(services.message_send, conversation=conversation, by=user, body="two")
         await db(services.message_send, conversation=conversation, by=user, body="three", is_note=True)
     assert await socket.receive_nothing(timeout=0.2)
@@ -809,7 +809,7 @@ async def test_a_resync_brings_a_conversation_opened_while_broadcasts_were_lost(
     # when the customer writes again (another tab) while broadcasts are lost
     from unittest import mock
 
-    with mock.patch.object(events, "_send"):
+    with mock.patch.object(events, "send"):
         new = await db(conversation_with, inbox, contact, body="again")
     assert new.pk != old.pk
     await get_channel_layer().group_send(events.contact_group(contact.pk), {"type": "chat.resync"})

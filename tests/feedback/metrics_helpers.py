@@ -12,7 +12,7 @@ def answered(conversation, *, csat=None, ces=None, nps=None, channel=None, sent_
     """The conversation's invitation for its latest resolution, sent, and answered with these scores.
 
     Written straight to the tables (the surveys' own services are tested with the surveys), then
-    handed to the pipeline as `feedback.tasks.response_recorded` would.
+    handed to the pipeline as its survey_answered event would.
     """
     conversation.refresh_from_db()
     now = timezone.now()

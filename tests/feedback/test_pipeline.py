@@ -57,7 +57,7 @@ def world(committed):
 
 
 def test_every_event_is_processed_and_rollups_equal_the_recomputation(world):
-    # given the world's events, delivered through on_commit → chat.tasks.event_created
+    # given the world's events, delivered through on_commit → chat.tasks.events_drain
     # then every event is marked processed, one facts row per conversation, and nothing differs
     assert ProcessedEvent.objects.count() == ConversationEvent.objects.count()
     assert ConversationFacts.objects.count() == 7
@@ -107,7 +107,7 @@ def test_running_everything_twice_changes_nothing(world):
     assert FollowUp.objects.count() == 2  # csat 2 / nps ≤ 6 answers: one follow-up each, never two
 
 
-def test_a_crash_mid_batch_commits_nothing_and_the_retry_counts_once(world, committed, monkeypatch):
+def test_a_crash_mid_batch_commits_nothing_and_the_retry_counts_once(world, committed, monkeypatch, caplog):
     # given a new message whose processing dies after the rollups were updated, before the commit
     before = rollup_snapshot()
     real = ProcessedEvent.objects.bulk_create
@@ -117,9 +117,10 @@ def test_a_crash_mid_batch_commits_nothing_and_the_retry_counts_once(world, comm
 
     monkeypatch.setattr(ProcessedEvent.objects, "bulk_create", die)
     contact = ContactFactory()
-    with pytest.raises(RuntimeError), committed():
+    with committed():
         conversation_with(world["web"], contact, body="new one")
-    # then nothing of it is in the rollups
+    # then the metrics drain failed (logged; the other drains ran) and nothing of it is in the rollups
+    assert "outbox drain metrics failed" in caplog.text
     assert rollup_snapshot() == before
     # when the task is delivered again (the worker is back)
     monkeypatch.setattr(ProcessedEvent.objects, "bulk_create", real)

@@ -18,8 +18,7 @@ from django.utils import timezone
 from chat import outbox, services
 from chat import tasks as chat_tasks
 from chat.models import Conversation, ConversationEvent
-from feedback import pipeline_tasks
-from feedback import tasks as feedback_tasks
+from cxhub import legacy_tasks
 from feedback.models import FollowUp, ProcessedEvent, SurveyInvitation, SurveyResponse
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import ContactFactory, EmailInboxFactory, InboxFactory, TeamFactory, agent_user
@@ -97,8 +96,8 @@ def feed_range(shop, numbers) -> list[int]:
 
 
 def feed_answers(conversation_ids: list[int]) -> None:
-    """An answer per conversation, written as the surveys' service writes it: the response, its
-    survey_answered event and, after commit, feedback.tasks.response_recorded."""
+    """An answer per conversation, written as the surveys' service writes it: the response and its
+    survey_answered event (and, as an earlier release did, its own task after commit)."""
     for n, pk in enumerate(conversation_ids):
         retried(answer_one, pk=pk, n=n)
 
@@ -125,7 +124,7 @@ def answer_one(*, pk: int, n: int) -> None:
                       "answered_at": now},
         )  # fmt: skip
         outbox.record(conversation, ConversationEvent.Kind.SURVEY_ANSWERED, response_id=response.pk)
-        transaction.on_commit(lambda rid=response.pk: feedback_tasks.response_recorded.delay(rid))
+        transaction.on_commit(lambda rid=response.pk: legacy_tasks.response_recorded.delay(rid))
 
 
 def broker():
@@ -191,11 +190,12 @@ def test_two_thousand_events_and_answers_then_everything_delivered_twice(shop, c
     assert FollowUp.objects.count() == expected_follow_ups()
     before = rollup_snapshot()
     # when tasks are delivered a second time (every fourth event and answer: enough to show it,
-    # without doubling the run)
+    # without doubling the run), as wake-ups and as the per-event tasks an earlier release queued
     for event_id in ConversationEvent.objects.order_by("pk").values_list("pk", flat=True)[::4]:
-        chat_tasks.event_created.delay(event_id)
+        chat_tasks.events_drain.delay(since=event_id)
+        legacy_tasks.event_created.delay(event_id)
     for response_id in SurveyResponse.objects.order_by("pk").values_list("pk", flat=True)[::4]:
-        feedback_tasks.response_recorded.delay(response_id)
+        legacy_tasks.response_recorded.delay(response_id)
     time.sleep(1)
     settle()
     # then nothing changes
@@ -218,7 +218,7 @@ def test_worker_killed_mid_stream_then_restarted(shop, celery_worker_process):
     feed_answers(first[30:] + second)
     # and a new worker starts (beat's every-minute sweep is queued as beat would)
     celery_worker_process.start()
-    pipeline_tasks.metrics_process_pending.delay()
+    chat_tasks.events_drain.delay(since=0)
     settle()
     # then every event counts exactly once: the rollups equal the recomputation
     assert differences() == []

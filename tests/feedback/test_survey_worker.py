@@ -14,8 +14,8 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from chat import services as chat_services
+from chat import timers
 from chat.events import contact_group
-from feedback import tasks
 from feedback.models import SurveyInvitation, SurveyPolicy
 from tests.conftest import requires_postgres, requires_redis, wait_for
 from tests.factories import ContactFactory, InboxFactory, agent_user
@@ -82,4 +82,5 @@ def test_a_delayed_invitation_is_sent_at_its_eta_and_a_reopen_before_cancels_it(
     )
     assert second.status in ("cancelled", "skipped") and second.skip_reason == "reopened"
     # and the timers find nothing left to do
-    assert tasks.survey_sweep() == {"sent": 0, "expired": 0}
+    done = timers.run_due()
+    assert (done["feedback.surveys_due"], done["feedback.surveys_expired"]) == (0, 0)
