@@ -16,10 +16,12 @@ from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from cxhub.errors import DomainError, NotFound
 
-from . import events, selectors, services, widget
+from . import events, languages, selectors, services, widget
 from .models import AgentProfile, Contact, Conversation, Message
 from .selectors import is_number
 
@@ -123,28 +125,36 @@ def _int(content: dict, name: str, *, minimum: int = 0, required: bool = True) -
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise FrameError("invalid", f"{name} must be a whole number ≥ {minimum}.", {name: ["A whole number."]})
+        raise FrameError(
+            "invalid",
+            _("%(name)s must be a whole number ≥ %(minimum)s.") % {"name": name, "minimum": minimum},
+            {name: [_("A whole number.")]},
+        )
     return value
 
 
 def _bool(content: dict, name: str, *, default: bool | None = None) -> bool:
     value = content.get(name, default)
     if not isinstance(value, bool):
-        raise FrameError("invalid", f"{name} must be true or false.", {name: ["true or false."]})
+        raise FrameError(
+            "invalid", _("%(name)s must be true or false.") % {"name": name}, {name: [_("true or false.")]}
+        )
     return value
 
 
 def _client_msg_id(content: dict) -> str:
     value = content.get("client_msg_id")
     if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise FrameError("invalid", "client_msg_id is required (1 to 64 characters).", {"client_msg_id": ["Required."]})
+        raise FrameError(
+            "invalid", _("client_msg_id is required (1 to 64 characters)."), {"client_msg_id": [_("Required.")]}
+        )
     return value
 
 
 def _body(content: dict) -> str:
     value = content.get("body")
     if not isinstance(value, str) or not value.strip():
-        raise FrameError("invalid", "A message needs a body.", {"body": ["This field may not be blank."]})
+        raise FrameError("invalid", _("A message needs a body."), {"body": [_("This field may not be blank.")]})
     return value
 
 
@@ -157,7 +167,7 @@ def _resume_query(query_string: bytes, limit: int = 200) -> list[tuple[int, int]
     values = parse_qs(query_string.decode("latin-1")).get("resume", [])
     pairs = []
     for item in ",".join(values).split(","):
-        conversation, _, seq = item.partition(":")
+        conversation, _colon, seq = item.partition(":")
         if is_number(conversation) and is_number(seq) and int(conversation) > 0:
             pairs.append((int(conversation), int(seq)))
     return pairs[:limit]
@@ -185,6 +195,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     """What both sockets share: frame limits, rate limit, error frames, ordered exactly-once delivery."""
 
     include_notes = False
+    # The language of this socket's error texts (the customer's, the agent's); None: the default.
+    language: str | None = None
     rate = 10.0
     burst = 20
 
@@ -239,24 +251,30 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # --- incoming frames
 
     async def receive(self, text_data=None, bytes_data=None):
+        with translation.override(self.language):
+            await self.receive_frame(text_data, bytes_data)
+
+    async def receive_frame(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.send_error("frame_too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+            await self.send_error(
+                "frame_too_large", _("Frames are at most %(limit)s bytes.") % {"limit": MAX_FRAME_BYTES}
+            )
             await self.close(code=CLOSE_TOO_BIG)
             return
         if not self.bucket.take():
-            await self.send_error("rate_limited", "Too many frames; slow down.")
+            await self.send_error("rate_limited", _("Too many frames; slow down."))
             return
         if text_data is None:
-            await self.bad_frame("Frames are JSON text.")
+            await self.bad_frame(_("Frames are JSON text."))
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self.bad_frame("This frame is not JSON.")
+            await self.bad_frame(_("This frame is not JSON."))
             return
         if not isinstance(content, dict):
-            await self.bad_frame("A frame is a JSON object.")
+            await self.bad_frame(_("A frame is a JSON object."))
             return
         await self.receive_json(content)
 
@@ -270,7 +288,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         frame_type = content.get("type")
         handler = self.frame_handlers().get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
-            await self.send_error("unknown_type", f"Unknown frame type {frame_type!r}.", frame_type=frame_type)
+            detail = _("Unknown frame type %(type)s.") % {"type": repr(frame_type)}
+            await self.send_error("unknown_type", detail, frame_type=frame_type)
             return
         extra = {"frame_type": frame_type}
         if isinstance(content.get("client_msg_id"), str):
@@ -283,7 +302,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(error.code, error.detail, error.fields, **extra)
         except Exception:
             logger.exception("%s frame failed", frame_type)
-            await self.send_error("server_error", "Something went wrong; try again.", **extra)
+            await self.send_error("server_error", _("Something went wrong; try again."), **extra)
 
     async def send_json(self, content, close=False):
         try:
@@ -326,7 +345,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "message", "message": self.outgoing(message)})
             return
         # A gap: an earlier message is committed but its event is late (or a note the widget skips).
-        _, missing = await _messages_after(conversation_id, cursor, self.include_notes)
+        _last_seq, missing = await _messages_after(conversation_id, cursor, self.include_notes)
         if not any(m["seq"] == seq for m in missing):
             missing.append(message)
         for item in missing:
@@ -354,7 +373,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if current is not None:
             cursors.setdefault(current, 0)  # opened during the outage: its broadcasts never came
         for conversation_id, cursor in cursors.items():
-            _, messages = await _messages_after(conversation_id, cursor, self.include_notes)
+            _last_seq, messages = await _messages_after(conversation_id, cursor, self.include_notes)
             for item in messages:
                 if item["seq"] > self.cursors.get(conversation_id, 0):
                     self.cursors[conversation_id] = item["seq"]
@@ -463,7 +482,7 @@ class WidgetConsumer(ChatConsumer):
             await self.on_auth(content)
             return
         if content.get("type") == "auth":
-            await self.send_error("invalid", "Already authenticated.", frame_type="auth")
+            await self.send_error("invalid", _("Already authenticated."), frame_type="auth")
             return
         await super().receive_json(content, **kwargs)
 
@@ -515,7 +534,7 @@ class WidgetConsumer(ChatConsumer):
             try:
                 await self._own_conversation(conversation_id)
             except NotFound:
-                await self.send_error("not_found", "Conversation not found.", frame_type="auth")
+                await self.send_error("not_found", _("Conversation not found."), frame_type="auth")
                 return
             await self.replay(conversation_id, after_seq)
 
@@ -528,6 +547,7 @@ class WidgetConsumer(ChatConsumer):
         self.token_id, self.token_hash = visitor_token.pk, visitor_token.token_hash
         contact = selectors.root_contact(visitor_token.contact)
         self.contact_name = contact.name
+        self.language = languages.contact_language(contact, self.inbox)
         return contact.pk
 
     @in_worker_thread
@@ -584,7 +604,7 @@ class WidgetConsumer(ChatConsumer):
         if conversation_id not in self.conversation_inboxes:
             inbox_id = await self._own_conversation_inbox(conversation_id)
             if inbox_id is None:
-                raise NotFound("Conversation not found.")
+                raise NotFound(_("Conversation not found."))
             self.conversation_inboxes[conversation_id] = inbox_id
         return self.conversation_inboxes[conversation_id]
 
@@ -639,16 +659,20 @@ class WidgetConsumer(ChatConsumer):
     async def on_survey_answer(self, content):
         invitation = content.get("invitation")
         if not isinstance(invitation, str) or not invitation or len(invitation) > 200:
-            raise FrameError("invalid", "invitation is required.", {"invitation": ["Required."]})
+            raise FrameError("invalid", _("invitation is required."), {"invitation": [_("Required.")]})
         scores = {}
         for name, low, high in (("csat", 1, 5), ("ces", 1, 7), ("nps", 0, 10)):
             value = _int(content, name, minimum=low, required=False)
             if value is not None and value > high:
-                raise FrameError("invalid", f"{name} is at most {high}.", {name: [f"From {low} to {high}."]})
+                raise FrameError(
+                    "invalid",
+                    _("%(name)s is at most %(high)s.") % {"name": name, "high": high},
+                    {name: [_("From %(low)s to %(high)s.") % {"low": low, "high": high}]},
+                )
             scores[name] = value
         comment = content.get("comment", "")
         if not isinstance(comment, str) or len(comment) > 5000:
-            raise FrameError("invalid", "comment must be text.", {"comment": ["Text, at most 5000 characters."]})
+            raise FrameError("invalid", _("comment must be text."), {"comment": [_("Text, at most 5000 characters.")]})
         await self._survey_answer(invitation, scores, comment)
 
     @in_worker_thread
@@ -755,7 +779,7 @@ class ConsoleConsumer(ChatConsumer):
             try:
                 await self._visible(conversation_id)
             except NotFound:
-                await self.send_error("not_found", "Conversation not found.", frame_type="resume")
+                await self.send_error("not_found", _("Conversation not found."), frame_type="resume")
                 continue
             await self.replay(conversation_id, after_seq)
 
@@ -763,6 +787,10 @@ class ConsoleConsumer(ChatConsumer):
     def _ready(self) -> dict:
         inbox_ids = list(selectors.inboxes_visible_to(self.user).values_list("id", flat=True))
         profile = AgentProfile.objects.filter(user=self.user).first()
+        headers = dict(self.scope.get("headers") or [])
+        self.language = languages.agent_language(profile) or languages.from_header(
+            headers.get(b"accept-language", b"").decode("latin-1"), source="console socket"
+        )
         agents = []
         for agent in (
             AgentProfile.objects.filter(user__inbox_memberships__inbox_id__in=inbox_ids, user__is_active=True)
