@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def new_public_id() -> str:
@@ -27,10 +29,10 @@ DEFAULT_GREETING = "Hi! How can we help?"
 
 
 class Channel(models.TextChoices):
-    WEB = "web", "Web chat"
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    API = "api", "API"
+    WEB = "web", _("Web chat")
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    API = "api", _("API")
 
 
 INBOX_CHANNEL_CHOICES = [c for c in Channel.choices if c[0] != Channel.API]
@@ -240,10 +242,10 @@ PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open"
-        PENDING = "pending"
-        SNOOZED = "snoozed"
-        RESOLVED = "resolved"
+        OPEN = "open", pgettext_lazy("status", "Open")
+        PENDING = "pending", pgettext_lazy("status", "Pending")
+        SNOOZED = "snoozed", pgettext_lazy("status", "Snoozed")
+        RESOLVED = "resolved", pgettext_lazy("status", "Resolved")
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")

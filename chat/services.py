@@ -821,6 +821,23 @@ def contact_update(*, contact: Contact, by=None, **fields) -> Contact:
 
 
 @transaction.atomic
+def agent_set_language(*, user: AbstractBaseUser, language: str) -> AgentProfile:
+    """The console's language of this agent ("" : their browser's); one cxhub does not ship is refused."""
+    code = languages.normalise(language, source="agent profile") if language else ""
+    if language and not code:
+        raise InvalidInput(
+            _("cxhub does not speak this language."), fields={"language": [not_one_of(languages.shipped())]}
+        )
+    profile, _created = AgentProfile.objects.select_for_update().get_or_create(
+        user=user, defaults={"display_name": user.get_username()}
+    )
+    if profile.language != code:
+        profile.language = code
+        profile.save(update_fields=["language"])
+    return profile
+
+
+@transaction.atomic
 def agent_set_availability(*, user: AbstractBaseUser, availability: str) -> AgentProfile:
     if availability not in AgentProfile.Availability.values:
         raise InvalidInput(
