@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from chat.models import Channel, Contact, Conversation, Inbox, Team
 
@@ -113,8 +114,8 @@ class SurveyResponse(models.Model):
 
 class FollowUp(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open"
-        CLOSED = "closed"
+        OPEN = "open", pgettext_lazy("follow-up", "Open")
+        CLOSED = "closed", pgettext_lazy("follow-up", "Closed")
 
     response = models.OneToOneField(SurveyResponse, on_delete=models.CASCADE, related_name="follow_up")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="follow_ups")
