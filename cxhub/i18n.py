@@ -45,7 +45,7 @@ def catalog_for(bundle: str, language: str) -> dict:
     for key, value in catalogue.get_catalog().items():
         if bundle == "widget" and key.startswith(prefix):
             entries[key[len(prefix) :]] = value
-        elif bundle == "console" and CONTEXT_SEPARATOR not in key:
+        elif bundle == "console" and not key.startswith(prefix):
             entries[key] = value
     return {
         "language": language,

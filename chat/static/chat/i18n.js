@@ -114,8 +114,8 @@ export function translator(data) {
     if (Array.isArray(found) && found[0]) return found[0];
     return text;
   };
-  const ngettext = (singular, pluralText, count) => {
-    const forms = catalog[singular];
+  const ngettext = (singular, pluralText, count, key = singular) => {
+    const forms = catalog[key];
     if (Array.isArray(forms)) {
       const form = forms[Math.min(plural(count), forms.length - 1)];
       if (form) return form;
@@ -128,9 +128,16 @@ export function translator(data) {
     direction: (data && data.direction) || "ltr",
     gettext,
     ngettext,
-    // The widget's catalogue holds only its own context: the context is part of the file, not the key.
-    pgettext: (context, text) => gettext(text),
-    npgettext: (context, singular, pluralText, count) => ngettext(singular, pluralText, count),
+    // A context's entry is "context\x04text"; the widget's catalogue holds its own context's
+    // entries without it (cxhub/i18n.py), so the plain text is looked up next.
+    pgettext: (context, text) => {
+      const found = catalog[`${context}\x04${text}`];
+      return typeof found === "string" && found ? found : gettext(text);
+    },
+    npgettext: (context, singular, pluralText, count) => {
+      const key = `${context}\x04${singular}`;
+      return ngettext(singular, pluralText, count, key in catalog ? key : singular);
+    },
     interpolate,
     number: (value) => numbers.format(value),
     time: (date) => date.toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit" }),
