@@ -12,6 +12,7 @@ import os
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.core.management.commands import makemessages
 from django.test import override_settings
 from django.utils.translation import to_locale
 
@@ -37,6 +38,19 @@ def catalogue_locales() -> list[str]:
     return [to_locale(code) for code in languages.shipped() if code != settings.LANGUAGE_CODE]
 
 
+class _Extract(makemessages.Command):
+    """Django's makemessages with every source file's texts going to one catalogue directory
+    (makemessages would pick the project's own locale/ for the files under it)."""
+
+    target = ""
+
+    def find_files(self, root):
+        files = super().find_files(root)
+        for translatable in files:
+            translatable.locale_dir = self.target
+        return files
+
+
 class Command(BaseCommand):
     help = "Extract the translatable texts into locale/<language>/LC_MESSAGES/{django,djangojs}.po."
 
@@ -49,8 +63,10 @@ class Command(BaseCommand):
         try:
             with override_settings(LOCALE_PATHS=[locale_dir]):
                 for domain, extensions in DOMAINS.items():
+                    extract = _Extract()
+                    extract.target = os.path.abspath(locale_dir)
                     call_command(
-                        "makemessages",
+                        extract,
                         locale=catalogue_locales(),
                         domain=domain,
                         extensions=extensions,
