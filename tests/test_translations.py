@@ -101,7 +101,9 @@ def _catalogue(*entries: polib.POEntry) -> polib.POFile:
 def test_the_check_fails_on_an_untranslated_customer_facing_text():
     # given a new widget text nobody translated, and a new console text nobody translated
     po = _catalogue(
-        polib.POEntry(msgctxt="widget", msgid="Brand new text", msgstr="", occurrences=[("chat/static/chat/widget.js", "")]),
+        polib.POEntry(
+            msgctxt="widget", msgid="Brand new text", msgstr="", occurrences=[("chat/static/chat/widget.js", "")]
+        ),
         polib.POEntry(msgid="Console only", msgstr="", occurrences=[("chat/static/console/app.js", "")]),
     )
     # when the catalogue is checked, then only the customer's text is a problem
@@ -164,10 +166,7 @@ def test_the_catalogues_are_up_to_date_with_the_code(tmp_path):
     shutil.copytree(LOCALE_DIR, copy, ignore=shutil.ignore_patterns("*.mo"))
     call_command("update_translations", locale_dir=str(copy), verbosity=0)
     # then no customer-facing text is new (untranslated) or changed (fuzzy) there
-    problems = {
-        f"{path.parts[-3]}/{path.name}": problems_of(polib.pofile(str(path)))
-        for path in catalogue_paths(copy)
-    }
+    problems = {f"{path.parts[-3]}/{path.name}": problems_of(polib.pofile(str(path))) for path in catalogue_paths(copy)}
     assert {name: found for name, found in problems.items() if found} == {}, (
         "Run `make translations` and translate the new texts in locale/ (docs/i18n.md)."
     )
