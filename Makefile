@@ -68,11 +68,15 @@ serve: install messages
 ## run: create .venv, install, migrate, seed the demo and serve it
 run: seed serve
 
-## chromium: Debian's chromium for the browser tests (installed when missing)
+## chromium: Debian's chromium for the browser tests (installed when missing), and a Chinese font
+## for its screenshots of the Chinese widget and survey page (Arabic and Cyrillic come with DejaVu)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  echo "installing Debian's fonts-wqy-microhei (Chinese) for the browser tests' screenshots"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
 
 ## gettext: Debian's gettext, which compiles (msgfmt) and extracts (xgettext) the translations
 gettext:
