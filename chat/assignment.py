@@ -26,7 +26,7 @@ def _open_load(user_ref: str = "user_id"):
     """The number of non-resolved conversations assigned to the agent (a correlated subquery)."""
     counts = (
         Conversation.objects.filter(assignee_id=OuterRef(user_ref))
-        .exclude(status=Conversation.Status.RESOLVED)
+        .active()
         .order_by()
         .values("assignee_id")
         .annotate(n=Count("id"))
@@ -36,7 +36,7 @@ def _open_load(user_ref: str = "user_id"):
 
 
 def open_load(user_id: int) -> int:
-    return Conversation.objects.filter(assignee_id=user_id).exclude(status=Conversation.Status.RESOLVED).count()
+    return Conversation.objects.filter(assignee_id=user_id).active().count()
 
 
 def available_agents(conversation: Conversation) -> list[AgentProfile]:
@@ -66,10 +66,7 @@ def conversation_route(*, conversation_id: int) -> Conversation | None:
     from .services import conversation_assign
 
     conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=conversation_id, assignee__isnull=True)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .first()
+        Conversation.objects.select_for_update().filter(pk=conversation_id, assignee__isnull=True).active().first()
     )
     if conversation is None:
         return None
@@ -86,11 +83,7 @@ def conversation_route(*, conversation_id: int) -> Conversation | None:
 
 def queue():
     """Unassigned active conversations, most urgent first, then oldest."""
-    return (
-        Conversation.objects.filter(assignee__isnull=True)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .order_by("-priority_rank", "opened_at", "id")
-    )
+    return Conversation.objects.filter(assignee__isnull=True).active().order_by("-priority_rank", "opened_at", "id")
 
 
 @transaction.atomic
@@ -105,7 +98,7 @@ def agent_release_unanswered(*, user_id: int) -> list[int]:
     released = []
     unanswered = (
         Conversation.objects.filter(assignee_id=user_id)
-        .exclude(status=Conversation.Status.RESOLVED)
+        .active()
         .annotate(replied=Exists(replied))
         .filter(replied=False)
         .order_by("id")

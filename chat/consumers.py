@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from cxhub.errors import DomainError, NotFound
 
 from . import events, languages, selectors, services, widget
+from .errors import FrameErrorCode
 from .models import AgentProfile, Contact, Conversation, Message
 from .selectors import is_number
 
@@ -117,6 +118,18 @@ def in_worker_thread(func):
     return wrapper
 
 
+# --- frames other apps add to the widget socket --------------------------------------------
+
+_widget_frames: dict = {}
+
+
+def register_widget_frame(frame_type: str, handler) -> None:
+    """Another app's frame on the widget socket (registered in its `AppConfig.ready`; chat never
+    imports it): `handler(frame, *, contact_id, inbox_id)` runs in a worker thread after the
+    socket's `auth`; a DomainError it raises becomes an error frame, the socket stays open."""
+    _widget_frames[frame_type] = handler
+
+
 # --- frame fields -------------------------------------------------------------------------
 
 
@@ -125,20 +138,16 @@ def _int(content: dict, name: str, *, minimum: int = 0, required: bool = True) -
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise FrameError(
-            "invalid",
-            _("%(name)s must be a whole number ≥ %(minimum)s.") % {"name": name, "minimum": minimum},
-            {name: [_("A whole number.")]},
-        )
+        detail = _("%(name)s must be a whole number ≥ %(minimum)s.") % {"name": name, "minimum": minimum}
+        raise FrameError(FrameErrorCode.INVALID, detail, {name: [_("A whole number.")]})
     return value
 
 
 def _bool(content: dict, name: str, *, default: bool | None = None) -> bool:
     value = content.get(name, default)
     if not isinstance(value, bool):
-        raise FrameError(
-            "invalid", _("%(name)s must be true or false.") % {"name": name}, {name: [_("true or false.")]}
-        )
+        detail = _("%(name)s must be true or false.") % {"name": name}
+        raise FrameError(FrameErrorCode.INVALID, detail, {name: [_("true or false.")]})
     return value
 
 
@@ -146,7 +155,9 @@ def _client_msg_id(content: dict) -> str:
     value = content.get("client_msg_id")
     if not isinstance(value, str) or not 1 <= len(value) <= 64:
         raise FrameError(
-            "invalid", _("client_msg_id is required (1 to 64 characters)."), {"client_msg_id": [_("Required.")]}
+            FrameErrorCode.INVALID,
+            _("client_msg_id is required (1 to 64 characters)."),
+            {"client_msg_id": [_("Required.")]},
         )
     return value
 
@@ -154,7 +165,9 @@ def _client_msg_id(content: dict) -> str:
 def _body(content: dict) -> str:
     value = content.get("body")
     if not isinstance(value, str) or not value.strip():
-        raise FrameError("invalid", _("A message needs a body."), {"body": [_("This field may not be blank.")]})
+        raise FrameError(
+            FrameErrorCode.INVALID, _("A message needs a body."), {"body": [_("This field may not be blank.")]}
+        )
     return value
 
 
@@ -257,13 +270,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def receive_frame(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.send_error(
-                "frame_too_large", _("Frames are at most %(limit)s bytes.") % {"limit": MAX_FRAME_BYTES}
-            )
+            detail = _("Frames are at most %(limit)s bytes.") % {"limit": MAX_FRAME_BYTES}
+            await self.send_error(FrameErrorCode.FRAME_TOO_LARGE, detail)
             await self.close(code=CLOSE_TOO_BIG)
             return
         if not self.bucket.take():
-            await self.send_error("rate_limited", _("Too many frames; slow down."))
+            await self.send_error(FrameErrorCode.RATE_LIMITED, _("Too many frames; slow down."))
             return
         if text_data is None:
             await self.bad_frame(_("Frames are JSON text."))
@@ -279,7 +291,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def bad_frame(self, detail: str) -> None:
-        await self.send_error("invalid_json", detail)
+        await self.send_error(FrameErrorCode.INVALID_JSON, detail)
 
     def frame_handlers(self) -> dict:
         raise NotImplementedError
@@ -289,7 +301,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         handler = self.frame_handlers().get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
             detail = _("Unknown frame type %(type)s.") % {"type": repr(frame_type)}
-            await self.send_error("unknown_type", detail, frame_type=frame_type)
+            await self.send_error(FrameErrorCode.UNKNOWN_TYPE, detail, frame_type=frame_type)
             return
         extra = {"frame_type": frame_type}
         if isinstance(content.get("client_msg_id"), str):
@@ -302,7 +314,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(error.code, error.detail, error.fields, **extra)
         except Exception:
             logger.exception("%s frame failed", frame_type)
-            await self.send_error("server_error", _("Something went wrong; try again."), **extra)
+            await self.send_error(FrameErrorCode.SERVER_ERROR, _("Something went wrong; try again."), **extra)
 
     async def send_json(self, content, close=False):
         try:
@@ -465,7 +477,7 @@ class WidgetConsumer(ChatConsumer):
             "resume": self.on_resume,
             "typing": self.on_typing,
             "read": self.on_read,
-            "survey.answer": self.on_survey_answer,
+            **dict.fromkeys(_widget_frames, self.on_extension_frame),
         }
 
     async def bad_frame(self, detail: str) -> None:
@@ -482,7 +494,7 @@ class WidgetConsumer(ChatConsumer):
             await self.on_auth(content)
             return
         if content.get("type") == "auth":
-            await self.send_error("invalid", _("Already authenticated."), frame_type="auth")
+            await self.send_error(FrameErrorCode.INVALID, _("Already authenticated."), frame_type="auth")
             return
         await super().receive_json(content, **kwargs)
 
@@ -534,7 +546,7 @@ class WidgetConsumer(ChatConsumer):
             try:
                 await self._own_conversation(conversation_id)
             except NotFound:
-                await self.send_error("not_found", _("Conversation not found."), frame_type="auth")
+                await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="auth")
                 return
             await self.replay(conversation_id, after_seq)
 
@@ -555,7 +567,7 @@ class WidgetConsumer(ChatConsumer):
         return self._active_conversation_now(), widget.inbox_agents_online(self.inbox.pk)
 
     def _active_conversation_now(self) -> Conversation | None:
-        return Conversation.objects.filter(contact_id=self.contact_id).exclude(status="resolved").first()
+        return Conversation.objects.filter(contact_id=self.contact_id).active().first()
 
     _active_conversation = in_worker_thread(_active_conversation_now)
 
@@ -656,30 +668,10 @@ class WidgetConsumer(ChatConsumer):
                 },
             )
 
-    async def on_survey_answer(self, content):
-        invitation = content.get("invitation")
-        if not isinstance(invitation, str) or not invitation or len(invitation) > 200:
-            raise FrameError("invalid", _("invitation is required."), {"invitation": [_("Required.")]})
-        scores = {}
-        for name, low, high in (("csat", 1, 5), ("ces", 1, 7), ("nps", 0, 10)):
-            value = _int(content, name, minimum=low, required=False)
-            if value is not None and value > high:
-                raise FrameError(
-                    "invalid",
-                    _("%(name)s is at most %(high)s.") % {"name": name, "high": high},
-                    {name: [_("From %(low)s to %(high)s.") % {"low": low, "high": high}]},
-                )
-            scores[name] = value
-        comment = content.get("comment", "")
-        if not isinstance(comment, str) or len(comment) > 5000:
-            raise FrameError("invalid", _("comment must be text."), {"comment": [_("Text, at most 5000 characters.")]})
-        await self._survey_answer(invitation, scores, comment)
-
-    @in_worker_thread
-    def _survey_answer(self, invitation: str, scores: dict, comment: str) -> None:
-        from feedback import services as feedback_services
-
-        feedback_services.survey_answer(token=invitation, channel="web", comment=comment, **scores)
+    async def on_extension_frame(self, content):
+        """A frame another app added to the widget socket (`register_widget_frame`)."""
+        handler = _widget_frames[content["type"]]
+        await in_worker_thread(handler)(content, contact_id=self.contact_id, inbox_id=self.inbox.pk)
 
     # --- group events
 
@@ -779,7 +771,7 @@ class ConsoleConsumer(ChatConsumer):
             try:
                 await self._visible(conversation_id)
             except NotFound:
-                await self.send_error("not_found", _("Conversation not found."), frame_type="resume")
+                await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="resume")
                 continue
             await self.replay(conversation_id, after_seq)
 

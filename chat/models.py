@@ -240,6 +240,12 @@ class Priority(models.TextChoices):
 PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
 
+class ConversationQuerySet(models.QuerySet):
+    def active(self):
+        """Not resolved: open, pending or snoozed (a contact has at most one, by constraint)."""
+        return self.exclude(status="resolved")
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", pgettext_lazy("status", "Open")
@@ -273,6 +279,8 @@ class Conversation(models.Model):
     reopen_count = models.PositiveIntegerField(default=0)
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     email_thread_token = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         constraints = [

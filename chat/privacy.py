@@ -8,6 +8,8 @@ follow-up notes. Every count on the dashboard is the same before and after.
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -34,7 +36,8 @@ def _people(contact: Contact) -> list[Contact]:
     return people
 
 
-def _iso(value) -> str | None:
+def iso(value) -> str | None:
+    """A datetime as the export writes it (None stays None)."""
     return value.isoformat() if value else None
 
 
@@ -46,12 +49,12 @@ def _contact_data(contact: Contact) -> dict:
         "phone": contact.phone,
         "external_id": contact.external_id,
         "attributes": contact.attributes,
-        "at_risk_until": _iso(contact.at_risk_until),
+        "at_risk_until": iso(contact.at_risk_until),
         "sms_opted_out": contact.sms_opted_out,
         "survey_opted_out": contact.survey_opted_out,
         "merged_into": contact.merged_into_id,
-        "created_at": _iso(contact.created_at),
-        "updated_at": _iso(contact.updated_at),
+        "created_at": iso(contact.created_at),
+        "updated_at": iso(contact.updated_at),
     }
 
 
@@ -68,51 +71,29 @@ def _message_data(message: Message) -> dict:
         "is_note": message.is_note,
         "delivery_status": message.delivery_status,
         "metadata": message.metadata,
-        "created_at": _iso(message.created_at),
+        "created_at": iso(message.created_at),
     }
 
 
-def _survey_data(contact_ids: list[int]) -> tuple[list[dict], list[dict]]:
-    from feedback.models import FollowUp, SurveyInvitation
+# --- what other apps keep about a person ------------------------------------------------
 
-    surveys = []
-    invitations = SurveyInvitation.objects.filter(contact_id__in=contact_ids).select_related("response")
-    for invitation in invitations.order_by("pk"):
-        response = getattr(invitation, "response", None)
-        surveys.append(
-            {
-                "invitation_id": invitation.pk,
-                "conversation_id": invitation.conversation_id,
-                "channel": invitation.channel,
-                "status": invitation.status,
-                "questions": invitation.questions,
-                "sent_at": _iso(invitation.sent_at),
-                "answered_at": _iso(invitation.answered_at),
-                "response": None
-                if response is None
-                else {
-                    "csat": response.csat,
-                    "ces": response.ces,
-                    "nps": response.nps,
-                    "comment": response.comment,
-                    "channel": response.channel,
-                    "answered_at": _iso(response.answered_at),
-                    "updated_at": _iso(response.updated_at),
-                },
-            }
-        )
-    follow_ups = [
-        {
-            "id": follow_up.pk,
-            "conversation_id": follow_up.conversation_id,
-            "status": follow_up.status,
-            "note": follow_up.note,
-            "created_at": _iso(follow_up.created_at),
-            "closed_at": _iso(follow_up.closed_at),
-        }
-        for follow_up in FollowUp.objects.filter(contact_id__in=contact_ids).order_by("pk")
-    ]
-    return surveys, follow_ups
+
+@dataclass(frozen=True)
+class PersonalData:
+    """Another app's part of a person's data (registered in its `AppConfig.ready`; chat never
+    imports it): `export(contact_ids)` gives sections of the export document, `erase(contact_ids)`
+    empties what identifies or describes them, inside the erasure's transaction, and returns
+    counts of what it emptied."""
+
+    export: Callable[[list[int]], dict]
+    erase: Callable[[list[int]], dict]
+
+
+_personal_data: list[PersonalData] = []
+
+
+def register_personal_data(*, export: Callable[[list[int]], dict], erase: Callable[[list[int]], dict]) -> None:
+    _personal_data.append(PersonalData(export=export, erase=erase))
 
 
 def _export_document(contact: Contact) -> dict:
@@ -128,39 +109,39 @@ def _export_document(contact: Contact) -> dict:
                 "status": conversation.status,
                 "subject": conversation.subject,
                 "priority": conversation.priority,
-                "opened_at": _iso(conversation.opened_at),
-                "resolved_at": _iso(conversation.resolved_at),
+                "opened_at": iso(conversation.opened_at),
+                "resolved_at": iso(conversation.resolved_at),
                 "messages": [_message_data(m) for m in conversation.messages.order_by("seq")],
                 "events": [
-                    {"kind": e.kind, "data": e.data, "created_at": _iso(e.created_at)}
+                    {"kind": e.kind, "data": e.data, "created_at": iso(e.created_at)}
                     for e in ConversationEvent.objects.filter(conversation=conversation).order_by("pk")
                 ],
             }
         )
-    surveys, follow_ups = _survey_data(ids)
-    return {
+    document = {
         "format": "cxhub.contact_export",
         "version": EXPORT_FORMAT_VERSION,
         "exported_at": timezone.now().isoformat(),
         "contact": _contact_data(contact),
         "merged_contacts": [_contact_data(person) for person in people[1:]],
         "identities": [
-            {"kind": i.kind, "value": i.value, "verified": i.verified, "created_at": _iso(i.created_at)}
+            {"kind": i.kind, "value": i.value, "verified": i.verified, "created_at": iso(i.created_at)}
             for i in ContactIdentity.objects.filter(contact_id__in=ids).order_by("pk")
         ],
         "visitor_tokens": [
             {
                 "inbox_id": t.inbox_id,
                 "verified": t.verified,
-                "created_at": _iso(t.created_at),
-                "revoked_at": _iso(t.revoked_at),
+                "created_at": iso(t.created_at),
+                "revoked_at": iso(t.revoked_at),
             }
             for t in VisitorToken.objects.filter(contact_id__in=ids).order_by("pk")
         ],
         "conversations": conversations,
-        "surveys": surveys,
-        "follow_ups": follow_ups,
     }
+    for part in _personal_data:
+        document.update(part.export(ids))
+    return document
 
 
 @transaction.atomic
@@ -200,8 +181,6 @@ def contact_erase(*, contact: Contact, by=None) -> dict:
     Idempotent: erasing twice changes nothing the second time (and is audited again).
     Returns what was erased (counts only).
     """
-    from feedback.models import FollowUp, SurveyResponse
-
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     people = _people(contact)
     ids = [person.pk for person in people]
@@ -218,9 +197,9 @@ def contact_erase(*, contact: Contact, by=None) -> dict:
         "messages": messages.update(body="", html="", attachments=[], metadata={}, delivery_error=""),
         "attachment_files": len(files),
         "conversations": conversations.update(subject=""),
-        "survey_comments": SurveyResponse.objects.filter(invitation__contact_id__in=ids).update(comment=""),
-        "follow_up_notes": FollowUp.objects.filter(contact_id__in=ids).update(note=""),
     }
+    for part in _personal_data:
+        counts.update(part.erase(ids))
     Contact.objects.filter(pk__in=ids).update(
         name="", email="", phone="", external_id="", attributes={}, updated_at=timezone.now()
     )

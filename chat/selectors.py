@@ -184,6 +184,19 @@ def agents_visible_to(user: AbstractBaseUser, *, candidates_for: Inbox | None = 
     ).order_by("display_name", "id")
 
 
+# Sections other apps add to a contact's detail (registered in their AppConfig.ready; chat never
+# imports them): name → reader(user, contact), scoped by the reader like every selector.
+_contact_sections: dict = {}
+
+
+def register_contact_section(name: str, reader) -> None:
+    _contact_sections[name] = reader
+
+
+def contact_sections(user: AbstractBaseUser, contact: Contact) -> dict:
+    return {name: reader(user, contact) for name, reader in _contact_sections.items()}
+
+
 def root_contact(contact: Contact) -> Contact:
     """Follow merges to the contact that now stands for the person."""
     seen = set()
@@ -194,7 +207,7 @@ def root_contact(contact: Contact) -> Contact:
 
 
 def active_conversation_of(contact: Contact) -> Conversation | None:
-    return contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()
+    return contact.conversations.active().first()
 
 
 def canned_responses_visible_to(user: AbstractBaseUser, *, prefix: str = "") -> QuerySet[CannedResponse]:

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chat.errors import ErrorCode
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
 from . import events, languages, outbox, selectors
@@ -174,7 +175,7 @@ def _check_body(body: str) -> str:
         raise InvalidInput(
             _("A message is at most %(limit)s characters.") % {"limit": limit},
             fields={"body": [_("Ensure this field has no more than %(limit)s characters.") % {"limit": limit}]},
-            code="body_too_long",
+            code=ErrorCode.BODY_TOO_LONG,
         )
     return body
 
@@ -267,12 +268,7 @@ def message_receive(
         if duplicate:
             return Received(duplicate, False)
     now = created_at or timezone.now()
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(contact=contact)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .first()
-    )
+    conversation = Conversation.objects.select_for_update().filter(contact=contact).active().first()
     status_before = conversation.status if conversation else None
     if conversation is None:
         conversation = _open_conversation(contact=contact, inbox=inbox, subject=subject, at=now)
@@ -347,7 +343,7 @@ def message_send(
         if duplicate:
             return Received(duplicate, False)
     if conversation.status == Conversation.Status.RESOLVED and not is_note:
-        raise Conflict(_("This conversation is resolved; reopen it to reply."), code="conversation_resolved")
+        raise Conflict(_("This conversation is resolved; reopen it to reply."), code=ErrorCode.CONVERSATION_RESOLVED)
     chosen = channel
     channel = channel or conversation.last_customer_channel or conversation.inbox.channel
     if channel not in Channel.values:
@@ -557,9 +553,10 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation = _locked(conversation)
     if conversation.status != Conversation.Status.RESOLVED:
         return conversation
-    if conversation.contact.conversations.exclude(status=Conversation.Status.RESOLVED).exists():
+    if conversation.contact.conversations.active().exists():
         raise Conflict(
-            _("This contact already has an open conversation; continue there."), code="contact_has_open_conversation"
+            _("This contact already has an open conversation; continue there."),
+            code=ErrorCode.CONTACT_HAS_OPEN_CONVERSATION,
         )
     conversation.status = Conversation.Status.OPEN
     conversation.reopen_count += 1
@@ -576,7 +573,7 @@ def conversation_snooze(*, conversation: Conversation, by=None, until: datetime)
         raise InvalidInput(_("Snooze until a time in the future."), fields={"until": [_("Must be in the future.")]})
     conversation = _locked(conversation)
     if conversation.status == Conversation.Status.RESOLVED:
-        raise Conflict(_("A resolved conversation cannot be snoozed."), code="conversation_resolved")
+        raise Conflict(_("A resolved conversation cannot be snoozed."), code=ErrorCode.CONVERSATION_RESOLVED)
     conversation.status = Conversation.Status.SNOOZED
     conversation.snoozed_until = until
     conversation.save(update_fields=["status", "snoozed_until"])
@@ -590,7 +587,7 @@ def conversation_unsnooze(*, conversation: Conversation, by) -> Conversation:
     """An agent opens a snoozed conversation before its time (`woke`, reason "agent")."""
     conversation = _locked(conversation)
     if conversation.status != Conversation.Status.SNOOZED:
-        raise Conflict(_("This conversation is not snoozed."), code="not_snoozed")
+        raise Conflict(_("This conversation is not snoozed."), code=ErrorCode.NOT_SNOOZED)
     _wake(conversation, by=by, reason="agent")
     return conversation
 
@@ -640,13 +637,12 @@ def _merge(*, source: Contact, target: Contact, by, reason: str) -> AuditLog:
     locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
     source, target = locked[source.pk], locked[target.pk]
     if source.merged_into_id:
-        raise Conflict(_("That contact is already merged."), code="already_merged")
-    both_active = (
-        Conversation.objects.filter(contact__in=[source, target]).exclude(status=Conversation.Status.RESOLVED).count()
-    )
+        raise Conflict(_("That contact is already merged."), code=ErrorCode.ALREADY_MERGED)
+    both_active = Conversation.objects.filter(contact__in=[source, target]).active().count()
     if both_active > 1:
         raise Conflict(
-            _("Both contacts have an open conversation; resolve one first."), code="both_have_open_conversations"
+            _("Both contacts have an open conversation; resolve one first."),
+            code=ErrorCode.BOTH_HAVE_OPEN_CONVERSATIONS,
         )
     identity_ids = list(source.identities.values_list("pk", flat=True))
     conversation_ids = list(source.conversations.values_list("pk", flat=True))
@@ -690,7 +686,7 @@ def contact_unmerge(*, contact: Contact, by) -> Contact:
     """Undo the merge of `contact` (the merged source): what moved moves back; audited."""
     source = Contact.objects.select_for_update().get(pk=contact.pk)
     if not source.merged_into_id:
-        raise Conflict(_("That contact is not merged."), code="not_merged")
+        raise Conflict(_("That contact is not merged."), code=ErrorCode.NOT_MERGED)
     record = (
         AuditLog.objects.filter(action="contact_merge", target_type="contact", data__source_id=source.pk)
         .order_by("-id")

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chat.errors import ErrorCode
 from cxhub.errors import Forbidden, NotFound
 
 from . import events, languages
@@ -167,7 +168,7 @@ def _session_start(
     previous = live_visitor_token(inbox, visitor_token)
     if identity_hash:
         if not external_id or not identity_hash_valid(inbox, external_id, identity_hash):
-            raise Forbidden(_("The identity signature does not match."), code="identity_invalid")
+            raise Forbidden(_("The identity signature does not match."), code=ErrorCode.IDENTITY_INVALID)
         claims = [Claim(Kind.EXTERNAL, external_id, True)]
         if email:
             claims.append(Claim(Kind.EMAIL, email, True))

@@ -1,8 +1,16 @@
 """Site-wide views: health check and error pages (JSON for API clients)."""
 
+import hmac
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+
+from chat import demo
+from chat.models import AgentProfile, Conversation
 
 from .errors import json_error
 
@@ -11,24 +19,17 @@ JSON_PREFIXES = ("/api/", "/hooks/")
 
 def start(request):
     """`/`: where to go from here, and the demo logins while the demo workspace is in use (DEBUG)."""
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-
-    from chat.management.commands import seed_demo
-
     logins = []
     if settings.DEBUG:
         present = set(
-            get_user_model()
-            .objects.filter(username__in=[u[0] for u in seed_demo.USERS])
-            .values_list("username", flat=True)
+            get_user_model().objects.filter(username__in=[u[0] for u in demo.USERS]).values_list("username", flat=True)
         )
         logins = [
             {"username": username, "name": name, "role": "supervisor + admin" if staff else "agent"}
-            for username, name, _supervisor, staff in seed_demo.USERS
+            for username, name, _supervisor, staff in demo.USERS
             if username in present
         ]
-    return render(request, "start.html", {"demo_logins": logins, "demo_password": seed_demo.DEMO_PASSWORD})
+    return render(request, "start.html", {"demo_logins": logins, "demo_password": demo.DEMO_PASSWORD})
 
 
 def healthz(request):
@@ -78,13 +79,6 @@ def csrf_failure(request, reason=""):
 
 def prometheus_metrics(request):
     """Operational gauges in the Prometheus text format, for staff or a METRICS_TOKEN bearer."""
-    import hmac
-
-    from django.conf import settings
-    from django.db.models import Count
-
-    from chat.models import AgentProfile, Conversation
-
     token = getattr(settings, "METRICS_TOKEN", "")
     bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     allowed = request.user.is_authenticated and request.user.is_staff
@@ -99,7 +93,7 @@ def prometheus_metrics(request):
     by_status = dict(Conversation.objects.values_list("status").annotate(n=Count("id")))
     for status in Conversation.Status.values:
         lines.append(f'cxhub_conversations{{status="{status}"}} {by_status.get(status, 0)}')
-    queue = Conversation.objects.filter(assignee__isnull=True).exclude(status="resolved").count()
+    queue = Conversation.objects.filter(assignee__isnull=True).active().count()
     lines += [
         "# HELP cxhub_queue_length Active conversations waiting for an agent.",
         "# TYPE cxhub_queue_length gauge",

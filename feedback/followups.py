@@ -17,6 +17,7 @@ from chat.models import Contact, Inbox, Team
 from chat.selectors import root_contact, user_is_supervisor
 from cxhub.db import update_rows
 from cxhub.errors import Conflict, InvalidInput
+from feedback.errors import ErrorCode
 
 from . import metrics
 from .models import FollowUp, SurveyResponse
@@ -107,7 +108,7 @@ def followup_assign(*, follow_up: FollowUp, owner: AbstractBaseUser, by) -> Foll
     """Give a follow-up to someone who can see its conversation's inbox."""
     follow_up = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
     if follow_up.status == FollowUp.Status.CLOSED:
-        raise Conflict("This follow-up is closed.", code="follow_up_closed")
+        raise Conflict("This follow-up is closed.", code=ErrorCode.FOLLOW_UP_CLOSED)
     if not owner.is_active:
         raise InvalidInput("That user is deactivated.", fields={"owner": ["Inactive user."]})
     inbox_id = follow_up.conversation.inbox_id
@@ -128,7 +129,7 @@ def followup_close(*, follow_up: FollowUp, by, note: str) -> FollowUp:
         raise InvalidInput("The note is too long.", fields={"note": [f"At most {NOTE_MAX_CHARS} characters."]})
     follow_up = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
     if follow_up.status == FollowUp.Status.CLOSED:
-        raise Conflict("This follow-up is already closed.", code="follow_up_closed")
+        raise Conflict("This follow-up is already closed.", code=ErrorCode.FOLLOW_UP_CLOSED)
     follow_up.status = FollowUp.Status.CLOSED
     follow_up.note = note
     follow_up.closed_at = timezone.now()

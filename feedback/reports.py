@@ -26,6 +26,7 @@ from django.utils import timezone
 from chat.models import Channel, Contact, Inbox, Team
 from chat.selectors import inbox_ids_visible_to, is_number, user_is_supervisor
 from cxhub.errors import InvalidInput, NotFound
+from feedback.errors import ErrorCode
 
 from . import metrics
 from .models import ConversationFacts, DurationHistogram, MetricRollup
@@ -119,7 +120,7 @@ def parse_filters(user, params, *, max_days: int = MAX_PERIOD_DAYS, own_figures:
         raise InvalidInput(
             f"The period is at most {max_days} days.",
             fields={"to": [f"The period is at most {max_days} days."]},
-            code="period_too_long",
+            code=ErrorCode.PERIOD_TOO_LONG,
         )
     filters = MetricFilters(day_from, day_to)
     filters.echo = {"from": day_from.isoformat(), "to": day_to.isoformat()}

@@ -21,12 +21,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from chat import languages, outbox
+from chat.connectors import sms
 from chat.events import contact_group, inbox_group
 from chat.events import send as broadcast
 from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox, Message, hash_token
 from chat.selectors import root_contact
 from chat.sms_segments import sms_length
 from cxhub.errors import Gone, InvalidInput, NotFound, not_one_of
+from feedback.errors import ErrorCode
 
 from . import selectors
 from .models import SurveyInvitation, SurveyPolicy, SurveyResponse
@@ -558,8 +560,6 @@ def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Que
 
 
 def _send_sms(invitation: SurveyInvitation, body: str) -> str | None:
-    from chat.connectors import sms  # late: the SMS connector is optional at import time
-
     return sms.send_sms(inbox=_sending_inbox(invitation), to=invitation.contact.phone, body=body)
 
 
@@ -645,13 +645,13 @@ def check_open(invitation: SurveyInvitation | None, *, now=None) -> SurveyInvita
     """The invitation when it can be answered (or its answer edited) now; else NotFound or Gone."""
     now = now or timezone.now()
     if invitation is None or invitation.status not in (Status.SENT, Status.ANSWERED, Status.EXPIRED):
-        raise NotFound(_("This survey link is not valid."), code="survey_not_found")
+        raise NotFound(_("This survey link is not valid."), code=ErrorCode.SURVEY_NOT_FOUND)
     if invitation.status == Status.ANSWERED:
         if invitation.answered_at and invitation.answered_at + EDIT_WINDOW <= now:
-            raise Gone(_("This survey was already answered. Thank you!"), code="survey_answered")
+            raise Gone(_("This survey was already answered. Thank you!"), code=ErrorCode.SURVEY_ANSWERED)
         return invitation
     if invitation.status == Status.EXPIRED or (invitation.expires_at and invitation.expires_at <= now):
-        raise Gone(_("This survey has expired."), code="survey_expired")
+        raise Gone(_("This survey has expired."), code=ErrorCode.SURVEY_EXPIRED)
     return invitation
 
 
@@ -673,7 +673,7 @@ def survey_answer(
     if channel is not None and channel not in Channel.values:
         raise InvalidInput(_("Unknown channel."), fields={"channel": [not_one_of(Channel.values)]})
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
-        raise NotFound(_("This survey link is not valid."), code="survey_not_found")
+        raise NotFound(_("This survey link is not valid."), code=ErrorCode.SURVEY_NOT_FOUND)
     with transaction.atomic():
         invitation = (
             SurveyInvitation.objects.select_for_update(of=("self",))
@@ -684,6 +684,19 @@ def survey_answer(
         check_open(invitation)
         answer = clean_answer(invitation.questions, csat=csat, ces=ces, nps=nps, comment=comment)
         return _record_answer(invitation, channel=channel or invitation.channel, answer=answer, token=token)
+
+
+def survey_answer_frame(frame: dict, *, contact_id: int, inbox_id: int) -> None:
+    """The widget's `survey.answer` frame (registered on chat's widget socket in
+    feedback/apps.py): the token is the credential; the checks are `survey_answer`'s own."""
+    survey_answer(
+        token=frame.get("invitation"),
+        channel=Channel.WEB,
+        csat=frame.get("csat"),
+        ces=frame.get("ces"),
+        nps=frame.get("nps"),
+        comment=frame.get("comment", ""),
+    )
 
 
 def _record_answer(

@@ -36,6 +36,7 @@ from django.utils import timezone
 from chat import outbox
 from chat.models import ConversationEvent, Message
 from chat.selectors import is_number
+from feedback import metrics
 
 from . import safe_http
 from .models import WebhookDelivery, WebhookSubscription
@@ -98,8 +99,6 @@ def event_types_of(event: ConversationEvent) -> list[str]:
         return []
     types = [event_type]
     if event.kind == Kind.SURVEY_ANSWERED:
-        from feedback import metrics
-
         scores = {key: event.data.get(key) for key in ("csat", "ces", "nps")}
         if metrics.is_detractor_answer(**scores):
             types.append("survey.detractor")

@@ -256,7 +256,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         context = {
             **self.get_serializer_context(),
             "history": selectors.contact_history(self.request.user, contact),
-            "survey_history": _survey_history(self.request.user, contact),
+            **selectors.contact_sections(self.request.user, contact),  # survey_history: feedback's
         }
         return Response(s.ContactDetailSerializer(contact, context=context).data)
 
@@ -304,13 +304,6 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 def _require_supervisor(user) -> None:
     if not selectors.user_is_supervisor(user):
         raise Forbidden("Only supervisors and admins may export or erase a contact's data.")
-
-
-def _survey_history(user, contact) -> list[dict]:
-    """The contact's survey answers, when the feedback app provides them."""
-    from feedback import selectors as feedback_selectors
-
-    return feedback_selectors.contact_survey_history(user, contact)
 
 
 @extend_schema(responses={(200, "application/octet-stream"): bytes})

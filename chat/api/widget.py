@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from chat.errors import ErrorCode
 from cxhub.errors import Forbidden
 
 from .. import languages, widget
@@ -99,7 +100,7 @@ class WidgetSessionView(APIView):
         self.origin = request.headers.get("Origin")
         if not widget.origin_allowed(self.inbox, self.origin):
             self.origin = None
-            raise Forbidden(_("This website may not use this inbox's widget."), code="origin_not_allowed")
+            raise Forbidden(_("This website may not use this inbox's widget."), code=ErrorCode.ORIGIN_NOT_ALLOWED)
         super().initial(request, *args, **kwargs)
 
     def get_throttles(self):

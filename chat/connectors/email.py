@@ -37,6 +37,7 @@ from mailparser_reply import EmailReplyParser
 from rest_framework import status
 
 from chat import languages, selectors, services
+from chat.errors import ErrorCode
 from chat.models import Channel, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
@@ -215,12 +216,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
     try:
         message = BytesParser(policy=policy.default).parsebytes(bytes(raw))
     except Exception:
-        raise InvalidInput("This is not a MIME message.", code="malformed_email") from None
+        raise InvalidInput("This is not a MIME message.", code=ErrorCode.MALFORMED_EMAIL) from None
 
     from_header = _header(message, "From")
     sender = normalise_address(from_header) or normalise_address(_header(message, "Reply-To"))
     if not sender:
-        raise InvalidInput("The email has no valid From address.", code="email_without_sender")
+        raise InvalidInput("The email has no valid From address.", code=ErrorCode.EMAIL_WITHOUT_SENDER)
     sender_name = parseaddr(from_header)[0].strip()[:200]
 
     text_part = html_part = None
@@ -428,7 +429,7 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     parsed = parse_email(raw)
     if parsed.sender.endswith("@" + settings.EMAIL_DOMAIN.lower()) or inbox_for_address(parsed.sender):
         # Our own address as the sender: a bounce or a forwarding loop, not a customer.
-        raise InvalidInput("Mail from this system's own addresses is not accepted.", code="mail_loop")
+        raise InvalidInput("Mail from this system's own addresses is not accepted.", code=ErrorCode.MAIL_LOOP)
     addresses = [normalise_address(a) or a.strip().strip("<>") for a in (recipients or [])]
     addresses += [a for a in parsed.recipients if a not in addresses]
 
@@ -445,7 +446,7 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     if inbox is None and thread is not None:
         inbox = email_inbox_for(thread)
     if inbox is None:
-        raise NotFound("No inbox has this address.", code="unknown_recipient")
+        raise NotFound("No inbox has this address.", code=ErrorCode.UNKNOWN_RECIPIENT)
 
     contact = _sender_contact(parsed, thread)
     if parsed.language:

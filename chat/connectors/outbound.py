@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from chat import services
+from chat.errors import ErrorCode
 from chat.models import Channel, Conversation, Message, VisitorToken
 from chat.selectors import root_contact
 from cxhub.errors import InvalidInput
@@ -129,5 +130,5 @@ def check_reply_channel(conversation: Conversation, channel: str) -> None:
         raise InvalidInput(
             f"{label} cannot reach this customer: {UNREACHABLE[reason]}.",
             fields={"channel": [UNREACHABLE[reason]]},
-            code="channel_unavailable",
+            code=ErrorCode.CHANNEL_UNAVAILABLE,
         )

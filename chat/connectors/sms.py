@@ -26,6 +26,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from chat import languages, selectors, services
+from chat.errors import ErrorCode
 from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
@@ -124,7 +125,7 @@ def phone_for(conversation: Conversation) -> str:
         number = phone_or_none(candidate or "")
         if number:
             return number
-    raise SmsSendError("The customer has no phone number.", code="no_phone_number")
+    raise SmsSendError("The customer has no phone number.", code=ErrorCode.NO_PHONE_NUMBER)
 
 
 # --- out --------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ def twilio_client(inbox: Inbox) -> Client:
     config = inbox.provider_config or {}
     account_sid, auth_token = config.get("account_sid"), config.get("auth_token")
     if not account_sid or not auth_token:
-        raise SmsSendError("This SMS inbox has no Twilio credentials.", code="sms_not_configured")
+        raise SmsSendError("This SMS inbox has no Twilio credentials.", code=ErrorCode.SMS_NOT_CONFIGURED)
     client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
     if settings.TWILIO_API_BASE:
         client.api.base_url = settings.TWILIO_API_BASE
@@ -152,9 +153,9 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
     """
     number = phone_or_none(to)
     if number is None:
-        raise SmsSendError("Not a phone number.", code="invalid_phone_number")
+        raise SmsSendError("Not a phone number.", code=ErrorCode.INVALID_PHONE_NUMBER)
     if not inbox.phone_number:
-        raise SmsSendError("This inbox has no phone number to send from.", code="sms_not_configured")
+        raise SmsSendError("This inbox has no phone number to send from.", code=ErrorCode.SMS_NOT_CONFIGURED)
     if is_opted_out(number):
         logger.info("SMS to %s suppressed: the number replied STOP", number)
         return None
@@ -189,7 +190,7 @@ def sms_deliver(*, message: Message) -> str | None:
     """Send an agent's reply by SMS; the sid, or None when suppressed by an opt-out."""
     inbox = sms_inbox_for(message.conversation)
     if inbox is None:
-        raise SmsSendError("No SMS inbox is set up to send from.", code="sms_not_configured")
+        raise SmsSendError("No SMS inbox is set up to send from.", code=ErrorCode.SMS_NOT_CONFIGURED)
     return send_sms(inbox=inbox, to=phone_for(message.conversation), body=message.body)
 
 
@@ -221,11 +222,21 @@ def keyword_of(body: str) -> str:
 
 def _note(contact: Contact, text: str) -> None:
     """An internal note on the contact's active conversation, so the agent knows."""
-    conversation = contact.conversations.exclude(status=Conversation.Status.RESOLVED).first()
+    conversation = contact.conversations.active().first()
     if conversation is not None:
         services.message_send(
             conversation=conversation, by=None, body=text, is_note=True, sender_kind=Message.SenderKind.SYSTEM
         )
+
+
+# What may answer an SMS before it becomes a message (another app's, registered in its
+# AppConfig.ready: feedback's survey replies; chat never imports it).
+_reply_handlers: list = []
+
+
+def register_reply_handler(handler) -> None:
+    """`handler(*, contact, inbox, body) -> bool`: True when the SMS was its answer (consumed)."""
+    _reply_handlers.append(handler)
 
 
 def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
@@ -238,7 +249,7 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
         raise InvalidInput("From is not a phone number.", fields={"From": ["Not a phone number."]})
     to = phone_or_none(params.get("To", ""))
     if to is None or to != inbox.phone_number:
-        raise InvalidInput("This SMS was not sent to this inbox's number.", code="unknown_number")
+        raise InvalidInput("This SMS was not sent to this inbox's number.", code=ErrorCode.UNKNOWN_NUMBER)
     body = (params.get("Body") or "").replace("\x00", "")
 
     duplicate = Message.objects.filter(provider=PROVIDER, external_id=sid).first()
@@ -264,10 +275,9 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
             }
         return SmsOutcome("help", reply=reply)
 
-    from feedback import services as feedback_services
-
-    if feedback_services.sms_survey_reply(contact=contact, inbox=inbox, body=body):
-        return SmsOutcome("survey")
+    for answers in _reply_handlers:
+        if answers(contact=contact, inbox=inbox, body=body):
+            return SmsOutcome("survey")
 
     media = []
     try:

@@ -11,10 +11,9 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from chat import services
+from chat.demo import DEMO_PASSWORD, USERS
 from chat.models import AgentProfile, CannedResponse, Contact, ContactIdentity, Inbox, InboxMembership, Team
 from chat.services import Claim
-
-DEMO_PASSWORD = "cxhub-demo-2026"
 
 
 def demo_origins() -> list[str]:
@@ -26,14 +25,6 @@ def demo_origins() -> list[str]:
         port = f":{public.port}" if public.port else ""
         origins.append(f"{public.scheme}://{twins[public.hostname]}{port}")
     return origins
-
-
-USERS = [
-    # username, display name, supervisor, staff
-    ("supervisor", "Sam Supervisor", True, True),
-    ("alice", "Alice Agent", False, False),
-    ("bob", "Bob Agent", False, False),
-]
 
 
 class Command(BaseCommand):
