@@ -398,6 +398,8 @@ SPECTACULAR_SETTINGS = {
         "InboxChannelEnum": "chat.models.INBOX_CHANNEL_CHOICES",
         # Conversation and ConversationDetail share it (a name by field alone would collide).
         "ConversationStatusEnum": "chat.models.Conversation.Status",
+        # the shipped languages: an inbox's default, a contact's, the widget session's answer
+        "LanguageEnum": LANGUAGES,
     },
     # every operation documents the JSON error answers (cxhub/schema.py)
     "POSTPROCESSING_HOOKS": [

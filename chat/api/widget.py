@@ -73,7 +73,7 @@ class WidgetSessionResponseSerializer(serializers.Serializer):
     contact_id = serializers.IntegerField()
     conversation_id = serializers.IntegerField(allow_null=True)
     language = serializers.ChoiceField(
-        choices=[code for code, _name in settings.LANGUAGES],
+        choices=settings.LANGUAGES,
         help_text="The language to speak to this visitor (theirs, else the inbox's default); the widget loads "
         "its texts from `/i18n/widget/<language>.json`.",
     )
