@@ -5,7 +5,7 @@ its contact, its `ConversationFacts`, an answered survey invitation and its resp
 the `MetricRollup` and `DurationHistogram` cells those rows add up to (what the pipeline would
 have written).
 Then times the summary (default period: the last 30 days and the 30 before, every figure of
-METRICS.md) as a supervisor, one request at a time, beside the peer: the same kind of figures
+docs/metrics.md) as a supervisor, one request at a time, beside the peer: the same kind of figures
 computed by scanning the raw rows (bench/peers/metrics_scan.py). Target: p99 under 50 ms.
 
     .venv/bin/python bench/metrics_summary.py [--quick]
@@ -197,7 +197,7 @@ def seed(*, responses: int) -> dict:
 
 
 def _seed_rollups(rollups: str, facts: str, now) -> None:
-    """The counters of METRICS.md, summed per (day, inbox, agent, team, channel) from the facts."""
+    """The counters of docs/metrics.md, summed per (day, inbox, agent, team, channel) from the facts."""
     from django.conf import settings
     from django.db import connection
 

@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import payloads
 from .models import Conversation, ConversationEvent, Message
 
 logger = logging.getLogger(__name__)
@@ -31,73 +32,6 @@ def inbox_group(inbox_id: int) -> str:
 
 def metrics_group(inbox_id: int) -> str:
     return f"metrics.{inbox_id}"
-
-
-def sender_name(message: Message) -> str:
-    if message.sender_kind == Message.SenderKind.AGENT and message.sender_user_id:
-        profile = getattr(message.sender_user, "agent", None)
-        return profile.display_name if profile else message.sender_user.get_username()
-    if message.sender_kind == Message.SenderKind.CONTACT:
-        return message.conversation.contact.name or "Customer"
-    if message.sender_kind == Message.SenderKind.BOT:
-        return "Bot"
-    return "System"
-
-
-def email_subject(message: Message) -> str:
-    """The subject line an inbound email came with ("" for other messages)."""
-    return str(((message.metadata or {}).get("email") or {}).get("subject") or "")
-
-
-def shortened(message: Message) -> dict | None:
-    """How much of an over-long inbound email or SMS was cut to fit one message, or None."""
-    cut = (message.metadata or {}).get("shortened")
-    if not isinstance(cut, dict) or not isinstance(cut.get("original_chars"), int):
-        return None
-    limit = int(cut.get("limit") or 0)
-    return {
-        "original_chars": cut["original_chars"],
-        "limit": limit,
-        "over_by": cut["original_chars"] - limit,
-        "attachment": str(cut.get("attachment") or ""),
-    }
-
-
-def message_payload(message: Message) -> dict:
-    """The websocket shape of a message (DESIGN.md §4). Consoles get all of it; widgets only
-    the customer-safe fields (chat.consumers.WIDGET_MESSAGE_FIELDS), and never notes."""
-    return {
-        "id": message.pk,
-        "conversation_id": message.conversation_id,
-        "seq": message.seq,
-        "sender": {"kind": message.sender_kind, "name": sender_name(message)},
-        "channel": message.channel,
-        "body": message.body,
-        "is_note": message.is_note,
-        "created_at": message.created_at.isoformat(),
-        "client_msg_id": message.client_msg_id,
-        "delivery_status": message.delivery_status,
-        "delivery_error": message.delivery_error,
-        "subject": email_subject(message),
-        "shortened": shortened(message),
-    }
-
-
-def conversation_payload(conversation: Conversation) -> dict:
-    """The console's shape of a conversation's state (agent-only fields included)."""
-    return {
-        "id": conversation.pk,
-        "status": conversation.status,
-        "priority": conversation.priority,
-        "inbox_id": conversation.inbox_id,
-        "contact_id": conversation.contact_id,
-        "assignee_id": conversation.assignee_id,
-        "team_id": conversation.team_id,
-        "last_seq": conversation.last_seq,
-        "last_customer_channel": conversation.last_customer_channel,
-        "last_activity_at": conversation.last_activity_at.isoformat(),
-        "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
-    }
 
 
 _deferred = threading.local()
@@ -169,9 +103,9 @@ def broadcast_message(
     conversation's new state in the same event (one group send per group, not two): consoles
     get it after the message; widgets get its status when `status_changed`.
     """
-    payload = message_payload(message)
+    payload = payloads.message_for_console(message)
     conversation = message.conversation
-    state = conversation_payload(conversation) if with_conversation else None
+    state = payloads.conversation_for_console(conversation) if with_conversation else None
 
     def send_after_commit() -> None:
         if updated:
@@ -195,7 +129,7 @@ def _status_event(state: dict) -> dict:
 
 def broadcast_conversation(conversation: Conversation) -> None:
     """After commit: the consoles see a conversation's new state; the widget its status."""
-    payload = conversation_payload(conversation)
+    payload = payloads.conversation_for_console(conversation)
 
     def send_after_commit() -> None:
         send(inbox_group(conversation.inbox_id), {"type": "chat.conversation", "conversation": payload})

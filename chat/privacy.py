@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from . import events
+from . import events, payloads
 from .models import AuditLog, Contact, ContactIdentity, Conversation, ConversationEvent, Message, VisitorToken
 
 logger = logging.getLogger(__name__)
@@ -58,23 +58,6 @@ def _contact_data(contact: Contact) -> dict:
     }
 
 
-def _message_data(message: Message) -> dict:
-    return {
-        "id": message.pk,
-        "seq": message.seq,
-        "sender_kind": message.sender_kind,
-        "channel": message.channel,
-        "direction": message.direction,
-        "body": message.body,
-        "html": message.html,
-        "attachments": message.attachments,
-        "is_note": message.is_note,
-        "delivery_status": message.delivery_status,
-        "metadata": message.metadata,
-        "created_at": iso(message.created_at),
-    }
-
-
 # --- what other apps keep about a person ------------------------------------------------
 
 
@@ -111,7 +94,7 @@ def _export_document(contact: Contact) -> dict:
                 "priority": conversation.priority,
                 "opened_at": iso(conversation.opened_at),
                 "resolved_at": iso(conversation.resolved_at),
-                "messages": [_message_data(m) for m in conversation.messages.order_by("seq")],
+                "messages": [payloads.message_for_export(m) for m in conversation.messages.order_by("seq")],
                 "events": [
                     {"kind": e.kind, "data": e.data, "created_at": iso(e.created_at)}
                     for e in ConversationEvent.objects.filter(conversation=conversation).order_by("pk")

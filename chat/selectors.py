@@ -248,3 +248,55 @@ def snoozed_due_ids(*, limit: int = 500) -> list[int]:
         .order_by("snoozed_until", "id")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# --- the sockets' reads (chat/consumers) ----------------------------------------------------
+
+
+def messages_after(conversation_id: int, *, after_seq: int, include_notes: bool) -> tuple[int, QuerySet[Message]]:
+    """A conversation's last seq, and its messages after `after_seq` (committed ones), in order,
+    with what their payload names; (after_seq, none) for a conversation that does not exist."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return after_seq, Message.objects.none()
+    messages = messages_of(conversation, after_seq=after_seq, include_notes=include_notes)
+    return conversation.last_seq, messages.select_related("conversation__contact")
+
+
+def message_with_sender(message_id: int) -> Message:
+    """One message with what its console payload names (sender, contact)."""
+    return Message.objects.select_related("conversation__contact", "sender_user__agent").get(pk=message_id)
+
+
+def active_conversation_of_contact(contact_id: int) -> Conversation | None:
+    return Conversation.objects.filter(contact_id=contact_id).active().first()
+
+
+def contact_conversation_inbox(contact_id: int, conversation_id: int) -> int | None:
+    """The inbox of a conversation when it is this contact's (a widget's own), else None."""
+    return (
+        Conversation.objects.filter(pk=conversation_id, contact_id=contact_id)
+        .values_list("inbox_id", flat=True)
+        .first()
+    )
+
+
+def agent_profile_of(user: AbstractBaseUser) -> AgentProfile | None:
+    return AgentProfile.objects.filter(user=user).first()
+
+
+def agents_of_inboxes(inbox_ids: list[int]) -> list[tuple[AgentProfile, list[int]]]:
+    """The active agents of these inboxes, each with the ones of them they belong to (two queries)."""
+    agents = (
+        AgentProfile.objects.filter(user__inbox_memberships__inbox_id__in=inbox_ids, user__is_active=True)
+        .distinct()
+        .order_by("display_name", "id")
+        .prefetch_related(
+            Prefetch(
+                "user__inbox_memberships",
+                queryset=InboxMembership.objects.filter(inbox_id__in=inbox_ids).order_by("inbox_id"),
+                to_attr="visible_memberships",
+            )
+        )
+    )
+    return [(agent, sorted({m.inbox_id for m in agent.user.visible_memberships})) for agent in agents]

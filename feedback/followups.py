@@ -1,6 +1,6 @@
 """Writes of the closed loop: a detractor answer opens a follow-up and marks the contact at risk.
 
-METRICS.md: a detractor answer (CSAT ≤ 2, CES ≤ 3 or NPS ≤ 6) opens a FollowUp for the team
+docs/metrics.md: a detractor answer (CSAT ≤ 2, CES ≤ 3 or NPS ≤ 6) opens a FollowUp for the team
 lead and marks the contact at risk for 30 days; chat.services.message_receive then opens the
 contact's next conversation at high priority with the retention team.
 """

@@ -1,4 +1,4 @@
-"""The formulas of METRICS.md as pure functions: plain values in, figures out (no ORM here).
+"""The formulas of docs/metrics.md as pure functions: plain values in, figures out (no ORM here).
 
 Three layers, each a pure function of the one before:
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-# A change of formula is a new version, never a silent edit (METRICS.md).
+# A change of formula is a new version, never a silent edit (docs/metrics.md).
 VERSIONS: dict[str, int] = {
     "csat_percent": 1,
     "csat_average": 1,
@@ -54,7 +54,7 @@ NPS_SCALE = range(0, 11)
 RECONTACT_WINDOW = timedelta(days=7)
 AT_RISK_FOR = timedelta(days=30)
 
-# CSAT % by first response time (METRICS.md "Joins that matter"): (label, upper bound in seconds).
+# CSAT % by first response time (docs/metrics.md "Joins that matter"): (label, upper bound in seconds).
 FIRST_RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 min", 60),
     ("1–5 min", 300),
@@ -287,7 +287,7 @@ def score_distribution(counters: Counters, question: str) -> dict[int, int]:
 
 
 def figure(name: str, counters: Counters, *, durations: Mapping[str, dict] | None = None, at_risk: int = 0):
-    """One named figure (METRICS.md names) from summed counters.
+    """One named figure (docs/metrics.md names) from summed counters.
 
     The time metrics' figures are computed apart (`duration(values)`, or from histograms) and
     handed in as `durations`; a missing one is the figure of no data.
@@ -423,7 +423,7 @@ def conversation_facts(
     responses: Iterable[ResponseRow] = (),
     now: datetime,
 ) -> Facts:
-    """The facts of one conversation as of `now` (METRICS.md "Operations")."""
+    """The facts of one conversation as of `now` (docs/metrics.md "Operations")."""
     messages = sorted(messages, key=lambda m: m.created_at)
     events = list(events)
     customer = [m for m in messages if m.sender_kind == "contact"]
@@ -502,7 +502,7 @@ def _millis(seconds: float) -> int:
 
 
 def conversation_contributions(facts: Facts, *, tz: tzinfo) -> dict[str, tuple[int, int]]:
-    """Counters one conversation adds to the rollups, each in the period METRICS.md names.
+    """Counters one conversation adds to the rollups, each in the period docs/metrics.md names.
 
     Each duration also adds one to a bucket of each histogram level (total: its microseconds):
     of every level in the EVERYWHERE cells that unfiltered reads sum, of the DIMENSION_LEVELS
@@ -558,7 +558,7 @@ class InvitationRow:
 
 
 def invitation_contributions(invitation: InvitationRow, *, tz: tzinfo) -> dict[str, tuple[int, int]]:
-    """Response rate by sent time; each score in the period of its answer (METRICS.md "Surveys")."""
+    """Response rate by sent time; each score in the period of its answer (docs/metrics.md "Surveys")."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     dims = (invitation.inbox_id, invitation.agent_id or 0, invitation.team_id or 0, invitation.channel)
 

@@ -1,4 +1,4 @@
-"""Surveys, follow-ups and the pipeline's facts and rollups (DESIGN.md §2, METRICS.md)."""
+"""Surveys, follow-ups and the pipeline's facts and rollups (DESIGN.md §2, docs/metrics.md)."""
 
 from datetime import timedelta
 

@@ -107,7 +107,7 @@ def _ids(values: list[str], name: str) -> list[int]:
 
 
 def parse_filters(user, params, *, max_days: int = MAX_PERIOD_DAYS, own_figures: bool = True) -> MetricFilters:
-    """from/to/inbox/agent/team/channel (METRICS.md "Filters"); unknown → 400, foreign → 404.
+    """from/to/inbox/agent/team/channel (docs/metrics.md "Filters"); unknown → 400, foreign → 404.
 
     `own_figures`: an agent's figures are their own (agent filter forced to themselves).
     """

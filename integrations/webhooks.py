@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat import outbox
+from chat import outbox, payloads
 from chat.models import ConversationEvent, Message
 from chat.selectors import is_number
 from feedback import metrics
@@ -105,46 +105,15 @@ def event_types_of(event: ConversationEvent) -> list[str]:
     return types
 
 
-def _conversation_data(conversation) -> dict:
-    return {
-        "id": conversation.pk,
-        "inbox_id": conversation.inbox_id,
-        "contact_id": conversation.contact_id,
-        "status": conversation.status,
-        "priority": conversation.priority,
-        "assignee_id": conversation.assignee_id,
-        "team_id": conversation.team_id,
-        "opened_at": conversation.opened_at,
-        "resolved_at": conversation.resolved_at,
-        "last_seq": conversation.last_seq,
-        "last_customer_channel": conversation.last_customer_channel,
-    }
-
-
-def _message_data(message: Message) -> dict:
-    return {
-        "id": message.pk,
-        "conversation_id": message.conversation_id,
-        "seq": message.seq,
-        "sender_kind": message.sender_kind,
-        "sender_user_id": message.sender_user_id,
-        "channel": message.channel,
-        "direction": message.direction,
-        "body": message.body,
-        "is_note": message.is_note,
-        "created_at": message.created_at,
-    }
-
-
 def build_payload(event: ConversationEvent, event_type: str) -> dict:
     data = {
-        "conversation": _conversation_data(event.conversation),
+        "conversation": payloads.conversation_for_webhook(event.conversation),
         "event": {"kind": event.kind, "actor_id": event.actor_id, "data": event.data},
     }
     if event_type == "message.created" and event.data.get("message_id"):
         message = Message.objects.filter(pk=event.data["message_id"]).first()
         if message is not None:
-            data["message"] = _message_data(message)
+            data["message"] = payloads.message_for_webhook(message)
     document = {"type": event_type, "event_id": event.pk, "created_at": event.created_at, "data": data}
     return json.loads(json.dumps(document, cls=DjangoJSONEncoder))
 

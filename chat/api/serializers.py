@@ -6,7 +6,6 @@ from django.utils.translation import get_language_info
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.events import email_subject, sender_name, shortened
 from chat.models import (
     INBOX_CHANNEL_CHOICES,
     AgentProfile,
@@ -20,6 +19,7 @@ from chat.models import (
     Priority,
     Team,
 )
+from chat.payloads import email_subject, sender_name, shortened
 from chat.selectors import MAX_ID
 
 

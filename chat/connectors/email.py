@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from mailparser_reply import EmailReplyParser
 from rest_framework import status
 
-from chat import languages, selectors, services
+from chat import languages, payloads, selectors, services
 from chat.errors import ErrorCode
 from chat.models import Channel, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
@@ -575,7 +575,7 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     if thread_ids:
         headers["In-Reply-To"] = thread_ids[-1]
         headers["References"] = " ".join(thread_ids[-20:])
-    sender = events_sender_name(message)
+    sender = agent_name(message)
     from_address = formataddr((f"{sender} ({inbox.name})" if sender else inbox.name, inbox.email_address))
     mail = EmailMultiAlternatives(
         subject=_subject(conversation, inbox),
@@ -592,10 +592,9 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     return mail
 
 
-def events_sender_name(message: Message) -> str:
-    from chat.events import sender_name
-
-    return sender_name(message) if message.sender_user_id else ""
+def agent_name(message: Message) -> str:
+    """The replying agent's name for the From header ("" for a message no agent wrote)."""
+    return payloads.sender_name(message) if message.sender_user_id else ""
 
 
 def email_send(*, message: Message) -> str:

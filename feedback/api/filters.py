@@ -80,6 +80,6 @@ class SurveyResponseFilter(django_filters.FilterSet):
         return queryset.filter(Q(invitation__contact_id__in=ids) | Q(invitation__contact__merged_into_id__in=ids))
 
 
-# Query parameters named like METRICS.md: ?from=2026-01-01&to=2026-01-31
+# Query parameters named like docs/metrics.md: ?from=2026-01-01&to=2026-01-31
 SurveyResponseFilter.base_filters["from"] = SurveyResponseFilter.base_filters.pop("date_from")
 SurveyResponseFilter.base_filters["to"] = SurveyResponseFilter.base_filters.pop("date_to")

@@ -1,4 +1,4 @@
-"""Metrics, export and follow-up endpoints (DESIGN.md §3, METRICS.md "The metrics API").
+"""Metrics, export and follow-up endpoints (DESIGN.md §3, docs/metrics.md "The metrics API").
 
 Thin: parse and scope the filters (feedback.reports.parse_filters), read, serialise. Every
 error is a DomainError, so a client gets the JSON error shape, never a 500.
@@ -49,7 +49,7 @@ SERIES_METRICS = tuple(n for n in metrics.METRIC_NAMES if n != "at_risk_contacts
 
 @extend_schema(parameters=FILTER_PARAMETERS, responses={200: dict})
 class MetricsSummaryView(APIView):
-    """Every figure of METRICS.md for the period, and for the period just before it."""
+    """Every figure of docs/metrics.md for the period, and for the period just before it."""
 
     def get(self, request):
         filters = reports.parse_filters(request.user, request.query_params)

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from chat import consumers, events, services
+from chat import consumers, events, payloads, services
 from chat.models import Message
 from chat.widget import visitor_token_revoke, widget_session_start
 from cxhub.asgi import application
@@ -495,14 +495,14 @@ async def test_a_repeated_event_is_not_doubled():
 
     def write(body):
         message = services.message_send(conversation=conversation, by=user, body=body).message
-        return events.message_payload(Message.objects.select_related("conversation__contact").get(pk=message.pk))
+        return payloads.message_for_console(Message.objects.select_related("conversation__contact").get(pk=message.pk))
 
-    payloads = [await db(write, "2"), await db(write, "3")]
+    written = [await db(write, "2"), await db(write, "3")]
     frames = await drain(socket)
     assert [f["message"]["seq"] for f in frames if f["type"] == "message"] == [2, 3]
     # when their events arrive again (a retried broadcast), in any order
     group = events.contact_group(contact.pk)
-    for payload in reversed(payloads):
+    for payload in reversed(written):
         await get_channel_layer().group_send(group, {"type": "chat.message", "message": payload})
     # then nothing is sent twice
     assert await socket.receive_nothing(timeout=0.3)
@@ -522,7 +522,7 @@ async def test_an_overtaking_event_fills_the_gap_from_the_database():
 
     def write(body):
         message = services.message_send(conversation=conversation, by=user, body=body).message
-        return events.message_payload(Message.objects.select_related("conversation__contact").get(pk=message.pk))
+        return payloads.message_for_console(Message.objects.select_related("conversation__contact").get(pk=message.pk))
 
     two, three = await db(write, "two"), await db(write, "three")
     await layer.group_add(events.contact_group(contact.pk), socket_channel)
@@ -757,7 +757,7 @@ async def test_survey_frames_are_forwarded_and_answers_go_to_the_feedback_servic
 @pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="reads the in-memory layer's group table")
 async def test_long_lived_sockets_renew_their_group_memberships(monkeypatch):
     # given a layer that forgets memberships after group_expiry, and a widget connected a while
-    monkeypatch.setattr(consumers, "GROUP_REFRESH_SECONDS", 0.05)
+    monkeypatch.setattr(consumers.base, "GROUP_REFRESH_SECONDS", 0.05)
     inbox = await db(InboxFactory)
     token, contact = await visitor(inbox)
     socket, _ = await widget(inbox, token)

@@ -10,6 +10,7 @@ from chat.models import AuditLog, ContactIdentity, Conversation, ConversationEve
 from chat.services import Claim
 from cxhub.errors import Conflict, InvalidInput
 from tests.factories import (
+    AgentFactory,
     ContactFactory,
     EmailInboxFactory,
     InboxFactory,
@@ -247,3 +248,22 @@ def test_phone_numbers_are_normalised_and_nonsense_refused():
     assert services.normalise_phone("+1 (415) 555-0100") == "+14155550100"
     with pytest.raises(InvalidInput):
         services.normalise_phone("not a number")
+
+
+@pytest.mark.django_db
+def test_the_console_s_agent_list_takes_the_same_queries_for_two_agents_or_ten():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat import selectors
+
+    def queries_for(agents: int) -> int:
+        inboxes = [InboxFactory(), InboxFactory()]
+        for _ in range(agents):
+            AgentFactory(inboxes=inboxes)
+        with CaptureQueriesContext(connection) as captured:
+            listed = selectors.agents_of_inboxes([inbox.pk for inbox in inboxes])
+        assert all(agent_inboxes == sorted(i.pk for i in inboxes) for _, agent_inboxes in listed)
+        return len(captured)
+
+    assert queries_for(2) == queries_for(10)

@@ -1,4 +1,4 @@
-"""feedback/metrics.py: the formulas of METRICS.md, as tables of inputs and expected outputs."""
+"""feedback/metrics.py: the formulas of docs/metrics.md, as tables of inputs and expected outputs."""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
