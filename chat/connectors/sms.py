@@ -30,6 +30,7 @@ from chat.errors import ErrorCode
 from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
+from chat.sms_segments import sms_length
 from cxhub.errors import DomainError, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,16 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
         sms = OutboxSms("SM" + uuid.uuid4().hex, inbox.phone_number, number, body, inbox.pk)
         with _outbox_lock:
             OUTBOX.append(sms)
-        logger.info("SMS outbox: %s -> %s (%s): %s", sms.from_number, sms.to, sms.sid, body)
+        length = sms_length(body)
+        logger.info(
+            "SMS outbox: %s -> %s (%s, %s × %s): %s",
+            sms.from_number,
+            sms.to,
+            sms.sid,
+            length.segments,
+            length.encoding,
+            body,
+        )
         return sms.sid
     client = twilio_client(inbox)
     try:
@@ -182,7 +192,15 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
         raise SmsSendError(f"Twilio could not be reached: {exc}") from exc
     except Exception as exc:  # requests' own errors and anything else from the HTTP client
         raise SmsSendError(f"Twilio could not be reached: {exc}") from exc
-    logger.info("SMS sent by Twilio: %s -> %s (%s)", inbox.phone_number, number, sent.sid)
+    length = sms_length(body)
+    logger.info(
+        "SMS sent by Twilio: %s -> %s (%s, %s × %s)",
+        inbox.phone_number,
+        number,
+        sent.sid,
+        length.segments,
+        length.encoding,
+    )
     return sent.sid
 
 
