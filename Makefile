@@ -95,7 +95,7 @@ translations: install gettext
 	$(PY) manage.py update_translations
 
 ## test: install what tests need and run the whole suite
-test: install-dev chromium messages
+test: install-dev chromium gettext messages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install-dev
