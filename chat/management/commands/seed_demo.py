@@ -81,7 +81,7 @@ class Command(BaseCommand):
                 "body": "I have started your refund; it reaches your account in 3-5 days.",
                 "texts": {
                     "zh-hans": "我已为您办理退款，款项将在 3-5 天内到账。",
-                    "ru": "Я оформил возврат: деньги поступят на ваш счёт в течение 3–5 дней.",
+                    "ru": "Возврат оформлен: деньги поступят на ваш счёт в течение 3–5 дней.",
                     "es": "He iniciado su reembolso; llegará a su cuenta en 3-5 días.",
                     "ar": "لقد بدأتُ إجراءات استرداد أموالك، وستصل إلى حسابك خلال 3-5 أيام.",
                 },
