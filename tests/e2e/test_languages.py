@@ -125,7 +125,7 @@ def test_an_email_written_in_russian_gets_the_survey_email_and_page_in_russian(s
     assert survey_mail.extra_headers["Content-Language"] == "ru"
     assert survey_mail.body.startswith("Здравствуйте, Ivan Petrov!")
     assert "Спасибо, что обратились в Acme Mail. Насколько вы довольны полученной помощью?" in survey_mail.body
-    assert "1 (Совсем не доволен): " in survey_mail.body and "Опрос открыт до " in survey_mail.body
+    assert "1 (Совсем не понравилось): " in survey_mail.body and "Опрос открыт до " in survey_mail.body
     html = survey_mail.alternatives[0][0]
     assert '<html lang="ru" dir="ltr">' in html
 
