@@ -12,7 +12,7 @@ SMTP_PORT ?= 2525
 PUBLIC_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 PYTEST_ARGS ?=
 
-.PHONY: run install install-dev migrate seed serve test lint format chromium worker smtp bench fuzz chaos clean
+.PHONY: run install install-dev migrate seed serve test lint format chromium gettext messages translations worker smtp bench fuzz chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ seed: migrate
 	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py seed_demo
 	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py seed_metrics_demo
 
-serve: install
+serve: install messages
 	$(PY) manage.py collectstatic --noinput -v0
 	@echo ""
 	@echo "  cxhub is running on $(PUBLIC_URL)/"
@@ -68,14 +68,34 @@ serve: install
 ## run: create .venv, install, migrate, seed the demo and serve it
 run: seed serve
 
-## chromium: Debian's chromium for the browser tests (installed when missing)
+## chromium: Debian's chromium for the browser tests (installed when missing), and a Chinese font
+## for its screenshots of the Chinese widget and survey page (Arabic and Cyrillic come with DejaVu)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  echo "installing Debian's fonts-wqy-microhei (Chinese) for the browser tests' screenshots"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
+
+## gettext: Debian's gettext, which compiles (msgfmt) and extracts (xgettext) the translations
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 && command -v xgettext >/dev/null 2>&1 || { \
+	  echo "installing Debian's gettext for the translation catalogues"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
+
+## messages: compile the catalogues of locale/ (docs/i18n.md) into the .mo files Django reads
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+messages: $(MO_FILES)
+locale/%.mo: locale/%.po | gettext
+	msgfmt --check-format -o $@ $<
+
+## translations: extract new or changed texts into locale/*/LC_MESSAGES/*.po, to translate there
+translations: install gettext
+	$(PY) manage.py update_translations
 
 ## test: install what tests need and run the whole suite
-test: install-dev chromium
+test: install-dev chromium gettext messages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install-dev
@@ -121,4 +141,4 @@ chaos: install-dev
 	  $(VENV)/bin/pytest tests/trust/test_chaos.py -q -s --timeout 0 $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache db.sqlite3*
+	rm -rf $(VENV) staticfiles .pytest_cache db.sqlite3* locale/*/LC_MESSAGES/*.mo

@@ -115,7 +115,8 @@ class ContactIdentityInline(ReadOnlyInline):
     can_delete = False
 
 
-CONTACT_EDITABLE = ["name", "attributes", "survey_opted_out"]  # what services.contact_update accepts
+# what services.contact_update accepts
+CONTACT_EDITABLE = ["name", "attributes", "survey_opted_out", "locale", "time_zone"]
 
 
 @admin.register(models.Contact)
@@ -129,6 +130,9 @@ class ContactAdmin(ServiceModelAdmin):
         "phone",
         "external_id",
         "attributes",
+        "locale",
+        "locale_source",
+        "time_zone",
         "survey_opted_out",
         "sms_opted_out",
         "at_risk_until",
@@ -336,6 +340,8 @@ class AuditLogAdmin(AppendOnlyAdmin):
 
 @admin.register(models.CannedResponse)
 class CannedResponseAdmin(admin.ModelAdmin):
+    """`texts` holds the response in other languages ({"ru": "…"}); the console picks the customer's."""
+
     list_display = ["shortcut", "body"]
     search_fields = ["shortcut", "body"]
     readonly_fields = ["created_at"]

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def new_public_id() -> str:
@@ -22,11 +24,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# The widget's greeting until an inbox sets its own; translated for each visitor (chat/languages.py).
+DEFAULT_GREETING = "Hi! How can we help?"
+
+
 class Channel(models.TextChoices):
-    WEB = "web", "Web chat"
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    API = "api", "API"
+    WEB = "web", _("Web chat")
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    API = "api", _("API")
 
 
 INBOX_CHANNEL_CHOICES = [c for c in Channel.choices if c[0] != Channel.API]
@@ -63,7 +69,18 @@ class Inbox(models.Model):
         max_length=64, default=new_secret, help_text="HMAC key the website uses to sign its user ids."
     )
     prechat_form = models.BooleanField(default=False, help_text="Ask for name and email before the chat.")
-    greeting = models.CharField(max_length=300, blank=True, default="Hi! How can we help?")
+    greeting = models.CharField(
+        max_length=300,
+        blank=True,
+        default=DEFAULT_GREETING,
+        help_text="Left as the default, each visitor reads it in their own language.",
+    )
+    language = models.CharField(
+        max_length=16,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text="The language of customers whose own is not known (surveys, auto-replies, the widget).",
+    )
     # email
     email_address = models.EmailField(unique=True, null=True, blank=True)
     # sms
@@ -100,6 +117,12 @@ class AgentProfile(models.Model):
     availability = models.CharField(max_length=10, choices=Availability.choices, default=Availability.OFFLINE)
     is_supervisor = models.BooleanField(default=False)
     teams = models.ManyToManyField(Team, blank=True, related_name="agents")
+    language = models.CharField(
+        max_length=16, choices=settings.LANGUAGES, blank=True, help_text="The console's language; empty: the browser's."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text='Times in the console, e.g. "Europe/Madrid"; empty: the workspace\'s.'
+    )
     last_assigned_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -121,6 +144,17 @@ class InboxMembership(models.Model):
 class Contact(models.Model):
     """One person, whatever channels they use."""
 
+    class LocaleSource(models.TextChoices):
+        """Where the contact's language came from. A detected one (browser, email headers) never
+        replaces one the website, an agent or the API set."""
+
+        BROWSER = "browser"
+        EMAIL = "email"
+        WEBSITE = "website"
+        AGENT = "agent"
+
+    DETECTED_LOCALE_SOURCES = frozenset({LocaleSource.BROWSER, LocaleSource.EMAIL})
+
     name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164")
@@ -129,6 +163,14 @@ class Contact(models.Model):
     at_risk_until = models.DateTimeField(null=True, blank=True)
     sms_opted_out = models.BooleanField(default=False)
     survey_opted_out = models.BooleanField(default=False)
+    locale = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="The language the contact reads; empty: their inbox's default.",
+    )
+    locale_source = models.CharField(max_length=10, blank=True, choices=LocaleSource.choices)
+    time_zone = models.CharField(max_length=64, blank=True, help_text='e.g. "Asia/Shanghai"; empty: not known.')
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_contacts"
     )
@@ -206,10 +248,10 @@ class ConversationQuerySet(models.QuerySet):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open"
-        PENDING = "pending"
-        SNOOZED = "snoozed"
-        RESOLVED = "resolved"
+        OPEN = "open", pgettext_lazy("status", "Open")
+        PENDING = "pending", pgettext_lazy("status", "Pending")
+        SNOOZED = "snoozed", pgettext_lazy("status", "Snoozed")
+        RESOLVED = "resolved", pgettext_lazy("status", "Resolved")
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
@@ -409,8 +451,12 @@ class AuditLog(models.Model):
 
 
 class CannedResponse(models.Model):
+    """A reply typed by `/shortcut`; `texts` holds it in other languages, and the console inserts
+    the one in the customer's language (else `body`)."""
+
     shortcut = models.SlugField(max_length=50, unique=True)
     body = models.TextField()
+    texts = models.JSONField(default=dict, blank=True, help_text='The text by language, e.g. {"ru": "…", "es": "…"}.')
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

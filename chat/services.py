@@ -14,11 +14,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat.errors import ErrorCode
-from cxhub.errors import Conflict, InvalidInput, NotFound
+from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
-from . import events, outbox, selectors
+from . import events, languages, outbox, selectors
 from .models import (
     AgentProfile,
     AuditLog,
@@ -48,16 +49,16 @@ def normalise_phone(value: str, *, region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        raise InvalidInput("Not a phone number.", fields={"phone": ["Not a phone number."]}) from None
+        raise InvalidInput(_("Not a phone number."), fields={"phone": [_("Not a phone number.")]}) from None
     if not phonenumbers.is_possible_number(number):
-        raise InvalidInput("Not a phone number.", fields={"phone": ["Not a possible phone number."]})
+        raise InvalidInput(_("Not a phone number."), fields={"phone": [_("Not a possible phone number.")]})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_identity(kind: str, value: str) -> str:
     value = (value or "").strip()
     if not value:
-        raise InvalidInput("An identity needs a value.", fields={kind: ["This field may not be blank."]})
+        raise InvalidInput(_("An identity needs a value."), fields={kind: [_("This field may not be blank.")]})
     if kind == Kind.EMAIL:
         return value.lower()
     if kind == Kind.PHONE:
@@ -82,7 +83,7 @@ def contact_identify(*, claims: list[Claim], name: str = "", attributes: dict | 
     """
     claims = [Claim(c.kind, normalise_identity(c.kind, c.value), c.verified) for c in claims]
     if not claims:
-        raise InvalidInput("Nothing identifies this contact.")
+        raise InvalidInput(_("Nothing identifies this contact."))
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -172,8 +173,8 @@ def _check_body(body: str) -> str:
     if len(body) > settings.MESSAGE_BODY_MAX_CHARS:
         limit = settings.MESSAGE_BODY_MAX_CHARS
         raise InvalidInput(
-            f"A message is at most {limit} characters.",
-            fields={"body": [f"Ensure this field has no more than {limit} characters."]},
+            _("A message is at most %(limit)s characters.") % {"limit": limit},
+            fields={"body": [_("Ensure this field has no more than %(limit)s characters.") % {"limit": limit}]},
             code=ErrorCode.BODY_TOO_LONG,
         )
     return body
@@ -255,7 +256,7 @@ def message_receive(
     """A customer's message from any channel: joins their active conversation or opens one."""
     body = _check_body(body)
     if channel not in Channel.values:
-        raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
+        raise InvalidInput(_("Unknown channel."), fields={"channel": [not_one_of(Channel.values)]})
     # One writer per person at a time: the lock orders concurrent arrivals (seq, one conversation).
     contact = _locked_person(contact)
     if provider and external_id:
@@ -335,18 +336,18 @@ def message_send(
     """
     body = _check_body(body)
     if not body.strip():
-        raise InvalidInput("A message needs a body.", fields={"body": ["This field may not be blank."]})
+        raise InvalidInput(_("A message needs a body."), fields={"body": [_("This field may not be blank.")]})
     conversation = _locked(conversation)
     if client_msg_id:
         duplicate = conversation.messages.filter(client_msg_id=client_msg_id).first()
         if duplicate:
             return Received(duplicate, False)
     if conversation.status == Conversation.Status.RESOLVED and not is_note:
-        raise Conflict("This conversation is resolved; reopen it to reply.", code=ErrorCode.CONVERSATION_RESOLVED)
+        raise Conflict(_("This conversation is resolved; reopen it to reply."), code=ErrorCode.CONVERSATION_RESOLVED)
     chosen = channel
     channel = channel or conversation.last_customer_channel or conversation.inbox.channel
     if channel not in Channel.values:
-        raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
+        raise InvalidInput(_("Unknown channel."), fields={"channel": [not_one_of(Channel.values)]})
     if chosen and not is_note and sender_kind == Message.SenderKind.AGENT:
         from .connectors import outbound
 
@@ -449,12 +450,12 @@ def _locked(conversation: Conversation) -> Conversation:
 
 def _check_agent_for_inbox(user: AbstractBaseUser, inbox: Inbox) -> None:
     if not user.is_active:
-        raise InvalidInput("That agent is deactivated.", fields={"assignee": ["Inactive user."]})
+        raise InvalidInput(_("That agent is deactivated."), fields={"assignee": [_("Inactive user.")]})
     if user_is_supervisor(user):
         return
     if not inbox.memberships.filter(user=user).exists():
         raise InvalidInput(
-            "That agent is not a member of this inbox.", fields={"assignee": ["Not a member of this inbox."]}
+            _("That agent is not a member of this inbox."), fields={"assignee": [_("Not a member of this inbox.")]}
         )
 
 
@@ -487,7 +488,9 @@ def conversation_transfer(
 ) -> Conversation:
     """Hand a case to another agent and/or team, with an optional internal note for them."""
     if to_agent is None and to_team is None:
-        raise InvalidInput("Transfer to an agent or a team.", fields={"non_field_errors": ["Give agent or team."]})
+        raise InvalidInput(
+            _("Transfer to an agent or a team."), fields={"non_field_errors": [_("Give agent or team.")]}
+        )
     conversation = _locked(conversation)
     if to_agent is not None:
         _check_agent_for_inbox(to_agent, conversation.inbox)
@@ -552,7 +555,7 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
         return conversation
     if conversation.contact.conversations.active().exists():
         raise Conflict(
-            "This contact already has an open conversation; continue there.",
+            _("This contact already has an open conversation; continue there."),
             code=ErrorCode.CONTACT_HAS_OPEN_CONVERSATION,
         )
     conversation.status = Conversation.Status.OPEN
@@ -567,10 +570,10 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
 @transaction.atomic
 def conversation_snooze(*, conversation: Conversation, by=None, until: datetime) -> Conversation:
     if until <= timezone.now():
-        raise InvalidInput("Snooze until a time in the future.", fields={"until": ["Must be in the future."]})
+        raise InvalidInput(_("Snooze until a time in the future."), fields={"until": [_("Must be in the future.")]})
     conversation = _locked(conversation)
     if conversation.status == Conversation.Status.RESOLVED:
-        raise Conflict("A resolved conversation cannot be snoozed.", code=ErrorCode.CONVERSATION_RESOLVED)
+        raise Conflict(_("A resolved conversation cannot be snoozed."), code=ErrorCode.CONVERSATION_RESOLVED)
     conversation.status = Conversation.Status.SNOOZED
     conversation.snoozed_until = until
     conversation.save(update_fields=["status", "snoozed_until"])
@@ -584,7 +587,7 @@ def conversation_unsnooze(*, conversation: Conversation, by) -> Conversation:
     """An agent opens a snoozed conversation before its time (`woke`, reason "agent")."""
     conversation = _locked(conversation)
     if conversation.status != Conversation.Status.SNOOZED:
-        raise Conflict("This conversation is not snoozed.", code=ErrorCode.NOT_SNOOZED)
+        raise Conflict(_("This conversation is not snoozed."), code=ErrorCode.NOT_SNOOZED)
     _wake(conversation, by=by, reason="agent")
     return conversation
 
@@ -614,7 +617,7 @@ def _wake(conversation: Conversation, *, by, reason: str) -> None:
 @transaction.atomic
 def conversation_set_priority(*, conversation: Conversation, by=None, priority: str) -> Conversation:
     if priority not in Priority.values:
-        raise InvalidInput("Unknown priority.", fields={"priority": [f"Not one of {', '.join(Priority.values)}."]})
+        raise InvalidInput(_("Unknown priority."), fields={"priority": [not_one_of(Priority.values)]})
     conversation = _locked(conversation)
     if conversation.priority != priority:
         old = conversation.priority
@@ -630,15 +633,16 @@ def conversation_set_priority(*, conversation: Conversation, by=None, priority: 
 
 def _merge(*, source: Contact, target: Contact, by, reason: str) -> AuditLog:
     if source.pk == target.pk:
-        raise InvalidInput("A contact cannot be merged into itself.", fields={"target": ["Same contact."]})
+        raise InvalidInput(_("A contact cannot be merged into itself."), fields={"target": [_("Same contact.")]})
     locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
     source, target = locked[source.pk], locked[target.pk]
     if source.merged_into_id:
-        raise Conflict("That contact is already merged.", code=ErrorCode.ALREADY_MERGED)
+        raise Conflict(_("That contact is already merged."), code=ErrorCode.ALREADY_MERGED)
     both_active = Conversation.objects.filter(contact__in=[source, target]).active().count()
     if both_active > 1:
         raise Conflict(
-            "Both contacts have an open conversation; resolve one first.", code=ErrorCode.BOTH_HAVE_OPEN_CONVERSATIONS
+            _("Both contacts have an open conversation; resolve one first."),
+            code=ErrorCode.BOTH_HAVE_OPEN_CONVERSATIONS,
         )
     identity_ids = list(source.identities.values_list("pk", flat=True))
     conversation_ids = list(source.conversations.values_list("pk", flat=True))
@@ -682,14 +686,14 @@ def contact_unmerge(*, contact: Contact, by) -> Contact:
     """Undo the merge of `contact` (the merged source): what moved moves back; audited."""
     source = Contact.objects.select_for_update().get(pk=contact.pk)
     if not source.merged_into_id:
-        raise Conflict("That contact is not merged.", code=ErrorCode.NOT_MERGED)
+        raise Conflict(_("That contact is not merged."), code=ErrorCode.NOT_MERGED)
     record = (
         AuditLog.objects.filter(action="contact_merge", target_type="contact", data__source_id=source.pk)
         .order_by("-id")
         .first()
     )
     if record is None:
-        raise NotFound("No merge record for that contact.")
+        raise NotFound(_("No merge record for that contact."))
     target_id = record.data["target_id"]
     ContactIdentity.objects.filter(pk__in=record.data["identity_ids"], contact_id=target_id).update(contact=source)
     Conversation.objects.filter(pk__in=record.data["conversation_ids"], contact_id=target_id).update(contact=source)
@@ -746,16 +750,66 @@ def contact_set_sms_opt_out(*, contact: Contact, opted_out: bool) -> Contact:
 
 
 @transaction.atomic
+def contact_set_locale(*, contact: Contact, locale: str = "", source: str, time_zone: str = "") -> Contact:
+    """The language (and time zone) a contact's own client or website tells: stored when it is one
+    cxhub speaks. A detected one (browser, email headers) never replaces one the website or an agent
+    set; a malformed or unknown one is logged and changes nothing (their inbox's default applies)."""
+    code = languages.normalise(locale, source=source)
+    zone = languages.valid_time_zone(time_zone)
+    if not code and not zone:
+        return contact
+    if (
+        contact.merged_into_id is None
+        and (not code or contact.locale == code)
+        and (not zone or contact.time_zone == zone)
+    ):
+        return contact  # nothing new (a returning visitor's every session): no lock, no write
+    contact = Contact.objects.select_for_update().get(pk=root_contact(contact).pk)
+    updates = []
+    detected = source in Contact.DETECTED_LOCALE_SOURCES
+    keeps_own = detected and contact.locale_source not in ("", *Contact.DETECTED_LOCALE_SOURCES)
+    if code and not keeps_own and (contact.locale, contact.locale_source) != (code, source):
+        contact.locale, contact.locale_source = code, source
+        updates += ["locale", "locale_source"]
+    if zone and contact.time_zone != zone:
+        contact.time_zone = zone
+        updates.append("time_zone")
+    if updates:
+        contact.save(update_fields=[*updates, "updated_at"])
+    return contact
+
+
+@transaction.atomic
 def contact_update(*, contact: Contact, by=None, **fields) -> Contact:
-    """What a person may change by hand (the API's PATCH, the admin): name, attributes, survey opt-out."""
-    allowed = {"name", "attributes", "survey_opted_out"}
+    """What a person may change by hand (the API's PATCH, the admin): name, attributes, survey
+    opt-out, language and time zone."""
+    allowed = {"name", "attributes", "survey_opted_out", "locale", "time_zone"}
     unknown = set(fields) - allowed
     if unknown:
-        raise InvalidInput("These fields cannot be changed.", fields={f: ["Read-only."] for f in unknown})
+        raise InvalidInput(_("These fields cannot be changed."), fields={f: [_("Read-only.")] for f in unknown})
     if "attributes" in fields and not isinstance(fields["attributes"], dict):
         raise InvalidInput(
-            "Attributes are an object of names to values.", fields={"attributes": ['An object, e.g. {"plan": "Gold"}.']}
+            _("Attributes are an object of names to values."),
+            fields={"attributes": [_('An object, e.g. {"plan": "Gold"}.')]},
         )
+    if fields.get("locale"):
+        # An agent's or the API's explicit choice: refused when cxhub does not speak it.
+        code = languages.normalise(fields["locale"], source="agent")
+        if not code:
+            raise InvalidInput(
+                _("cxhub does not speak this language."),
+                fields={"locale": [_("One of %(languages)s.") % {"languages": ", ".join(languages.shipped())}]},
+            )
+        fields["locale"] = code
+        fields["locale_source"] = Contact.LocaleSource.AGENT
+    elif "locale" in fields:
+        fields["locale"], fields["locale_source"] = "", ""
+    if fields.get("time_zone"):
+        if not languages.valid_time_zone(fields["time_zone"]):
+            raise InvalidInput(
+                _("Unknown time zone."), fields={"time_zone": [_('A time zone name, e.g. "Europe/Madrid".')]}
+            )
+        fields["time_zone"] = fields["time_zone"].strip()
     for key, value in fields.items():
         setattr(contact, key, value)
     contact.save(update_fields=[*fields, "updated_at"])
@@ -763,13 +817,30 @@ def contact_update(*, contact: Contact, by=None, **fields) -> Contact:
 
 
 @transaction.atomic
+def agent_set_language(*, user: AbstractBaseUser, language: str) -> AgentProfile:
+    """The console's language of this agent ("" : their browser's); one cxhub does not ship is refused."""
+    code = languages.normalise(language, source="agent profile") if language else ""
+    if language and not code:
+        raise InvalidInput(
+            _("cxhub does not speak this language."), fields={"language": [not_one_of(languages.shipped())]}
+        )
+    profile, _created = AgentProfile.objects.select_for_update().get_or_create(
+        user=user, defaults={"display_name": user.get_username()}
+    )
+    if profile.language != code:
+        profile.language = code
+        profile.save(update_fields=["language"])
+    return profile
+
+
+@transaction.atomic
 def agent_set_availability(*, user: AbstractBaseUser, availability: str) -> AgentProfile:
     if availability not in AgentProfile.Availability.values:
         raise InvalidInput(
-            "Unknown availability.",
-            fields={"availability": [f"Not one of {', '.join(AgentProfile.Availability.values)}."]},
+            _("Unknown availability."),
+            fields={"availability": [not_one_of(AgentProfile.Availability.values)]},
         )
-    profile, _ = AgentProfile.objects.select_for_update().get_or_create(
+    profile, _created = AgentProfile.objects.select_for_update().get_or_create(
         user=user, defaults={"display_name": user.get_username()}
     )
     was = profile.availability

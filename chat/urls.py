@@ -10,4 +10,5 @@ urlpatterns = [
     path("console/c/<int:conversation_id>/", views.console, name="console-conversation"),
     path("console/login/", views.ConsoleLoginView.as_view(), name="console-login"),
     path("console/logout/", views.ConsoleLogoutView.as_view(), name="console-logout"),
+    path("console/language/", views.console_language, name="console-language"),
 ]

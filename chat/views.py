@@ -1,14 +1,18 @@
 """Server-rendered pages: the agent console (/console/) and the demo shop page (/demo/)."""
 
+import contextlib
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
-from chat import selectors
+from chat import selectors, services
 from chat.models import Channel, Conversation, Inbox
+from cxhub.errors import InvalidInput
 
 
 class ConsoleLoginView(auth_views.LoginView):
@@ -38,6 +42,19 @@ def console(request, conversation_id: int | None = None):
         "body_max_chars": settings.MESSAGE_BODY_MAX_CHARS,
     }
     return render(request, "console/index.html", context)
+
+
+@login_required
+@require_POST
+def console_language(request):
+    """The agent picks the console's language (their profile; empty: the browser's), then goes back."""
+    # Not a language cxhub ships (logged): the console stays as it was.
+    with contextlib.suppress(InvalidInput):
+        services.agent_set_language(user=request.user, language=request.POST.get("language", ""))
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        target = "/console/"
+    return HttpResponseRedirect(target, status=303)
 
 
 @require_GET

@@ -12,14 +12,24 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat.errors import ErrorCode
 from cxhub.errors import Forbidden, NotFound
 
-from . import events
-from .models import AgentProfile, Contact, ContactIdentity, Conversation, Inbox, VisitorToken, hash_token
+from . import events, languages
+from .models import (
+    DEFAULT_GREETING,
+    AgentProfile,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Inbox,
+    VisitorToken,
+    hash_token,
+)
 from .selectors import active_conversation_of, root_contact
-from .services import Claim, contact_identify
+from .services import Claim, contact_identify, contact_set_locale
 
 Kind = ContactIdentity.Kind
 
@@ -35,7 +45,7 @@ class WidgetSession:
 def web_inbox_by_public_id(public_id: str) -> Inbox:
     inbox = Inbox.objects.filter(public_id=str(public_id), channel="web").first()
     if inbox is None:
-        raise NotFound("Inbox not found.")
+        raise NotFound(_("Inbox not found."))
     return inbox
 
 
@@ -114,17 +124,51 @@ def widget_session_start(
     external_id: str = "",
     identity_hash: str = "",
     visitor_token: str = "",
+    locale: str = "",
+    browser_locale: str = "",
+    time_zone: str = "",
 ) -> WidgetSession:
     """Who is chatting: a verified website user, a returning visitor, or a new anonymous one.
 
     A valid `identity_hash` makes the external id (and email/phone given with it) verified
     claims; a wrong one is refused before anything is written. Without one the visitor is
     anonymous and what they typed stays unverified (it never attaches to an existing person).
+    The contact's language is the website's `locale` when it gives one, else the browser's;
+    a malformed or unknown one is logged and left out (chat.languages).
     """
+    session = _session_start(
+        inbox=inbox,
+        name=name,
+        email=email,
+        phone=phone,
+        external_id=external_id,
+        identity_hash=identity_hash,
+        visitor_token=visitor_token,
+    )
+    contact = session.contact
+    if locale and languages.normalise(locale, source="website"):
+        contact = contact_set_locale(contact=contact, locale=locale, source=Contact.LocaleSource.WEBSITE)
+    elif browser_locale:
+        contact = contact_set_locale(contact=contact, locale=browser_locale, source=Contact.LocaleSource.BROWSER)
+    if time_zone:
+        contact = contact_set_locale(contact=contact, source=Contact.LocaleSource.BROWSER, time_zone=time_zone)
+    return WidgetSession(session.visitor_token, contact, session.conversation, session.verified)
+
+
+def _session_start(
+    *,
+    inbox: Inbox,
+    name: str,
+    email: str,
+    phone: str,
+    external_id: str,
+    identity_hash: str,
+    visitor_token: str,
+) -> WidgetSession:
     previous = live_visitor_token(inbox, visitor_token)
     if identity_hash:
         if not external_id or not identity_hash_valid(inbox, external_id, identity_hash):
-            raise Forbidden("The identity signature does not match.", code=ErrorCode.IDENTITY_INVALID)
+            raise Forbidden(_("The identity signature does not match."), code=ErrorCode.IDENTITY_INVALID)
         claims = [Claim(Kind.EXTERNAL, external_id, True)]
         if email:
             claims.append(Claim(Kind.EMAIL, email, True))
@@ -152,6 +196,13 @@ def widget_session_start(
     contact = contact_identify(claims=claims, name=name)
     token = _issue_token(inbox=inbox, contact=contact, verified=False)
     return WidgetSession(token, contact, active_conversation_of(contact), False)
+
+
+def greeting_of(inbox: Inbox) -> str:
+    """The widget's greeting in the active language: the inbox's own, or the default's translation."""
+    if not inbox.greeting or inbox.greeting == DEFAULT_GREETING:
+        return _("Hi! How can we help?")
+    return inbox.greeting
 
 
 def _unverified_claims(*, email: str, phone: str, external_id: str) -> list[Claim]:

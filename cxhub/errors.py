@@ -1,6 +1,8 @@
 """Domain errors and the one handler that turns every error into the JSON error shape.
 
 Shape: {"error": {"code": "snake_case_code", "detail": "human text", "fields": {...}}}
+The `code` is stable (clients branch on it); `detail` and the field messages are in the language
+of the request (the agent's, the browser's, or the customer's on their widget).
 """
 
 import logging
@@ -8,6 +10,8 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.renderers import JSONRenderer
@@ -21,10 +25,10 @@ class DomainError(Exception):
 
     code = "error"
     status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The request could not be processed."
+    default_detail = gettext_lazy("The request could not be processed.")
 
     def __init__(self, detail: str | None = None, *, fields: dict | None = None, code: str | None = None):
-        self.detail = detail or self.default_detail
+        self.detail = str(detail or self.default_detail)
         self.fields = fields or {}
         if code:
             self.code = code
@@ -34,31 +38,36 @@ class DomainError(Exception):
 class NotFound(DomainError):
     code = "not_found"
     status_code = status.HTTP_404_NOT_FOUND
-    default_detail = "Not found."
+    default_detail = gettext_lazy("Not found.")
 
 
 class Forbidden(DomainError):
     code = "forbidden"
     status_code = status.HTTP_403_FORBIDDEN
-    default_detail = "You may not do this."
+    default_detail = gettext_lazy("You may not do this.")
 
 
 class InvalidInput(DomainError):
     code = "invalid"
     status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "Invalid input."
+    default_detail = gettext_lazy("Invalid input.")
 
 
 class Conflict(DomainError):
     code = "conflict"
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
+    default_detail = gettext_lazy("The request conflicts with the current state.")
 
 
 class Gone(DomainError):
     code = "gone"
     status_code = status.HTTP_410_GONE
-    default_detail = "This is no longer available."
+    default_detail = gettext_lazy("This is no longer available.")
+
+
+def not_one_of(values) -> str:
+    """The field message for a value outside a list of choices."""
+    return _("Not one of %(values)s.") % {"values": ", ".join(str(value) for value in values)}
 
 
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
@@ -96,19 +105,19 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         response = Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status_code)
     elif isinstance(exc, Http404):
-        response = Response(error_body("not_found", "Not found."), status=404)
+        response = Response(error_body("not_found", _("Not found.")), status=404)
     elif isinstance(exc, DjangoPermissionDenied):
-        response = Response(error_body("forbidden", "You may not do this."), status=403)
+        response = Response(error_body("forbidden", _("You may not do this.")), status=403)
     elif isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        response = Response(error_body("invalid", "Invalid input.", fields), status=400)
+        response = Response(error_body("invalid", _("Invalid input."), fields), status=400)
     elif isinstance(exc, drf_exceptions.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
         if isinstance(exc, drf_exceptions.ValidationError):
             fields = _flatten(exc.detail)
             if not isinstance(fields, dict):
                 fields = {"non_field_errors": fields}
-            response = Response(error_body(code, "Invalid input.", fields), status=exc.status_code)
+            response = Response(error_body(code, _("Invalid input."), fields), status=exc.status_code)
         else:
             response = Response(error_body(code, str(exc.detail)), status=exc.status_code)
         if getattr(exc, "auth_header", None):

@@ -9,7 +9,12 @@ JSON bodies are checked by the serializers (DRF's CharField refuses NUL characte
 from urllib.parse import unquote_to_bytes
 
 from asgiref.sync import iscoroutinefunction
+from django.middleware.locale import LocaleMiddleware
+from django.utils import timezone, translation
 from django.utils.decorators import sync_and_async_middleware
+
+from chat import languages
+from chat.models import AgentProfile
 
 from .views import error_400
 
@@ -46,3 +51,32 @@ def reject_nul_characters(get_response):
             return get_response(request)
 
     return middleware
+
+
+class LanguageMiddleware(LocaleMiddleware):
+    """The language and time zone of a request: an agent's own choice (their profile), else what
+    the browser asks for (Accept-Language, as Django's LocaleMiddleware) and the workspace's time
+    zone. Customers' pages (the survey page) speak the contact's language themselves."""
+
+    def process_request(self, request):
+        profile = _agent_profile(request)
+        language = languages.agent_language(profile)
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+        else:
+            super().process_request(request)
+        if profile is not None and languages.valid_time_zone(profile.time_zone):
+            timezone.activate(languages.time_zone_of(profile))
+        else:
+            timezone.deactivate()
+
+
+def _agent_profile(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        return user.agent  # cached on the user: the console's templates read it too
+    except AgentProfile.DoesNotExist:
+        return None

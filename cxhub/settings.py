@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # the agent's language (their profile) in the console, else the browser's (chat/languages.py)
+    "cxhub.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -338,7 +340,19 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Internationalisation, static files ------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# The languages cxhub ships, each complete for the customer-facing parts (tests/test_translations.py):
+# catalogues in locale/<language>/LC_MESSAGES/ (django.po: Python and templates; djangojs.po: the
+# widget's and the console's scripts), compiled by `make run` and `make test` (docs/i18n.md).
+LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("zh-hans", "Simplified Chinese"),
+    ("ru", "Russian"),
+    ("es", "Spanish"),
+    ("ar", "Arabic"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The workspace's time zone: metrics are computed in it; people see times in their own.
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -391,6 +405,8 @@ SPECTACULAR_SETTINGS = {
         "InboxChannelEnum": "chat.models.INBOX_CHANNEL_CHOICES",
         # Conversation and ConversationDetail share it (a name by field alone would collide).
         "ConversationStatusEnum": "chat.models.Conversation.Status",
+        # the shipped languages: an inbox's default, a contact's, the widget session's answer
+        "LanguageEnum": LANGUAGES,
     },
     # every operation documents the JSON error answers (cxhub/schema.py)
     "POSTPROCESSING_HOOKS": [

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from chat import webhooks as chat_webhooks
 
-from . import views
+from . import i18n, views
 
 api_v1 = [
     path("", include("chat.api.urls")),
@@ -18,6 +18,9 @@ api_v1 = [
 urlpatterns = [
     path("", views.start, name="start"),
     path("healthz", views.healthz, name="healthz"),
+    # the widget's and the console's texts in each language (cxhub/i18n.py)
+    path("i18n/widget/<str:language>.json", i18n.script_catalog, {"bundle": "widget"}, name="i18n-widget"),
+    path("i18n/console/<str:language>.json", i18n.script_catalog, {"bundle": "console"}, name="i18n-console"),
     path("metrics", views.prometheus_metrics, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("s/", include("feedback.urls")),

@@ -25,7 +25,8 @@ class SurveyPolicyAdminForm(forms.ModelForm):
         cleaned_data = super().clean()
         fields = {name: cleaned_data[name] for name in services.POLICY_FIELDS if name in cleaned_data}
         try:
-            services.survey_policy_clean(fields)
+            inbox = cleaned_data.get("inbox")
+            services.survey_policy_clean(fields, default_language=inbox.language if inbox else "")
         except InvalidInput as error:
             ServiceRefusal(error).add_to(self)
         return cleaned_data

@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import QueryDict
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from chat.models import AgentProfile, Channel, Team
@@ -27,14 +29,19 @@ def _error_page(request, exc: DomainError):
     return render(request, "feedback/console_error.html", {"error": exc}, status=exc.status_code)
 
 
-DATE_FIELDS = {"from": "From", "to": "To"}
-FILTER_LABELS = {"inbox": "Inbox", "agent": "Agent", "team": "Team", "channel": "Channel"}
+DATE_FIELDS = {"from": gettext_lazy("From"), "to": gettext_lazy("To")}
+FILTER_LABELS = {
+    "inbox": gettext_lazy("Inbox"),
+    "agent": gettext_lazy("Agent"),
+    "team": gettext_lazy("Team"),
+    "channel": gettext_lazy("Channel"),
+}
 CHIP_NAMED = 2  # a chip names up to two values, then says "3 selected" (as chat/static/console/filters.js)
 
 
 def _readable(text: str) -> str:
     for name, label in DATE_FIELDS.items():
-        text = text.replace(f"`{name}`", label)
+        text = text.replace(f"`{name}`", str(label))
     return text
 
 
@@ -63,7 +70,7 @@ def _dashboard_filters(user, params) -> tuple[reports.MetricFilters, QueryDict, 
                     for name, label in DATE_FIELDS.items()
                     for problem in fields.get(name, [])
                 ]
-                hint = " Dates are YYYY-MM-DD." if any("Not a date" in p for p in problems) else ""
+                hint = " " + _("Dates are YYYY-MM-DD.") if any("Not a date" in p for p in problems) else ""
                 errors["dates"] = " ".join(problems) + hint
                 errors.update({f"{name}_invalid": "yes" for name in DATE_FIELDS if name in fields})
                 fields = dict.fromkeys(DATE_FIELDS)
@@ -79,10 +86,15 @@ def _chip(key: str, options: list[tuple[str, str]], selected) -> dict:
     chosen = {str(value) for value in selected}
     boxes = [{"value": value, "label": label, "checked": value in chosen} for value, label in options]
     names = [box["label"] for box in boxes if box["checked"]]
-    summary = FILTER_LABELS[key]
+    label = str(FILTER_LABELS[key])
+    summary = label
     if names:
-        summary += f": {len(names)} selected" if len(names) > CHIP_NAMED else f": {', '.join(names)}"
-    return {"key": key, "label": FILTER_LABELS[key], "options": boxes, "summary": summary, "active": bool(names)}
+        if len(names) > CHIP_NAMED:
+            selected = ngettext("%(count)s selected", "%(count)s selected", len(names)) % {"count": len(names)}
+        else:
+            selected = ", ".join(names)
+        summary = f"{label}: {selected}"
+    return {"key": key, "label": label, "options": boxes, "summary": summary, "active": bool(names)}
 
 
 @login_required

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from chat.models import Channel, Contact, Conversation, Inbox, Team
 
@@ -117,8 +118,8 @@ class SurveyResponse(models.Model):
 
 class FollowUp(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open"
-        CLOSED = "closed"
+        OPEN = "open", pgettext_lazy("follow-up", "Open")
+        CLOSED = "closed", pgettext_lazy("follow-up", "Closed")
 
     class Reason(models.TextChoices):
         DETRACTOR_ANSWER = "detractor_answer"

@@ -21,6 +21,9 @@ NUMBER_WORDS = {
 SEPARATORS = " \t\r\n!.,;:-)*~"
 
 _DIGITS = re.compile(r"[0-9]+")
+# Digits as phones write them in other scripts: Arabic-Indic (٥), Eastern Arabic-Indic (۵) and
+# full-width (５, a Chinese keyboard's) read as 0-9.
+_OTHER_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹０１２３４５６７８９", "012345678901234567890123456789")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -39,14 +42,18 @@ def _comment(rest: str) -> str:
 def parse_score_reply(text: str, *, low: int, high: int) -> ScoreReply | None:
     """The score at the start of `text` when it is one in low..high, else None.
 
-    Digits may be followed by a comment ("5 great service"); "4/5" reads as 4. A number
-    word ("five") counts only on its own or before punctuation ("five, thanks"), so that
-    "one more question" stays an ordinary message. Anything else is None: the caller then
-    treats the text as an ordinary message.
+    Digits may be followed by a comment ("5 great service"); "4/5" reads as 4; Arabic-Indic
+    and full-width digits ("٥", "５") read as theirs. A number word ("five") counts only on
+    its own or before punctuation ("five, thanks"), so that "one more question" stays an
+    ordinary message. Anything else is None: the caller then treats the text as an ordinary
+    message.
     """
     if not isinstance(text, str):
         return None
     text = text.strip()
+    digits = re.match(r"[\d]+", text)
+    if digits:  # only the leading score is rewritten: the comment keeps its own digits
+        text = digits.group().translate(_OTHER_DIGITS) + text[digits.end() :]
     match = _DIGITS.match(text)
     if match:
         rest = text[match.end() :]

@@ -102,4 +102,8 @@ def invitation_for_token(token) -> SurveyInvitation | None:
     """The invitation behind a raw survey token (None for anything that is not one)."""
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         return None
-    return SurveyInvitation.objects.select_related("inbox", "response").filter(token_hash=hash_token(token)).first()
+    return (
+        SurveyInvitation.objects.select_related("inbox", "response", "contact")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )

@@ -17,14 +17,17 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
-from chat import outbox
+from chat import languages, outbox
 from chat.connectors import sms
 from chat.events import contact_group, inbox_group
 from chat.events import send as broadcast
 from chat.models import Channel, Contact, Conversation, ConversationEvent, Inbox, Message, hash_token
-from cxhub.errors import Gone, InvalidInput, NotFound
+from chat.selectors import root_contact
+from chat.sms_segments import sms_length
+from cxhub.errors import Gone, InvalidInput, NotFound, not_one_of
 from feedback.errors import ErrorCode
 
 from . import selectors
@@ -34,11 +37,12 @@ from .questions import (
     COMMENT_MAX_CHARS,
     QUESTIONS,
     SCORE_KEYS,
-    SURVEY_TITLE,
     Question,
     frame_questions,
     questions_for,
     sms_prompt,
+    sms_thanks,
+    survey_title,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,60 +97,127 @@ POLICY_FIELDS = {
 }
 
 
-def survey_policy_clean(fields: dict) -> dict:
+WORDING_MAX_CHARS = 300
+
+
+def _wording_errors(wording, *, default_language: str, sms: bool) -> list[str]:
+    """What is wrong with a policy's wording: {"<language>": {"<key>": "text"}}, or a flat
+    {"<key>": "text"} in the inbox's default language. With SMS allowed, a reworded score question
+    must still fit one text message in its language."""
+    if not isinstance(wording, dict):
+        return [_('An object of language to question texts, e.g. {"ru": {"csat": "…"}}.')]
+    shipped = languages.shipped()
+    by_language: dict[str, dict] = {}
+    for key, value in wording.items():
+        if key in QUESTIONS:
+            by_language.setdefault(default_language, {}).setdefault(key, value)
+        elif key in shipped and isinstance(value, dict):
+            by_language.setdefault(key, {}).update(value)
+        else:
+            return [
+                _("Unknown language or question: %(key)s (languages: %(languages)s; questions: %(keys)s).")
+                % {"key": str(key)[:20], "languages": ", ".join(shipped), "keys": ", ".join(QUESTIONS)}
+            ]
+    errors = []
+    for language, texts in by_language.items():
+        for key, text in texts.items():
+            if key not in QUESTIONS or not isinstance(text, str) or len(text) > WORDING_MAX_CHARS:
+                return [_("An object of question key to text (at most 300 characters).")]
+            if not sms or not text.strip() or not QUESTIONS[key].is_score:
+                continue
+            with translation.override(language):
+                [question] = questions_for([key], {language: {key: text}}, default_language=default_language)
+                length = sms_length(sms_prompt(question))
+            if length.segments > 1:
+                errors.append(
+                    _(
+                        "%(language)s: asked by SMS, “%(text)s” takes %(segments)s text messages; "
+                        "keep the question under %(limit)s characters with its scale."
+                    )
+                    % {
+                        "language": language,
+                        "text": text.strip(),
+                        "segments": length.segments,
+                        "limit": length.single_limit,
+                    }
+                )
+    return errors
+
+
+def survey_policy_clean(fields: dict, *, default_language: str = "", channels: list | None = None) -> dict:
     """The one validation of a survey policy's fields (the API's PATCH and the admin's form):
-    the fields back, or InvalidInput naming each wrong field."""
+    the fields back, or InvalidInput naming each wrong field. `default_language` is the inbox's
+    (for a flat wording), `channels` the policy's current ones (for the SMS length check)."""
     errors: dict[str, list[str]] = {}
     unknown = set(fields) - POLICY_FIELDS
     for name in unknown:
-        errors[name] = ["Unknown field."]
+        errors[name] = [_("Unknown field.")]
     if "questions" in fields:
         questions = fields["questions"]
         if not isinstance(questions, list) or not questions or not all(q in QUESTIONS for q in questions):
-            errors["questions"] = [f"A non-empty list of {', '.join(QUESTIONS)}."]
+            errors["questions"] = [_("A non-empty list of %(keys)s.") % {"keys": ", ".join(QUESTIONS)}]
         elif len(set(questions)) != len(questions):
-            errors["questions"] = ["Each question at most once."]
+            errors["questions"] = [_("Each question at most once.")]
     if "wording" in fields:
-        wording = fields["wording"]
-        if not isinstance(wording, dict) or not all(
-            key in QUESTIONS and isinstance(text, str) and len(text) <= 300 for key, text in wording.items()
-        ):
-            errors["wording"] = ["An object of question key to text (at most 300 characters)."]
+        allowed_channels = (
+            fields.get("channels", channels) if isinstance(fields.get("channels", channels), list) else []
+        )
+        wording_errors = _wording_errors(
+            fields["wording"],
+            default_language=default_language or languages.default_language(),
+            sms=not allowed_channels or Channel.SMS in allowed_channels,
+        )
+        if wording_errors:
+            errors["wording"] = wording_errors
     limits = {"delay": timedelta(days=7), "expiry": timedelta(days=90), "cooldown": timedelta(days=365)}
     for name, limit in limits.items():
         if name in fields:
             value = fields[name]
             if not isinstance(value, timedelta) or value < timedelta(0) or value > limit:
-                errors[name] = [f"A duration between 0 and {limit.days} days."]
+                errors[name] = [_("A duration between 0 and %(days)s days.") % {"days": limit.days}]
     if "expiry" in fields and "expiry" not in errors and fields["expiry"] < timedelta(hours=1):
-        errors["expiry"] = ["At least one hour."]
+        errors["expiry"] = [_("At least one hour.")]
     if "sample_rate" in fields:
         rate = fields["sample_rate"]
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            errors["sample_rate"] = ["A number from 0 to 1."]
+            errors["sample_rate"] = [_("A number from 0 to 1.")]
     if "channels" in fields:
         channels = fields["channels"]
         allowed = [Channel.WEB, Channel.EMAIL, Channel.SMS]
         if not isinstance(channels, list) or not all(c in allowed for c in channels):
-            errors["channels"] = [f"A list of {', '.join(allowed)} (empty: all)."]
+            errors["channels"] = [_("A list of %(channels)s (empty: all).") % {"channels": ", ".join(allowed)}]
     for name in ("enabled", "skip_without_agent_reply", "skip_bot_resolved"):
         if name in fields and not isinstance(fields[name], bool):
-            errors[name] = ["true or false."]
+            errors[name] = [_("true or false.")]
     if errors:
-        raise InvalidInput("The survey policy is not valid.", fields=errors)
+        raise InvalidInput(_("The survey policy is not valid."), fields=errors)
     return fields
 
 
 @transaction.atomic
 def survey_policy_update(*, inbox: Inbox, by=None, **fields) -> SurveyPolicy:
     """Change an inbox's survey policy (created with the defaults on first change)."""
-    fields = survey_policy_clean(fields)
-    policy, _ = SurveyPolicy.objects.select_for_update().get_or_create(inbox=inbox)
+    policy, _created = SurveyPolicy.objects.select_for_update().get_or_create(inbox=inbox)
+    fields = survey_policy_clean(fields, default_language=inbox.language, channels=policy.channels)
+    if "wording" in fields:
+        fields["wording"] = _wording_by_language(fields["wording"], inbox.language)
     for name, value in fields.items():
         setattr(policy, name, value)
     policy.save()
     logger.info("survey policy of inbox %s changed by %s: %s", inbox.pk, getattr(by, "pk", None), sorted(fields))
     return policy
+
+
+def _wording_by_language(wording: dict, default_language: str) -> dict:
+    """Stored per language: a flat {"<key>": "text"} becomes the inbox's default language's; empty
+    texts (back to the default wording) are dropped."""
+    stored: dict[str, dict] = {}
+    for key, value in wording.items():
+        language, texts = (default_language, {key: value}) if key in QUESTIONS else (key, value)
+        for question, text in texts.items():
+            if text.strip():
+                stored.setdefault(language, {})[question] = text.strip()
+    return stored
 
 
 # --- scheduling -------------------------------------------------------------------------
@@ -376,13 +447,14 @@ def _survey_send(invitation_id: int) -> bool:
         _cancel(invitation, reason, status=Status.SKIPPED)
         return False
     policy = policy_of(invitation.inbox)
-    questions = questions_for(invitation.questions, policy.wording)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     invitation.token_hash = hash_token(token)
     invitation.status = Status.SENT
     invitation.sent_at = now
     invitation.expires_at = now + policy.expiry
-    first_score = next((q for q in questions if q.is_score), None)
+    first_score = next(
+        (QUESTIONS[key] for key in QUESTIONS if key in invitation.questions and QUESTIONS[key].is_score), None
+    )
     if invitation.channel == Channel.SMS:
         invitation.sms_pending_question = first_score.key if first_score else ""
     invitation.save()
@@ -394,12 +466,15 @@ def _survey_send(invitation_id: int) -> bool:
         channel=invitation.channel,
     )
     try:
-        if invitation.channel == Channel.WEB:
-            _deliver_widget(invitation, token, questions)
-        elif invitation.channel == Channel.EMAIL:
-            _deliver_email(invitation, token, questions)
-        elif invitation.channel == Channel.SMS:
-            _deliver_sms(invitation, first_score)
+        # In the customer's language and time zone (their inbox's default language when not known).
+        with languages.speaking_to(root_contact(invitation.contact), invitation.inbox):
+            questions = questions_for(invitation.questions, policy.wording, default_language=invitation.inbox.language)
+            if invitation.channel == Channel.WEB:
+                _deliver_widget(invitation, token, questions)
+            elif invitation.channel == Channel.EMAIL:
+                _deliver_email(invitation, token, questions)
+            elif invitation.channel == Channel.SMS:
+                _deliver_sms(invitation, next(q for q in questions if q.is_score))
     except Exception as exc:
         raise _DeliveryFailed(str(exc)) from exc
     return True
@@ -440,7 +515,8 @@ def _deliver_widget(invitation: SurveyInvitation, token: str, questions: list[Qu
     event = {
         "type": "chat.survey_request",
         "invitation": token,
-        "title": SURVEY_TITLE,
+        "title": survey_title(),
+        "language": translation.get_language(),
         "questions": frame_questions(questions),
         "url": survey_url(token),
         "conversation_id": invitation.conversation_id,
@@ -469,11 +545,15 @@ def _deliver_email(invitation: SurveyInvitation, token: str, questions: list[Que
         "expires_at": invitation.expires_at,
     }
     message = EmailMultiAlternatives(
-        subject=f"{SURVEY_TITLE} ({inbox.name})",
+        subject=_("%(title)s (%(inbox)s)") % {"title": survey_title(), "inbox": inbox.name},
         body=render_to_string("feedback/survey_email.txt", context),
         from_email=formataddr((inbox.name, address)),
         to=[invitation.contact.email],
-        headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "X-Auto-Response-Suppress": "All",
+            "Content-Language": translation.get_language(),
+        },
     )
     message.attach_alternative(render_to_string("feedback/survey_email.html", context), "text/html")
     message.send(fail_silently=False)
@@ -537,26 +617,26 @@ def clean_answer(questions: list[str], *, csat=None, ces=None, nps=None, comment
         question = QUESTIONS[key]
         value = _whole_number(raw)
         if key not in questions:
-            errors[key] = ["This question was not asked."]
+            errors[key] = [_("This question was not asked.")]
         elif value is None:
-            errors[key] = ["Enter a whole number."]
+            errors[key] = [_("Enter a whole number.")]
         elif not question.low <= value <= question.high:
-            errors[key] = [f"Choose a score from {question.low} to {question.high}."]
+            errors[key] = [_("Choose a score from %(low)s to %(high)s.") % {"low": question.low, "high": question.high}]
         else:
             cleaned[key] = value
     if comment is None:
         comment = ""
     if not isinstance(comment, str):
-        errors["comment"] = ["Enter text."]
+        errors["comment"] = [_("Enter text.")]
     elif len(comment) > COMMENT_MAX_CHARS:
-        errors["comment"] = [f"At most {COMMENT_MAX_CHARS} characters."]
+        errors["comment"] = [_("At most %(limit)s characters.") % {"limit": COMMENT_MAX_CHARS}]
     else:
         comment = comment.strip()
     if errors:
-        raise InvalidInput("Some answers are not valid.", fields=errors)
+        raise InvalidInput(_("Some answers are not valid."), fields=errors)
     if not cleaned and not comment:
         raise InvalidInput(
-            "Answer at least one question.", fields={"non_field_errors": ["Answer at least one question."]}
+            _("Answer at least one question."), fields={"non_field_errors": [_("Answer at least one question.")]}
         )
     return {**cleaned, "comment": comment}
 
@@ -565,13 +645,13 @@ def check_open(invitation: SurveyInvitation | None, *, now=None) -> SurveyInvita
     """The invitation when it can be answered (or its answer edited) now; else NotFound or Gone."""
     now = now or timezone.now()
     if invitation is None or invitation.status not in (Status.SENT, Status.ANSWERED, Status.EXPIRED):
-        raise NotFound("This survey link is not valid.", code=ErrorCode.SURVEY_NOT_FOUND)
+        raise NotFound(_("This survey link is not valid."), code=ErrorCode.SURVEY_NOT_FOUND)
     if invitation.status == Status.ANSWERED:
         if invitation.answered_at and invitation.answered_at + EDIT_WINDOW <= now:
-            raise Gone("This survey was already answered. Thank you!", code=ErrorCode.SURVEY_ANSWERED)
+            raise Gone(_("This survey was already answered. Thank you!"), code=ErrorCode.SURVEY_ANSWERED)
         return invitation
     if invitation.status == Status.EXPIRED or (invitation.expires_at and invitation.expires_at <= now):
-        raise Gone("This survey has expired.", code=ErrorCode.SURVEY_EXPIRED)
+        raise Gone(_("This survey has expired."), code=ErrorCode.SURVEY_EXPIRED)
     return invitation
 
 
@@ -591,9 +671,9 @@ def survey_answer(
     every such case nothing is written. Submitting the same answer twice changes nothing.
     """
     if channel is not None and channel not in Channel.values:
-        raise InvalidInput("Unknown channel.", fields={"channel": [f"Not one of {', '.join(Channel.values)}."]})
+        raise InvalidInput(_("Unknown channel."), fields={"channel": [not_one_of(Channel.values)]})
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
-        raise NotFound("This survey link is not valid.", code=ErrorCode.SURVEY_NOT_FOUND)
+        raise NotFound(_("This survey link is not valid."), code=ErrorCode.SURVEY_NOT_FOUND)
     with transaction.atomic():
         invitation = (
             SurveyInvitation.objects.select_for_update(of=("self",))
@@ -730,10 +810,14 @@ def sms_survey_reply(*, contact: Contact, inbox: Inbox, body: str) -> bool:
         invitation.save(update_fields=["sms_pending_question"])
         if following:
             policy = policy_of(invitation.inbox)
-            next_question = questions_for([following[0]], policy.wording)[0]
-            text = sms_prompt(next_question)
+            with languages.speaking_to(root_contact(invitation.contact), invitation.inbox):
+                next_question = questions_for(
+                    [following[0]], policy.wording, default_language=invitation.inbox.language
+                )
+                text = sms_prompt(next_question[0])
         else:
-            text = "Thank you for your feedback!"
+            with languages.speaking_to(root_contact(invitation.contact), invitation.inbox):
+                text = sms_thanks()
         transaction.on_commit(lambda: _send_sms_quietly(invitation, text))
     return True
 

@@ -1,28 +1,36 @@
 """The survey page /s/<token>/: GET shows the questions (a `?csat=5` link preselects, never records), POST records.
 
-It works without JavaScript: a CSRF-protected form, no inline scripts or styles.
+It works without JavaScript: a CSRF-protected form, no inline scripts or styles. It speaks the
+customer's language (the contact's, else their inbox's default), right to left where that is
+written so, with dates in the customer's time zone where known.
 """
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from chat.selectors import is_number
+from chat import languages
+from chat.selectors import is_number, root_contact
 from cxhub.errors import Gone, InvalidInput, NotFound
 
 from . import selectors, services
-from .questions import QUESTIONS, SCORE_KEYS, SURVEY_TITLE, questions_for
+from .questions import QUESTIONS, SCORE_KEYS, questions_for, survey_title
 
 
 def _unavailable(request, error, status: int):
-    response = render(
-        request,
-        "feedback/survey_unavailable.html",
-        {"title": "This survey is closed" if status == 410 else "Survey not found", "detail": error.detail},
-        status=status,
-    )
+    title = _("This survey is closed") if status == 410 else _("Survey not found")
+    context = {"title": title, "detail": error.detail}
+    response = render(request, "feedback/survey_unavailable.html", context, status=status)
     return _private(response)
+
+
+def _in_language(response):
+    """Say which language the page is in (the view renders in the customer's, not the browser's)."""
+    response["Content-Language"] = translation.get_language()
+    return response
 
 
 def _private(response):
@@ -65,6 +73,14 @@ def _form_rows(questions, chosen: dict, errors: dict) -> list[dict]:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def survey_page(request, token: str):
+    invitation = selectors.invitation_for_token(token)
+    if invitation is None:
+        return _in_language(_survey_page(request, token, None))
+    with languages.speaking_to(root_contact(invitation.contact), invitation.inbox):
+        return _in_language(_survey_page(request, token, invitation))
+
+
+def _survey_page(request, token: str, invitation):
     errors: dict = {}
     status = 200
     if request.method == "POST":
@@ -81,7 +97,8 @@ def survey_page(request, token: str):
             errors, status = error.fields, 400
         else:
             return _private(HttpResponseRedirect(f"{request.path}?saved=1", status=303))
-    invitation = selectors.invitation_for_token(token)
+    if request.method == "POST":
+        invitation = selectors.invitation_for_token(token)  # as the answer left it
     try:
         services.check_open(invitation)
     except NotFound as error:
@@ -89,7 +106,7 @@ def survey_page(request, token: str):
     except Gone as error:
         return _unavailable(request, error, 410)
     policy = services.policy_of(invitation.inbox)
-    questions = questions_for(invitation.questions, policy.wording)
+    questions = questions_for(invitation.questions, policy.wording, default_language=invitation.inbox.language)
     previous = getattr(invitation, "response", None)
     if request.method == "POST":
         chosen = {key: value for key, value in posted.items() if key not in errors}
@@ -98,7 +115,7 @@ def survey_page(request, token: str):
         chosen = _preselected(request.GET, previous)
         comment = previous.comment if previous else ""
     context = {
-        "survey_title": SURVEY_TITLE,
+        "survey_title": survey_title(),
         "inbox": invitation.inbox,
         "rows": _form_rows(questions, chosen, errors),
         "comment": comment,

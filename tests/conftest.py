@@ -1,7 +1,9 @@
 """Shared fixtures. Real services are used when their URL is set; otherwise those tests skip."""
 
 import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -25,6 +27,16 @@ def wait_for(predicate, *, timeout: float = 60):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s")
+
+
+def pytest_sessionstart(session):
+    """Translations are served from compiled catalogues: compile the ones older than their .po
+    (`make test` does it before; this covers a bare `pytest`), as `make messages` would."""
+    locale = Path(__file__).resolve().parents[1] / "locale"
+    for po in locale.glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            subprocess.run(["msgfmt", "--check-format", "-o", str(mo), str(po)], check=True)
 
 
 @pytest.hookimpl(trylast=True)

@@ -90,9 +90,10 @@ POLICIES = {
         through_services=True,
     ),
     Contact: _policy(
-        "chat.services.contact_update (name, attributes, survey opt-out); erased by chat.privacy.contact_erase",
+        "chat.services.contact_update (name, attributes, survey opt-out, language, time zone); "
+        "erased by chat.privacy.contact_erase",
         change=True,
-        editable={"name", "attributes", "survey_opted_out"},
+        editable={"name", "attributes", "survey_opted_out", "locale", "time_zone"},
         actions={"erase_personal_data"},
         through_services=True,
     ),
@@ -100,7 +101,7 @@ POLICIES = {
         "availability: chat.services.agent_set_availability; the rest is setup (capacity, teams, supervisor)",
         add=True,
         change=True,
-        editable={"display_name", "capacity", "availability", "is_supervisor", "teams"},
+        editable={"display_name", "capacity", "availability", "is_supervisor", "teams", "language", "time_zone"},
         through_services=True,
     ),
     ConversationEvent: _policy(APPEND_ONLY),
@@ -121,6 +122,7 @@ POLICIES = {
             "identity_secret",
             "prechat_form",
             "greeting",
+            "language",
             "email_address",
             "phone_number",
             "provider_config",
@@ -131,7 +133,9 @@ POLICIES = {
         actions={"delete_selected"},
         inlines_write=True,  # memberships
     ),
-    CannedResponse: _policy("settings", **SETTINGS, editable={"shortcut", "body"}, actions={"delete_selected"}),
+    CannedResponse: _policy(
+        "settings", **SETTINGS, editable={"shortcut", "body", "texts"}, actions={"delete_selected"}
+    ),
     User: _policy(
         "settings (accounts): deactivated, never deleted; deactivating an agent calls agent_set_availability",
         add=True,

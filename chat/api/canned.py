@@ -11,7 +11,13 @@ from cxhub.errors import NotFound
 class CannedResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = CannedResponse
-        fields = ["id", "shortcut", "body"]
+        fields = ["id", "shortcut", "body", "texts"]
+        extra_kwargs = {
+            "texts": {
+                "help_text": 'The text in other languages, e.g. {"ru": "…"}; the console '
+                "inserts the customer's, else `body`."
+            }
+        }
 
 
 class CannedResponseViewSet(viewsets.ReadOnlyModelViewSet):

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import get_language_info
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -43,7 +44,8 @@ class InboxSerializer(serializers.ModelSerializer):
 class InboxRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Inbox
-        fields = ["id", "public_id", "name", "channel"]
+        fields = ["id", "public_id", "name", "channel", "language"]
+        extra_kwargs = {"language": {"help_text": "The default language of its customers."}}
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -326,13 +328,43 @@ class ConversationHistorySerializer(serializers.ModelSerializer):
         fields = ["id", "status", "subject", "inbox", "opened_at", "resolved_at", "message_count", "previous_id"]
 
 
+class ContactLanguageSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A shipped language code, e.g. `zh-hans`.")
+    name = serializers.CharField(help_text="Its name in the reader's language.")
+    name_local = serializers.CharField(help_text="Its name in itself.")
+    source = serializers.CharField(help_text="browser, email, website or agent: where it came from.")
+
+
 class ContactDetailSerializer(ContactSerializer):
     conversations = serializers.SerializerMethodField()
     merged_contacts = serializers.SerializerMethodField()
     survey_history = serializers.SerializerMethodField()
+    language = serializers.SerializerMethodField(
+        help_text="The contact's own language (null: not known; their inbox's default applies)."
+    )
 
     class Meta(ContactSerializer.Meta):
-        fields = [*ContactSerializer.Meta.fields, "conversations", "merged_contacts", "survey_history"]
+        fields = [
+            *ContactSerializer.Meta.fields,
+            "locale",
+            "time_zone",
+            "language",
+            "conversations",
+            "merged_contacts",
+            "survey_history",
+        ]
+
+    @extend_schema_field(ContactLanguageSerializer(allow_null=True))
+    def get_language(self, contact) -> dict | None:
+        if not contact.locale:
+            return None
+        info = get_language_info(contact.locale)
+        return {
+            "code": contact.locale,
+            "name": info["name_translated"],
+            "name_local": info["name_local"],
+            "source": contact.locale_source,
+        }
 
     def get_conversations(self, contact) -> list[dict]:
         return ConversationHistorySerializer(self.context["history"], many=True).data
@@ -347,6 +379,16 @@ class ContactDetailSerializer(ContactSerializer):
 class ContactUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     attributes = serializers.DictField(required=False)
+    locale = serializers.CharField(
+        max_length=35,
+        required=False,
+        allow_blank=True,
+        help_text="The contact's language (a shipped code or a tag such as `ru-RU`; empty: not known). "
+        "It wins over what their browser or email says; one cxhub does not speak is a 400.",
+    )
+    time_zone = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text='An IANA name, e.g. "Europe/Moscow".'
+    )
 
 
 class MergeSerializer(serializers.Serializer):

@@ -5,6 +5,8 @@ see docs/websocket-protocol.md §1.
 """
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -15,7 +17,7 @@ from rest_framework.views import APIView
 from chat.errors import ErrorCode
 from cxhub.errors import Forbidden
 
-from .. import widget
+from .. import languages, widget
 
 
 class WidgetSessionThrottle(AnonRateThrottle):
@@ -34,11 +36,30 @@ class WidgetSessionSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     identity_hash = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     visitor_token = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # Not validated here: a malformed or unknown language is logged and left out (chat.languages),
+    # never a refused session.
+    locale = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=True,
+        help_text="The website's language for this visitor (a BCP 47 tag, e.g. `ru` or `zh-CN`); it wins over "
+        "the browser's.",
+    )
+    browser_locale = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The browser's language (`navigator.language`)."
+    )
+    time_zone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The browser's IANA time zone (`Intl.DateTimeFormat().resolvedOptions().timeZone`).",
+    )
 
 
 class WidgetInboxSerializer(serializers.Serializer):
     name = serializers.CharField()
-    greeting = serializers.CharField()
+    greeting = serializers.CharField(help_text="In the visitor's language.")
     prechat_form = serializers.BooleanField()
     agents_online = serializers.BooleanField()
     message_max_chars = serializers.IntegerField(
@@ -51,6 +72,12 @@ class WidgetSessionResponseSerializer(serializers.Serializer):
     visitor_token = serializers.CharField()
     contact_id = serializers.IntegerField()
     conversation_id = serializers.IntegerField(allow_null=True)
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        help_text="The language to speak to this visitor (theirs, else the inbox's default); the widget loads "
+        "its texts from `/i18n/widget/<language>.json`.",
+    )
+    direction = serializers.ChoiceField(choices=["ltr", "rtl"], help_text="The text direction of `language`.")
     inbox = WidgetInboxSerializer()
 
 
@@ -73,7 +100,7 @@ class WidgetSessionView(APIView):
         self.origin = request.headers.get("Origin")
         if not widget.origin_allowed(self.inbox, self.origin):
             self.origin = None
-            raise Forbidden("This website may not use this inbox's widget.", code=ErrorCode.ORIGIN_NOT_ALLOWED)
+            raise Forbidden(_("This website may not use this inbox's widget."), code=ErrorCode.ORIGIN_NOT_ALLOWED)
         super().initial(request, *args, **kwargs)
 
     def get_throttles(self):
@@ -98,14 +125,19 @@ class WidgetSessionView(APIView):
         serializer = WidgetSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         session = widget.widget_session_start(inbox=self.inbox, **serializer.validated_data)
+        language = languages.contact_language(session.contact, self.inbox)
+        with translation.override(language):
+            greeting = widget.greeting_of(self.inbox)
         return Response(
             {
                 "visitor_token": session.visitor_token,
                 "contact_id": session.contact.pk,
                 "conversation_id": session.conversation.pk if session.conversation else None,
+                "language": language,
+                "direction": languages.direction(language),
                 "inbox": {
                     "name": self.inbox.name,
-                    "greeting": self.inbox.greeting,
+                    "greeting": greeting,
                     "prechat_form": self.inbox.prechat_form,
                     "agents_online": widget.inbox_agents_online(self.inbox.pk),
                     # The widget's composer counts towards it and refuses longer messages (the

@@ -32,10 +32,11 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
 from django.utils.html import escape, linebreaks
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
 from mailparser_reply import EmailReplyParser
 from rest_framework import status
 
-from chat import payloads, selectors, services
+from chat import languages, payloads, selectors, services
 from chat.errors import ErrorCode
 from chat.models import Channel, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
@@ -100,6 +101,9 @@ class ParsedEmail:
     recipients: list[str] = field(default_factory=list)
     attachments: list[EmailMessage] = field(default_factory=list)
     auto_submitted: bool = False
+    # The language the sender's client says it wrote in (Content-Language) or reads (Accept-Language),
+    # as sent: chat.languages makes it one cxhub speaks, or nothing.
+    language: str = ""
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -258,12 +262,16 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
     recipients = []
     for name in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"):
-        for _, address in getaddresses(_all_headers(message, name)):
+        for _name, address in getaddresses(_all_headers(message, name)):
             address = normalise_address(address)
             if address and address not in recipients:
                 recipients.append(address)
 
     auto = _header(message, "Auto-Submitted").lower()
+    language = _header(message, "Content-Language")
+    if not language and text_part is not None and text_part is not message:
+        language = _header(text_part, "Content-Language")
+    language = language or _header(message, "Accept-Language")
     return ParsedEmail(
         message_id=message_id,
         sender=sender,
@@ -277,6 +285,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         recipients=recipients,
         attachments=attachments,
         auto_submitted=bool(auto and auto != "no"),
+        language=language[:200],
     )
 
 
@@ -290,7 +299,7 @@ def reply_address(conversation: Conversation) -> str:
 
 def conversation_for_address(address: str) -> Conversation | None:
     """The conversation behind a `reply+<token>@EMAIL_DOMAIN` address, if it is one."""
-    local, _, domain = (address or "").rpartition("@")
+    local, _at, domain = (address or "").rpartition("@")
     if domain.lower() != settings.EMAIL_DOMAIN.lower() or not local.lower().startswith(REPLY_LOCAL_PREFIX):
         return None
     token = local[len(REPLY_LOCAL_PREFIX) :]
@@ -440,6 +449,10 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
         raise NotFound("No inbox has this address.", code=ErrorCode.UNKNOWN_RECIPIENT)
 
     contact = _sender_contact(parsed, thread)
+    if parsed.language:
+        contact = services.contact_set_locale(
+            contact=contact, locale=languages.from_header(parsed.language, source="email"), source="email"
+        )
     body = parsed.text or parsed.subject
     limit = settings.MESSAGE_BODY_MAX_CHARS
     attachments, stored = _store_attachments(parsed.attachments, parsed.message_id)
@@ -537,7 +550,8 @@ def _subject(conversation: Conversation, inbox: Inbox) -> str:
     subject = ((last_in.metadata or {}).get("email", {}).get("subject", "") if last_in else "").strip()
     subject = subject or conversation.subject.strip()
     if not subject:
-        return f"Your conversation with {inbox.name}"
+        with languages.speaking_to(root_contact(conversation.contact), conversation.inbox):
+            return _("Your conversation with %(inbox)s") % {"inbox": inbox.name}
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
@@ -571,7 +585,10 @@ def build_email(message: Message) -> EmailMultiAlternatives:
         reply_to=[reply_address(conversation)],
         headers=headers,
     )
-    mail.attach_alternative(f"<!doctype html><html><body>{linebreaks(escape(message.body))}</body></html>", "text/html")
+    language = languages.contact_language(root_contact(conversation.contact), conversation.inbox)
+    mail.extra_headers["Content-Language"] = language
+    html = f'<!doctype html><html lang="{language}" dir="{languages.direction(language)}"><body dir="auto">'
+    mail.attach_alternative(f"{html}{linebreaks(escape(message.body))}</body></html>", "text/html")
     return mail
 
 

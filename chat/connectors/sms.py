@@ -19,16 +19,18 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from chat import selectors, services
+from chat import languages, selectors, services
 from chat.errors import ErrorCode
 from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
 from chat.services import Claim, Received
+from chat.sms_segments import sms_length
 from cxhub.errors import DomainError, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -162,7 +164,16 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
         sms = OutboxSms("SM" + uuid.uuid4().hex, inbox.phone_number, number, body, inbox.pk)
         with _outbox_lock:
             OUTBOX.append(sms)
-        logger.info("SMS outbox: %s -> %s (%s): %s", sms.from_number, sms.to, sms.sid, body)
+        length = sms_length(body)
+        logger.info(
+            "SMS outbox: %s -> %s (%s, %s × %s): %s",
+            sms.from_number,
+            sms.to,
+            sms.sid,
+            length.segments,
+            length.encoding,
+            body,
+        )
         return sms.sid
     client = twilio_client(inbox)
     try:
@@ -181,7 +192,15 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
         raise SmsSendError(f"Twilio could not be reached: {exc}") from exc
     except Exception as exc:  # requests' own errors and anything else from the HTTP client
         raise SmsSendError(f"Twilio could not be reached: {exc}") from exc
-    logger.info("SMS sent by Twilio: %s -> %s (%s)", inbox.phone_number, number, sent.sid)
+    length = sms_length(body)
+    logger.info(
+        "SMS sent by Twilio: %s -> %s (%s, %s × %s)",
+        inbox.phone_number,
+        number,
+        sent.sid,
+        length.segments,
+        length.encoding,
+    )
     return sent.sid
 
 
@@ -268,7 +287,11 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
         logger.info("SMS opt-in: %s", sender)
         return SmsOutcome("start")
     if keyword == "help":
-        return SmsOutcome("help", reply=f"{inbox.name}: reply to this number to reach our team. Reply STOP to opt out.")
+        with languages.speaking_to(contact, inbox):
+            reply = _("%(inbox)s: reply to this number to reach our team. Reply STOP to opt out.") % {
+                "inbox": inbox.name
+            }
+        return SmsOutcome("help", reply=reply)
 
     for answers in _reply_handlers:
         if answers(contact=contact, inbox=inbox, body=body):

@@ -18,6 +18,8 @@ from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from cxhub.errors import DomainError
 
@@ -126,32 +128,32 @@ def _int(content: dict, name: str, *, minimum: int = 0, required: bool = True) -
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise FrameError(
-            FrameErrorCode.INVALID, f"{name} must be a whole number ≥ {minimum}.", {name: ["A whole number."]}
-        )
+        detail = _("%(name)s must be a whole number ≥ %(minimum)s.") % {"name": name, "minimum": minimum}
+        raise FrameError(FrameErrorCode.INVALID, detail, {name: [_("A whole number.")]})
     return value
 
 
 def _bool(content: dict, name: str, *, default: bool | None = None) -> bool:
     value = content.get(name, default)
     if not isinstance(value, bool):
-        raise FrameError(FrameErrorCode.INVALID, f"{name} must be true or false.", {name: ["true or false."]})
+        detail = _("%(name)s must be true or false.") % {"name": name}
+        raise FrameError(FrameErrorCode.INVALID, detail, {name: [_("true or false.")]})
     return value
 
 
 def _client_msg_id(content: dict) -> str:
     value = content.get("client_msg_id")
     if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise FrameError(
-            FrameErrorCode.INVALID, "client_msg_id is required (1 to 64 characters).", {"client_msg_id": ["Required."]}
-        )
+        detail = _("client_msg_id is required (1 to 64 characters).")
+        raise FrameError(FrameErrorCode.INVALID, detail, {"client_msg_id": [_("Required.")]})
     return value
 
 
 def _body(content: dict) -> str:
     value = content.get("body")
     if not isinstance(value, str) or not value.strip():
-        raise FrameError(FrameErrorCode.INVALID, "A message needs a body.", {"body": ["This field may not be blank."]})
+        detail = _("A message needs a body.")
+        raise FrameError(FrameErrorCode.INVALID, detail, {"body": [_("This field may not be blank.")]})
     return value
 
 
@@ -160,7 +162,7 @@ def _resume_query(query_string: bytes, limit: int = 200) -> list[tuple[int, int]
     values = parse_qs(query_string.decode("latin-1")).get("resume", [])
     pairs = []
     for item in ",".join(values).split(","):
-        conversation, _, seq = item.partition(":")
+        conversation, _colon, seq = item.partition(":")
         if is_number(conversation) and is_number(seq) and int(conversation) > 0:
             pairs.append((int(conversation), int(seq)))
     return pairs[:limit]
@@ -180,6 +182,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     """What both sockets share: frame limits, rate limit, error frames, ordered exactly-once delivery."""
 
     include_notes = False
+    # The language of this socket's error texts (the customer's, the agent's); None: the default.
+    language: str | None = None
     rate = 10.0
     burst = 20
 
@@ -234,24 +238,30 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # --- incoming frames
 
     async def receive(self, text_data=None, bytes_data=None):
+        # Error texts in the socket's person's language (codes stay as they are).
+        with translation.override(self.language):
+            await self.receive_frame(text_data, bytes_data)
+
+    async def receive_frame(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.send_error(FrameErrorCode.FRAME_TOO_LARGE, f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+            detail = _("Frames are at most %(limit)s bytes.") % {"limit": MAX_FRAME_BYTES}
+            await self.send_error(FrameErrorCode.FRAME_TOO_LARGE, detail)
             await self.close(code=CLOSE_TOO_BIG)
             return
         if not self.bucket.take():
-            await self.send_error(FrameErrorCode.RATE_LIMITED, "Too many frames; slow down.")
+            await self.send_error(FrameErrorCode.RATE_LIMITED, _("Too many frames; slow down."))
             return
         if text_data is None:
-            await self.bad_frame("Frames are JSON text.")
+            await self.bad_frame(_("Frames are JSON text."))
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self.bad_frame("This frame is not JSON.")
+            await self.bad_frame(_("This frame is not JSON."))
             return
         if not isinstance(content, dict):
-            await self.bad_frame("A frame is a JSON object.")
+            await self.bad_frame(_("A frame is a JSON object."))
             return
         await self.receive_json(content)
 
@@ -265,9 +275,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         frame_type = content.get("type")
         handler = self.frame_handlers().get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
-            await self.send_error(
-                FrameErrorCode.UNKNOWN_TYPE, f"Unknown frame type {frame_type!r}.", frame_type=frame_type
-            )
+            detail = _("Unknown frame type %(type)s.") % {"type": repr(frame_type)}
+            await self.send_error(FrameErrorCode.UNKNOWN_TYPE, detail, frame_type=frame_type)
             return
         extra = {"frame_type": frame_type}
         if isinstance(content.get("client_msg_id"), str):
@@ -280,7 +289,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(error.code, error.detail, error.fields, **extra)
         except Exception:
             logger.exception("%s frame failed", frame_type)
-            await self.send_error(FrameErrorCode.SERVER_ERROR, "Something went wrong; try again.", **extra)
+            await self.send_error(FrameErrorCode.SERVER_ERROR, _("Something went wrong; try again."), **extra)
 
     async def send_json(self, content, close=False):
         try:
@@ -323,7 +332,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "message", "message": self.outgoing(message)})
             return
         # A gap: an earlier message is committed but its event is late (or a note the widget skips).
-        _, missing = await _messages_after(conversation_id, cursor, self.include_notes)
+        _last_seq, missing = await _messages_after(conversation_id, cursor, self.include_notes)
         if not any(m["seq"] == seq for m in missing):
             missing.append(message)
         for item in missing:
@@ -351,7 +360,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if current is not None:
             cursors.setdefault(current, 0)  # opened during the outage: its broadcasts never came
         for conversation_id, cursor in cursors.items():
-            _, messages = await _messages_after(conversation_id, cursor, self.include_notes)
+            _last_seq, messages = await _messages_after(conversation_id, cursor, self.include_notes)
             for item in messages:
                 if item["seq"] > self.cursors.get(conversation_id, 0):
                     self.cursors[conversation_id] = item["seq"]

@@ -7,9 +7,11 @@
 import logging
 from urllib.parse import parse_qs
 
+from django.utils.translation import gettext as _
+
 from cxhub.errors import NotFound
 
-from .. import events, payloads, selectors, services
+from .. import events, languages, payloads, selectors, services
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
 from .base import (
@@ -54,7 +56,7 @@ class ConsoleConsumer(ChatConsumer):
             try:
                 await self._visible(conversation_id)
             except NotFound:
-                await self.send_error(FrameErrorCode.NOT_FOUND, "Conversation not found.", frame_type="resume")
+                await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="resume")
                 continue
             await self.replay(conversation_id, after_seq)
 
@@ -62,6 +64,10 @@ class ConsoleConsumer(ChatConsumer):
     def _ready(self) -> dict:
         inbox_ids = list(selectors.inboxes_visible_to(self.user).values_list("id", flat=True))
         profile = selectors.agent_profile_of(self.user)
+        headers = dict(self.scope.get("headers") or [])
+        self.language = languages.agent_language(profile) or languages.from_header(
+            headers.get(b"accept-language", b"").decode("latin-1"), source="console socket"
+        )
         return {
             "type": "ready",
             "user": {

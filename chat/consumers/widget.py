@@ -9,9 +9,11 @@ import asyncio
 import logging
 from urllib.parse import parse_qs
 
+from django.utils.translation import gettext as _
+
 from cxhub.errors import NotFound
 
-from .. import events, payloads, selectors, services, widget
+from .. import events, languages, payloads, selectors, services, widget
 from ..errors import FrameErrorCode
 from ..models import Contact, Conversation
 from .base import (
@@ -98,7 +100,7 @@ class WidgetConsumer(ChatConsumer):
             await self.on_auth(content)
             return
         if content.get("type") == "auth":
-            await self.send_error(FrameErrorCode.INVALID, "Already authenticated.", frame_type="auth")
+            await self.send_error(FrameErrorCode.INVALID, _("Already authenticated."), frame_type="auth")
             return
         await super().receive_json(content, **kwargs)
 
@@ -150,7 +152,7 @@ class WidgetConsumer(ChatConsumer):
             try:
                 await self._own_conversation(conversation_id)
             except NotFound:
-                await self.send_error(FrameErrorCode.NOT_FOUND, "Conversation not found.", frame_type="auth")
+                await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="auth")
                 return
             await self.replay(conversation_id, after_seq)
 
@@ -163,6 +165,7 @@ class WidgetConsumer(ChatConsumer):
         self.token_id, self.token_hash = visitor_token.pk, visitor_token.token_hash
         contact = selectors.root_contact(visitor_token.contact)
         self.contact_name = contact.name
+        self.language = languages.contact_language(contact, self.inbox)
         return contact.pk
 
     @in_worker_thread
@@ -221,7 +224,7 @@ class WidgetConsumer(ChatConsumer):
         if conversation_id not in self.conversation_inboxes:
             inbox_id = await self._own_conversation_inbox(conversation_id)
             if inbox_id is None:
-                raise NotFound("Conversation not found.")
+                raise NotFound(_("Conversation not found."))
             self.conversation_inboxes[conversation_id] = inbox_id
         return self.conversation_inboxes[conversation_id]
 

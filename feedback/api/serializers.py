@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.utils import translation
 from rest_framework import serializers
 
 from chat.models import Channel
@@ -61,7 +62,10 @@ class SurveyPolicySerializer(serializers.Serializer):
     inbox_name = serializers.CharField(source="inbox.name")
     enabled = serializers.BooleanField()
     questions = serializers.ListField(child=serializers.CharField())
-    wording = serializers.DictField(child=serializers.CharField())
+    wording = serializers.DictField(
+        help_text='The inbox\'s own question texts by language, e.g. {"ru": {"csat": "…"}}; '
+        "the others are the default wording in each language."
+    )
     effective_questions = serializers.SerializerMethodField()
     delay_seconds = serializers.SerializerMethodField()
     expiry_seconds = serializers.SerializerMethodField()
@@ -72,7 +76,10 @@ class SurveyPolicySerializer(serializers.Serializer):
     channels = serializers.ListField(child=serializers.CharField())
 
     def get_effective_questions(self, policy) -> list[dict]:
-        return QuestionSerializer(questions_for(policy.questions, policy.wording), many=True).data
+        """The questions as customers of the inbox's default language read them."""
+        with translation.override(policy.inbox.language):
+            questions = questions_for(policy.questions, policy.wording, default_language=policy.inbox.language)
+        return QuestionSerializer(questions, many=True).data
 
     def get_delay_seconds(self, policy) -> int:
         return int(policy.delay.total_seconds())
@@ -89,7 +96,12 @@ class SurveyPolicyUpdateSerializer(serializers.Serializer):
     questions = serializers.ListField(
         child=serializers.ChoiceField(choices=list(QUESTIONS)), required=False, allow_empty=False, max_length=4
     )
-    wording = serializers.DictField(child=serializers.CharField(max_length=300, allow_blank=True), required=False)
+    wording = serializers.DictField(
+        required=False,
+        help_text='Question texts by language, e.g. {"ru": {"csat": "…"}} (a flat {"csat": "…"} is the inbox\'s '
+        "default language); an empty text goes back to the default wording. A question asked by SMS must fit "
+        "one text message in its language.",
+    )
     delay_seconds = serializers.IntegerField(required=False, min_value=0, max_value=7 * DAY)
     expiry_seconds = serializers.IntegerField(required=False, min_value=3600, max_value=90 * DAY)
     cooldown_seconds = serializers.IntegerField(required=False, min_value=0, max_value=365 * DAY)
@@ -99,12 +111,6 @@ class SurveyPolicyUpdateSerializer(serializers.Serializer):
     channels = serializers.ListField(
         child=serializers.ChoiceField(choices=[Channel.WEB, Channel.EMAIL, Channel.SMS]), required=False, max_length=3
     )
-
-    def validate_wording(self, value):
-        unknown = [key for key in value if key not in QUESTIONS]
-        if unknown:
-            raise serializers.ValidationError(f"Unknown question: {', '.join(sorted(unknown))}.")
-        return value
 
     def to_service_fields(self) -> dict:
         """The validated data as the service's fields (durations as timedelta)."""

@@ -187,7 +187,7 @@ def test_canned_responses_list_by_shortcut_for_an_agent(as_user, canned):
     # then every response comes, ordered by shortcut
     assert response.status_code == 200
     assert [item["shortcut"] for item in response.json()] == ["refund", "return-label", "thanks"]
-    assert set(response.json()[0]) == {"id", "shortcut", "body"}
+    assert set(response.json()[0]) == {"id", "shortcut", "body", "texts"}  # texts: the body in other languages
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,10 @@ the other's sockets: broadcasts cross through the Redis channel layer (docs/adr/
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client
 from websockets.asyncio.client import connect
 
@@ -23,6 +17,7 @@ from chat.models import Conversation
 from tests.chat.channel_helpers import free_port
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import AgentFactory, InboxFactory
+from tests.servers import run_database_url, uvicorn_server
 
 pytestmark = [pytest.mark.slow, requires_postgres, requires_redis, pytest.mark.timeout(180)]
 
@@ -41,53 +36,13 @@ def http_json(url: str, body: dict, origin: str) -> dict:
 @pytest.fixture
 def two_servers(transactional_db, tmp_path):
     """Two `uvicorn cxhub.asgi:application` processes on the test database and the run's Redis."""
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "true", "DEBUG": "true"}
-    processes, urls = [], []
-    for number in (1, 2):
-        port = free_port()
-        log = (tmp_path / f"server-{number}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "cxhub.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--lifespan",
-                    "off",
-                    "--log-level",
-                    "warning",
-                    "--ws",
-                    "websockets-sansio",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    yield urls
-    for process in processes:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
+    env = {"DATABASE_URL": run_database_url(), "CELERY_TASK_ALWAYS_EAGER": "true", "DEBUG": "true"}
+    ports = [free_port(), free_port()]
+    with (
+        uvicorn_server(ports[0], env=env, log=tmp_path / "server-1.log"),
+        uvicorn_server(ports[1], env=env, log=tmp_path / "server-2.log"),
+    ):
+        yield [f"http://127.0.0.1:{port}" for port in ports]
 
 
 def test_a_customer_on_one_process_and_an_agent_on_the_other_get_every_message_once_in_order(two_servers):

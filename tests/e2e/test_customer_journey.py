@@ -71,12 +71,13 @@ def test_pre_chat_to_survey_answer_seen_by_the_agent(shop, new_page, screenshot)
     expect(widget.locator(".closed-note .bubble")).to_have_text("This conversation was closed. Write again any time.")
     card = widget.locator("form.survey")
     expect(card).to_be_visible()
-    expect(card.locator("h3")).to_have_text(SURVEY_TITLE)
+    expect(card.locator("h3")).to_have_text(str(SURVEY_TITLE))
     csat, ces, comment = QUESTIONS["csat"], QUESTIONS["ces"], QUESTIONS["comment"]
-    expect(card.locator("legend")).to_have_text([csat.text, ces.text])
-    expect(card.locator(".scale-ends")).to_have_text([csat.low_label + csat.high_label, ces.low_label + ces.high_label])
+    expect(card.locator("legend")).to_have_text([str(csat.text), str(ces.text)])
+    ends = [f"{csat.low_label}{csat.high_label}", f"{ces.low_label}{ces.high_label}"]
+    expect(card.locator(".scale-ends")).to_have_text(ends)
     expect(card.locator("fieldset").nth(1).locator("button")).to_have_count(7)
-    expect(card.locator("label:has(textarea)")).to_have_text(comment.text)
+    expect(card.locator("label:has(textarea)")).to_have_text(str(comment.text))
     screenshot(customer, "3-survey-card")
 
     # when they answer it

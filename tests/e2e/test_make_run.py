@@ -116,13 +116,17 @@ def agent_replies(agent, text: str):
     expect(agent.locator("#timeline .msg.out .bubble", has_text=text)).to_be_visible()
 
 
-def send_mail(demo, *, sender: str, to: str, subject: str, text: str, in_reply_to: str | None = None) -> str:
+def send_mail(
+    demo, *, sender: str, to: str, subject: str, text: str, in_reply_to: str | None = None, headers: dict | None = None
+) -> str:
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = sender, to, subject
     mail["Message-ID"] = make_msgid(domain="example.com")
     if in_reply_to:
         mail["In-Reply-To"] = mail["References"] = in_reply_to
     mail.set_content(text)
+    for name, value in (headers or {}).items():  # after set_content, which clears Content-* headers
+        mail[name] = value
     with smtplib.SMTP("127.0.0.1", demo.smtp_port, timeout=10) as smtp:
         smtp.send_message(mail)
     return mail["Message-ID"]
@@ -201,6 +205,53 @@ def test_email_threads_and_its_survey_link_is_answered_in_a_fresh_browser(demo, 
     expect(nora.locator(".notice-ok")).to_contain_text("Thank you")
     screenshot(nora, "survey-saved")
     assert nora.errors == [] and agent.errors == []
+
+
+def test_a_chinese_visitor_and_a_russian_email_are_answered_in_their_languages(demo, new_page, screenshot):
+    # given alice in the console
+    agent = new_page(viewport={"width": 1400, "height": 850})
+    log_in(agent, demo)
+    # when a visitor whose browser asks for zh-CN opens the demo's chat
+    visitor = new_page(locale="zh-CN")
+    visitor.goto(f"{demo.url}/demo/")
+    widget = visitor.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    # then the widget speaks Chinese, from its pre-chat form on
+    prechat = widget.locator("form.prechat")
+    expect(prechat.locator("h3")).to_have_text("开始之前")
+    prechat.locator("input[name=name]").fill("王芳")
+    prechat.locator("input[name=email]").fill("wang.fang@example.cn")
+    prechat.get_by_role("button", name="开始聊天").click()
+    widget.locator(".composer textarea").fill("你好！我的快递到哪里了？")
+    widget.locator(".composer textarea").press("Enter")
+    expect(widget.locator(".msg.mine", has_text="快递")).not_to_have_class(re.compile(r"\bpending\b"))
+    # when alice answers and resolves
+    open_conversation(agent, "王芳")
+    agent_replies(agent, "It ships tomorrow.")
+    agent.click("#act-resolve")
+    # then the survey card and the survey page are in Chinese
+    card = widget.locator("form.survey")
+    expect(card.locator("h3")).to_have_text("我们的服务怎么样？")
+    screenshot(visitor, "chinese-survey-card")
+    with visitor.context.expect_page() as opened:
+        card.get_by_role("link", name="稍后在调查页面回答").click()
+    survey = opened.value
+    expect(survey.locator("h1")).to_have_text("我们的服务怎么样？")
+    screenshot(survey, "chinese-survey-page")
+
+    # when a customer whose mail client writes Russian emails the demo's support address
+    send_mail(
+        demo, sender="Ivan Petrov <ivan@example.ru>", to="support@acme.localhost", subject="Заказ",
+        text="Где мой заказ?", headers={"Content-Language": "ru"},
+    )  # fmt: skip
+    open_conversation(agent, "Ivan Petrov")
+    agent_replies(agent, "It ships tomorrow.")
+    mark = len(demo.output())
+    agent.click("#act-resolve")
+    # then the survey email `make run` prints is in Russian
+    demo.wait_for_output(r"Насколько вы довольны полученной помощью\?", after=mark)
+    assert "Content-Language: ru" in demo.output()[mark:]
+    assert visitor.errors == [] and agent.errors == []
 
 
 def test_an_sms_conversation_from_the_readme_command(demo, new_page):

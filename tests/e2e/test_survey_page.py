@@ -66,8 +66,8 @@ def test_a_one_click_email_link_opens_the_page_and_the_answer_is_saved_then_chan
 
     # then the page shows the questions with 5 chosen, and nothing is recorded yet
     assert opened.status == 200
-    expect(page.locator("h1")).to_have_text(SURVEY_TITLE)
-    expect(page.locator("#q-csat legend")).to_have_text(QUESTIONS["csat"].text)
+    expect(page.locator("h1")).to_have_text(str(SURVEY_TITLE))
+    expect(page.locator("#q-csat legend")).to_have_text(str(QUESTIONS["csat"].text))
     expect(page.locator('input[name="csat"][value="5"]')).to_be_checked()
     assert not SurveyResponse.objects.exists()
     screenshot(page, "1-from-email")

@@ -94,3 +94,21 @@ def test_text_starting_with_a_word_that_is_no_number_is_an_ordinary_message(scal
 
 def test_separators_are_plain_punctuation():
     assert set(SEPARATORS) >= {" ", "!", ".", ","}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("٥", 5),  # Arabic-Indic
+        ("۴ ممنون", 4),  # Eastern Arabic-Indic, with a comment
+        ("５", 5),  # full-width, as a Chinese keyboard types it
+        ("３，还可以", 3),
+        ("١٠", None),  # 10: off the CSAT scale
+        ("৫", None),  # Bengali five: not a script cxhub's customers text scores in
+    ],
+)
+def test_digits_of_other_scripts_read_as_their_value(text, expected):
+    # given a CSAT question (1-5), when the customer answers with their phone's own digits
+    parsed = parse_score_reply(text, low=1, high=5)
+    # then the score is read as it is meant
+    assert (parsed.score if parsed else None) == expected

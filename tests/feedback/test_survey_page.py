@@ -55,7 +55,7 @@ def test_every_question_is_on_the_page_with_the_policy_wording(invitation):
     SurveyPolicy.objects.filter(inbox=invitation.inbox).update(wording={"csat": "Were we any good?"})
     _, body, _ = form_page(Client())
     assert "Were we any good?" in body
-    assert services.QUESTIONS["ces"].text in body and services.QUESTIONS["nps"].text in body
+    assert str(services.QUESTIONS["ces"].text) in body and str(services.QUESTIONS["nps"].text) in body
     assert 'name="nps" value="0"' in body and 'name="nps" value="10"' in body
     assert "<textarea" in body
 

@@ -73,8 +73,11 @@ RULES: dict[str, Rule] = {
     "schema": Rule("public"),
     "api-docs": Rule("public"),
     "demo": Rule("public"),
+    "i18n-widget": Rule("public", obj="language"),
+    "i18n-console": Rule("public", obj="language"),
     "console-login": Rule("login"),
     "console-logout": Rule("login", methods={"POST": {}}),
+    "console-language": Rule("page", methods={"POST": {"language": "es"}}),
     # customer side: credentials of their own
     "feedback:survey": Rule("in_url", obj="survey_token", methods={"GET": None, "POST": {"csat": "5"}}),
     "widget-session": Rule("origin", obj="widget_inbox", methods={"POST": {"name": "Zed"}}),
@@ -264,6 +267,7 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "canned": world.canned.pk,
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
+        "language": "zh-hans",
     }
     if obj == "attachment":
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}

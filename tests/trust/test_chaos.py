@@ -18,10 +18,7 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -29,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from chat.models import Conversation, Message
 from chat.widget import widget_session_start
+from tests.chat.channel_helpers import free_port
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import InboxFactory
+from tests.servers import run_database_url, uvicorn_server, wait_port
 
 from .figures import FIGURES
 
@@ -48,22 +46,6 @@ STABLE_SHARE = 0.2  # clients that keep their socket across the Redis restart
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "chaos"
 ERRORS: Counter = Counter()  # what the clients met (printed with the figures)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 class OwnRedis:
@@ -98,54 +80,17 @@ def own_redis():
 @pytest.fixture
 def server(own_redis):
     """uvicorn serving cxhub on the test database, its channel layer on our own Redis."""
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    if db.get("PASSWORD"):
-        database_url = database_url.replace("@", f":{db['PASSWORD']}@", 1)
     port = free_port()
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": run_database_url(),
         "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0",
         "CHANNEL_LAYER_PREFIX": "chaos",
         "CELERY_TASK_ALWAYS_EAGER": "true",  # no broker traffic: Redis is the thing being broken
         "DEBUG": "true",
     }
     LOGS.mkdir(parents=True, exist_ok=True)
-    log = open(LOGS / "server.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "cxhub.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-            "--ws",
-            "websockets-sansio",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_port(port)
+    with uvicorn_server(port, env=env, log=LOGS / "server.log"):
         yield port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 @dataclass

@@ -62,11 +62,30 @@ class Command(BaseCommand):
         if retention.lead_id is None:
             retention.lead = users["supervisor"]
             retention.save(update_fields=["lead"])
+        # One text per language: the console inserts the customer's (docs/i18n.md).
         CannedResponse.objects.get_or_create(
-            shortcut="thanks", defaults={"body": "Thank you for reaching out! Is there anything else I can help with?"}
+            shortcut="thanks",
+            defaults={
+                "body": "Thank you for reaching out! Is there anything else I can help with?",
+                "texts": {
+                    "zh-hans": "感谢您的联系！还有什么可以帮您的吗？",
+                    "ru": "Спасибо, что обратились к нам! Можем ли мы помочь чем-то ещё?",
+                    "es": "¡Gracias por escribirnos! ¿Hay algo más en lo que pueda ayudarle?",
+                    "ar": "شكرًا لتواصلك معنا! هل هناك أي شيء آخر يمكنني مساعدتك فيه؟",
+                },
+            },
         )
         CannedResponse.objects.get_or_create(
-            shortcut="refund", defaults={"body": "I have started your refund; it reaches your account in 3-5 days."}
+            shortcut="refund",
+            defaults={
+                "body": "I have started your refund; it reaches your account in 3-5 days.",
+                "texts": {
+                    "zh-hans": "我已为您办理退款，款项将在 3-5 天内到账。",
+                    "ru": "Возврат оформлен: деньги поступят на ваш счёт в течение 3–5 дней.",
+                    "es": "He iniciado su reembolso; llegará a su cuenta en 3-5 días.",
+                    "ar": "لقد بدأتُ إجراءات استرداد أموالك، وستصل إلى حسابك خلال 3-5 أيام.",
+                },
+            },
         )
         return users
 

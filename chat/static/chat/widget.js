@@ -2,6 +2,8 @@
 // Everything renders inside a Shadow DOM so the host page's CSS cannot reach it. Text is always
 // inserted with textContent; the protocol is DESIGN.md §4 (docs/websocket-protocol.md).
 // Works as a classic script or as type="module" (no import/export, no import.meta).
+// Its texts are in the visitor's language (docs/i18n.md): every one is marked pgettext("widget", …)
+// and comes from the cxhub origin's /i18n/widget/<language>.json; right-to-left languages mirror it.
 (function cxhubWidget() {
   "use strict";
 
@@ -25,12 +27,22 @@
   ]) {
     if (script.dataset[attribute]) IDENTITY[field] = script.dataset[attribute];
   }
+  // The visitor's language: the website's (data-locale, when it knows its user's) wins over the
+  // browser's; the server keeps it on the contact and answers with the language it speaks to them.
+  const LOCALE = {};
+  if (script.dataset.locale) LOCALE.locale = script.dataset.locale;
+  if (navigator.language) LOCALE.browser_locale = navigator.language;
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) LOCALE.time_zone = zone;
+  } catch {
+    /* no time zone: times still show in the browser's */
+  }
   const ORIGIN = new URL(script.src, document.baseURI).origin;
   const STORE_KEY = `cxhub.widget.${INBOX}`;
   const TYPING_IDLE_MS = 3000;
   const DEFAULT_MAX_BODY = 10000; // until the session answer carries the server's limit
   const COUNTER_FROM = 0.9; // the composer's counter shows from 90 % of the limit
-  const numbers = new Intl.NumberFormat("en");
   const BACKOFF_START_MS = 500;
   const BACKOFF_MAX_MS = 30000;
 
@@ -46,6 +58,49 @@
     () => {},
   );
 
+  // ------------------------------------------------------------------ language
+  // The shared module /static/chat/i18n.js (loaded like linkify.js) fetches the catalogue. Until it
+  // is here, and should it fail, texts are as written (English). First the website's or the
+  // browser's language; once the session answers, the one the server speaks to this visitor.
+  let translation = null;
+  let i18n = null;
+  const i18nLoaded = import(new URL("i18n.js", script.src).href).then(
+    (module) => {
+      i18n = module;
+    },
+    () => {},
+  );
+
+  function pgettext(context, text) {
+    return translation ? translation.pgettext(context, text) : text;
+  }
+
+  function npgettext(context, singular, plural, count) {
+    if (translation) return translation.npgettext(context, singular, plural, count);
+    return count === 1 ? singular : plural;
+  }
+
+  function interpolate(format, values) {
+    return String(format).replace(/%\(\w+\)s/g, (match) => String(values[match.slice(2, -2)]));
+  }
+
+  function formatNumber(value) {
+    return translation ? translation.number(value) : String(value);
+  }
+
+  let languageLoading = null;
+  async function useLanguage(language) {
+    await i18nLoaded;
+    if (!i18n || !language || (translation && translation.language === language)) return;
+    const next = /^en(-|$)/i.test(language)
+      ? i18n.ENGLISH
+      : await i18n.loadTranslator(`${ORIGIN}/i18n/widget/${encodeURIComponent(language)}.json`, { mode: "cors" });
+    if (next === i18n.ENGLISH && translation && !/^en(-|$)/i.test(language)) return; // keep what we have
+    translation = next;
+    localise();
+  }
+  const firstLanguage = useLanguage(LOCALE.locale || LOCALE.browser_locale || "en");
+
   // ------------------------------------------------------------------ styles
   const CSS = `
 :host { all: initial; }
@@ -58,16 +113,16 @@ button { cursor: pointer; }
 .hidden { display: none !important; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 
-.launcher { position: fixed; right: 20px; bottom: 20px; width: 60px; height: 60px; border-radius: 50%;
+.launcher { position: fixed; inset-inline-end: 20px; bottom: 20px; width: 60px; height: 60px; border-radius: 50%;
   border: 0; background: #3b5bdb; color: #fff; box-shadow: 0 6px 20px rgba(31, 42, 68, .35);
   display: grid; place-items: center; z-index: 2147483000; transition: transform .15s ease; }
 .launcher:hover { transform: scale(1.05); }
 .launcher svg { width: 28px; height: 28px; fill: currentColor; }
-.badge { position: absolute; top: -3px; right: -3px; min-width: 22px; height: 22px; padding: 0 6px;
+.badge { position: absolute; top: -3px; inset-inline-end: -3px; min-width: 22px; height: 22px; padding: 0 6px;
   border-radius: 11px; background: #e03131; color: #fff; font-size: 12px; font-weight: 700;
   display: grid; place-items: center; border: 2px solid #fff; }
 
-.panel { position: fixed; right: 20px; bottom: 92px; width: 370px; height: min(600px, calc(100vh - 120px));
+.panel { position: fixed; inset-inline-end: 20px; bottom: 92px; width: 370px; height: min(600px, calc(100vh - 120px));
   background: #fff; border-radius: 16px; box-shadow: 0 12px 48px rgba(16, 24, 40, .28);
   display: flex; flex-direction: column; overflow: hidden; z-index: 2147483000; }
 .head { background: #1f2a44; color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 10px; }
@@ -86,11 +141,11 @@ button { cursor: pointer; }
 .msg .meta { font-size: 11px; color: #667085; display: flex; gap: 6px; }
 .msg.mine { align-self: flex-end; }
 .msg.mine .meta { justify-content: flex-end; }
-.msg.mine .bubble { background: #3b5bdb; border-color: #3b5bdb; color: #fff; border-bottom-right-radius: 4px; }
+.msg.mine .bubble { background: #3b5bdb; border-color: #3b5bdb; color: #fff; border-end-end-radius: 4px; }
 .bubble a { color: #2b45b8; text-decoration: underline; overflow-wrap: anywhere; }
 .msg.mine .bubble a { color: #fff; }
 .msg.theirs { align-self: flex-start; }
-.msg.theirs .bubble { border-bottom-left-radius: 4px; }
+.msg.theirs .bubble { border-end-start-radius: 4px; }
 .msg.system { align-self: center; max-width: 95%; }
 .msg.system .meta { display: none; }
 .msg.system .bubble { background: transparent; border: 0; color: #667085; font-size: 12px; padding: 0; text-align: center; }
@@ -125,17 +180,18 @@ button { cursor: pointer; }
 .composer textarea:focus { border-color: #3b5bdb; outline: 2px solid #e8edff; }
 .composer textarea[aria-invalid="true"] { border-color: #e03131; outline-color: #ffe3e3; }
 .limit { background: #fff; border-top: 1px solid #e3e6eb; padding: 6px 12px 0; font-size: 12px; display: grid; gap: 2px; }
-.limit .counter { color: #667085; text-align: right; }
+.limit .counter { color: #667085; text-align: end; }
 .limit .counter.over { color: #c92a2a; font-weight: 600; }
 .limit .error { font-size: 12px; }
 .limit + .composer { border-top: 0; }
 .send { width: 42px; height: 42px; border-radius: 10px; border: 0; background: #3b5bdb; color: #fff; display: grid; place-items: center; }
 .send svg { width: 20px; height: 20px; fill: currentColor; }
+[dir="rtl"] .send svg { transform: scaleX(-1); }
 .send:disabled { opacity: .5; cursor: default; }
 .foot { text-align: center; font-size: 11px; color: #98a2b3; padding: 0 0 6px; background: #fff; }
 
 @media (max-width: 480px) {
-  .panel { inset: 0; width: 100vw; height: 100%; max-height: none; border-radius: 0; right: 0; bottom: 0; }
+  .panel { inset: 0; width: 100vw; height: 100%; max-height: none; border-radius: 0; }
   .launcher.panel-open { display: none; }
   .close { width: 44px; height: 44px; }
   .composer textarea { font-size: 16px; }
@@ -185,6 +241,7 @@ button { cursor: pointer; }
   function timeOf(iso) {
     const date = iso ? new Date(iso) : new Date();
     if (Number.isNaN(date.getTime())) return "";
+    if (translation) return translation.time(date);
     return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
@@ -269,28 +326,28 @@ button { cursor: pointer; }
   const badge = el("span", { class: "badge hidden", "aria-hidden": "true" });
   const launcher = el(
     "button",
-    { class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "cxhub-panel" },
+    { class: "launcher", type: "button", "aria-expanded": "false", "aria-controls": "cxhub-panel" },
     [svg(ICON_CHAT), badge],
   );
-  const title = el("h2", { id: "cxhub-title", text: "Chat with us" });
-  const subtitle = el("p", { text: "We usually reply in a few minutes." });
-  const closeButton = el("button", { class: "close", type: "button", "aria-label": "Close chat", text: "×" });
+  const title = el("h2", { id: "cxhub-title" });
+  const subtitle = el("p");
+  const closeButton = el("button", { class: "close", type: "button", text: "×" });
   const statusLine = el("div", { class: "status hidden", role: "status" });
-  const body = el("div", { class: "body", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" });
+  const body = el("div", { class: "body", role: "log", "aria-live": "polite", tabindex: "0" });
   const typingLine = el("div", { class: "typing", "aria-live": "polite" });
   // No maxlength: it would cut a pasted text without a word. The counter below says how long
   // a message may be as the limit nears, and an over-long one is refused with the reason.
   const input = el("textarea", {
     rows: "1",
-    placeholder: "Write a message…",
-    "aria-label": "Your message",
+    dir: "auto",
     "aria-describedby": "cxhub-counter",
   });
   const counter = el("div", { class: "counter", id: "cxhub-counter" });
   const limitError = el("p", { class: "error hidden", role: "alert" });
   const limitLine = el("div", { class: "limit hidden" }, [counter, limitError]);
-  const sendButton = el("button", { class: "send", type: "submit", "aria-label": "Send message" }, [svg(ICON_SEND)]);
-  const composer = el("form", { class: "composer", "aria-label": "Write a message" }, [input, sendButton]);
+  const sendButton = el("button", { class: "send", type: "submit" }, [svg(ICON_SEND)]);
+  const composer = el("form", { class: "composer" }, [input, sendButton]);
+  const foot = el("div", { class: "foot" });
   const panel = el(
     "div",
     { class: "panel hidden", id: "cxhub-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "cxhub-title" },
@@ -301,11 +358,33 @@ button { cursor: pointer; }
       typingLine,
       limitLine,
       composer,
-      el("div", { class: "foot", text: "Powered by cxhub" }),
+      foot,
     ],
   );
   const root = el("div", { class: "root" }, [panel, launcher]);
   shadow.append(root);
+
+  // The texts of the widget's frame, in the current language (again when it changes).
+  function localise() {
+    const language = translation ? translation.language : "en";
+    root.setAttribute("lang", language);
+    root.setAttribute("dir", translation ? translation.direction : "ltr");
+    launcher.setAttribute("aria-label", state.open ? pgettext("widget", "Close chat") : labelForLauncher());
+    if (!inboxInfo().name) title.textContent = pgettext("widget", "Chat with us");
+    subtitle.textContent =
+      state.agentsOnline === false
+        ? pgettext("widget", "We are away right now.")
+        : pgettext("widget", "We usually reply in a few minutes.");
+    closeButton.setAttribute("aria-label", pgettext("widget", "Close chat"));
+    body.setAttribute("aria-label", pgettext("widget", "Messages"));
+    input.setAttribute("placeholder", pgettext("widget", "Write a message…"));
+    input.setAttribute("aria-label", pgettext("widget", "Your message"));
+    sendButton.setAttribute("aria-label", pgettext("widget", "Send message"));
+    composer.setAttribute("aria-label", pgettext("widget", "Write a message"));
+    foot.textContent = pgettext("widget", "Powered by cxhub");
+    updateCounter();
+  }
+  localise();
 
   function mount() {
     document.body.append(host);
@@ -320,7 +399,7 @@ button { cursor: pointer; }
     panel.classList.remove("hidden");
     launcher.classList.add("panel-open");
     launcher.setAttribute("aria-expanded", "true");
-    launcher.setAttribute("aria-label", "Close chat");
+    launcher.setAttribute("aria-label", pgettext("widget", "Close chat"));
     launcher.querySelector("path").setAttribute("d", ICON_DOWN);
     start();
     markRead();
@@ -351,7 +430,9 @@ button { cursor: pointer; }
   });
 
   function labelForLauncher() {
-    return state.unread ? `Open chat, ${state.unread} unread message${state.unread === 1 ? "" : "s"}` : "Open chat";
+    if (!state.unread) return pgettext("widget", "Open chat");
+    const text = npgettext("widget", "Open chat, %(count)s unread message", "Open chat, %(count)s unread messages", state.unread);
+    return interpolate(text, { count: formatNumber(state.unread) });
   }
 
   function setUnread(count) {
@@ -397,7 +478,7 @@ button { cursor: pointer; }
   // ------------------------------------------------------------------ session (REST)
   async function postSession(payload) {
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    const request = { ...IDENTITY, ...(payload || {}) };
+    const request = { ...IDENTITY, ...LOCALE, ...(payload || {}) };
     if (stored.token) request.visitor_token = stored.token; // in the body, never in the URL
     const response = await fetch(`${ORIGIN}/api/v1/widget/${encodeURIComponent(INBOX)}/session`, {
       method: "POST",
@@ -413,7 +494,9 @@ button { cursor: pointer; }
       answer = null;
     }
     if (!response.ok) {
-      const error = new Error(answer?.error?.detail || `The chat is unavailable (${response.status}).`);
+      const error = new Error(
+        answer?.error?.detail || interpolate(pgettext("widget", "The chat is unavailable (%(status)s)."), { status: response.status }),
+      );
       error.fields = answer?.error?.fields || {};
       throw error;
     }
@@ -454,13 +537,14 @@ button { cursor: pointer; }
       starting = (async () => {
         try {
           // A returning visitor sends their token back and keeps their contact and history.
-          const [session] = await Promise.all([postSession({}), linkifyReady]);
+          const [session] = await Promise.all([postSession({}), linkifyReady, firstLanguage]);
+          await useLanguage(session.language);
           adoptSession(session);
           renderGreeting();
           if (needsPrechat()) showPrechat();
           connect();
         } catch (error) {
-          showStatus(error.message || "The chat is unavailable right now.");
+          showStatus(error.message || pgettext("widget", "The chat is unavailable right now."));
           starting = null;
         }
       })();
@@ -474,7 +558,7 @@ button { cursor: pointer; }
 
   function renderGreeting() {
     if (body.querySelector(".greeting")) return;
-    const text = inboxInfo().greeting || "Hi! How can we help?";
+    const text = inboxInfo().greeting || pgettext("widget", "Hi! How can we help?");
     const node = messageNode({ mine: false, name: title.textContent, body: text, time: "" });
     node.classList.add("greeting");
     body.prepend(node);
@@ -489,8 +573,8 @@ button { cursor: pointer; }
     const form = el("form", { class: `card ${className}`, "aria-label": heading, novalidate: true }, [
       el("h3", { text: heading }),
       el("p", { text: intro }),
-      nameInput ? el("label", {}, [document.createTextNode("Name"), nameInput]) : null,
-      el("label", {}, [document.createTextNode("Email"), emailInput]),
+      nameInput ? el("label", {}, [document.createTextNode(pgettext("widget", "Name")), nameInput]) : null,
+      el("label", {}, [document.createTextNode(pgettext("widget", "Email")), emailInput]),
       error,
       submit,
     ]);
@@ -501,7 +585,7 @@ button { cursor: pointer; }
       if (emailInput.value.trim()) payload.email = emailInput.value.trim();
       if (!emailInput.checkValidity()) {
         emailInput.setAttribute("aria-invalid", "true");
-        error.textContent = "Please enter a valid email address.";
+        error.textContent = pgettext("widget", "Please enter a valid email address.");
         error.classList.remove("hidden");
         emailInput.focus();
         return;
@@ -532,10 +616,10 @@ button { cursor: pointer; }
     composer.classList.add("hidden");
     const form = profileForm({
       className: "prechat",
-      heading: "Before we start",
-      intro: "Tell us who you are so we can follow up if the chat gets cut off.",
+      heading: pgettext("widget", "Before we start"),
+      intro: pgettext("widget", "Tell us who you are so we can follow up if the chat gets cut off."),
       withName: true,
-      submitLabel: "Start chat",
+      submitLabel: pgettext("widget", "Start chat"),
       onDone(node, payload) {
         if (payload.email) stored.offlineEmailGiven = true; // the offline notice need not ask again
         saveState();
@@ -550,7 +634,9 @@ button { cursor: pointer; }
 
   function setAgentsOnline(online) {
     state.agentsOnline = online;
-    subtitle.textContent = online ? "We usually reply in a few minutes." : "We are away right now.";
+    subtitle.textContent = online
+      ? pgettext("widget", "We usually reply in a few minutes.")
+      : pgettext("widget", "We are away right now.");
     const existing = body.querySelector(".offline");
     if (online) {
       if (existing) existing.remove();
@@ -559,14 +645,15 @@ button { cursor: pointer; }
     if (existing || stored.offlineEmailGiven || body.querySelector(".prechat")) return;
     const form = profileForm({
       className: "offline",
-      heading: "No one is online right now",
-      intro: "Leave your email and your question: we will answer by email as soon as we are back.",
+      heading: pgettext("widget", "No one is online right now"),
+      intro: pgettext("widget", "Leave your email and your question: we will answer by email as soon as we are back."),
       withName: false,
-      submitLabel: "Email me the answer",
+      submitLabel: pgettext("widget", "Email me the answer"),
       onDone(node, payload) {
         stored.offlineEmailGiven = true;
         saveState();
-        node.replaceWith(el("div", { class: "thanks", role: "status", text: `Thanks! We will reply to ${payload.email}.` }));
+        const thanks = interpolate(pgettext("widget", "Thanks! We will reply to %(email)s."), { email: payload.email });
+        node.replaceWith(el("div", { class: "thanks", role: "status", text: thanks }));
       },
     });
     body.append(form);
@@ -627,7 +714,7 @@ button { cursor: pointer; }
           state.attempts += 1;
           start();
         } else {
-          showStatus("The chat is unavailable right now.");
+          showStatus(pgettext("widget", "The chat is unavailable right now."));
         }
         return;
       }
@@ -643,7 +730,7 @@ button { cursor: pointer; }
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** state.attempts);
     const jittered = delay / 2 + Math.random() * (delay / 2);
     state.attempts += 1;
-    showStatus("Reconnecting…");
+    showStatus(pgettext("widget", "Reconnecting…"));
     state.reconnectTimer = setTimeout(connect, jittered);
   }
 
@@ -747,9 +834,9 @@ button { cursor: pointer; }
       if (card && card.matches("form.survey")) {
         const submit = card.querySelector("button[type=submit]");
         submit.disabled = false;
-        submit.textContent = "Send my answer";
+        submit.textContent = pgettext("widget", "Send my answer");
         const error = card.querySelector(".error");
-        error.textContent = frame.detail || "Your answer was not saved.";
+        error.textContent = frame.detail || pgettext("widget", "Your answer was not saved.");
         error.classList.remove("hidden");
         return;
       }
@@ -759,20 +846,21 @@ button { cursor: pointer; }
       state.pending.delete(frame.client_msg_id);
       entry.node.classList.remove("pending");
       entry.node.classList.add("failed");
-      entry.node.querySelector(".meta-status").textContent = frame.code === "body_too_long" ? "Not sent: too long" : "Not sent";
+      entry.node.querySelector(".meta-status").textContent =
+        frame.code === "body_too_long" ? pgettext("widget", "Not sent: too long") : pgettext("widget", "Not sent");
       if (frame.code === "body_too_long") {
         // The server's limit is the rule: give the text back to shorten it, and say why.
         if (!input.value.trim()) input.value = entry.body;
         autoGrow();
         updateCounter();
-        showLimitError(frame.detail || "This message is too long to send.");
+        showLimitError(frame.detail || pgettext("widget", "This message is too long to send."));
         return;
       }
     }
     const text =
       frame.code === "rate_limited"
-        ? "You are sending messages too fast; please wait a moment."
-        : frame.detail || "Something went wrong.";
+        ? pgettext("widget", "You are sending messages too fast; please wait a moment.")
+        : frame.detail || pgettext("widget", "Something went wrong.");
     showStatus(text);
     setTimeout(() => {
       if (statusLine.textContent === text) showStatus("");
@@ -786,7 +874,8 @@ button { cursor: pointer; }
     saveState();
     const closedNote = body.querySelector(`.closed-note[data-conversation="${conversation.id}"]`);
     if (conversation.status === "resolved" && !closedNote) {
-      const note = messageNode({ mine: false, body: "This conversation was closed. Write again any time.", kind: "system" });
+      const text = pgettext("widget", "This conversation was closed. Write again any time.");
+      const note = messageNode({ mine: false, body: text, kind: "system" });
       note.classList.add("closed-note");
       note.dataset.conversation = String(conversation.id);
       body.append(note);
@@ -806,13 +895,13 @@ button { cursor: pointer; }
   function messageNode({ mine, name, body: text, time, kind }) {
     const status = el("span", { class: "meta-status" });
     const meta = el("div", { class: "meta" }, [
-      el("span", { class: "sender", text: mine ? "You" : name || "Support" }),
+      el("span", { class: "sender", text: mine ? pgettext("widget", "You") : name || pgettext("widget", "Support") }),
       el("span", { text: time ? "·" : "", "aria-hidden": "true" }),
       el("time", { text: time }),
       status,
     ]);
     const classes = ["msg", kind === "system" ? "system" : mine ? "mine" : "theirs"];
-    return el("div", { class: classes.join(" ") }, [meta, appendLinkified(el("div", { class: "bubble" }), text)]);
+    return el("div", { class: classes.join(" ") }, [meta, appendLinkified(el("div", { class: "bubble", dir: "auto" }), text)]);
   }
 
   function receiveMessage(message) {
@@ -906,9 +995,13 @@ button { cursor: pointer; }
     const limit = state.maxBody;
     const over = count > limit;
     const near = count >= Math.ceil(limit * COUNTER_FROM);
+    const figures = { count: formatNumber(count), limit: formatNumber(limit), over: formatNumber(count - limit) };
     counter.textContent = over
-      ? `${numbers.format(count)} / ${numbers.format(limit)} characters: ${numbers.format(count - limit)} too many`
-      : `${numbers.format(count)} / ${numbers.format(limit)} characters`;
+      ? interpolate(
+          npgettext("widget", "%(count)s / %(limit)s characters: %(over)s too many", "%(count)s / %(limit)s characters: %(over)s too many", count - limit),
+          figures,
+        )
+      : interpolate(pgettext("widget", "%(count)s / %(limit)s characters"), figures);
     counter.classList.toggle("over", over);
     input.setAttribute("aria-invalid", over ? "true" : "false");
     if (!over) limitError.classList.add("hidden");
@@ -929,8 +1022,13 @@ button { cursor: pointer; }
     if (count > state.maxBody) {
       // Refused here, with the reason; the text stays in the box to be shortened.
       showLimitError(
-        `This message is too long to send: at most ${numbers.format(state.maxBody)} characters ` +
-          `(${numbers.format(count - state.maxBody)} too many). Shorten it or send it in parts.`,
+        interpolate(
+          pgettext(
+            "widget",
+            "This message is too long to send: at most %(limit)s characters (%(over)s too many). Shorten it or send it in parts.",
+          ),
+          { limit: formatNumber(state.maxBody), over: formatNumber(count - state.maxBody) },
+        ),
       );
       input.focus();
       return;
@@ -938,7 +1036,7 @@ button { cursor: pointer; }
     const clientMsgId = uuid();
     const node = messageNode({ mine: true, body: text, time: timeOf() });
     node.classList.add("pending");
-    node.querySelector(".meta-status").textContent = "Sending…";
+    node.querySelector(".meta-status").textContent = pgettext("widget", "Sending…");
     body.append(node);
     state.pending.set(clientMsgId, { node, body: text });
     input.value = "";
@@ -989,8 +1087,8 @@ button { cursor: pointer; }
       hideTheirTyping();
       return;
     }
-    const name = (frame.sender && frame.sender.name) || frame.name || "An agent";
-    typingLine.textContent = `${name} is typing…`;
+    const name = (frame.sender && frame.sender.name) || frame.name || pgettext("widget", "An agent");
+    typingLine.textContent = interpolate(pgettext("widget", "%(name)s is typing…"), { name });
     clearTimeout(state.theirTypingTimer);
     state.theirTypingTimer = setTimeout(hideTheirTyping, 6000);
   }
@@ -1022,7 +1120,11 @@ button { cursor: pointer; }
 
   function scoreLabel(value, question) {
     const end = value === question.min ? question.low_label : value === question.max ? question.high_label : "";
-    return `${value} of ${question.max}${end ? `, ${end}` : ""}`;
+    const figures = { value: formatNumber(value), max: formatNumber(question.max), label: end };
+    return interpolate(
+      end ? pgettext("widget", "%(value)s of %(max)s, %(label)s") : pgettext("widget", "%(value)s of %(max)s"),
+      figures,
+    );
   }
 
   function showSurvey(frame) {
@@ -1033,12 +1135,12 @@ button { cursor: pointer; }
     const titleText = typeof frame.title === "string" ? frame.title : "";
     const card = el("form", { class: "card survey", "aria-label": titleText || null });
     if (titleText) card.append(el("h3", { text: titleText }));
-    const submit = el("button", { class: "primary", type: "submit", text: "Send my answer", disabled: true });
+    const submit = el("button", { class: "primary", type: "submit", text: pgettext("widget", "Send my answer"), disabled: true });
     let comment = null;
     for (const question of questions) {
       const kind = question.key;
       if (!question.scored) {
-        comment = el("textarea", { maxlength: "2000", name: kind });
+        comment = el("textarea", { maxlength: "2000", name: kind, dir: "auto" });
         comment.addEventListener("input", () => {
           submit.disabled = !comment.value.trim() && !Object.keys(answers).length;
         });
@@ -1078,7 +1180,13 @@ button { cursor: pointer; }
     }
     const error = el("p", { class: "error hidden", role: "alert" });
     const href = typeof frame.url === "string" && /^https?:\/\//.test(frame.url) ? frame.url : surveyUrl(token);
-    const link = el("a", { class: "link", href, target: "_blank", rel: "noopener", text: "Answer later on the survey page" });
+    const link = el("a", {
+      class: "link",
+      href,
+      target: "_blank",
+      rel: "noopener",
+      text: pgettext("widget", "Answer later on the survey page"),
+    });
     if (questions.length) card.append(error, submit);
     card.append(link);
     card.addEventListener("submit", (event) => {
@@ -1087,12 +1195,15 @@ button { cursor: pointer; }
       if (comment && comment.value.trim()) frameOut.comment = comment.value.trim();
       if (Object.keys(frameOut).length <= 2) return;
       if (!send(frameOut)) {
-        error.textContent = "You are offline; your answer was not sent. Try again in a moment or use the survey page.";
+        error.textContent = pgettext(
+          "widget",
+          "You are offline; your answer was not sent. Try again in a moment or use the survey page.",
+        );
         error.classList.remove("hidden");
         return;
       }
       submit.disabled = true;
-      submit.textContent = "Sending…";
+      submit.textContent = pgettext("widget", "Sending…");
       state.surveySending = token;
     });
     state.surveys.set(token, card);
@@ -1105,8 +1216,14 @@ button { cursor: pointer; }
     if (state.surveySending === token) state.surveySending = null;
     const card = state.surveys.get(token);
     const thanks = el("div", { class: "thanks", role: "status" }, [
-      document.createTextNode("Thank you for your feedback! "),
-      el("a", { class: "link", href: surveyUrl(token || ""), target: "_blank", rel: "noopener", text: "Change your answer" }),
+      document.createTextNode(`${pgettext("widget", "Thank you for your feedback!")} `),
+      el("a", {
+        class: "link",
+        href: surveyUrl(token || ""),
+        target: "_blank",
+        rel: "noopener",
+        text: pgettext("widget", "Change your answer"),
+      }),
     ]);
     if (card) {
       const hadFocus = card.contains(shadow.activeElement);

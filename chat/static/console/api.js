@@ -1,10 +1,11 @@
 // A small fetch wrapper for the console: JSON in and out, the CSRF token, errors as exceptions.
+import { format, gettext } from "./i18n.js";
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
 export class ApiError extends Error {
   constructor(status, payload) {
-    const detail = payload?.error?.detail || `Request failed (${status})`;
+    const detail = payload?.error?.detail || format(gettext("Request failed (%(status)s)"), { status });
     super(detail);
     this.status = status;
     this.code = payload?.error?.code || "http_error";

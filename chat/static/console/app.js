@@ -3,17 +3,21 @@
 import { askNotificationPermission, beep, notificationsAvailable, notify } from "./alerts.js";
 import { api, apiAll } from "./api.js";
 import {
+  CHANNEL_LABELS,
   channelBadge,
   clear,
   contactLabel,
+  dateOnly,
   dateTime,
   el,
   relative,
   statusBadge,
   toast,
   uuid,
+  valueLabel,
 } from "./dom.js";
 import { applyFilterUi } from "./filters.js";
+import { format, gettext, ngettext, number } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
@@ -28,7 +32,7 @@ const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 };
 const BODY_MAX = Number(root.dataset.bodyMaxChars) || 10000;
 const COUNTER_FROM = 0.9; // the counter shows from 90 % of the limit
 const NEAR_BOTTOM_PX = 48; // "at the bottom" for following new messages
-const CHANNEL_NAMES = { web: "Web chat", email: "Email", sms: "SMS" };
+const CHANNEL_NAMES = CHANNEL_LABELS;
 
 const $ = (id) => document.getElementById(id);
 const list = $("conv-list");
@@ -115,7 +119,7 @@ async function loadList() {
     renderList();
     if (IS_SUPERVISOR) loadPredictions(state.order, (ids) => ids.forEach(refreshListItem));
   } catch (error) {
-    toast(`Could not load conversations: ${error.message}`, { error: true });
+    toast(format(gettext("Could not load conversations: %(error)s"), { error: error.message }), { error: true });
   } finally {
     if (mine === listRequest) list.setAttribute("aria-busy", "false");
   }
@@ -133,7 +137,7 @@ function reloadListSoon() {
 function renderList() {
   clear(list);
   if (!state.order.length) {
-    list.append(el("li", { class: "empty", text: "No conversations match these filters." }));
+    list.append(el("li", { class: "empty", text: gettext("No conversations match these filters.") }));
     return;
   }
   for (const id of state.order) list.append(listItem(state.conversations.get(id)));
@@ -141,7 +145,7 @@ function renderList() {
 
 function listItem(conversation) {
   const current = state.current && state.current.id === conversation.id;
-  const assignee = conversation.assignee ? conversation.assignee.name : "Unassigned";
+  const assignee = conversation.assignee ? conversation.assignee.name : gettext("Unassigned");
   const button = el(
     "button",
     {
@@ -157,9 +161,14 @@ function listItem(conversation) {
       el("span", { class: "meta" }, [
         channelBadge(conversation.last_customer_channel || conversation.inbox?.channel),
         statusBadge(conversation.status),
+<<<<<<< HEAD
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: conversation.priority }) : null,
         conversation.contact?.at_risk ? el("span", { class: "badge badge-risk", text: "at risk" }) : null,
         IS_SUPERVISOR ? predictionBadge(conversation.id) : null,
+=======
+        PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }) : null,
+        conversation.contact?.at_risk ? el("span", { class: "badge badge-risk", text: gettext("at risk") }) : null,
+>>>>>>> main
         el("span", { text: `${conversation.inbox?.name || ""} · ${assignee}` }),
       ]),
     ],
@@ -193,12 +202,12 @@ async function loadSupervisor() {
         new Date(a.opened_at) - new Date(b.opened_at),
     );
     const queueList = clear($("queue"));
-    $("queue-count").textContent = `(${queue.length})`;
-    if (!queue.length) queueList.append(el("li", { class: "muted", text: "Nobody is waiting." }));
+    $("queue-count").textContent = `(${number(queue.length)})`;
+    if (!queue.length) queueList.append(el("li", { class: "muted", text: gettext("Nobody is waiting.") }));
     for (const conversation of queue.slice(0, 15)) {
       queueList.append(
         el("li", {}, [
-          el("span", { class: `badge badge-${conversation.priority}`, text: conversation.priority }),
+          el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }),
           el("a", {
             href: `/console/c/${conversation.id}/`,
             text: contactLabel(conversation.contact),
@@ -207,7 +216,7 @@ async function loadSupervisor() {
               openConversation(conversation.id);
             },
           }),
-          el("span", { class: "muted", text: `waiting ${relative(conversation.opened_at)}` }),
+          el("span", { class: "muted", text: format(gettext("opened %(when)s"), { when: relative(conversation.opened_at) }) }),
         ]),
       );
     }
@@ -218,11 +227,11 @@ async function loadSupervisor() {
       load.append(
         el("div", { class: "load-row" }, [
           el("span", {}, [
-            el("span", { class: `badge badge-${agent.availability === "online" ? "open" : agent.availability === "busy" ? "pending" : "resolved"}`, text: agent.availability }),
+            el("span", { class: `badge badge-${agent.availability === "online" ? "open" : agent.availability === "busy" ? "pending" : "resolved"}`, text: valueLabel(agent.availability) }),
             ` ${agent.display_name}`,
           ]),
-          el("span", { class: "muted", text: `${open} / ${agent.capacity}` }),
-          el("div", { class: "load-bar", role: "img", "aria-label": `${agent.display_name}: ${open} of ${agent.capacity} open conversations` }, [
+          el("span", { class: "muted", text: `${number(open)} / ${number(agent.capacity)}` }),
+          el("div", { class: "load-bar", role: "img", "aria-label": format(ngettext("%(name)s: %(open)s of %(capacity)s open conversation", "%(name)s: %(open)s of %(capacity)s open conversations", agent.capacity), { name: agent.display_name, open: number(open), capacity: number(agent.capacity) }) }, [
             el("span", { class: open >= agent.capacity ? "full" : "", style: null, dataset: { width: String(share) } }),
           ]),
         ]),
@@ -231,7 +240,7 @@ async function loadSupervisor() {
     // Widths through the CSSOM (allowed by a strict CSP, unlike style attributes in markup).
     for (const bar of load.querySelectorAll(".load-bar span")) bar.style.width = `${bar.dataset.width}%`;
   } catch (error) {
-    toast(`Could not load the queue: ${error.message}`, { error: true });
+    toast(format(gettext("Could not load the queue: %(error)s"), { error: error.message }), { error: true });
   }
 }
 
@@ -242,7 +251,7 @@ async function openConversation(id, { push = true } = {}) {
   try {
     conversation = await api(`/api/v1/conversations/${id}/`);
   } catch (error) {
-    toast(error.status === 404 ? "That conversation does not exist or is not in your inboxes." : error.message, { error: true });
+    toast(error.status === 404 ? gettext("That conversation does not exist or is not in your inboxes.") : error.message, { error: true });
     return;
   }
   state.current = conversation;
@@ -276,7 +285,7 @@ async function openConversation(id, { push = true } = {}) {
       api(`/api/v1/conversations/${id}/events/`).catch(() => []),
     ]);
   } catch (error) {
-    toast(`Could not load the conversation: ${error.message}`, { error: true });
+    toast(format(gettext("Could not load the conversation: %(error)s"), { error: error.message }), { error: true });
     return;
   }
   if (!state.current || state.current.id !== id) return;
@@ -354,16 +363,16 @@ function renderHeader() {
   subject.hidden = !conversation.subject;
   const badges = clear($("convo-badges"));
   badges.append(statusBadge(conversation.status));
-  if (PRIORITY_RANK[conversation.priority] >= 2) badges.append(el("span", { class: `badge badge-${conversation.priority}`, text: conversation.priority }));
-  if (conversation.contact?.at_risk) badges.append(el("span", { class: "badge badge-risk", text: "at risk" }));
-  badges.append(el("span", { class: "muted", text: `${conversation.inbox?.name || ""} · ${conversation.assignee ? conversation.assignee.name : "unassigned"}${conversation.team ? ` · ${conversation.team.name}` : ""}` }));
+  if (PRIORITY_RANK[conversation.priority] >= 2) badges.append(el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }));
+  if (conversation.contact?.at_risk) badges.append(el("span", { class: "badge badge-risk", text: gettext("at risk") }));
+  badges.append(el("span", { class: "muted", text: `${conversation.inbox?.name || ""} · ${conversation.assignee ? conversation.assignee.name : gettext("unassigned")}${conversation.team ? ` · ${conversation.team.name}` : ""}` }));
   const resolved = conversation.status === "resolved";
   $("act-resolve").hidden = resolved;
   $("act-snooze").hidden = resolved || conversation.status === "snoozed";
   $("act-unsnooze").hidden = conversation.status !== "snoozed";
   $("act-reopen").hidden = !resolved;
   if (conversation.status === "snoozed" && conversation.snoozed_until) {
-    badges.append(el("span", { class: "muted", text: `snoozed until ${dateTime(conversation.snoozed_until)}` }));
+    badges.append(el("span", { class: "muted", text: format(gettext("snoozed until %(when)s"), { when: dateTime(conversation.snoozed_until) }) }));
   }
   $("act-assign-me").hidden = resolved || conversation.assignee?.id === ME;
   $("act-transfer").hidden = resolved;
@@ -396,7 +405,7 @@ function renderEarlier(contact, conversation) {
     const details = el("details", { class: "earlier", dataset: { conversationId: String(other.id) } }, [
       el("summary", {}, [
         el("span", { class: "earlier-conv-meta" }, [
-          `Earlier conversation · ${dateTime(other.opened_at)} · ${other.inbox?.name || ""} · ${other.message_count ?? "?"} messages `,
+          `${format(ngettext("Earlier conversation · %(when)s · %(inbox)s · %(count)s message", "Earlier conversation · %(when)s · %(inbox)s · %(count)s messages", other.message_count ?? 0), { when: dateTime(other.opened_at), inbox: other.inbox?.name || "", count: other.message_count ?? "?" })} `,
           statusBadge(other.status),
         ]),
       ]),
@@ -409,14 +418,14 @@ function renderEarlier(contact, conversation) {
         const messages = await messagesOf(other.id);
         for (const message of messages) body.append(messageNode(message, other.subject));
         renderSurveysFor(other.id, body);
-        if (!messages.length) body.append(el("p", { class: "muted", text: "No messages." }));
+        if (!messages.length) body.append(el("p", { class: "muted", text: gettext("No messages.") }));
       } catch (error) {
         body.append(el("p", { class: "muted", text: error.message }));
       }
     });
     timeline.append(details);
   }
-  if (earlier.length) timeline.append(el("div", { class: "divider", text: `This conversation · opened ${dateTime(conversation.opened_at)}` }));
+  if (earlier.length) timeline.append(el("div", { class: "divider", text: format(gettext("This conversation · opened %(when)s"), { when: dateTime(conversation.opened_at) }) }));
 }
 
 function surveyText(answer) {
@@ -432,17 +441,21 @@ function isDetractor(answer) {
 }
 
 function surveyLabel(answer) {
-  if (answer.status === "expired") return "expired without an answer";
-  if (answer.status === "sent" || (!answer.answered_at && !surveyText(answer))) return `sent${answer.channel ? ` by ${answer.channel}` : ""}, no answer yet`;
-  return surveyText(answer) || "answered";
+  if (answer.status === "expired") return gettext("expired without an answer");
+  if (answer.status === "sent" || (!answer.answered_at && !surveyText(answer))) {
+    return answer.channel
+      ? format(gettext("sent by %(channel)s, no answer yet"), { channel: CHANNEL_NAMES[answer.channel] || answer.channel })
+      : gettext("sent, no answer yet");
+  }
+  return surveyText(answer) || gettext("answered");
 }
 
 function surveyNode(answer) {
   const answered = Boolean(answer.answered_at || surveyText(answer));
   const node = el("div", { class: `survey-inline${answered ? (isDetractor(answer) ? " detractor" : "") : " pending"}` }, [
-    el("strong", { text: "Survey: " }),
+    el("strong", { text: `${gettext("Survey:")} ` }),
     surveyLabel(answer),
-    answer.agent?.name ? el("span", { class: "muted", text: ` · rated ${answer.agent.name}` }) : null,
+    answer.agent?.name ? el("span", { class: "muted", text: ` · ${format(gettext("rated %(agent)s"), { agent: answer.agent.name })}` }) : null,
     answer.comment ? el("span", {}, [" — ", el("q", { text: answer.comment })]) : null,
     answer.answered_at ? el("span", { class: "muted", text: ` · ${dateTime(answer.answered_at)}` }) : null,
   ]);
@@ -461,7 +474,6 @@ function renderSurveysFor(conversationId, container) {
   }
 }
 
-const number = (n) => Number(n).toLocaleString("en-US");
 
 function messageNode(message, conversationSubject = state.current?.subject) {
   const kind = message.sender?.kind;
@@ -476,27 +488,29 @@ function messageNode(message, conversationSubject = state.current?.subject) {
     el("div", { class: "msg-meta" }, [
       el("span", { class: "sender", text: message.sender?.name || kind || "" }),
       channelBadge(message.channel),
-      message.is_note ? el("span", { class: "badge badge-note", text: "internal note" }) : null,
+      message.is_note ? el("span", { class: "badge badge-note", text: gettext("internal note") }) : null,
       el("time", { datetime: message.created_at, text: dateTime(message.created_at), title: message.created_at }),
-      failed ? el("span", { class: "badge badge-high", text: "not delivered" }) : null,
+      failed ? el("span", { class: "badge badge-high", text: gettext("not delivered") }) : null,
     ]),
-    message.subject && !sameSubject(message.subject, conversationSubject) ? el("p", { class: "msg-subject", text: `Subject: ${message.subject}` }) : null,
+    message.subject && !sameSubject(message.subject, conversationSubject) ? el("p", { class: "msg-subject", text: format(gettext("Subject: %(subject)s"), { subject: message.subject }) }) : null,
     // Links are built as <a> elements by linkify (http, https and mailto only); the rest stays text.
-    el("div", { class: "bubble" }, [linkify(message.body || "")]),
+    el("div", { class: "bubble", dir: "auto" }, [linkify(message.body || "")]),
     files.length
       ? el(
           "ul",
           { class: "msg-files" },
-          files.map((file) => el("li", {}, [el("a", { href: file.url, download: file.name || "", text: file.name || "attachment" })])),
+          files.map((file) => el("li", {}, [el("a", { href: file.url, download: file.name || "", text: file.name || gettext("attachment") })])),
         )
       : null,
     cut
       ? el("p", {
           class: "msg-shortened",
-          text: `Message shortened: ${number(cut.over_by)} characters over the limit.${cut.attachment ? ` The full text is attached (${cut.attachment}).` : ""}`,
+          text: cut.attachment
+            ? format(gettext("Message shortened: %(over)s characters over the limit. The full text is attached (%(file)s)."), { over: number(cut.over_by), file: cut.attachment })
+            : format(gettext("Message shortened: %(over)s characters over the limit."), { over: number(cut.over_by) }),
         })
       : null,
-    failed ? el("p", { class: "delivery-error", role: "note", text: `Not delivered: ${message.delivery_error || "no reason was given"}` }) : null,
+    failed ? el("p", { class: "delivery-error", role: "note", text: format(gettext("Not delivered: %(reason)s"), { reason: message.delivery_error || gettext("no reason was given") }) }) : null,
   ]);
 }
 
@@ -573,12 +587,13 @@ function appendMessage(message, { follow = false } = {}) {
   addToTimeline(() => placeMessage(message), { follow });
 }
 
-function whoBy(event) {
-  return event.actor?.name ? ` by ${event.actor.name}` : "";
+/** "<text> by <agent>" when an agent did it, else the text alone. */
+function byWhom(text, event) {
+  return event.actor?.name ? format(gettext("%(what)s by %(agent)s"), { what: text, agent: event.actor.name }) : text;
 }
 
 function agentName(ref) {
-  return ref ? ref.name || `agent #${ref.id}` : "";
+  return ref ? ref.name || format(gettext("agent #%(id)s"), { id: ref.id }) : "";
 }
 
 /** The words of one timeline line. */
@@ -587,28 +602,29 @@ function eventText(event) {
   switch (event.kind) {
     case "assigned": {
       const assignee = agentName(data.assignee);
-      if (data.reason === "first_reply") return `Assigned to ${assignee} (first reply)`;
-      if (!event.actor) return `Assigned to ${assignee} (automatic routing)`;
-      return `Assigned to ${assignee}${event.actor.id === data.assignee?.id ? "" : whoBy(event)}`;
+      if (data.reason === "first_reply") return format(gettext("Assigned to %(agent)s (first reply)"), { agent: assignee });
+      if (!event.actor) return format(gettext("Assigned to %(agent)s (automatic routing)"), { agent: assignee });
+      const assigned = format(gettext("Assigned to %(agent)s"), { agent: assignee });
+      return event.actor.id === data.assignee?.id ? assigned : byWhom(assigned, event);
     }
     case "unassigned":
-      return event.actor ? `Unassigned${whoBy(event)}` : "Unassigned (back to the queue)";
+      return event.actor ? byWhom(gettext("Unassigned"), event) : gettext("Unassigned (back to the queue)");
     case "transferred": {
       const to = [agentName(data.to_agent), data.to_team?.name].filter(Boolean).join(" · ");
-      return `Transferred to ${to || "the queue"}${whoBy(event)}`;
+      return byWhom(to ? format(gettext("Transferred to %(to)s"), { to }) : gettext("Transferred to the queue"), event);
     }
     case "priority_changed":
-      return `Priority ${data.from} → ${data.to}${whoBy(event)}`;
+      return byWhom(format(gettext("Priority %(from)s → %(to)s"), { from: valueLabel(data.from), to: valueLabel(data.to) }), event);
     case "snoozed":
-      return `Snoozed until ${dateTime(data.until)}${whoBy(event)}`;
+      return byWhom(format(gettext("Snoozed until %(when)s"), { when: dateTime(data.until) }), event);
     case "woke":
-      if (data.reason === "agent") return `Unsnoozed${whoBy(event)}`;
-      if (data.reason === "message") return "Woke up: the customer wrote";
-      return "Woke up: the snooze time came";
+      if (data.reason === "agent") return byWhom(gettext("Unsnoozed"), event);
+      if (data.reason === "message") return gettext("Woke up: the customer wrote");
+      return gettext("Woke up: the snooze time came");
     case "resolved":
-      return data.by_bot ? "Resolved by the bot" : `Resolved${whoBy(event)}`;
+      return data.by_bot ? gettext("Resolved by the bot") : byWhom(gettext("Resolved"), event);
     case "reopened":
-      return `Reopened${whoBy(event)}`;
+      return byWhom(gettext("Reopened"), event);
     default:
       return event.kind;
   }
@@ -657,27 +673,46 @@ function section(titleText, children) {
   return el("section", { class: "panel-section" }, [el("h3", { text: titleText }), ...children]);
 }
 
+/** "Russian (русский) · from their email", in the agent's words. */
+function languageText(info) {
+  const source = {
+    browser: gettext("from their browser"),
+    email: gettext("from their email"),
+    website: gettext("from the website"),
+    agent: gettext("set by an agent"),
+  }[info.source];
+  const name = info.name === info.name_local ? info.name : `${info.name} (${info.name_local})`;
+  return source ? `${name} · ${source}` : name;
+}
+
+/** The language to write to the current customer in: theirs, else their inbox's default. */
+function customerLanguage() {
+  return state.contact?.locale || state.current?.inbox?.language || "";
+}
+
 function renderContact(contact) {
   clear(contactPane);
   if (!contact) {
-    contactPane.append(el("p", { class: "muted", text: "Contact details are unavailable." }));
+    contactPane.append(el("p", { class: "muted", text: gettext("Contact details are unavailable.") }));
     return;
   }
   contactPane.append(el("h2", { class: "contact-name", text: contactLabel(contact) }));
   if (contact.at_risk) {
     contactPane.append(
       el("div", { class: "at-risk", role: "note" }, [
-        "At risk",
-        contact.at_risk_until ? el("span", { class: "muted", text: ` until ${dateTime(contact.at_risk_until)}` }) : null,
+        gettext("At risk"),
+        contact.at_risk_until ? el("span", { class: "muted", text: ` ${format(gettext("until %(when)s"), { when: dateTime(contact.at_risk_until) })}` }) : null,
       ]),
     );
   }
   const details = el("dl", { class: "kv" });
   for (const [label, value] of [
-    ["Email", contact.email],
-    ["Phone", contact.phone],
-    ["External id", contact.external_id],
-    ["Since", contact.created_at && new Date(contact.created_at).toLocaleDateString()],
+    [gettext("Email"), contact.email],
+    [gettext("Phone"), contact.phone],
+    [gettext("External id"), contact.external_id],
+    [gettext("Language"), contact.language ? languageText(contact.language) : ""],
+    [gettext("Time zone"), contact.time_zone],
+    [gettext("Since"), dateOnly(contact.created_at)],
   ]) {
     if (value) details.append(el("dt", { text: label }), el("dd", { text: value }));
   }
@@ -690,20 +725,20 @@ function renderContact(contact) {
         el("span", { class: "badge", text: identity.kind }),
         el("span", { class: "value", text: identity.value, title: identity.value }),
         identity.verified
-          ? el("span", { class: "verified", text: "✓", title: "verified", "aria-label": "verified" })
-          : el("span", { class: "unverified", text: "unverified" }),
+          ? el("span", { class: "verified", text: "✓", title: gettext("verified"), "aria-label": gettext("verified") })
+          : el("span", { class: "unverified", text: gettext("unverified") }),
       ]),
     );
   }
-  if (!contact.identities?.length) identities.append(el("li", { class: "muted", text: "None yet." }));
-  contactPane.append(section("Identities", [identities]));
+  if (!contact.identities?.length) identities.append(el("li", { class: "muted", text: gettext("None yet.") }));
+  contactPane.append(section(gettext("Identities"), [identities]));
 
   const attributes = el("dl", { class: "kv" });
   for (const [key, value] of Object.entries(contact.attributes || {})) {
     attributes.append(el("dt", { text: key }), el("dd", { text: typeof value === "object" ? JSON.stringify(value) : String(value) }));
   }
-  if (!Object.keys(contact.attributes || {}).length) attributes.append(el("dd", { class: "muted", text: "No attributes." }));
-  contactPane.append(section("Attributes", [attributes]));
+  if (!Object.keys(contact.attributes || {}).length) attributes.append(el("dd", { class: "muted", text: gettext("No attributes.") }));
+  contactPane.append(section(gettext("Attributes"), [attributes]));
 
   const conversations = el("ul", { class: "plain-list" });
   for (const other of contact.conversations || []) {
@@ -712,7 +747,7 @@ function renderContact(contact) {
       el("li", {}, [
         statusBadge(other.status),
         current
-          ? el("span", { text: `${dateTime(other.opened_at)} (this one)` })
+          ? el("span", { text: format(gettext("%(when)s (this one)"), { when: dateTime(other.opened_at) }) })
           : el("a", {
               href: `/console/c/${other.id}/`,
               text: `${dateTime(other.opened_at)} · ${other.inbox?.name || ""}`,
@@ -724,7 +759,7 @@ function renderContact(contact) {
       ]),
     );
   }
-  contactPane.append(section("Conversations", [conversations]));
+  contactPane.append(section(gettext("Conversations"), [conversations]));
 
   const surveys = el("ul", { class: "plain-list" });
   for (const answer of contact.survey_history || []) {
@@ -739,8 +774,8 @@ function renderContact(contact) {
     );
     if (answer.comment) surveys.append(el("li", {}, [el("q", { text: answer.comment })]));
   }
-  if (!contact.survey_history?.length) surveys.append(el("li", { class: "muted", text: "No survey answers yet." }));
-  contactPane.append(section("Satisfaction", [surveys]));
+  if (!contact.survey_history?.length) surveys.append(el("li", { class: "muted", text: gettext("No survey answers yet.") }));
+  contactPane.append(section(gettext("Satisfaction"), [surveys]));
 
   if (state.failures.size) {
     const problems = el("ul", { class: "plain-list delivery-problems" });
@@ -749,19 +784,19 @@ function renderContact(contact) {
         el("li", {}, [
           channelBadge(message.channel),
           el("span", { class: "muted", text: dateTime(message.created_at) }),
-          el("span", { class: "reason", text: message.delivery_error || "no reason was given" }),
+          el("span", { class: "reason", text: message.delivery_error || gettext("no reason was given") }),
         ]),
       );
     }
-    contactPane.append(section("Delivery problems", [problems]));
+    contactPane.append(section(gettext("Delivery problems"), [problems]));
   }
 }
 
 // ------------------------------------------------------------------ reply box
 noteToggle.addEventListener("change", () => {
   composer.classList.toggle("note-mode", noteToggle.checked);
-  replyBox.placeholder = noteToggle.checked ? "Write an internal note (never shown to the customer)…" : "Write a reply…";
-  $("send-reply").textContent = noteToggle.checked ? "Add note" : "Send";
+  replyBox.placeholder = noteToggle.checked ? gettext("Write an internal note (never shown to the customer)…") : gettext("Write a reply…");
+  $("send-reply").textContent = noteToggle.checked ? gettext("Add note") : gettext("Send");
   updateComposer();
 });
 
@@ -776,12 +811,15 @@ function updateComposer() {
   const over = length - BODY_MAX;
   replyCount.hidden = length < BODY_MAX * COUNTER_FROM;
   replyCount.classList.toggle("over", over > 0);
-  replyCount.textContent = over > 0 ? `${number(over)} over the limit (${number(length)} / ${number(BODY_MAX)})` : `${number(length)} / ${number(BODY_MAX)}`;
+  replyCount.textContent =
+    over > 0
+      ? format(gettext("%(over)s over the limit (%(length)s / %(limit)s)"), { over: number(over), length: number(length), limit: number(BODY_MAX) })
+      : `${number(length)} / ${number(BODY_MAX)}`;
   if (over > 0) replyBox.setAttribute("aria-invalid", "true");
   else replyBox.removeAttribute("aria-invalid");
   replyChannel.disabled = noteToggle.checked || Boolean(state.noReplyChannel);
   let hint = state.sendError || "";
-  if (!hint && state.noReplyChannel && !noteToggle.checked) hint = "No channel can reach this customer; you can still add an internal note.";
+  if (!hint && state.noReplyChannel && !noteToggle.checked) hint = gettext("No channel can reach this customer; you can still add an internal note.");
   replyHint.textContent = hint;
   replyHint.classList.toggle("error", Boolean(hint));
 }
@@ -797,11 +835,11 @@ composer.addEventListener("submit", async (event) => {
   const body = replyBox.value.trim();
   if (!body) return;
   if (characters(body) > BODY_MAX) {
-    refuseToSend(`Too long to send: at most ${number(BODY_MAX)} characters. Shorten it or split it in two.`);
+    refuseToSend(format(gettext("Too long to send: at most %(limit)s characters. Shorten it or split it in two."), { limit: number(BODY_MAX) }));
     return;
   }
   if (!noteToggle.checked && state.noReplyChannel) {
-    refuseToSend("No channel can reach this customer; you can still add an internal note.");
+    refuseToSend(gettext("No channel can reach this customer; you can still add an internal note."));
     return;
   }
   const payload = { body, is_note: noteToggle.checked, client_msg_id: uuid() };
@@ -816,7 +854,7 @@ composer.addEventListener("submit", async (event) => {
     appendMessage(message, { follow: true });
     sendTyping(false);
   } catch (error) {
-    refuseToSend(`Not sent: ${error.message}`);
+    refuseToSend(format(gettext("Not sent: %(reason)s"), { reason: error.message }));
     if (error.code === "channel_unavailable") refreshCurrent();
   } finally {
     button.disabled = false;
@@ -896,7 +934,7 @@ async function showCanned() {
           onmousedown: (event) => event.preventDefault(),
           onclick: () => insertCanned(item),
         },
-        [el("span", { class: "shortcut", text: `/${item.shortcut}` }), el("span", { class: "preview", text: item.body })],
+        [el("span", { class: "shortcut", text: `/${item.shortcut}` }), el("span", { class: "preview", text: (item.texts && item.texts[customerLanguage()]) || item.body })],
       ),
     );
   });
@@ -928,8 +966,10 @@ function insertCanned(item) {
   const typedLength = typed ? typed[0].length : 0;
   const before = replyBox.value.slice(0, caret - typedLength);
   const after = replyBox.value.slice(caret);
-  replyBox.value = before + item.body + after;
-  const position = before.length + item.body.length;
+  // One text per language: the customer's when the response has it (canned responses' `texts`).
+  const text = (item.texts && item.texts[customerLanguage()]) || item.body;
+  replyBox.value = before + text + after;
+  const position = before.length + text.length;
   replyBox.setSelectionRange(position, position);
   hideCanned();
   replyBox.focus();
@@ -956,10 +996,10 @@ async function act(path, body, done) {
 }
 
 const ignore = () => {}; // act() has shown the error already
-$("act-assign-me").addEventListener("click", () => act("assign", { assignee: ME }, () => toast("Assigned to you.")).catch(ignore));
-$("act-resolve").addEventListener("click", () => act("resolve", null, () => toast("Resolved.")).catch(ignore));
-$("act-reopen").addEventListener("click", () => act("reopen", null, () => toast("Reopened.")).catch(ignore));
-$("act-unsnooze").addEventListener("click", () => act("unsnooze", null, () => toast("Open again.")).catch(ignore));
+$("act-assign-me").addEventListener("click", () => act("assign", { assignee: ME }, () => toast(gettext("Assigned to you."))).catch(ignore));
+$("act-resolve").addEventListener("click", () => act("resolve", null, () => toast(gettext("Resolved."))).catch(ignore));
+$("act-reopen").addEventListener("click", () => act("reopen", null, () => toast(gettext("Reopened."))).catch(ignore));
+$("act-unsnooze").addEventListener("click", () => act("unsnooze", null, () => toast(gettext("Open again."))).catch(ignore));
 
 const transferDialog = $("transfer-dialog");
 const transferAgent = $("transfer-agent");
@@ -969,12 +1009,12 @@ const AVAILABILITY_ORDER = { online: 0, busy: 1, offline: 2 };
 async function loadTransferCandidates() {
   const conversation = state.current;
   transferAgent.disabled = true;
-  $("transfer-agent-status").textContent = "Loading agents…";
+  $("transfer-agent-status").textContent = gettext("Loading agents…");
   let agents;
   try {
     agents = await api("/api/v1/agents/", { params: { inbox: conversation.inbox.id } });
   } catch (error) {
-    $("transfer-agent-status").textContent = `Could not load the agents: ${error.message}`;
+    $("transfer-agent-status").textContent = format(gettext("Could not load the agents: %(error)s"), { error: error.message });
     return;
   }
   agents = agents.results || agents;
@@ -992,7 +1032,12 @@ async function loadTransferCandidates() {
         value: String(agent.id),
         dataset: { availability: agent.availability },
         class: `availability-${agent.availability}${full ? " full" : ""}`,
-        text: `${agent.display_name} — ${agent.availability} · ${open} / ${agent.capacity} open${full ? " (full)" : ""}`,
+        text: format(full ? gettext("%(name)s — %(availability)s · %(open)s / %(capacity)s open (full)") : gettext("%(name)s — %(availability)s · %(open)s / %(capacity)s open"), {
+          name: agent.display_name,
+          availability: valueLabel(agent.availability),
+          open: number(open),
+          capacity: number(agent.capacity),
+        }),
       }),
     );
   }
@@ -1000,7 +1045,7 @@ async function loadTransferCandidates() {
   // A list box: every candidate's availability and load in view at once.
   transferAgent.size = Math.min(8, agents.length + 1);
   transferAgent.disabled = false;
-  $("transfer-agent-status").textContent = agents.length ? "" : "Nobody else can take conversations of this inbox.";
+  $("transfer-agent-status").textContent = agents.length ? "" : gettext("Nobody else can take conversations of this inbox.");
 }
 
 $("act-transfer").addEventListener("click", () => {
@@ -1016,14 +1061,14 @@ $("transfer-form").addEventListener("submit", async (event) => {
   const agent = $("transfer-agent").value;
   const team = $("transfer-team").value;
   if (!agent && !team) {
-    $("transfer-error").textContent = "Pick an agent, a team, or both.";
+    $("transfer-error").textContent = gettext("Pick an agent, a team, or both.");
     $("transfer-error").hidden = false;
     return;
   }
   try {
     await act("transfer", { agent: agent ? Number(agent) : null, team: team ? Number(team) : null, note: $("transfer-note").value });
     transferDialog.close();
-    toast("Transferred.");
+    toast(gettext("Transferred."));
     openConversation(state.current.id, { push: false });
   } catch (error) {
     $("transfer-error").textContent = error.message;
@@ -1053,7 +1098,7 @@ async function snoozeUntil(until) {
   try {
     await act("snooze", { until: until.toISOString() });
     snoozeDialog.close();
-    toast(`Snoozed until ${dateTime(until.toISOString())}.`);
+    toast(format(gettext("Snoozed until %(when)s."), { when: dateTime(until.toISOString()) }));
   } catch (error) {
     $("snooze-error").textContent = error.message;
     $("snooze-error").hidden = false;
@@ -1075,7 +1120,7 @@ $("snooze-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const until = new Date($("snooze-until").value);
   if (Number.isNaN(until.getTime())) {
-    $("snooze-error").textContent = "Pick a date and a time.";
+    $("snooze-error").textContent = gettext("Pick a date and a time.");
     $("snooze-error").hidden = false;
     return;
   }
@@ -1150,7 +1195,8 @@ function alertNewMessage(message) {
   beep();
   const watching = state.current && state.current.id === message.conversation_id && !document.hidden;
   if (!watching) {
-    notify(`New message from ${message.sender?.name || "a customer"}`, message.body || "", () => openConversation(message.conversation_id));
+    const sender = message.sender?.name || gettext("a customer");
+    notify(format(gettext("New message from %(sender)s"), { sender }), message.body || "", () => openConversation(message.conversation_id));
   }
 }
 
@@ -1273,11 +1319,11 @@ function offerNotifications() {
   if (!notificationsAvailable() || Notification.permission !== "default") return;
   if (localStorage.getItem("cxhub.console.notifications") === "not-now") return;
   const bar = el("div", { class: "notify-bar" }, [
-    el("span", { text: "Get a desktop notification when a customer writes?" }),
+    el("span", { text: gettext("Get a desktop notification when a customer writes?") }),
     el("button", {
       type: "button",
       class: "btn btn-small",
-      text: "Turn on",
+      text: gettext("Turn on"),
       onclick: async () => {
         await askNotificationPermission();
         bar.remove();
@@ -1286,7 +1332,7 @@ function offerNotifications() {
     el("button", {
       type: "button",
       class: "btn btn-small btn-quiet",
-      text: "Not now",
+      text: gettext("Not now"),
       onclick: () => {
         localStorage.setItem("cxhub.console.notifications", "not-now");
         bar.remove();

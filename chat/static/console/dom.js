@@ -1,4 +1,5 @@
 // DOM helpers for the console: every piece of text goes in through textContent, never innerHTML.
+import { format, gettext, language, pgettext } from "./i18n.js";
 
 export function el(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
@@ -22,21 +23,46 @@ export function clear(node) {
   return node;
 }
 
-const CHANNEL_LABELS = { web: "Web chat", email: "Email", sms: "SMS", api: "API" };
+export const CHANNEL_LABELS = {
+  web: gettext("Web chat"),
+  email: gettext("Email"),
+  sms: gettext("SMS"),
+  api: gettext("API"),
+};
 
 export function channelBadge(channel) {
   if (!channel) return null;
-  return el("span", { class: `badge badge-${channel}`, text: CHANNEL_LABELS[channel] || channel, title: `Channel: ${channel}` });
+  const label = CHANNEL_LABELS[channel] || channel;
+  return el("span", { class: `badge badge-${channel}`, text: label, title: format(gettext("Channel: %(channel)s"), { channel: label }) });
+}
+
+// The words of the API's values (statuses, priorities, availability) in the agent's language.
+export const VALUE_LABELS = {
+  open: pgettext("status", "open"),
+  pending: pgettext("status", "pending"),
+  snoozed: pgettext("status", "snoozed"),
+  resolved: pgettext("status", "resolved"),
+  low: pgettext("priority", "low"),
+  normal: pgettext("priority", "normal"),
+  high: pgettext("priority", "high"),
+  urgent: pgettext("priority", "urgent"),
+  online: pgettext("availability", "online"),
+  busy: pgettext("availability", "busy"),
+  offline: pgettext("availability", "offline"),
+};
+
+export function valueLabel(value) {
+  return VALUE_LABELS[value] || value;
 }
 
 export function statusBadge(status) {
-  return el("span", { class: `badge badge-${status}`, text: status });
+  return el("span", { class: `badge badge-${status}`, text: valueLabel(status) });
 }
 
 export function time(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return date.toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit" });
 }
 
 export function dateTime(iso) {
@@ -44,21 +70,27 @@ export function dateTime(iso) {
   const date = new Date(iso);
   const today = new Date();
   if (date.toDateString() === today.toDateString()) return time(iso);
-  return date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return date.toLocaleString(language, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
+
+export function dateOnly(iso) {
+  return iso ? new Date(iso).toLocaleDateString(language) : "";
+}
+
+const spans = new Intl.RelativeTimeFormat(language, { style: "narrow", numeric: "auto" });
 
 export function relative(iso) {
   if (!iso) return "";
   const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
-  if (seconds < 60) return "now";
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h`;
-  return `${Math.floor(seconds / 86400)} d`;
+  if (seconds < 60) return spans.format(0, "second");
+  if (seconds < 3600) return spans.format(-Math.floor(seconds / 60), "minute");
+  if (seconds < 86400) return spans.format(-Math.floor(seconds / 3600), "hour");
+  return spans.format(-Math.floor(seconds / 86400), "day");
 }
 
 export function contactLabel(contact) {
-  if (!contact) return "Unknown";
-  return contact.name || contact.email || contact.phone || `Contact #${contact.id}`;
+  if (!contact) return gettext("Unknown");
+  return contact.name || contact.email || contact.phone || format(gettext("Contact #%(id)s"), { id: contact.id });
 }
 
 let toastTimer = null;

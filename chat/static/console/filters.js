@@ -4,11 +4,14 @@
 // console.css. Importing this module also makes every open menu close on Escape and when a click
 // lands elsewhere.
 
+import { format, ngettext, number } from "./i18n.js";
+
 const MAX_NAMED = 2;
 
 function baseLabel(details) {
-  const key = details.dataset.filter || "";
-  return details.dataset.label || key.charAt(0).toUpperCase() + key.slice(1);
+  // The summary's own words as the page rendered them (in the agent's language), kept once.
+  if (!details.dataset.label) details.dataset.label = details.querySelector("summary").textContent.trim();
+  return details.dataset.label;
 }
 
 /** Rewrite every chip's summary (under `root`) from its ticked checkboxes. */
@@ -17,9 +20,8 @@ export function applyFilterUi(root = document) {
     const checked = Array.from(details.querySelectorAll("input:checked"), (i) => i.parentElement.textContent.trim());
     const summary = details.querySelector("summary");
     const base = baseLabel(details);
-    summary.textContent = checked.length
-      ? `${base}: ${checked.length > MAX_NAMED ? `${checked.length} selected` : checked.join(", ")}`
-      : base;
+    const selected = format(ngettext("%(count)s selected", "%(count)s selected", checked.length), { count: number(checked.length) });
+    summary.textContent = checked.length ? `${base}: ${checked.length > MAX_NAMED ? selected : checked.join(", ")}` : base;
     summary.classList.toggle("active", checked.length > 0);
   }
 }

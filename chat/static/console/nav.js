@@ -19,3 +19,10 @@ if (select && !select.disabled) {
     }
   });
 }
+
+// The console's language (the agent's profile): a plain form, sent as soon as a language is picked.
+const languageForm = document.getElementById("language-form");
+if (languageForm) {
+  languageForm.querySelector(".js-hidden")?.setAttribute("hidden", "");
+  document.getElementById("language-switch").addEventListener("change", () => languageForm.requestSubmit());
+}

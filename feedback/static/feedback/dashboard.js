@@ -4,7 +4,11 @@
 // Chart.js comes from npm (node_modules, served as /static/vendor/chart.js/), never a CDN.
 import { applyFilterUi } from "../console/filters.js";
 import { LiveSocket } from "../console/live.js";
+<<<<<<< HEAD
 import { renderSatisfaction } from "./satisfaction.js";
+=======
+import { format as fill, gettext, language, ngettext } from "../console/i18n.js";
+>>>>>>> main
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const withQuery = (path, extra) => {
@@ -22,19 +26,28 @@ async function get(url) {
 
 // name, label, kind (percent | score | nps | seconds | ratio | count), higher is better?
 const KPIS = [
-  ["csat_percent", "CSAT", "percent", true],
-  ["ces_average", "CES (1–7)", "score", true],
-  ["nps", "NPS", "nps", true],
-  ["response_rate", "Response rate", "percent", true],
-  ["first_response_seconds", "First response (median)", "seconds", false, "median"],
-  ["first_response_seconds", "First response (p90)", "seconds", false, "p90"],
-  ["resolution_seconds", "Resolution time (median)", "seconds", false, "median"],
-  ["first_contact_resolution", "First-contact resolution", "percent", true],
-  ["recontact_rate_7d", "Recontact within 7 days", "percent", false],
-  ["channel_switch_rate", "Channel switches", "percent", false],
-  ["reopen_rate", "Reopened", "percent", false],
-  ["at_risk_contacts", "Contacts at risk now", "count", false],
+  ["csat_percent", gettext("CSAT"), "percent", true],
+  ["ces_average", gettext("CES (1–7)"), "score", true],
+  ["nps", gettext("NPS"), "nps", true],
+  ["response_rate", gettext("Response rate"), "percent", true],
+  ["first_response_seconds", gettext("First response (median)"), "seconds", false, "median"],
+  ["first_response_seconds", gettext("First response (p90)"), "seconds", false, "p90"],
+  ["resolution_seconds", gettext("Resolution time (median)"), "seconds", false, "median"],
+  ["first_contact_resolution", gettext("First-contact resolution"), "percent", true],
+  ["recontact_rate_7d", gettext("Recontact within 7 days"), "percent", false],
+  ["channel_switch_rate", gettext("Channel switches"), "percent", false],
+  ["reopen_rate", gettext("Reopened"), "percent", false],
+  ["at_risk_contacts", gettext("Contacts at risk now"), "count", false],
 ];
+
+// Numbers as the agent's language writes them (a comma for decimals in Spanish and Russian…).
+const fixedFormats = new Map();
+function fixed(value, digits) {
+  if (!fixedFormats.has(digits)) {
+    fixedFormats.set(digits, new Intl.NumberFormat(language, { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false }));
+  }
+  return fixedFormats.get(digits).format(value);
+}
 
 function valueOf(figure, part) {
   if (!figure) return null;
@@ -47,34 +60,39 @@ const MINUS = "\u2212";
 function format(value, kind) {
   if (value === null || value === undefined) return "—";
   let text;
-  if (kind === "percent") text = `${value.toFixed(1)} %`;
-  else if (kind === "score") text = value.toFixed(2);
-  else if (kind === "nps") text = value.toFixed(0);
-  else if (kind === "count") text = String(value);
+  if (kind === "percent") text = fill(gettext("%(value)s %"), { value: fixed(value, 1) });
+  else if (kind === "score") text = fixed(value, 2);
+  else if (kind === "nps") text = fixed(value, 0);
+  else if (kind === "count") text = fixed(value, 0);
   else if (kind === "seconds") {
     const size = Math.abs(value);
-    if (size < 90) text = `${value.toFixed(0)} s`;
-    else if (size < 5400) text = `${(value / 60).toFixed(1)} min`;
-    else text = `${(value / 3600).toFixed(1)} h`;
-  } else text = value.toFixed(2);
+    if (size < 90) text = fill(gettext("%(value)s s"), { value: fixed(value, 0) });
+    else if (size < 5400) text = fill(gettext("%(value)s min"), { value: fixed(value / 60, 1) });
+    else text = fill(gettext("%(value)s h"), { value: fixed(value / 3600, 1) });
+  } else text = fixed(value, 2);
   return text.replace(/^-/, MINUS);
 }
 
 /** A change between two periods: a share's in percentage points, anything else in its own unit. */
 function formatChange(delta, kind) {
   const size = Math.abs(delta);
-  const text = kind === "percent" ? `${size.toFixed(1)} pp` : format(size, kind);
-  if (parseFloat(text) === 0) return { text, direction: 0 };
+  const text = kind === "percent" ? fill(gettext("%(value)s pp"), { value: fixed(size, 1) }) : format(size, kind);
+  if (Number(size.toFixed(kind === "percent" ? 1 : 2)) === 0) return { text, direction: 0 };
   return { text: `${delta < 0 ? MINUS : "+"}${text}`, direction: Math.sign(delta) };
 }
 
 function explain(figure, part) {
-  if (!figure) return "no data";
+  if (!figure) return gettext("no data");
   if ("median" in figure) {
-    return `${part || "median"} over ${figure.count} conversations (mean ${format(figure.mean, "seconds")}); formula v${figure.version}`;
+    const text = part === "p90"
+      ? ngettext("p90 over %(count)s conversation (mean %(mean)s); formula v%(version)s", "p90 over %(count)s conversations (mean %(mean)s); formula v%(version)s", figure.count)
+      : ngettext("median over %(count)s conversation (mean %(mean)s); formula v%(version)s", "median over %(count)s conversations (mean %(mean)s); formula v%(version)s", figure.count);
+    return fill(text, { count: figure.count, mean: format(figure.mean, "seconds"), version: figure.version });
   }
-  if (figure.denominator === null) return `${figure.numerator} contacts; formula v${figure.version}`;
-  return `${figure.numerator} ÷ ${figure.denominator}; formula v${figure.version}`;
+  if (figure.denominator === null) {
+    return fill(ngettext("%(count)s contact; formula v%(version)s", "%(count)s contacts; formula v%(version)s", figure.numerator), { count: figure.numerator, version: figure.version });
+  }
+  return fill(gettext("%(numerator)s ÷ %(denominator)s; formula v%(version)s"), figure);
 }
 
 const kpiCards = new Map(); // "name:part" → the card's parts, made once and updated in place
@@ -118,7 +136,12 @@ function renderKpis(summary) {
     const current = valueOf(now, part);
     const previous = valueOf(before, part);
     const parts = kpiCard(name, label, part);
-    parts.text = `${label}: ${explain(now, part)}. Previous period: ${format(previous, kind)} (${explain(before, part)}).`;
+    parts.text = fill(gettext("%(label)s: %(now)s. Previous period: %(previous)s (%(before)s)."), {
+      label,
+      now: explain(now, part),
+      previous: format(previous, kind),
+      before: explain(before, part),
+    });
     parts.card.title = parts.text;
     parts.value.textContent = format(current, kind);
     parts.trend.className = "kpi-trend";
@@ -126,9 +149,9 @@ function renderKpis(summary) {
       const change = formatChange(current - previous, kind);
       if (change.direction) parts.trend.classList.add((change.direction > 0) === higherIsBetter ? "up-good" : "down-bad");
       const arrow = change.direction > 0 ? "▲" : change.direction < 0 ? "▼" : "■";
-      parts.trend.textContent = `${arrow} ${change.text} vs ${format(previous, kind)}`;
+      parts.trend.textContent = `${arrow} ${fill(gettext("%(change)s vs %(previous)s"), { change: change.text, previous: format(previous, kind) })}`;
     } else {
-      parts.trend.textContent = `previous: ${format(previous, kind)}`;
+      parts.trend.textContent = fill(gettext("previous: %(previous)s"), { previous: format(previous, kind) });
     }
     parts.ratio.textContent = explain(now, part);
     if (!parts.card.isConnected) holder.append(parts.card);
@@ -203,29 +226,29 @@ async function load() {
   const csatFigures = csatSeries.buckets.map((b) => b.figure);
   const npsFigures = npsSeries.buckets.map((b) => b.figure);
   chart("chart-trend", "line", days, [
-    { label: "CSAT %", data: csatFigures.map((f) => f.value) },
-    { label: "NPS", data: npsFigures.map((f) => f.value) },
+    { label: gettext("CSAT %"), data: csatFigures.map((f) => f.value) },
+    { label: gettext("NPS"), data: npsFigures.map((f) => f.value) },
   ], [csatFigures, npsFigures]);
   const dist = charts.distributions;
   const scale = [...Array(11).keys()];
   chart("chart-distribution", "bar", scale.map(String), [
-    { label: "CSAT (1–5)", data: scale.map((s) => dist.csat[s] ?? null) },
-    { label: "CES (1–7)", data: scale.map((s) => dist.ces[s] ?? null) },
-    { label: "NPS (0–10)", data: scale.map((s) => dist.nps[s] ?? null) },
+    { label: gettext("CSAT (1–5)"), data: scale.map((s) => dist.csat[s] ?? null) },
+    { label: gettext("CES (1–7)"), data: scale.map((s) => dist.ces[s] ?? null) },
+    { label: gettext("NPS (0–10)"), data: scale.map((s) => dist.nps[s] ?? null) },
   ], null);
   chart("chart-channel", "bar", byChannel.rows.map((r) => r.label), [
-    { label: "CSAT %", data: byChannel.rows.map((r) => r.figure.value) },
+    { label: gettext("CSAT %"), data: byChannel.rows.map((r) => r.figure.value) },
   ], [byChannel.rows.map((r) => r.figure)]);
   chart("chart-agent", "bar", byAgent.rows.map((r) => r.label), [
-    { label: "CSAT %", data: byAgent.rows.map((r) => r.figure.value) },
+    { label: gettext("CSAT %"), data: byAgent.rows.map((r) => r.figure.value) },
   ], [byAgent.rows.map((r) => r.figure)], { indexAxis: "y" });
   const frt = charts.csat_by_first_response;
   chart("chart-frt", "bar", frt.map((r) => r.label), [
-    { label: "CSAT %", data: frt.map((r) => r.figure.value) },
+    { label: gettext("CSAT %"), data: frt.map((r) => r.figure.value) },
   ], [frt.map((r) => r.figure)]);
   const ces = charts.ces_by_channel_switches;
-  chart("chart-ces-switch", "bar", ces.map((r) => `${r.label} ${r.label === "1" ? "switch" : "switches"}`), [
-    { label: "CES average", data: ces.map((r) => r.figure.value) },
+  chart("chart-ces-switch", "bar", ces.map((r) => fill(ngettext("%(count)s switch", "%(count)s switches", Number.parseInt(r.label, 10) || 0), { count: r.label })), [
+    { label: gettext("CES average"), data: ces.map((r) => r.figure.value) },
   ], [ces.map((r) => r.figure)]);
 }
 
@@ -245,13 +268,13 @@ async function readFigures() {
     await load();
     document.body.dataset.dashboard = "ready";
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
-    setLive(`Live · updated ${new Date().toLocaleTimeString()}`);
+    setLive(fill(gettext("Live · updated %(time)s"), { time: new Date().toLocaleTimeString(language) }));
   } catch (error) {
     if (!kpiCards.size) {
-      document.getElementById("kpis").textContent = `Could not load the figures (${error.message}).`;
+      document.getElementById("kpis").textContent = fill(gettext("Could not load the figures (%(error)s)."), { error: error.message });
       document.body.dataset.dashboard = "error";
     } else {
-      setLive(`Could not refresh the figures (${error.message}); they are as of the last update.`);
+      setLive(fill(gettext("Could not refresh the figures (%(error)s); they are as of the last update."), { error: error.message }));
     }
   } finally {
     refresh.running = false;
@@ -313,8 +336,8 @@ const socket = new MetricsSocket({
   },
   onStatus: (status) => {
     document.body.dataset.live = status;
-    if (status === "reconnecting") setLive("Live updates paused: reconnecting…");
-    if (status === "logged-out") setLive("Live updates stopped: you are logged out.");
+    if (status === "reconnecting") setLive(gettext("Live updates paused: reconnecting…"));
+    if (status === "logged-out") setLive(gettext("Live updates stopped: you are logged out."));
   },
 });
 
