@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from chat.models import AuditLog, Conversation, ConversationEvent, Inbox, Message
 from cxhub.db import update_rows
@@ -772,7 +773,11 @@ def prediction_document(row: SatisfactionScore | None) -> dict:
         "expected_csat": row.expected_csat,
         "likely_unhappy": row.likely_unhappy,
         "is_open": row.is_open,
-        "reasons": row.reasons,
+        # the labels in the reader's language (stored in English, marked in feedback/satisfaction.py)
+        "reasons": [
+            reason | {"label": gettext(satisfaction.LABELS.get(reason.get("feature"), reason.get("label", "")))}
+            for reason in row.reasons or []
+        ],  # fmt: skip
         "answered_csat": row.csat,
         "text_sentiment": row.text_sentiment,
         "model_version": row.model_version,

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import cache, lru_cache
 
+from django.utils.translation import gettext_noop  # labels marked here, translated where they are shown
+
 from .metrics import RECONTACT_WINDOW, cell_key, csat_satisfied, local_day
 
 FEATURE_VERSION = 1
@@ -49,27 +51,27 @@ class Feature:
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("first_response_log", "First response", "duration"),
-    Feature("no_agent_reply", "No agent reply", "flag"),
-    Feature("duration_log", "Time open", "duration"),  # to the first resolution, or so far
-    Feature("customer_messages_log", "Customer messages", "count_log"),
-    Feature("messages_before_reply_log", "Customer messages before the first reply", "count_log"),
-    Feature("agent_messages_log", "Agent replies", "count_log"),
-    Feature("transfers", "Transfers", "count"),
-    Feature("channel_switches", "Channel switches", "count"),
-    Feature("reopens", "Reopened", "count"),
-    Feature("is_recontact", "Came back within 7 days of a resolution", "flag"),
-    Feature("recontacted_later", "Wrote again within 7 days of the resolution", "flag"),
-    Feature("opened_at_risk", "At risk when it opened", "flag"),
-    Feature("priority_rank", "Priority", "priority"),
-    Feature("sentiment_mean", "Customer's words, on average", "sentiment"),
-    Feature("sentiment_min", "Customer's most negative message", "sentiment"),
-    Feature("sentiment_last", "Customer's last message", "sentiment"),
-    Feature("text_sentiment", "Customer's words scored", "flag"),
+    Feature("first_response_log", gettext_noop("First response"), "duration"),
+    Feature("no_agent_reply", gettext_noop("No agent reply"), "flag"),
+    Feature("duration_log", gettext_noop("Time open"), "duration"),  # to the first resolution, or so far
+    Feature("customer_messages_log", gettext_noop("Customer messages"), "count_log"),
+    Feature("messages_before_reply_log", gettext_noop("Customer messages before the first reply"), "count_log"),
+    Feature("agent_messages_log", gettext_noop("Agent replies"), "count_log"),
+    Feature("transfers", gettext_noop("Transfers"), "count"),
+    Feature("channel_switches", gettext_noop("Channel switches"), "count"),
+    Feature("reopens", gettext_noop("Reopened"), "count"),
+    Feature("is_recontact", gettext_noop("Came back within 7 days of a resolution"), "flag"),
+    Feature("recontacted_later", gettext_noop("Wrote again within 7 days of the resolution"), "flag"),
+    Feature("opened_at_risk", gettext_noop("At risk when it opened"), "flag"),
+    Feature("priority_rank", gettext_noop("Priority"), "priority"),
+    Feature("sentiment_mean", gettext_noop("Customer's words, on average"), "sentiment"),
+    Feature("sentiment_min", gettext_noop("Customer's most negative message"), "sentiment"),
+    Feature("sentiment_last", gettext_noop("Customer's last message"), "sentiment"),
+    Feature("text_sentiment", gettext_noop("Customer's words scored"), "flag"),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
-CATEGORY_LABELS = {"channel": "Channel", "inbox": "Inbox", "team": "Team"}
+CATEGORY_LABELS = {"channel": gettext_noop("Channel"), "inbox": gettext_noop("Inbox"), "team": gettext_noop("Team")}
 
 
 # --- the customer's words --------------------------------------------------------------------

@@ -161,14 +161,9 @@ function listItem(conversation) {
       el("span", { class: "meta" }, [
         channelBadge(conversation.last_customer_channel || conversation.inbox?.channel),
         statusBadge(conversation.status),
-<<<<<<< HEAD
-        PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: conversation.priority }) : null,
-        conversation.contact?.at_risk ? el("span", { class: "badge badge-risk", text: "at risk" }) : null,
-        IS_SUPERVISOR ? predictionBadge(conversation.id) : null,
-=======
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }) : null,
         conversation.contact?.at_risk ? el("span", { class: "badge badge-risk", text: gettext("at risk") }) : null,
->>>>>>> main
+        IS_SUPERVISOR ? predictionBadge(conversation.id) : null,
         el("span", { text: `${conversation.inbox?.name || ""} · ${assignee}` }),
       ]),
     ],

@@ -4,19 +4,20 @@
 // (/api/v1/satisfaction/conversations/, docs/metrics.md). Text goes in as text, never as HTML.
 import { api } from "./api.js";
 import { clear, el } from "./dom.js";
+import { format, gettext } from "./i18n.js";
 
 const CHUNK = 200; // the API's limit per request
 const predictions = new Map(); // conversation id → the API's prediction document
+const percentOf = (probability) => Math.round(probability * 100);
 
 /** The list's badge for a conversation: "likely unhappy" when an open one is predicted so. */
 export function predictionBadge(id) {
   const prediction = predictions.get(id);
   if (!prediction?.available || !prediction.likely_unhappy) return null;
-  const percent = Math.round(prediction.satisfied_probability * 100);
   return el("span", {
     class: "badge badge-unhappy",
-    text: "likely unhappy",
-    title: `Predicted: ${percent} % chance of CSAT 4 or 5`,
+    text: gettext("likely unhappy"),
+    title: format(gettext("Predicted: %(percent)s % chance of CSAT 4 or 5"), { percent: percentOf(prediction.satisfied_probability) }),
     dataset: { prediction: "likely-unhappy" },
   });
 }
@@ -42,8 +43,10 @@ export async function loadPredictions(ids, changed) {
 }
 
 function reasonText(reason) {
-  const arrow = reason.effect === "lowers" ? "\u2193" : "\u2191";
-  return `${arrow} ${reason.label}: ${reason.value} (${reason.effect} satisfaction)`;
+  const text = reason.effect === "lowers"
+    ? gettext("\u2193 %(feature)s: %(value)s (lowers satisfaction)")
+    : gettext("\u2191 %(feature)s: %(value)s (raises satisfaction)");
+  return format(text, { feature: reason.label, value: reason.value });
 }
 
 /** The prediction panel of the open conversation (`holder`), read again from the API. */
@@ -60,19 +63,22 @@ export async function showPrediction(id, holder, isCurrent) {
   clear(holder);
   holder.hidden = false;
   if (!prediction.available) {
-    holder.append(el("span", { class: "muted", text: `No predicted satisfaction: ${prediction.explanation}` }));
+    holder.append(el("span", { class: "muted", text: format(gettext("No predicted satisfaction: %(why)s"), { why: prediction.explanation }) }));
     return;
   }
-  const percent = Math.round(prediction.satisfied_probability * 100);
+  const answered = prediction.answered_csat !== null && prediction.answered_csat !== undefined;
   const line = el("p", { class: "prediction-line" }, [
-    el("span", { class: "prediction-title", text: "Predicted satisfaction" }),
-    el("span", { text: `${percent} % chance of CSAT 4–5 · expected ${prediction.expected_csat.toFixed(1)}/5` }),
-    prediction.likely_unhappy ? el("span", { class: "badge badge-unhappy", text: "likely unhappy" }) : null,
-    prediction.answered_csat !== null && prediction.answered_csat !== undefined
-      ? el("span", { class: "muted", text: `answered: ${prediction.answered_csat}/5` })
-      : null,
+    el("span", { class: "prediction-title", text: gettext("Predicted satisfaction") }),
+    el("span", {
+      text: format(gettext("%(percent)s % chance of CSAT 4–5 · expected %(score)s/5"), {
+        percent: percentOf(prediction.satisfied_probability),
+        score: prediction.expected_csat.toFixed(1),
+      }),
+    }),
+    prediction.likely_unhappy ? el("span", { class: "badge badge-unhappy", text: gettext("likely unhappy") }) : null,
+    answered ? el("span", { class: "muted", text: format(gettext("answered: %(score)s/5"), { score: prediction.answered_csat }) }) : null,
   ]);
-  const reasons = el("ul", { class: "prediction-reasons", "aria-label": "What weighs most" });
+  const reasons = el("ul", { class: "prediction-reasons", "aria-label": gettext("What weighs most") });
   for (const reason of prediction.reasons || []) {
     reasons.append(el("li", { class: `reason-${reason.effect}`, text: reasonText(reason) }));
   }

@@ -4,11 +4,8 @@
 // Chart.js comes from npm (node_modules, served as /static/vendor/chart.js/), never a CDN.
 import { applyFilterUi } from "../console/filters.js";
 import { LiveSocket } from "../console/live.js";
-<<<<<<< HEAD
-import { renderSatisfaction } from "./satisfaction.js";
-=======
 import { format as fill, gettext, language, ngettext } from "../console/i18n.js";
->>>>>>> main
+import { renderSatisfaction } from "./satisfaction.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const withQuery = (path, extra) => {
