@@ -108,16 +108,20 @@ class Extra:
 
     priority: str = "normal"
     status: str = "open"
+    language: str = ""  # the customer's known language (Contact.locale), empty when not known
     opened: dict = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
 
 
 def load_extra(conversation_ids: list[int]) -> dict[int, Extra]:
-    """Three queries for a batch: conversations, their `opened` events, the customer's messages
-    (the first TEXT_CHARS characters of each; an erased person's are empty)."""
+    """Three queries for a batch: conversations (with the contact's language when known), their
+    `opened` events, the customer's messages (the first TEXT_CHARS characters of each; an erased
+    person's are empty)."""
     extra = {
-        r["pk"]: Extra(priority=r["priority"], status=r["status"])
-        for r in Conversation.objects.filter(pk__in=conversation_ids).values("pk", "priority", "status")
+        r["pk"]: Extra(priority=r["priority"], status=r["status"], language=r["contact__locale"] or "")
+        for r in Conversation.objects.filter(pk__in=conversation_ids).values(
+            "pk", "priority", "status", "contact__locale"
+        )
     }
     for e in ConversationEvent.objects.filter(conversation_id__in=conversation_ids, kind="opened").values(
         "conversation_id", "data"
@@ -151,6 +155,7 @@ def signals_of(item: pipeline.Inputs, facts: metrics.Facts, extra: Extra) -> sat
         opened_at_risk=bool(extra.opened.get("at_risk")),
         priority=extra.priority,
         customer_texts=tuple(extra.texts[-satisfaction.TEXT_MESSAGES :]),
+        language=extra.language or None,
     )
 
 

@@ -43,3 +43,45 @@ def answered_history(n, *, inbox, agent, seed=1, random_scores=False, minutes_ap
         answered(conversation, csat=csat, answered_at=start + timedelta(minutes=minutes_apart * i))
         conversations.append(conversation)
     return conversations
+
+
+def stored_history(n, *, inbox, seed=5, shuffled=False):
+    """n resolved, answered conversations whose score rows hold features and answers of the generated
+    history (feedback/satisfaction_history.py: known rules), written straight to the tables, oldest
+    answer first; `shuffled`: the answers have nothing to do with the conversations."""
+    import json
+
+    import numpy as np
+
+    from chat.models import Contact, Conversation
+    from feedback import satisfaction_history
+    from feedback.models import SatisfactionScore
+
+    history = satisfaction_history.generate(n, seed=seed)
+    scores = np.random.default_rng(seed).permutation(history.scores) if shuffled else history.scores
+    now = timezone.now()
+    contacts = Contact.objects.bulk_create([Contact(name=f"Customer {i}") for i in range(n)])
+    conversations = Conversation.objects.bulk_create(
+        [
+            Conversation(contact=c, inbox=inbox, status="resolved", resolved_at=now, first_resolved_at=now)
+            for c in contacts
+        ]
+    )
+    SatisfactionScore.objects.bulk_create(
+        [
+            SatisfactionScore(
+                conversation=conversation,
+                contact_id=conversation.contact_id,
+                inbox=inbox,
+                channel=str(history.channel[i]),
+                is_open=False,
+                first_resolved_at=now - timedelta(hours=1),
+                feature_version=1,
+                features=json.loads(json.dumps(history.features[i].tolist())),
+                csat=int(scores[i]),
+                answered_at=now - timedelta(minutes=n - i),
+            )
+            for i, conversation in enumerate(conversations)
+        ]
+    )
+    return conversations

@@ -16,7 +16,7 @@ from django.utils import timezone
 from chat import privacy, services
 from feedback import predictions, satisfaction
 from feedback.models import FollowUp, SatisfactionRollup, SatisfactionScore, SurveyPolicy
-from tests.factories import InboxFactory, SupervisorFactory, agent_user, conversation_with
+from tests.factories import ContactFactory, InboxFactory, SupervisorFactory, agent_user, conversation_with
 
 from .metrics_helpers import wide_range
 from .satisfaction_helpers import answered_history
@@ -230,3 +230,15 @@ def test_a_history_imported_before_the_model_is_scored_by_the_recompute(world):
     assert SatisfactionScore.objects.filter(model_version=world["run"].pk).count() == 150
     assert predictions.recompute(day_from=day_from, day_to=day_to, write=False).differences == []
     assert timezone.now() - SatisfactionScore.objects.latest("scored_at").scored_at < timedelta(minutes=5)
+
+
+def test_the_customers_known_language_decides_whether_their_words_are_scored(world, committed):
+    # given two customers writing the same English words, one known to read Russian
+    russian = ContactFactory(locale="ru")
+    english = ContactFactory(locale="en")
+    with committed():
+        first = conversation_with(world["inbox"], russian, body="Terrible, nobody helps me.")
+        second = conversation_with(world["inbox"], english, body="Terrible, nobody helps me.")
+    # then only the English reader's words are scored (docs/metrics.md, "Languages")
+    assert not score_of(first).text_sentiment
+    assert score_of(second).text_sentiment

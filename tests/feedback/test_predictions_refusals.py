@@ -8,7 +8,7 @@ from feedback import predictions
 from feedback.models import SatisfactionModel, SatisfactionScore
 from tests.factories import InboxFactory, SupervisorFactory, agent_user
 
-from .satisfaction_helpers import answered_history
+from .satisfaction_helpers import answered_history, stored_history
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +39,35 @@ def test_too_few_answers_no_model_and_the_api_says_why(as_user):
 
 def test_a_model_worse_than_the_baseline_is_never_promoted():
     inbox = InboxFactory()
-    agent = agent_user(inbox)
-    # given answers that have nothing to do with the conversations
-    answered_history(100, inbox=inbox, agent=agent, random_scores=True, seed=4)
-    run = predictions.model_train(trigger="test", minimum=MINIMUM)
+    # given 2,000 answers that have nothing to do with the conversations (the generated history's
+    # features, its answers shuffled)
+    stored_history(2000, inbox=inbox, shuffled=True)
+    run = predictions.model_train(trigger="test")
     # then the run is kept, with its evaluation and reason, and not used
     assert run.status == SatisfactionModel.Status.REJECTED and not run.is_active
     assert not run.evaluation["beats_baseline"] and "baseline" in run.reason
     assert predictions.active_model() is None
     assert not SatisfactionScore.objects.filter(satisfied_probability__isnull=False).exists()
+
+
+def test_a_rejected_run_keeps_the_model_in_force_only_while_it_still_beats_the_baseline():
+    inbox = InboxFactory()
+    # given a model promoted on answers that follow the generated history's rules
+    stored_history(1000, inbox=inbox, seed=8)
+    first = predictions.model_train(trigger="test")
+    assert first.status == SatisfactionModel.Status.PROMOTED
+    # when newer answers stop following them and training runs again
+    from feedback.models import SatisfactionScore as Score
+
+    newest = Score.objects.order_by("-answered_at")[:600]
+    for row, csat in zip(newest, [1, 5] * 300, strict=True):
+        Score.objects.filter(pk=row.pk).update(csat=csat)
+    second = predictions.model_train(trigger="test")
+    # then the new run is rejected, the model in force is checked on the new hold-out, and retired
+    assert second.status == SatisfactionModel.Status.REJECTED
+    check = second.evaluation["model_in_force"]
+    assert check["version"] == first.pk and not check["beats_baseline"]
+    assert predictions.active_model() is None
 
 
 def test_the_command_trains_and_prints_the_evaluation(capsys):

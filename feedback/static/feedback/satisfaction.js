@@ -144,7 +144,7 @@ function breakdownBlock(breakdowns) {
         el("tr", {}, [
           el("th", { scope: "row", text: row.label }),
           el("td", { text: estimate }),
-          el("td", { text: format(gettext("%(value)s of %(count)s"), { value: pct(row.answered.value), count: row.answered.denominator }) }),
+          el("td", { text: format(gettext("%(value)s among %(count)s answered"), { value: pct(row.answered.value), count: row.answered.denominator }) }),
           el("td", { text: String(row.coverage.denominator) }),
         ]),
       );
