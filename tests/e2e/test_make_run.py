@@ -296,3 +296,18 @@ def test_a_snooze_ends_on_time_with_nothing_else_started(demo, new_page, screens
     expect(agent.locator("#act-snooze")).to_be_visible()
     screenshot(agent, "woke")
     assert agent.errors == []
+
+
+def test_the_dashboard_shows_the_demo_history_estimate_with_its_evaluation(demo, new_page, screenshot):
+    # given the demo, seeded by make run (its history trained the satisfaction model once)
+    page = new_page(viewport={"width": 1400, "height": 1000})
+    log_in(page, demo, "supervisor")
+    # when the supervisor opens the dashboard
+    page.goto(f"{demo.url}/console/dashboard/")
+    expect(page.locator("body")).to_have_attribute("data-satisfaction", "ready", timeout=20_000)
+    # then the estimate for every resolved conversation is there, with its interval and evaluation
+    expect(page.locator("#sat-estimate")).to_have_text(re.compile(r"\d+\.\d %"))
+    expect(page.locator("#sat-interval")).to_contain_text("95 %")
+    expect(page.locator("#sat-coverage")).to_contain_text("predicted")
+    expect(page.locator("#sat-evaluation")).to_contain_text("AUC")
+    screenshot(page, "satisfaction")
