@@ -244,7 +244,7 @@ CELERY_BEAT_SCHEDULE["metrics.reconcile"] = {
     "task": "feedback.pipeline_tasks.metrics_reconcile",
     "schedule": crontab(hour=3, minute=17),
 }
-# The predicted satisfaction (feedback/predictions.py, docs/adr/0006-satisfaction-model.md): trained
+# The predicted satisfaction (feedback/predictions.py, docs/adr/0007-satisfaction-model.md): trained
 # every night on the workspace's own answers; below this many answered conversations it declines.
 CELERY_BEAT_SCHEDULE["satisfaction.train"] = {
     "task": "feedback.pipeline_tasks.satisfaction_train",

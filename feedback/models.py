@@ -314,7 +314,7 @@ class SatisfactionModel(models.Model):
 
     The model is plain JSON (coefficients, means, scales, calibration; feedback/satisfaction.py
     evaluates it), never a pickle. At most one row is active: the one the pipeline scores with
-    (docs/adr/0006-satisfaction-model.md). A declined or rejected run is kept, with its reason,
+    (docs/adr/0007-satisfaction-model.md). A declined or rejected run is kept, with its reason,
     so the API and the dashboard can say why there is no (new) model.
     """
 

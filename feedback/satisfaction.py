@@ -1,6 +1,6 @@
 """Predicted satisfaction as pure functions: features, the model as data, its cells and figures (no ORM).
 
-docs/adr/0006-satisfaction-model.md says why a logistic regression stored as JSON; docs/metrics.md
+docs/adr/0007-satisfaction-model.md says why a logistic regression stored as JSON; docs/metrics.md
 defines every figure. Layers, each a pure function of the one before:
 
 1. `features(signals, now=…)` turns what happened in one conversation (`Signals`: durations,

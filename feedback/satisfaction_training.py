@@ -1,7 +1,7 @@
 """Training the satisfaction model on a workspace's answers, with its honest evaluation (no ORM).
 
 scikit-learn fits; what comes out is plain JSON (`Outcome.parameters`) that
-feedback/satisfaction.py evaluates without scikit-learn. docs/adr/0006-satisfaction-model.md.
+feedback/satisfaction.py evaluates without scikit-learn. docs/adr/0007-satisfaction-model.md.
 
 The answers are taken oldest first and split by time, never at random:
 
