@@ -1,0 +1,51 @@
+"""Reads of accounts: the workspace's settings and what a user's sign-in needs."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from chat.selectors import user_is_supervisor
+
+from .models import WorkspaceSettings
+
+
+def workspace_settings() -> WorkspaceSettings:
+    """The one settings row (made with its defaults the first time it is read)."""
+    row, _ = WorkspaceSettings.objects.get_or_create(pk=1)
+    return row
+
+
+def totp_device_of(user: AbstractBaseUser, *, confirmed: bool = True) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("-pk").first()
+
+
+def recovery_codes_left(user: AbstractBaseUser) -> int:
+    device = StaticDevice.objects.filter(user=user, confirmed=True).first()
+    return device.token_set.count() if device else 0
+
+
+def two_factor_enrolled(user: AbstractBaseUser) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def two_factor_mandatory(user: AbstractBaseUser) -> bool:
+    """Supervisors and admins must use a second factor when the workspace says so."""
+    return user_is_supervisor(user) and workspace_settings().require_two_factor
+
+
+def two_factor_required(user: AbstractBaseUser) -> bool:
+    """Whether this user's sign-in needs a one-time code: they enrolled, or their role must."""
+    if not user or not user.is_authenticated:
+        return False
+    return two_factor_enrolled(user) or two_factor_mandatory(user)
+
+
+def session_two_factor_verified(session) -> bool:
+    """The session was verified with a one-time code (django_otp.login put the device there)."""
+    return bool(session is not None and session.get(DEVICE_ID_SESSION_KEY))
+
+
+def session_passes_two_factor(user: AbstractBaseUser, session) -> bool:
+    """A session may use the console, the API and the sockets: no code needed, or one was given."""
+    return session_two_factor_verified(session) or not two_factor_required(user)

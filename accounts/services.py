@@ -1,0 +1,133 @@
+"""Writes of accounts: two-factor enrolment and verification, workspace settings; audited.
+
+A time-based one-time code (TOTP, RFC 6238) is accepted once: the device row is locked while it
+is checked, and django-otp refuses a code whose time step is not after the last one accepted, so
+the same code replayed within its 30-second window (or raced from two requests) is refused.
+Recovery codes are django-otp static tokens: each works once and is deleted when used.
+"""
+
+import logging
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from chat import audit
+from cxhub.errors import Forbidden, InvalidInput
+
+from . import selectors
+from .errors import ErrorCode
+from .models import WorkspaceSettings
+
+logger = logging.getLogger(__name__)
+
+RECOVERY_CODE_COUNT = 10
+TOTP_DEVICE_NAME = "Authenticator app"
+RECOVERY_DEVICE_NAME = "Recovery codes"
+
+
+def _clean_code(code: str) -> str:
+    return "".join(str(code or "").split()).replace("-", "").lower()
+
+
+@transaction.atomic
+def totp_enrol_start(*, user: AbstractBaseUser) -> TOTPDevice:
+    """A new, unconfirmed authenticator for `user` (its secret is shown once to be scanned)."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+
+
+def _recovery_codes_issue(user: AbstractBaseUser) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+def _totp_check(device: TOTPDevice, code: str) -> bool:
+    """Check `code` against a locked device row; a throttled device refuses without checking."""
+    allowed, _details = device.verify_is_allowed()
+    if not allowed:
+        raise Forbidden(_("Too many wrong codes; wait a little and try again."), code=ErrorCode.OTP_THROTTLED)
+    return device.verify_token(code)
+
+
+def totp_enrol_confirm(*, user: AbstractBaseUser, code: str) -> tuple[TOTPDevice, list[str]]:
+    """The first code from the new authenticator confirms it; returns it with fresh recovery codes."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-pk").first()
+        if device is None:
+            raise InvalidInput(_("Start the set-up again."), code=ErrorCode.NOT_ENROLLED)
+        accepted = _totp_check(device, _clean_code(code))
+        if accepted:
+            TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            codes = _recovery_codes_issue(user)
+            audit.record(actor=user, action="two_factor_enrolled", target=user)
+    # refused outside the transaction: the device's failure count (its throttle) is kept
+    if not accepted:
+        raise InvalidInput(_("That code is not right. Try the current one."), code=ErrorCode.OTP_INVALID)
+    return device, codes
+
+
+def two_factor_verify(*, user: AbstractBaseUser, code: str):
+    """The device that accepts `code` (the authenticator, else a recovery code, used up), or InvalidInput.
+
+    The refusal is raised after the transaction commits, so the device keeps its failure count
+    (django-otp's throttle: each wrong code doubles the wait before the next try)."""
+    code = _clean_code(code)
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("-pk").first()
+        if device is not None and code.isdigit() and _totp_check(device, code):
+            return device
+        recovery = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        if recovery is not None and code and not code.isdigit() and recovery.verify_token(code):
+            audit.record(
+                actor=user, action="recovery_code_used", target=user, data={"left": recovery.token_set.count()}
+            )
+            return recovery
+    logger.info("wrong one-time code for user %s", user.pk)
+    raise InvalidInput(_("That code is not right. Try the current one."), code=ErrorCode.OTP_INVALID)
+
+
+@transaction.atomic
+def recovery_codes_regenerate(*, user: AbstractBaseUser) -> list[str]:
+    if not selectors.two_factor_enrolled(user):
+        raise InvalidInput(_("Set up an authenticator app first."), code=ErrorCode.NOT_ENROLLED)
+    codes = _recovery_codes_issue(user)
+    audit.record(actor=user, action="recovery_codes_regenerated", target=user)
+    return codes
+
+
+@transaction.atomic
+def two_factor_reset(*, user: AbstractBaseUser, by: AbstractBaseUser) -> None:
+    """An admin removes a user's authenticator and recovery codes (a lost phone); audited."""
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    audit.record(actor=by, action="two_factor_reset", target=user)
+
+
+@transaction.atomic
+def workspace_settings_update(*, by: AbstractBaseUser | None, **changes) -> WorkspaceSettings:
+    """Change the workspace's settings (admins); every change is in the audit log."""
+    row = WorkspaceSettings.objects.select_for_update().get(pk=selectors.workspace_settings().pk)
+    before = {}
+    for name, value in changes.items():
+        if getattr(row, name) != value:
+            before[name] = getattr(row, name)
+            setattr(row, name, value)
+    if before:
+        row.updated_at = timezone.now()
+        row.save()
+        audit.record(
+            actor=by,
+            action="workspace_settings_changed",
+            target=row,
+            data={"changes": {name: [old, changes[name]] for name, old in before.items()}},
+        )
+    return row
