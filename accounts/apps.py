@@ -9,9 +9,20 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
         from chat import consumers
 
-        from . import selectors
+        from . import selectors, services
 
-        # a console socket needs what a page needs: the one-time code when the user must give one
-        consumers.register_session_check(selectors.session_passes_two_factor)
+        # a console socket needs what a page needs: the one-time code when the user must give one,
+        # and a login session that was not ended
+        consumers.register_session_check(selectors.session_may_open_socket)
+        # Django's logout ends the listed session too, and closes its console sockets
+        user_logged_out.connect(
+            lambda sender, request, user, **kwargs: services.session_logged_out(
+                session_key=getattr(getattr(request, "session", None), "session_key", None)
+            ),
+            weak=False,
+            dispatch_uid="accounts.session_logged_out",
+        )

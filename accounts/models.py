@@ -1,5 +1,6 @@
 """Workspace settings and what an agent's account holds beyond Django's user."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -19,3 +20,30 @@ class WorkspaceSettings(models.Model):
 
     def __str__(self) -> str:
         return "Workspace settings"
+
+
+class AgentSession(models.Model):
+    """A login session, listed so its user (or an admin) can see and end it.
+
+    The row follows Django's session (`session_key`); ending it deletes that session from the
+    store and closes the console sockets opened with it (`chat.events.broadcast_session_ended`).
+    """
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout"
+        REVOKED = "revoked"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=10, choices=EndReason.choices, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="agent_session_user_seen_idx")]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} of user {self.user_id}"

@@ -6,8 +6,9 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from chat.selectors import user_is_supervisor
+from cxhub.errors import NotFound
 
-from .models import WorkspaceSettings
+from .models import AgentSession, WorkspaceSettings
 
 
 def workspace_settings() -> WorkspaceSettings:
@@ -49,3 +50,27 @@ def session_two_factor_verified(session) -> bool:
 def session_passes_two_factor(user: AbstractBaseUser, session) -> bool:
     """A session may use the console, the API and the sockets: no code needed, or one was given."""
     return session_two_factor_verified(session) or not two_factor_required(user)
+
+
+def sessions_of(user: AbstractBaseUser):
+    """A user's open login sessions, the most recently used first."""
+    return AgentSession.objects.filter(user=user, ended_at__isnull=True).order_by("-last_seen_at", "-pk")
+
+
+def session_get(viewer: AbstractBaseUser, session_id) -> AgentSession:
+    """One open session the viewer may end: their own; admins (staff) any. Else NotFound."""
+    rows = AgentSession.objects.filter(ended_at__isnull=True)
+    if not viewer.is_staff:
+        rows = rows.filter(user=viewer)
+    row = rows.filter(pk=session_id).first() if str(session_id).isdigit() else None
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def session_may_open_socket(user: AbstractBaseUser, session) -> bool:
+    """The console socket's check: a second factor when one is needed, and a session not ended."""
+    if not session_passes_two_factor(user, session):
+        return False
+    key = getattr(session, "session_key", None)
+    return not key or not AgentSession.objects.filter(session_key=key, ended_at__isnull=False).exists()

@@ -7,7 +7,10 @@ Recovery codes are django-otp static tokens: each works once and is deleted when
 """
 
 import logging
+from datetime import timedelta
+from importlib import import_module
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -15,12 +18,12 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from chat import audit
+from chat import audit, events
 from cxhub.errors import Forbidden, InvalidInput
 
 from . import selectors
 from .errors import ErrorCode
-from .models import WorkspaceSettings
+from .models import AgentSession, WorkspaceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +134,62 @@ def workspace_settings_update(*, by: AbstractBaseUser | None, **changes) -> Work
             data={"changes": {name: [old, changes[name]] for name, old in before.items()}},
         )
     return row
+
+
+# --- login sessions ------------------------------------------------------------------------
+
+SESSION_SEEN_EVERY = timedelta(minutes=1)  # how often a session's `last_seen_at` is written
+
+
+def session_touch(*, user: AbstractBaseUser, session_key: str, ip_address=None, user_agent: str = "") -> bool:
+    """Note that `user` used this login session now (listed from then on); False when it was ended."""
+    now = timezone.now()
+    row, created = AgentSession.objects.get_or_create(
+        session_key=session_key,
+        defaults={"user": user, "ip_address": ip_address, "user_agent": user_agent[:300], "last_seen_at": now},
+    )
+    if row.ended_at is not None or row.user_id != user.pk:
+        return False
+    if not created and now - row.last_seen_at >= SESSION_SEEN_EVERY:
+        AgentSession.objects.filter(pk=row.pk).update(last_seen_at=now, ip_address=ip_address or row.ip_address)
+    return True
+
+
+def _session_store_delete(session_key: str) -> None:
+    import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).delete()
+
+
+@transaction.atomic
+def session_end(*, session: AgentSession, by: AbstractBaseUser | None, reason: str = AgentSession.EndReason.REVOKED):
+    """End a login session: it is signed out at once (its cookie stops working, its console sockets
+    close). Ending someone else's session is audited."""
+    row = AgentSession.objects.select_for_update().get(pk=session.pk)
+    if row.ended_at is None:
+        row.ended_at, row.end_reason = timezone.now(), reason
+        row.save(update_fields=["ended_at", "end_reason"])
+    _session_store_delete(row.session_key)
+    events.broadcast_session_ended(row.session_key)
+    if by is not None and by.pk != row.user_id:
+        audit.record(actor=by, action="session_revoked", target=row.user, data={"session_id": row.pk})
+    return row
+
+
+def sessions_end_others(*, user: AbstractBaseUser, keep_session_key: str | None) -> int:
+    """ "Sign out everywhere else": every open session of `user` but this one."""
+    others = AgentSession.objects.filter(user=user, ended_at__isnull=True).exclude(session_key=keep_session_key or "")
+    ended = 0
+    for row in others:
+        session_end(session=row, by=user)
+        ended += 1
+    return ended
+
+
+def session_logged_out(*, session_key: str | None) -> None:
+    """Django's logout ended a session: its row says so and its console sockets close."""
+    if not session_key:
+        return
+    with transaction.atomic():
+        AgentSession.objects.filter(session_key=session_key, ended_at__isnull=True).update(
+            ended_at=timezone.now(), end_reason=AgentSession.EndReason.LOGOUT
+        )
+        events.broadcast_session_ended(session_key)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("2fa/setup/", views.two_factor_setup, name="two-factor-setup"),
     path("account/", views.account, name="account"),
     path("account/recovery-codes/", views.recovery_codes, name="recovery-codes"),
+    path("account/sessions/<int:session_id>/end/", views.session_end, name="account-session-end"),
+    path("account/sessions/end-others/", views.sessions_end_others, name="account-sessions-end-others"),
 ]

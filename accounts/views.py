@@ -5,12 +5,12 @@ from base64 import b32encode
 import django_otp
 import segno
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cxhub.errors import DomainError
+from cxhub.errors import DomainError, NotFound
 
 from . import selectors, services
 
@@ -99,5 +99,26 @@ def account(request):
         "enrolled": selectors.two_factor_enrolled(user),
         "mandatory": selectors.two_factor_mandatory(user),
         "recovery_codes_left": selectors.recovery_codes_left(user),
+        "sessions": selectors.sessions_of(user),
+        "current_session_key": request.session.session_key,
     }
     return render(request, "accounts/account.html", context)
+
+
+@login_required
+@require_POST
+def session_end(request, session_id: int):
+    """Sign one of my sessions out (another browser, a lost laptop); its console closes at once."""
+    try:
+        session = selectors.session_get(request.user, session_id)
+    except NotFound:
+        raise Http404("No such session.") from None
+    services.session_end(session=session, by=request.user)
+    return HttpResponseRedirect("/console/account/", status=303)
+
+
+@login_required
+@require_POST
+def sessions_end_others(request):
+    services.sessions_end_others(user=request.user, keep_session_key=request.session.session_key)
+    return HttpResponseRedirect("/console/account/", status=303)

@@ -98,8 +98,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # a password-only session of a user who needs a one-time code reaches only its pages (accounts/)
-    "accounts.middleware.TwoFactorGate",
+    # login sessions listed; a password-only session that needs a one-time code reaches only its pages (accounts/)
+    "accounts.middleware.AccountGate",
     # the agent's language (their profile) in the console, else the browser's (chat/languages.py)
     "cxhub.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

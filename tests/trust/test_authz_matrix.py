@@ -26,6 +26,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from accounts.models import AgentSession
 from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, VisitorToken
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
@@ -52,6 +53,7 @@ ROLES = ("anonymous", "visitor", "agent_other", "agent", "supervisor", "admin")
 #   credential  provider webhooks: no login, a signature or secret nobody in the matrix has;
 #               every role is refused and nothing is stored
 #   admin_site  Django admin: staff only, everyone else → the admin login page
+#   own         the user's own thing (a login session): its owner and admins; anyone else → 404
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,15 @@ RULES: dict[str, Rule] = {
     "console-followups": Rule("page", list_marker=True),
     "console-followup-assign": Rule("page", obj="follow_up", methods={"POST": {"owner": "AGENT"}}),
     "console-followup-close": Rule("page", obj="follow_up", methods={"POST": {"note": "Called back."}}),
+    # accounts: the code step, the agent's account page, their login sessions (own: the owner and admins)
+    "two-factor": Rule("page"),
+    "two-factor-setup": Rule("page"),
+    "account": Rule("page"),
+    "recovery-codes": Rule("page", methods={"POST": {}}),
+    "account-session-end": Rule("own", obj="session", methods={"POST": {}}),
+    "account-sessions-end-others": Rule("page", methods={"POST": {}}),
+    "account-session-list": Rule("workspace"),
+    "account-session-detail": Rule("own", obj="session", methods={"DELETE": None}),
 }
 ADMIN_RULE = Rule("admin_site")
 ADMIN_LOGIN_RULE = Rule("login")
@@ -242,6 +253,7 @@ def snapshot() -> tuple:
         tuple(Contact.objects.order_by("id").values_list("name", "merged_into_id")),
         tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
         tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
+        AgentSession.objects.filter(ended_at__isnull=False).count(),
     )
 
 
@@ -269,6 +281,11 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "follow_up": side.follow_up.pk,
         "language": "zh-hans",
     }
+    if obj == "session":  # the side's agent's own login session (the one the matrix signs in with)
+        session, _ = AgentSession.objects.get_or_create(
+            session_key=world.sessions[side.agent.pk], defaults={"user": side.agent}
+        )
+        return dict.fromkeys(route.keys, session.pk), {}
     if obj == "attachment":
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
@@ -299,6 +316,8 @@ def send(client, method: str, path: str, query: dict, body):
         return client.generic(method, path + suffix, b"From: a@b.test\r\nSubject: x\r\n\r\nhi", "message/rfc822")
     if method == "PATCH":
         return client.patch(path + suffix, body or {}, content_type="application/json")
+    if method == "DELETE":
+        return client.delete(path + suffix)
     if path.startswith("/api/"):
         return client.post(path + suffix, body or {}, content_type="application/json")
     return client.post(path + suffix, body or {})
@@ -321,6 +340,8 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "any"  # no such object in the world: a 404 is right too
     if role in ("anonymous", "visitor"):
         return "refuse"
+    if access == "own":
+        return "allow" if role == "admin" or (role == "agent" and owner == "own") else "hide"
     if access == "staff":
         return "allow" if role == "admin" else "refuse"
     if access == "supervisor" and role not in ("supervisor", "admin"):
