@@ -5,10 +5,12 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from cxhub.errors import NotFound
+from chat.selectors import MAX_ID
+from cxhub.errors import Forbidden, NotFound
 
 from . import selectors, services
-from .models import AgentSession
+from .errors import ErrorCode
+from .models import AgentSession, ApiToken
 
 
 class SessionSerializer(serializers.ModelSerializer):
@@ -26,7 +28,9 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class SessionListQuery(serializers.Serializer):
-    user = serializers.IntegerField(required=False, min_value=1, help_text="Admins: another user's sessions.")
+    user = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Admins: another user's sessions."
+    )
 
 
 @extend_schema_view(
@@ -53,4 +57,83 @@ class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.G
 
     def destroy(self, request, pk=None):
         services.session_end(session=selectors.session_get(request.user, pk), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    inboxes = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "read_only", "inboxes", "expires_at", "created_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    read_only = serializers.BooleanField(default=False)
+    inboxes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        default=list,
+        max_length=500,
+        help_text="Empty: every inbox.",
+    )
+    expires_in_days = serializers.IntegerField(
+        min_value=1, max_value=services.TOKEN_MAX_DAYS, default=services.TOKEN_DEFAULT_DAYS
+    )
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(help_text="The token itself: shown this once, never again.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+def _from_a_session(request) -> None:
+    """Tokens are made and revoked by a signed-in person, never by another token."""
+    if isinstance(request.auth, ApiToken):
+        raise Forbidden("API tokens are managed from a signed-in session.", code=ErrorCode.TOKEN_MANAGEMENT)
+
+
+@extend_schema_view(
+    list=extend_schema(description="Your API tokens that still work (never the tokens themselves)."),
+    create=extend_schema(
+        request=ApiTokenCreateSerializer,
+        responses={201: ApiTokenCreatedSerializer},
+        description="A new token: read-only or not, limited to some inboxes or not, expiring. Shown once.",
+    ),
+    destroy=extend_schema(description="Revoke the token: it stops working at once."),
+)
+class ApiTokenViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = ApiTokenSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return selectors.api_tokens_of(self.request.user)
+
+    def create(self, request):
+        _from_a_session(request)
+        data = ApiTokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        token, raw = services.api_token_create(
+            user=request.user,
+            name=values["name"],
+            read_only=values["read_only"],
+            inbox_ids=values["inboxes"],
+            expires_in_days=values["expires_in_days"],
+        )
+        token.token = raw
+        return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        _from_a_session(request)
+        services.api_token_revoke(token=selectors.api_token_get(request.user, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,5 +6,6 @@ from . import api
 
 router = SimpleRouter()
 router.register("sessions", api.SessionViewSet, basename="account-session")
+router.register("tokens", api.ApiTokenViewSet, basename="account-token")
 
 urlpatterns = router.urls

@@ -1,5 +1,7 @@
 """Workspace settings and what an agent's account holds beyond Django's user."""
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -47,3 +49,31 @@ class AgentSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session {self.pk} of user {self.user_id}"
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A credential for the REST API (`Authorization: Bearer cxh_…`): read-only or not, limited to
+    some inboxes or not, and always expiring. Only its digest is kept; the token is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    read_only = models.BooleanField(default=False)
+    inboxes = models.ManyToManyField(
+        "chat.Inbox", blank=True, related_name="+", help_text="Empty: every inbox its user sees."
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,6 +1,7 @@
 """Reads of accounts: the workspace's settings and what a user's sign-in needs."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -8,7 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from chat.selectors import user_is_supervisor
 from cxhub.errors import NotFound
 
-from .models import AgentSession, WorkspaceSettings
+from .models import AgentSession, ApiToken, WorkspaceSettings, token_digest
 
 
 def workspace_settings() -> WorkspaceSettings:
@@ -57,15 +58,19 @@ def sessions_of(user: AbstractBaseUser):
     return AgentSession.objects.filter(user=user, ended_at__isnull=True).order_by("-last_seen_at", "-pk")
 
 
-def session_get(viewer: AbstractBaseUser, session_id) -> AgentSession:
-    """One open session the viewer may end: their own; admins (staff) any. Else NotFound."""
-    rows = AgentSession.objects.filter(ended_at__isnull=True)
+def _owned_get(rows, viewer: AbstractBaseUser, row_id):
+    """One of `rows` that is the viewer's own (admins, who are staff: anyone's), else NotFound."""
     if not viewer.is_staff:
         rows = rows.filter(user=viewer)
-    row = rows.filter(pk=session_id).first() if str(session_id).isdigit() else None
+    row = rows.filter(pk=row_id).first() if str(row_id).isdigit() else None
     if row is None:
         raise NotFound()
     return row
+
+
+def session_get(viewer: AbstractBaseUser, session_id) -> AgentSession:
+    """One open session the viewer may end: their own; admins (staff) any. Else NotFound."""
+    return _owned_get(AgentSession.objects.filter(ended_at__isnull=True), viewer, session_id)
 
 
 def session_may_open_socket(user: AbstractBaseUser, session) -> bool:
@@ -74,3 +79,22 @@ def session_may_open_socket(user: AbstractBaseUser, session) -> bool:
         return False
     key = getattr(session, "session_key", None)
     return not key or not AgentSession.objects.filter(session_key=key, ended_at__isnull=False).exists()
+
+
+def api_token_for(raw: str) -> ApiToken | None:
+    """The token a request shows (any state: the caller says why one is refused), with its inboxes."""
+    return ApiToken.objects.select_related("user").prefetch_related("inboxes").filter(digest=token_digest(raw)).first()
+
+
+def api_tokens_of(user: AbstractBaseUser):
+    """A user's tokens that still work (not revoked, not expired), newest first."""
+    return (
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .prefetch_related("inboxes")
+        .order_by("-pk")
+    )
+
+
+def api_token_get(viewer: AbstractBaseUser, token_id) -> ApiToken:
+    """One of the viewer's tokens not yet revoked (admins: anyone's). Else NotFound."""
+    return _owned_get(ApiToken.objects.filter(revoked_at__isnull=True), viewer, token_id)

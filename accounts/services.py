@@ -7,6 +7,7 @@ Recovery codes are django-otp static tokens: each works once and is deleted when
 """
 
 import logging
+import secrets
 from datetime import timedelta
 from importlib import import_module
 
@@ -19,11 +20,12 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from chat import audit, events
+from chat import selectors as chat_selectors
 from cxhub.errors import Forbidden, InvalidInput
 
 from . import selectors
 from .errors import ErrorCode
-from .models import AgentSession, WorkspaceSettings
+from .models import AgentSession, ApiToken, WorkspaceSettings, token_digest
 
 logger = logging.getLogger(__name__)
 
@@ -193,3 +195,71 @@ def session_logged_out(*, session_key: str | None) -> None:
             ended_at=timezone.now(), end_reason=AgentSession.EndReason.LOGOUT
         )
         events.broadcast_session_ended(session_key)
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+TOKEN_PREFIX = "cxh_"
+TOKEN_MAX_DAYS = 365
+TOKEN_DEFAULT_DAYS = 90
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    read_only: bool = False,
+    inbox_ids: list[int] | None = None,
+    expires_in_days: int = TOKEN_DEFAULT_DAYS,
+) -> tuple[ApiToken, str]:
+    """A new API token for `user`; returns it with the raw token, which is never shown again.
+
+    `inbox_ids` limits it to some of the inboxes the user sees (empty: all of them); it expires
+    after `expires_in_days` (1 to 365)."""
+    fields = {}
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        fields["name"] = [_("Give the token a name of at most 100 characters.")]
+    if not isinstance(expires_in_days, int) or not 1 <= expires_in_days <= TOKEN_MAX_DAYS:
+        fields["expires_in_days"] = [_("A whole number of days from 1 to %(max)s.") % {"max": TOKEN_MAX_DAYS}]
+    inbox_ids = sorted(set(inbox_ids or []))
+    visible = set(chat_selectors.inboxes_visible_to(user).filter(pk__in=inbox_ids).values_list("pk", flat=True))
+    if set(inbox_ids) - visible:
+        fields["inboxes"] = [_("Not an inbox you can see: %(ids)s.") % {"ids": sorted(set(inbox_ids) - visible)}]
+    if fields:
+        raise InvalidInput(fields=fields)
+    secret = secrets.token_urlsafe(32)
+    raw = f"{TOKEN_PREFIX}{secret}"
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=raw[: len(TOKEN_PREFIX) + 6],
+        digest=token_digest(raw),
+        read_only=bool(read_only),
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
+    )
+    token.inboxes.set(inbox_ids)
+    audit.record(
+        actor=user,
+        action="api_token_created",
+        target=token,
+        data={"read_only": token.read_only, "inboxes": inbox_ids, "expires_at": token.expires_at.isoformat()},
+    )
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: AbstractBaseUser | None) -> ApiToken:
+    if token.revoked_at is None:
+        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        audit.record(actor=by, action="api_token_revoked", target=token, data={"user": token.user_id})
+    token.refresh_from_db()
+    return token
+
+
+def api_token_used(*, token: ApiToken) -> None:
+    """Note the token's use (at most once a minute: no write on every request)."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= SESSION_SEEN_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -383,6 +383,9 @@ MEDIA_URL = "/media/"
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `Bearer cxh_…`: scoped, expiring API tokens (accounts/authentication.py); first, so a refused
+        # token is a 401 with WWW-Authenticate (without one, the anonymous still get 403)
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],

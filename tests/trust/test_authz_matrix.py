@@ -26,7 +26,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from accounts.models import AgentSession
+from accounts import services as account_services
+from accounts.models import AgentSession, ApiToken
 from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, VisitorToken
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
@@ -157,6 +158,8 @@ RULES: dict[str, Rule] = {
     "account-sessions-end-others": Rule("page", methods={"POST": {}}),
     "account-session-list": Rule("workspace"),
     "account-session-detail": Rule("own", obj="session", methods={"DELETE": None}),
+    "account-token-list": Rule("workspace", methods={"GET": None, "POST": {"name": "matrix"}}),
+    "account-token-detail": Rule("own", obj="api_token", methods={"DELETE": None}),
 }
 ADMIN_RULE = Rule("admin_site")
 ADMIN_LOGIN_RULE = Rule("login")
@@ -254,6 +257,7 @@ def snapshot() -> tuple:
         tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
         tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
         AgentSession.objects.filter(ended_at__isnull=False).count(),
+        ApiToken.objects.filter(revoked_at__isnull=False).count(),
     )
 
 
@@ -286,6 +290,13 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
             session_key=world.sessions[side.agent.pk], defaults={"user": side.agent}
         )
         return dict.fromkeys(route.keys, session.pk), {}
+    if obj == "api_token":  # a token of the side's agent
+        token, _ = ApiToken.objects.get_or_create(
+            user=side.agent,
+            name=f"matrix {side.label}",
+            defaults={"prefix": "cxh_", "digest": f"matrix-{side.label}", "expires_at": timezone.now() + timedelta(1)},
+        )
+        return dict.fromkeys(route.keys, token.pk), {}
     if obj == "attachment":
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
@@ -522,4 +533,76 @@ def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world)
             leaks.append(f"refused credential requests changed data (side {side.label})")
     FIGURES["authz_http_checks"] += checks
     FIGURES["authz_http_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+# --- API tokens: limited to inboxes, read-only -------------------------------------------------
+
+
+def _token_route_ids():
+    """The API routes that take an inbox's object: what a token limited to inboxes must narrow."""
+    routes = []
+    for route in all_routes():
+        rule = rule_for(route)
+        takes_an_inbox_object = rule and rule.obj not in (None, "absent", "attachment")
+        if takes_an_inbox_object and route.pattern.startswith("api/") and rule.access in ("scoped", "supervisor"):
+            routes.append(pytest.param(route, id=route.name))
+    return routes
+
+
+def _bearer(raw: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_ORIGIN=ORIGIN)
+
+
+@pytest.mark.parametrize("route", _token_route_ids())
+def test_token_matrix(route, world):
+    """A supervisor's token limited to inbox A's inboxes reaches A's objects and finds none of B's;
+    their read-only token reads and is refused every write (403 token_read_only), writing nothing."""
+    # given the supervisor's two tokens
+    a = world.a
+    _, limited = account_services.api_token_create(
+        user=world.supervisor, name="A only", inbox_ids=[a.inbox.pk, a.email_inbox.pk, a.sms_inbox.pk]
+    )
+    _, read_only = account_services.api_token_create(user=world.supervisor, name="reports", read_only=True)
+    rule = rule_for(route)
+    checks, leaks = 0, []
+    for side in (world.a, world.b):
+        values, query = object_args(world, rule, side, route)
+        path = fill(route.pattern, values)
+        for method, template in rule.methods.items():
+            for raw, outcome in ((limited, "allow" if side is a else "hide"), (read_only, "read_only")):
+                if outcome == "read_only":
+                    outcome = "allow" if method == "GET" else "refuse"
+                if outcome == "hide" and rule.obj == "conversation_query":
+                    outcome = "any"  # a list filtered to B's conversation: empty or 404, never B's data
+                # when the request is made with the token (inside a savepoint)
+                sid = transaction.savepoint()
+                before = snapshot()
+                response = send(_bearer(raw), method, path, query, body_for(world, template, side))
+                wrote = snapshot() != before
+                transaction.savepoint_rollback(sid)
+                checks += 1
+                marker = side.marker if outcome in ("hide", "any") else None
+                problem = verdict(outcome, response, wrote=wrote, foreign_marker=marker, list_marker=False)
+                if outcome == "refuse" and not problem and response.json()["error"]["code"] != "token_read_only":
+                    problem = f"refused as {response.json()['error']['code']}, not token_read_only"
+                if problem:
+                    leaks.append(
+                        f"{method} {path} {query or ''} with the {raw[:10]}… token (side {side.label}): {problem}"
+                    )
+    FIGURES["authz_token_checks"] += checks
+    FIGURES["authz_token_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_token_lists_hold_only_the_inboxes_of_the_token(world):
+    _, limited = account_services.api_token_create(user=world.supervisor, name="A only", inbox_ids=[world.a.inbox.pk])
+    leaks = []
+    for route in all_routes():
+        rule = rule_for(route)
+        if rule and route.pattern.startswith("api/") and rule.list_marker:
+            response = _bearer(limited).get(fill(route.pattern, {}), rule.query or {})
+            if response.status_code != 200 or world.b.marker.encode() in response.content:
+                leaks.append(f"{route.name}: {response.status_code}, or inbox B's objects listed")
+    FIGURES["authz_token_checks"] += 1
     assert not leaks, "\n".join(leaks)
