@@ -14,7 +14,7 @@ for device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(device_model):
         admin.site.unregister(device_model)
 
-SETTINGS_FIELDS = ["require_two_factor"]
+SETTINGS_FIELDS = ["require_two_factor", "retention_days"]
 
 
 @admin.register(WorkspaceSettings)

@@ -1,8 +1,15 @@
 """REST views of accounts (/api/v1/account/): parse, authorise through selectors, call one service, serialise."""
 
+import json
+from collections.abc import Iterator
+
 from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from chat.selectors import MAX_ID
@@ -137,3 +144,88 @@ class ApiTokenViewSet(
         _from_a_session(request)
         services.api_token_revoke(token=selectors.api_token_get(request.user, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the audit log -----------------------------------------------------------------------
+
+
+class AuditQuery(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="From this time on (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Before this time (ISO 8601).")
+
+
+def json_lines(lines) -> Iterator[str]:
+    for line in lines:
+        yield json.dumps(line, cls=DjangoJSONEncoder, ensure_ascii=False) + "\n"
+
+
+@extend_schema(
+    parameters=[AuditQuery],
+    responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    description="Admins: every audited action (the services' audit log and the Django admin's changes) "
+    "in time order, one JSON object per line. The export is audited too.",
+)
+@api_view(["GET"])
+def audit_export(request):
+    if not request.user.is_staff:
+        raise Forbidden("Only admins may export the audit log.")
+    query = AuditQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    since, until = query.validated_data.get("since"), query.validated_data.get("until")
+    services.audit_exported(by=request.user, since=since, until=until, via="api")
+    response = StreamingHttpResponse(
+        json_lines(selectors.audit_lines(since=since, until=until)), content_type="application/x-ndjson"
+    )
+    response["Content-Disposition"] = 'attachment; filename="audit.jsonl"'
+    return response
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+class RetentionSerializer(serializers.Serializer):
+    retention_days = serializers.IntegerField(
+        allow_null=True, max_value=1_000_000, help_text="Days after a conversation's resolution; null: keep everything."
+    )
+    next_run_at = serializers.DateTimeField(read_only=True, source="retention_next_run_at", allow_null=True)
+
+
+class RetentionPreviewQuery(serializers.Serializer):
+    days = serializers.IntegerField(max_value=1_000_000, help_text="The retention to try, in days (at least 1).")
+
+
+def _admins_only(request) -> None:
+    if not request.user.is_staff:
+        raise Forbidden("Only admins change the workspace's settings.")
+
+
+@extend_schema(methods=["GET"], responses=RetentionSerializer, description="The workspace's retention (admins).")
+@extend_schema(
+    methods=["PATCH"],
+    request=RetentionSerializer,
+    responses=RetentionSerializer,
+    description="Set how many days after its resolution a conversation's content is deleted (≥ 1, or null). "
+    "The timer applies it within a second, then hourly; audited.",
+)
+@api_view(["GET", "PATCH"])
+def retention_settings(request):
+    _admins_only(request)
+    if request.method == "PATCH":
+        data = RetentionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.workspace_settings_update(by=request.user, retention_days=data.validated_data["retention_days"])
+    return Response(RetentionSerializer(selectors.workspace_settings()).data)
+
+
+@extend_schema(
+    parameters=[RetentionPreviewQuery],
+    responses=OpenApiTypes.OBJECT,
+    description="A dry run: how many conversations, messages and files a retention of `days` would delete now.",
+)
+@api_view(["GET"])
+def retention_preview(request):
+    _admins_only(request)
+    query = RetentionPreviewQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    days = services.retention_days_clean(query.validated_data["days"])
+    return Response({"days": days, "would_delete": selectors.retention_preview(days)})

@@ -11,13 +11,15 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_out
 
-        from chat import consumers
+        from chat import consumers, timers
 
         from . import selectors, services
 
         # a console socket needs what a page needs: the one-time code when the user must give one,
         # and a login session that was not ended
         consumers.register_session_check(selectors.session_may_open_socket)
+        # the workspace's retention: old conversations' content deleted, counts kept (chat/retention.py)
+        timers.register("accounts.retention", services.retention_run_due)
         # Django's logout ends the listed session too, and closes its console sockets
         user_logged_out.connect(
             lambda sender, request, user, **kwargs: services.session_logged_out(

@@ -12,3 +12,4 @@ class ErrorCode(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     TOKEN_READ_ONLY = "token_read_only"
     TOKEN_MANAGEMENT = "token_management_needs_a_session"
+    RETENTION_INVALID = "retention_invalid"

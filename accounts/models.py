@@ -14,6 +14,13 @@ class WorkspaceSettings(models.Model):
         default=False,
         help_text="Supervisors and admins must sign in with a one-time code (TOTP) from an authenticator app.",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete the content of conversations resolved more than this many days ago (messages, "
+        "attachments, subjects; the anonymous counts stay). Empty: keep everything.",
+    )
+    retention_next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

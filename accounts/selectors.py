@@ -1,11 +1,19 @@
 """Reads of accounts: the workspace's settings and what a user's sign-in needs."""
 
+import heapq
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from chat import retention
+from chat.models import AuditLog
 from chat.selectors import user_is_supervisor
 from cxhub.errors import NotFound
 
@@ -98,3 +106,73 @@ def api_tokens_of(user: AbstractBaseUser):
 def api_token_get(viewer: AbstractBaseUser, token_id) -> ApiToken:
     """One of the viewer's tokens not yet revoked (admins: anyone's). Else NotFound."""
     return _owned_get(ApiToken.objects.filter(revoked_at__isnull=True), viewer, token_id)
+
+
+# --- the audit log as JSON lines -----------------------------------------------------------
+
+ADMIN_ACTIONS = {1: "admin_add", 2: "admin_change", 3: "admin_delete"}
+
+
+def _actor(user) -> dict | None:
+    return None if user is None else {"id": user.pk, "username": user.get_username()}
+
+
+def _service_lines(since, until) -> Iterator[tuple]:
+    rows = AuditLog.objects.select_related("actor").order_by("created_at", "pk")
+    rows = rows.filter(created_at__gte=since) if since else rows
+    rows = rows.filter(created_at__lt=until) if until else rows
+    for row in rows.iterator(chunk_size=1000):
+        yield (
+            row.created_at,
+            0,
+            row.pk,
+            {
+                "at": row.created_at.isoformat(),
+                "source": "service",
+                "actor": _actor(row.actor),
+                "action": row.action,
+                "target": {"type": row.target_type, "id": row.target_id},
+                "data": row.data,
+            },
+        )
+
+
+def _admin_lines(since, until) -> Iterator[tuple]:
+    rows = LogEntry.objects.select_related("user", "content_type").order_by("action_time", "pk")
+    rows = rows.filter(action_time__gte=since) if since else rows
+    rows = rows.filter(action_time__lt=until) if until else rows
+    for row in rows.iterator(chunk_size=1000):
+        try:
+            changes = json.loads(row.change_message or "[]")
+        except ValueError:
+            changes = row.change_message
+        content_type = row.content_type
+        yield (
+            row.action_time,
+            1,
+            row.pk,
+            {
+                "at": row.action_time.isoformat(),
+                "source": "admin",
+                "actor": _actor(row.user),
+                "action": ADMIN_ACTIONS.get(row.action_flag, "admin"),
+                "target": {
+                    "type": f"{content_type.app_label}.{content_type.model}" if content_type else "",
+                    "id": row.object_id or "",
+                },
+                "data": {"object": row.object_repr, "changes": changes},
+            },
+        )
+
+
+def audit_lines(*, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
+    """Every audited action in time order: the services' audit log (privacy, accounts, settings,
+    policies, exports) and everything done in the Django admin (its LogEntry: role changes among
+    them), one dict per line of the JSON-lines export."""
+    for _at, _source, _pk, line in heapq.merge(_service_lines(since, until), _admin_lines(since, until)):
+        yield line
+
+
+def retention_preview(days: int) -> dict:
+    """What a retention of `days` would delete now (a dry run: counts, nothing changed)."""
+    return retention.count_due(timezone.now() - timedelta(days=days))

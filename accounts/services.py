@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from chat import audit, events
+from chat import audit, events, retention
 from chat import selectors as chat_selectors
 from cxhub.errors import Forbidden, InvalidInput
 
@@ -117,15 +117,32 @@ def two_factor_reset(*, user: AbstractBaseUser, by: AbstractBaseUser) -> None:
     audit.record(actor=by, action="two_factor_reset", target=user)
 
 
+def retention_days_clean(value) -> int | None:
+    """None (keep everything) or a whole number of days, at least 1; else InvalidInput (a 400)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(
+            _("Retention is a whole number of days, at least 1 (or none: keep everything)."),
+            fields={"retention_days": [_("At least 1 day.")]},
+            code=ErrorCode.RETENTION_INVALID,
+        )
+    return value
+
+
 @transaction.atomic
 def workspace_settings_update(*, by: AbstractBaseUser | None, **changes) -> WorkspaceSettings:
     """Change the workspace's settings (admins); every change is in the audit log."""
+    if "retention_days" in changes:
+        changes["retention_days"] = retention_days_clean(changes["retention_days"])
+        changes["retention_next_run_at"] = None  # a new period applies at the next timer run
     row = WorkspaceSettings.objects.select_for_update().get(pk=selectors.workspace_settings().pk)
     before = {}
     for name, value in changes.items():
         if getattr(row, name) != value:
             before[name] = getattr(row, name)
             setattr(row, name, value)
+    before.pop("retention_next_run_at", None)
     if before:
         row.updated_at = timezone.now()
         row.save()
@@ -263,3 +280,70 @@ def api_token_used(*, token: ApiToken) -> None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= SESSION_SEEN_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+def audit_exported(*, by: AbstractBaseUser | None, since, until, via: str) -> None:
+    """The audit export is itself audited (who took a copy of the log, of which period)."""
+    audit.record(
+        actor=by,
+        action="audit_export",
+        target_type="audit_log",
+        target_id="",
+        data={"since": since.isoformat() if since else None, "until": until.isoformat() if until else None, "via": via},
+    )
+
+
+# --- retention -----------------------------------------------------------------------------
+
+RETENTION_EVERY = timedelta(hours=1)  # how often the timer looks for newly due conversations
+
+
+def retention_cutoff(days: int, now=None):
+    return (now or timezone.now()) - timedelta(days=days)
+
+
+def retention_run_due() -> int:
+    """The `accounts.retention` timer (chat/timers.py): when the workspace keeps conversations for N
+    days and its next run is due, purge one batch of the conversations resolved before now − N days.
+    A full batch runs again at the next tick, else in an hour. One read of the settings row when
+    nothing is due; safe twice (the row is locked while a run decides)."""
+    row = selectors.workspace_settings()
+    now = timezone.now()
+    if row.retention_days is None or (row.retention_next_run_at and row.retention_next_run_at > now):
+        return 0
+    with transaction.atomic():
+        row = WorkspaceSettings.objects.select_for_update().get(pk=row.pk)
+        if row.retention_days is None or (row.retention_next_run_at and row.retention_next_run_at > now):
+            return 0
+        counts = retention.purge(cutoff=retention_cutoff(row.retention_days, now))
+        more = counts["conversations"] >= retention.BATCH
+        row.retention_next_run_at = now if more else now + RETENTION_EVERY
+        row.save(update_fields=["retention_next_run_at"])
+        if counts["conversations"]:
+            audit.record(
+                actor=None,
+                action="retention_purge",
+                target=row,
+                data={**counts, "retention_days": row.retention_days},
+            )
+    return counts["conversations"]
+
+
+def retention_purge_all(*, days: int, by: AbstractBaseUser | None = None) -> dict:
+    """Purge every conversation due at now − `days` (manage.py retention_run), batch after batch."""
+    days = retention_days_clean(days)
+    cutoff = retention_cutoff(days)
+    total: dict[str, int] = {}
+    while True:
+        counts = retention.purge(cutoff=cutoff)
+        for name, value in counts.items():
+            total[name] = total.get(name, 0) + value
+        if counts["conversations"] < retention.BATCH:
+            break
+    audit.record(
+        actor=by,
+        action="retention_purge",
+        target=selectors.workspace_settings(),
+        data={**total, "retention_days": days},
+    )
+    return total

@@ -12,10 +12,8 @@ api_v1 = [
     path("", include("chat.api.urls")),
     path("", include("feedback.api.metrics_urls")),  # metrics, exports, follow-ups
     path("surveys/", include("feedback.api.urls")),
-    path("webhooks/", include("integrations.urls")),
-    path(
-        "account/", include("accounts.api_urls")
-    ),  # login sessions, API tokens  # outbound webhooks: subscriptions, delivery log
+    path("webhooks/", include("integrations.urls")),  # outbound webhooks: subscriptions, delivery log
+    path("", include("accounts.api_urls")),  # account/sessions, account/tokens, audit
 ]
 
 urlpatterns = [

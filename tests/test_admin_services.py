@@ -184,7 +184,7 @@ POLICIES = {
     WorkspaceSettings: _policy(
         "accounts.services.workspace_settings_update (audited); one row, so no second add",
         change=True,
-        editable={"require_two_factor"},
+        editable={"require_two_factor", "retention_days"},
         through_services=True,
     ),
     # --- django-axes' own admin: deleting an attempt lifts a lockout (docs/security.md)

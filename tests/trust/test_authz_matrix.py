@@ -160,6 +160,9 @@ RULES: dict[str, Rule] = {
     "account-session-detail": Rule("own", obj="session", methods={"DELETE": None}),
     "account-token-list": Rule("workspace", methods={"GET": None, "POST": {"name": "matrix"}}),
     "account-token-detail": Rule("own", obj="api_token", methods={"DELETE": None}),
+    "audit-export": Rule("staff"),
+    "workspace-retention": Rule("staff", methods={"GET": None, "PATCH": {"retention_days": 30}}),
+    "workspace-retention-preview": Rule("staff", query={"days": 30}),
 }
 ADMIN_RULE = Rule("admin_site")
 ADMIN_LOGIN_RULE = Rule("login")
