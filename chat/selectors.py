@@ -1,7 +1,7 @@
 """Reads, always scoped to what the asking user may see (one place for the rule)."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -311,3 +311,18 @@ def agents_of_inboxes(inbox_ids: list[int]) -> list[tuple[AgentProfile, list[int
         )
     )
     return [(agent, sorted({m.inbox_id for m in agent.user.visible_memberships})) for agent in agents]
+
+
+def sequence_problems(limit: int = 20) -> list[dict]:
+    """Conversations whose messages are not numbered 1..N with N = `last_seq` (docs/adr/0001): empty
+    when the invariant holds (a restored backup is checked with it)."""
+    broken = (
+        Conversation.objects.annotate(
+            messages_count=Count("messages"), low=Min("messages__seq"), high=Max("messages__seq")
+        )
+        .exclude(messages_count=0, last_seq=0)
+        .exclude(Q(messages_count=F("last_seq")) & Q(high=F("last_seq")) & Q(low=1))
+        .values("pk", "last_seq", "messages_count", "low", "high")
+        .order_by("pk")[:limit]
+    )
+    return list(broken)
