@@ -198,7 +198,11 @@ def timeline_event_payloads(events: list[ConversationEvent]) -> list[dict]:
         elif kind == ConversationEvent.Kind.PENDING:
             shown = {"resolve_at": data.get("resolve_at")}
         elif kind in (ConversationEvent.Kind.SLA_WARNING, ConversationEvent.Kind.SLA_BREACHED):
-            shown = {"target": data.get("target"), "due_at": data.get("due_at")}
+            shown = {
+                "target": data.get("target"),
+                "due_at": data.get("due_at"),
+                "assignee": agent(data.get("assignee_id")),
+            }
         elif kind == ConversationEvent.Kind.REOPENED:
             shown = {"reopen_count": data.get("reopen_count")}
         elif kind == ConversationEvent.Kind.PRIORITY_CHANGED:

@@ -221,7 +221,7 @@ class TimelineEventSerializer(serializers.Serializer):
         help_text="By kind: assigned {assignee, reason}; transferred {from_agent, from_team, to_agent, to_team}; "
         "snoozed {until}; woke {reason: timer|agent|message, was: snoozed|pending}; resolved {by_bot, reason}; "
         "reopened {reopen_count}; priority_changed {from, to}; pending {resolve_at}; sla_warning and "
-        "sla_breached {target, due_at}. Agents and teams as {id, name}."
+        "sla_breached {target, due_at, assignee}. Agents and teams as {id, name}."
     )
     after_seq = serializers.IntegerField(help_text="Its place: after the message with this seq (0: before all).")
     created_at = serializers.DateTimeField()
