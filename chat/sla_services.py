@@ -116,6 +116,9 @@ def track(conversation: Conversation, change: str, *, at: datetime | None = None
 
 def _save(conversation: Conversation, state: dict, happened: list[sla.Happened], *, broadcast: bool) -> None:
     """Store the clocks and record what happened; `broadcast` when no caller sends the conversation."""
+    for outcome in state.get("outcomes", []):
+        if "agent_id" not in outcome:  # the credit: who had the conversation when the clock ended
+            outcome["agent_id"], outcome["team_id"] = conversation.assignee_id, conversation.team_id
     changed_state = state != (conversation.sla or {})
     conversation.sla = state
     conversation.sla_due_at = sla.soonest_due(state)
