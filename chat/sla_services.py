@@ -120,12 +120,10 @@ def _save(conversation: Conversation, state: dict, happened: list[sla.Happened],
         if "agent_id" not in outcome:  # the credit: who had the conversation when the clock ended
             outcome["agent_id"], outcome["team_id"] = conversation.assignee_id, conversation.team_id
     changed_state = state != (conversation.sla or {})
-    conversation.sla = state
-    conversation.sla_due_at = sla.soonest_due(state)
-    conversation.sla_check_at = sla.next_check(state)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        sla=state, sla_due_at=conversation.sla_due_at, sla_check_at=conversation.sla_check_at
-    )
+    due_at, check_at = sla.soonest_due(state), sla.next_check(state)
+    if changed_state or (due_at, check_at) != (conversation.sla_due_at, conversation.sla_check_at):
+        conversation.sla, conversation.sla_due_at, conversation.sla_check_at = state, due_at, check_at
+        Conversation.objects.filter(pk=conversation.pk).update(sla=state, sla_due_at=due_at, sla_check_at=check_at)
     for item in happened:
         outbox.record(
             conversation,

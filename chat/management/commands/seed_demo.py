@@ -15,7 +15,6 @@ from chat.demo import DEMO_PASSWORD, USERS
 from chat.models import AgentProfile, CannedResponse, Contact, ContactIdentity, Inbox, InboxMembership, Team
 from chat.services import Claim
 
-
 # The web inbox's SLA policies: priority, first response, next response, resolution (seconds).
 DEMO_SLA = [("normal", 5 * 60, 10 * 60, 4 * 3600), ("high", 2 * 60, 5 * 60, 3600), ("urgent", 60, 2 * 60, 1800)]
 
