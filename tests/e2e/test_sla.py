@@ -1,6 +1,8 @@
 """SLAs in the console, in Chromium, with the server's own timers (as `make run`): a countdown on the
 row and in the conversation that warns at 75 % and breaches live, and waiting on the customer."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from playwright.sync_api import expect
 
@@ -10,9 +12,10 @@ from tests.factories import ContactFactory, conversation_with
 
 from .conftest import log_in, server_side
 
-pytestmark = [pytest.mark.slow, pytest.mark.scheduler]
+pytestmark = pytest.mark.slow
 
 
+@pytest.mark.scheduler
 def test_countdown_warns_and_breaches_live_then_pending_pauses_it(shop, new_page, screenshot):
     # given a first-response promise of 8 seconds (calendar time) on the web inbox
     sla_services.sla_policy_set(
@@ -46,3 +49,31 @@ def test_countdown_warns_and_breaches_live_then_pending_pauses_it(shop, new_page
     expect(head).to_have_text("First response: paused")
     expect(page.locator("#timeline .event-pending")).to_contain_text("Waiting on the customer")
     assert Conversation.objects.get(pk=conversation.pk).status == "pending"
+
+
+def test_outside_business_hours_the_widget_says_when_the_team_is_back_in_the_visitors_language(
+    shop, new_page, screenshot
+):
+    # given the website inbox closed for a holiday until 3 hours from now
+    now = datetime.now(UTC)
+    shop.web_inbox.business_hours = {
+        "time_zone": "UTC",
+        "days": {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "holidays": [
+            {
+                "start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+                "end": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+            }
+        ],
+    }
+    shop.web_inbox.save(update_fields=["business_hours"])
+    # when a Spanish-speaking visitor opens the widget
+    page = new_page(locale="es-ES")
+    page.goto(f"{shop.url}/demo/")
+    widget = page.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    # then under the greeting it says, in Spanish, when the team is back
+    notice = widget.locator(".closed-notice")
+    expect(notice).to_contain_text("Ahora no estamos disponibles. Volveremos el")
+    screenshot(page, "closed")
+    assert page.errors == []
