@@ -3,7 +3,7 @@
 // amber from the 75 % warning, red once breached, "paused" while pending or snoozed); the live
 // warning to the assignee and the supervisors; the list's "Due soonest" order; the words of the
 // timeline's pending and SLA lines. Text goes in as text, never as HTML.
-import { el, toast } from "./dom.js";
+import { dateTime, el, toast } from "./dom.js";
 import { format, gettext } from "./i18n.js";
 import { notify } from "./alerts.js";
 
@@ -61,7 +61,7 @@ function paint(node, now = Date.now()) {
   const shown = countdown(clock, now);
   node.textContent = shown.text;
   node.dataset.state = shown.state;
-  node.title = clock.due_at ? new Date(clock.due_at).toLocaleString() : "";
+  node.title = clock.due_at ? dateTime(clock.due_at) : "";
 }
 
 setInterval(() => {
@@ -109,9 +109,9 @@ export function slaEventText(event) {
         ? format(gettext("Waiting on the customer (set by %(agent)s)"), { agent: event.actor.name })
         : gettext("Waiting on the customer");
     case "sla_warning":
-      return format(gettext("SLA warning: %(target)s due %(when)s"), { target: label, when: new Date(data.due_at).toLocaleString() });
+      return format(gettext("SLA warning: %(target)s due %(when)s"), { target: label, when: dateTime(data.due_at) });
     case "sla_breached":
-      return format(gettext("SLA breached: %(target)s was due %(when)s"), { target: label, when: new Date(data.due_at).toLocaleString() });
+      return format(gettext("SLA breached: %(target)s was due %(when)s"), { target: label, when: dateTime(data.due_at) });
     case "woke":
       return data.was === "pending" ? gettext("The customer wrote: no longer waiting on them") : null;
     case "resolved":
