@@ -26,7 +26,7 @@ from rest_framework.authtoken.models import Token, TokenProxy
 
 from accounts import selectors as account_selectors
 from accounts.models import WorkspaceSettings
-from chat import privacy, services
+from chat import privacy, services, sla_services
 from chat.models import (
     AgentProfile,
     AuditLog,
@@ -36,6 +36,7 @@ from chat.models import (
     ConversationEvent,
     Inbox,
     Message,
+    SlaPolicy,
     Team,
     hash_token,
 )
@@ -130,10 +131,18 @@ POLICIES = {
             "provider_config",
             "webhook_secret",
             "business_hours",
+            "pending_auto_resolve_days",
             "default_team",
         },
         actions={"delete_selected"},
         inlines_write=True,  # memberships
+    ),
+    SlaPolicy: _policy(
+        "chat.sla_services: sla_policy_set, sla_policy_delete (running SLA clocks follow)",
+        **SETTINGS,
+        editable={"first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"},
+        actions={"delete_selected"},
+        through_services=True,
     ),
     CannedResponse: _policy(
         "settings", **SETTINGS, editable={"shortcut", "body", "texts"}, actions={"delete_selected"}
@@ -252,6 +261,7 @@ def world(committed, root):
         Team: TeamFactory(),
         Inbox: inbox,
         CannedResponse: CannedResponse.objects.create(shortcut="thanks", body="Thank you!"),
+        SlaPolicy: sla_services.sla_policy_set(inbox=inbox, priority="normal", first_response_seconds=3600),
         User: agent.user,
         Group: Group.objects.create(name="Supervisors"),
         TokenProxy: TokenProxy.objects.get(pk=Token.objects.create(user=root).pk),
