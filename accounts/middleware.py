@@ -30,6 +30,8 @@ OPEN_PREFIXES = (
     "/healthz",
 )
 SEEN_KEY = "accounts.seen_at"
+NO_CODE_NEEDED_KEY = "accounts.no_code_needed_at"
+CHECK_EVERY_SECONDS = 60
 
 
 class AccountGate:
@@ -43,9 +45,7 @@ class AccountGate:
         if not self._session_is_live(request):
             logout(request)
             return self.get_response(request)  # as anybody signed out: the login page, or a 403
-        if not request.path.startswith(OPEN_PREFIXES) and not selectors.session_passes_two_factor(
-            user, request.session
-        ):
+        if not request.path.startswith(OPEN_PREFIXES) and not self._passes_two_factor(request):
             if request.path.startswith("/api/"):
                 return json_error(
                     ErrorCode.TWO_FACTOR_REQUIRED,
@@ -56,12 +56,28 @@ class AccountGate:
         return self.get_response(request)
 
     @staticmethod
+    def _passes_two_factor(request) -> bool:
+        """Verified sessions pass at once; for the others, whether a code is needed is read again at
+        most once a minute (a workspace that starts requiring one reaches open sessions within it)."""
+        session = request.session
+        if selectors.session_two_factor_verified(session):
+            return True
+        now = time.time()
+        if now - session.get(NO_CODE_NEEDED_KEY, 0) < CHECK_EVERY_SECONDS:
+            return True
+        if selectors.two_factor_required(request.user):
+            session.pop(NO_CODE_NEEDED_KEY, None)
+            return False
+        session[NO_CODE_NEEDED_KEY] = now
+        return True
+
+    @staticmethod
     def _session_is_live(request) -> bool:
         session = request.session
         if not session.session_key:
             return True  # a request authenticated otherwise (a test client's force_authenticate)
         now = time.time()
-        if now - session.get(SEEN_KEY, 0) < services.SESSION_SEEN_EVERY.total_seconds():
+        if now - session.get(SEEN_KEY, 0) < CHECK_EVERY_SECONDS:
             return True
         live = services.session_touch(
             user=request.user,

@@ -5,6 +5,7 @@ from django.test import Client
 
 from accounts import selectors, services
 from accounts.errors import ErrorCode
+from accounts.middleware import CHECK_EVERY_SECONDS, NO_CODE_NEEDED_KEY
 from chat.models import AuditLog
 from cxhub.errors import Forbidden, InvalidInput
 from tests.accounts.helpers import current_code, enrol, next_step
@@ -152,3 +153,16 @@ def test_new_recovery_codes_replace_the_old_ones():
     assert page.status_code == 200
     with pytest.raises(InvalidInput):
         services.two_factor_verify(user=user, code=old[0])
+
+
+def test_a_workspace_that_starts_requiring_it_reaches_open_sessions_within_a_minute():
+    # given a supervisor already at work, without a second factor
+    client = logged_in(SupervisorFactory().user)
+    assert client.get("/console/").status_code == 200
+    # when the workspace starts requiring one, and a minute passes
+    services.workspace_settings_update(by=None, require_two_factor=True)
+    session = client.session
+    session[NO_CODE_NEEDED_KEY] -= CHECK_EVERY_SECONDS + 1
+    session.save()
+    # then their next page asks them to set it up
+    assert client.get("/console/")["Location"].startswith("/console/2fa/")
