@@ -11,4 +11,6 @@ urlpatterns = [
     path("account/recovery-codes/", views.recovery_codes, name="recovery-codes"),
     path("account/sessions/<int:session_id>/end/", views.session_end, name="account-session-end"),
     path("account/sessions/end-others/", views.sessions_end_others, name="account-sessions-end-others"),
+    path("account/tokens/", views.api_token_create, name="account-token-create"),
+    path("account/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="account-token-revoke"),
 ]

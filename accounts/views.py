@@ -8,8 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from chat import selectors as chat_selectors
 from cxhub.errors import DomainError, NotFound
 
 from . import selectors, services
@@ -92,8 +94,8 @@ def recovery_codes(request):
 
 
 @login_required
-def account(request):
-    """The agent's account: two-factor status; sessions and API tokens join it."""
+def account(request, extra: dict | None = None):
+    """The agent's account: two-factor status, login sessions, API tokens."""
     user = request.user
     context = {
         "enrolled": selectors.two_factor_enrolled(user),
@@ -101,8 +103,47 @@ def account(request):
         "recovery_codes_left": selectors.recovery_codes_left(user),
         "sessions": selectors.sessions_of(user),
         "current_session_key": request.session.session_key,
+        "tokens": selectors.api_tokens_of(user),
+        "inboxes": chat_selectors.inboxes_visible_to(user).order_by("name"),
+        "token_default_days": services.TOKEN_DEFAULT_DAYS,
+        "token_max_days": services.TOKEN_MAX_DAYS,
+        **(extra or {}),
     }
-    return render(request, "accounts/account.html", context)
+    return render(request, "accounts/account.html", context, status=400 if (extra or {}).get("token_error") else 200)
+
+
+@login_required
+@require_POST
+def api_token_create(request):
+    """Make an API token from the account page; it is shown on the page once."""
+    try:
+        days = int(request.POST.get("expires_in_days") or services.TOKEN_DEFAULT_DAYS)
+        inbox_ids = [int(value) for value in request.POST.getlist("inboxes")]
+    except ValueError:
+        return account(request, extra={"token_error": _("Days and inboxes are whole numbers.")})
+    try:
+        _token, raw = services.api_token_create(
+            user=request.user,
+            name=request.POST.get("name", ""),
+            read_only=request.POST.get("read_only") == "on",
+            inbox_ids=inbox_ids,
+            expires_in_days=days,
+        )
+    except DomainError as refusal:
+        details = [str(message) for messages in refusal.fields.values() for message in messages]
+        return account(request, extra={"token_error": " ".join(details) or refusal.detail})
+    return account(request, extra={"new_token": raw})
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, token_id: int):
+    try:
+        token = selectors.api_token_get(request.user, token_id)
+    except NotFound:
+        raise Http404("No such token.") from None
+    services.api_token_revoke(token=token, by=request.user)
+    return HttpResponseRedirect("/console/account/", status=303)
 
 
 @login_required

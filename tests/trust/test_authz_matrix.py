@@ -162,6 +162,8 @@ RULES: dict[str, Rule] = {
     "recovery-codes": Rule("page", methods={"POST": {}}),
     "account-session-end": Rule("own", obj="session", methods={"POST": {}}),
     "account-sessions-end-others": Rule("page", methods={"POST": {}}),
+    "account-token-create": Rule("page", methods={"POST": {"name": "matrix", "expires_in_days": "5"}}),
+    "account-token-revoke": Rule("own", obj="api_token", methods={"POST": {}}),
     "account-session-list": Rule("workspace"),
     "account-session-detail": Rule("own", obj="session", methods={"DELETE": None}),
     "account-token-list": Rule("workspace", methods={"GET": None, "POST": {"name": "matrix"}}),
