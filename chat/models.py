@@ -277,6 +277,9 @@ class Conversation(models.Model):
     last_seq = models.PositiveIntegerField(default=0)
     last_customer_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="The customer's first message since the last reply; null: nobody waits."
+    )
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     email_thread_token = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
 
@@ -294,6 +297,8 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "status"], name="conv_assignee_status_idx"),
             # the timer that wakes snoozed conversations (chat/timers.py) reads only these rows
             models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_until_idx"),
+            # the list's "longest waiting" sort
+            models.Index(fields=["waiting_since", "id"], name="conv_waiting_idx"),
         ]
 
     def __str__(self) -> str:
@@ -464,3 +469,18 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+class ReadMarker(models.Model):
+    """How far one agent has read one conversation (the list's unread counts)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_markers")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_markers")
+    last_read_seq = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="one_read_marker_per_agent")]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.conversation_id} to #{self.last_read_seq}"

@@ -190,6 +190,7 @@ MESSAGE_FIELDS = [
     "assignee",
     "status",
     "snoozed_until",
+    "waiting_since",
 ]
 
 
@@ -296,6 +297,8 @@ def message_receive(
     conversation.last_activity_at = now
     if conversation.first_customer_message_at is None:
         conversation.first_customer_message_at = now
+    if conversation.waiting_since is None:  # the list's waiting time: since the first unanswered message
+        conversation.waiting_since = now
     woke = conversation.status == Conversation.Status.SNOOZED
     if conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING):
         conversation.status = Conversation.Status.OPEN
@@ -372,6 +375,8 @@ def message_send(
     human_reply = not is_note and sender_kind == Message.SenderKind.AGENT
     if human_reply and conversation.first_reply_at is None:
         conversation.first_reply_at = now
+    if not is_note:  # answered (by an agent or the bot): nobody waits
+        conversation.waiting_since = None
     if human_reply and conversation.assignee_id is None and by is not None:
         conversation.assignee = by
         outbox.record(conversation, EventKind.ASSIGNED, actor=by, assignee_id=by.pk, reason="first_reply")
@@ -526,6 +531,7 @@ def conversation_resolve(*, conversation: Conversation, by=None, by_bot: bool = 
     conversation.status = Conversation.Status.RESOLVED
     conversation.resolved_at = now
     conversation.snoozed_until = None
+    conversation.waiting_since = None
     if conversation.first_resolved_at is None:
         conversation.first_resolved_at = now
     conversation.save()

@@ -101,12 +101,22 @@ class ContactRefSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "email", "phone", "at_risk"]
 
 
+class LastMessageSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text="Its first 160 characters.")
+    sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
+    created_at = serializers.DateTimeField()
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     inbox = InboxRefSerializer(read_only=True)
     contact = ContactRefSerializer(read_only=True)
     assignee = UserRefSerializer(read_only=True, allow_null=True)
     team = TeamSerializer(read_only=True, allow_null=True)
     previous_id = serializers.IntegerField(read_only=True, allow_null=True)
+    unread_count = serializers.SerializerMethodField(
+        help_text="The customer's messages the asking agent has not read (after their read marker)."
+    )
+    last_message = serializers.SerializerMethodField(help_text="The last message that is not a note (the preview).")
 
     class Meta:
         model = Conversation
@@ -128,7 +138,28 @@ class ConversationSerializer(serializers.ModelSerializer):
             "last_customer_channel",
             "reopen_count",
             "previous_id",
+            "waiting_since",
+            "unread_count",
+            "last_message",
         ]
+        extra_kwargs = {
+            "waiting_since": {"help_text": "When the customer's first unanswered message came; null: nobody waits."}
+        }
+
+    def get_unread_count(self, conversation) -> int:
+        return getattr(conversation, "unread_count", None) or 0
+
+    @extend_schema_field(LastMessageSerializer(allow_null=True))
+    def get_last_message(self, conversation) -> dict | None:
+        if getattr(conversation, "last_message_at", None) is None:
+            return None
+        return LastMessageSerializer(
+            {
+                "body": conversation.last_message_body or "",
+                "sender_kind": conversation.last_message_sender,
+                "created_at": conversation.last_message_at,
+            }
+        ).data
 
 
 class ReplyChannelSerializer(serializers.Serializer):
@@ -175,6 +206,24 @@ class TimelineEventSerializer(serializers.Serializer):
     )
     after_seq = serializers.IntegerField(help_text="Its place: after the message with this seq (0: before all).")
     created_at = serializers.DateTimeField()
+
+
+class ConversationListQuerySerializer(serializers.Serializer):
+    sort = serializers.ChoiceField(
+        choices=["newest", "waiting", "priority"],
+        required=False,
+        help_text="newest (last activity, the default), waiting (longest waiting first) or priority.",
+    )
+
+
+class ReadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0, max_value=MAX_ID, help_text="Read up to this message's seq.")
+
+
+class ReadMarkerSerializer(serializers.Serializer):
+    conversation_id = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
 
 
 class ConversationUpdateSerializer(serializers.Serializer):

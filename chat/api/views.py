@@ -9,7 +9,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
-from chat import privacy, selectors, services
+from chat import privacy, selectors, services, workspace
 from chat.events import timeline_event_payloads
 from chat.models import Message, Team
 from cxhub.api import CursorPagination
@@ -21,6 +21,13 @@ from .filters import ContactFilter, ConversationFilter
 
 class ActivityPagination(CursorPagination):
     ordering = ("-last_activity_at", "-id")
+
+
+class ConversationPagination(ActivityPagination):
+    """The list's pages in the order of `?sort=` (chat.workspace.SORTS)."""
+
+    def get_ordering(self, request, queryset, view):
+        return workspace.list_sort(request.query_params.get("sort"))
 
 
 class InboxViewSet(viewsets.ReadOnlyModelViewSet):
@@ -108,20 +115,29 @@ def _agent(user_id) -> object | None:
         "oldest first (the latest 500), each placed after the message `after_seq`. Agents only.",
     ),
     partial_update=extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationDetailSerializer),
+    list=extend_schema(parameters=[s.ConversationListQuerySerializer]),
+    read=extend_schema(
+        request=s.ReadSerializer,
+        responses=s.ReadMarkerSerializer,
+        description="Mark the conversation read up to `seq` for the asking agent (never backwards).",
+    ),
 )
 class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Conversations in the inboxes the user may see, newest activity first."""
 
     serializer_class = s.ConversationSerializer
     filterset_class = ConversationFilter
-    pagination_class = ActivityPagination
+    pagination_class = ConversationPagination
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_serializer_class(self):
         return s.ConversationSerializer if self.action == "list" else s.ConversationDetailSerializer
 
     def get_queryset(self):
-        return selectors.conversation_list(self.request.user)
+        conversations = selectors.conversation_list(self.request.user)
+        if self.action == "list":
+            return workspace.conversation_rows(self.request.user, conversations)
+        return conversations
 
     def get_object(self):
         return selectors.conversation_get(self.request.user, self.kwargs["pk"])
@@ -162,6 +178,16 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             note=data.get("note", ""),
         )
         return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.ReadSerializer, request.data)
+        marker = workspace.conversation_mark_read(conversation=conversation, user=request.user, seq=data["seq"])
+        unread = workspace.unread_count(conversation, after_seq=marker.last_read_seq)
+        return Response(
+            {"conversation_id": conversation.pk, "last_read_seq": marker.last_read_seq, "unread_count": unread}
+        )
 
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from cxhub.errors import NotFound
 
-from .. import events, languages, payloads, selectors, services
+from .. import events, languages, payloads, selectors, services, workspace
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
 from .base import (
@@ -141,7 +141,14 @@ class ConsoleConsumer(ChatConsumer):
     async def on_read(self, content):
         conversation_id = _int(content, "conversation_id", minimum=1)
         seq = _int(content, "seq")
+        await self._mark_read(conversation_id, seq)
         await self._relay(conversation_id, {"type": "chat.read", "seq": seq}, "reader", False)
+
+    @in_worker_thread
+    def _mark_read(self, conversation_id: int, seq: int) -> None:
+        """The agent's read marker (the list's unread counts); the relay tells their other consoles."""
+        conversation = selectors.conversation_get(self.user, conversation_id)
+        workspace.conversation_mark_read(conversation=conversation, user=self.user, seq=seq)
 
     async def _relay(self, conversation_id: int, event: dict, who: str, agents_only: bool) -> None:
         inbox_id, contact_id = await self._visible(conversation_id)

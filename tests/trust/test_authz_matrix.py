@@ -26,7 +26,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, VisitorToken
+from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, ReadMarker, VisitorToken
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
 
@@ -102,6 +102,7 @@ RULES: dict[str, Rule] = {
     # allowed roles get 409 not_snoozed (the world's conversation is open): past the authorisation
     "conversation-unsnooze": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-events": Rule("scoped", obj="conversation"),
+    "conversation-read": Rule("scoped", obj="conversation", methods={"POST": {"seq": 1}}),
     "conversation-messages": Rule(
         "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
     ),
@@ -236,6 +237,7 @@ def snapshot() -> tuple:
         AuditLog.objects.count(),
         Contact.objects.count(),
         VisitorToken.objects.count(),
+        tuple(ReadMarker.objects.order_by("id").values_list("user_id", "conversation_id", "last_read_seq")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
         tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),

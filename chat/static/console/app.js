@@ -21,6 +21,7 @@ import { format, gettext, ngettext, number } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
+import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
@@ -112,8 +113,9 @@ async function loadList() {
   const mine = ++listRequest;
   list.setAttribute("aria-busy", "true");
   try {
-    const rows = await apiAll("/api/v1/conversations/", readFilters(), 4);
+    const rows = await apiAll("/api/v1/conversations/", { ...readFilters(), sort: readSort() }, 4);
     if (mine !== listRequest) return;
+    for (const row of rows) if (state.current && state.current.id === row.id) row.unread_count = 0; // being read
     state.conversations = new Map(rows.map((row) => [row.id, row]));
     state.order = rows.map((row) => row.id);
     renderList();
@@ -136,6 +138,7 @@ function reloadListSoon() {
 
 function renderList() {
   clear(list);
+  updateTitle(state.conversations.values());
   if (!state.order.length) {
     list.append(el("li", { class: "empty", text: gettext("No conversations match these filters.") }));
     return;
@@ -150,15 +153,17 @@ function listItem(conversation) {
     "button",
     {
       type: "button",
-      class: `conv-item${state.unread.has(conversation.id) ? " unread" : ""}`,
+      class: `conv-item${state.unread.has(conversation.id) || conversation.unread_count ? " unread" : ""}`,
       "aria-current": current ? "true" : "false",
       dataset: { id: String(conversation.id) },
       onclick: () => openConversation(conversation.id),
     },
     [
       el("span", { class: "who", text: contactLabel(conversation.contact) }),
-      el("span", { class: "when", text: relative(conversation.last_activity_at), title: conversation.last_activity_at }),
+      el("span", { class: "when", text: relative(conversation.last_activity_at), title: conversation.last_activity_at }, [unreadBadge(conversation)]),
+      previewLine(conversation),
       el("span", { class: "meta" }, [
+        waitingBadge(conversation),
         channelBadge(conversation.last_customer_channel || conversation.inbox?.channel),
         statusBadge(conversation.status),
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }) : null,
@@ -251,6 +256,7 @@ async function openConversation(id, { push = true } = {}) {
   }
   state.current = conversation;
   state.unread.delete(id);
+  markListRead(id);
   state.seen = new Set();
   state.eventIds = new Set();
   state.failures = new Map();
@@ -638,6 +644,16 @@ function placeEvent(event) {
   state.eventIds.add(event.id);
   insertInOrder(eventNode(event));
   return true;
+}
+
+/** The agent reads this conversation: its row's unread count goes (the server keeps the marker). */
+function markListRead(id) {
+  const row = state.conversations.get(id);
+  if (row && row.unread_count) {
+    row.unread_count = 0;
+    refreshListItem(id);
+    updateTitle(state.conversations.values());
+  }
 }
 
 function markRead() {
@@ -1146,6 +1162,13 @@ function onFrame(frame) {
     case "typing":
       onTyping(frame);
       break;
+    case "read":
+      // This agent read it in another tab: its row is read here too.
+      if (frame.reader && frame.reader.id === ME) {
+        state.unread.delete(frame.conversation_id);
+        markListRead(frame.conversation_id);
+      }
+      break;
     case "survey.answered":
       onSurveyAnswered(frame);
       break;
@@ -1174,10 +1197,13 @@ function onMessage(message) {
   }
   const known = state.conversations.get(id);
   if (known) {
+    const reading = Boolean(state.current && state.current.id === id && !document.hidden);
     known.last_activity_at = message.created_at;
     if (fromCustomer) known.last_customer_channel = message.channel;
     if (!(state.current && state.current.id === id) && !message.is_note) state.unread.add(id);
-    bumpToTop(id);
+    applyMessage(known, message, { reading });
+    if (readSort() === "newest") bumpToTop(id);
+    else renderList();
   } else {
     reloadListSoon();
   }
@@ -1339,6 +1365,7 @@ function offerNotifications() {
 
 // ------------------------------------------------------------------ boot
 restoreFilters();
+restoreSort(loadList);
 loadList();
 if (IS_SUPERVISOR) {
   loadSupervisor();
@@ -1346,10 +1373,14 @@ if (IS_SUPERVISOR) {
 }
 document.addEventListener("cxhub:availability", () => IS_SUPERVISOR && loadSupervisor());
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) markRead();
+  if (!document.hidden) {
+    markRead();
+    if (state.current) markListRead(state.current.id);
+  }
 });
 setInterval(() => {
-  for (const when of list.querySelectorAll(".when")) when.textContent = relative(when.title);
+  for (const when of list.querySelectorAll(".when")) when.firstChild.textContent = relative(when.title);
+  refreshWaiting(list);
 }, 60000);
 offerNotifications();
 live.connect();

@@ -1,0 +1,61 @@
+"""The agent's workspace in Chromium (issue #15): the list's previews, waiting times, unread counts,
+sorts and the tab title."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from chat import services
+from chat.models import Conversation, Priority
+from tests.factories import ContactFactory, conversation_with
+
+from .conftest import log_in, server_side
+
+pytestmark = pytest.mark.slow
+
+
+def row(page, conversation):
+    return page.locator(f'.conv-item[data-id="{conversation.pk}"]')
+
+
+def test_the_list_shows_previews_waiting_unread_and_sorts(shop, new_page, screenshot):
+    # given two customers waiting, one for three hours, and one answered conversation
+    waiting_long = conversation_with(shop.web_inbox, ContactFactory(name="Wendy Waiting"), body="Where is my order?")
+    Conversation.objects.filter(pk=waiting_long.pk).update(waiting_since=timezone.now() - timedelta(hours=3))
+    urgent = conversation_with(shop.web_inbox, ContactFactory(name="Uma Urgent"), body="Help now")
+    services.conversation_set_priority(conversation=urgent, priority=Priority.URGENT)
+    answered = conversation_with(shop.web_inbox, ContactFactory(name="Andy Answered"), body="Hi")
+    services.message_send(conversation=answered, by=shop.agent_user, body="Hello Andy!")
+    page = new_page(viewport={"width": 1400, "height": 850})
+    log_in(page, shop)
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    # then each row shows its last message, how long the customer waits and what is unread
+    expect(row(page, waiting_long).locator(".preview")).to_have_text("Where is my order?")
+    expect(row(page, waiting_long).locator(".badge-waiting")).to_have_text("waiting 3 h")
+    expect(row(page, waiting_long).locator(".unread-count")).to_have_text("1")
+    expect(row(page, answered).locator(".preview")).to_have_text("Reply: Hello Andy!")
+    expect(row(page, answered).locator(".badge-waiting")).to_have_count(0)
+    expect(page).to_have_title("(3) Conversations · cxhub")
+    # when the agent sorts by longest waiting, then by priority
+    page.select_option("#sort", "waiting")
+    expect(page.locator(".conv-item").first).to_have_attribute("data-id", str(waiting_long.pk))
+    page.select_option("#sort", "priority")
+    expect(page.locator(".conv-item").first).to_have_attribute("data-id", str(urgent.pk))
+    screenshot(page, "sorted-by-priority")
+    # when the agent opens a conversation, its unread count goes and the title's total falls
+    row(page, waiting_long).click()
+    expect(row(page, waiting_long).locator(".unread-count")).to_have_count(0)
+    expect(page).to_have_title("(2) Conversations · cxhub")
+    # and a new message elsewhere counts at once, live
+    inbox, contact = shop.web_inbox, urgent.contact
+    server_side(services.message_receive, inbox=inbox, contact=contact, channel="web", body="Still there?")
+    expect(row(page, urgent).locator(".unread-count")).to_have_text("2")
+    expect(row(page, urgent).locator(".preview")).to_have_text("Still there?")
+    expect(page).to_have_title("(3) Conversations · cxhub")
+    # and the read marker is the server's: a fresh page agrees (the sort is remembered)
+    page.reload()
+    expect(page.locator("#sort")).to_have_value("priority")
+    expect(row(page, waiting_long).locator(".preview")).to_have_text("Where is my order?")
+    expect(row(page, waiting_long).locator(".unread-count")).to_have_count(0)
