@@ -381,6 +381,7 @@ class ConversationEvent(models.Model):
         RESOLVED = "resolved"
         REOPENED = "reopened"
         CONTACT_MERGED = "contact_merged"
+        LABELLED = "labelled"  # labels added or removed: {added: [names], removed: [names]}
         SURVEY_SCHEDULED = "survey_scheduled"
         SURVEY_SKIPPED = "survey_skipped"
         SURVEY_SENT = "survey_sent"
@@ -484,3 +485,72 @@ class ReadMarker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} read {self.conversation_id} to #{self.last_read_seq}"
+
+
+class Label(models.Model):
+    """A workspace's tag for conversations and contacts (supervisors manage them, agents apply them)."""
+
+    name = models.CharField(max_length=50)
+    colour = models.CharField(max_length=7, default="#6b7280", help_text='"#rrggbb"')
+    conversations = models.ManyToManyField(Conversation, through="ConversationLabel", related_name="labels", blank=True)
+    contacts = models.ManyToManyField(Contact, through="ContactLabel", related_name="labels", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(models.functions.Lower("name"), name="unique_label_name_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelLink(models.Model):
+    """A label on something, with who put it there and when."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class ConversationLabel(LabelLink):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "label"], name="unique_conversation_label")]
+        indexes = [models.Index(fields=["label", "conversation"], name="conversation_label_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on conversation {self.conversation_id}"
+
+
+class ContactLabel(LabelLink):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "label"], name="unique_contact_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on contact {self.contact_id}"
+
+
+class SavedView(models.Model):
+    """A named set of the list's filters: the owner's own, or shared with everyone by a supervisor."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    shared = models.BooleanField(default=False, help_text="Everyone sees it (made by a supervisor).")
+    filters = models.JSONField(default=dict, blank=True, help_text="The list's query: status, inbox, label, q, sort…")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-shared", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

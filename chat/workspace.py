@@ -1,21 +1,37 @@
-"""The agent's workspace: read markers and the list's rows (unread counts, previews, sorts).
+"""The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels
+and saved views.
 
 Writes here follow the services' rules (keyword-only, one transaction, broadcasts after commit);
 reads follow the selectors' (built on `selectors.conversations_visible_to`, a foreign id is a 404).
 """
 
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, DateTimeField, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Substr
+from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cxhub.errors import InvalidInput, not_one_of
+from cxhub.errors import Forbidden, InvalidInput, NotFound, not_one_of
 
-from .models import Conversation, Message, ReadMarker
+from . import events, outbox
+from .models import (
+    AuditLog,
+    Contact,
+    ContactLabel,
+    Conversation,
+    ConversationEvent,
+    ConversationLabel,
+    Label,
+    Message,
+    ReadMarker,
+    SavedView,
+)
+from .selectors import parse_id, user_is_supervisor
 
 # --- read markers --------------------------------------------------------------------------
 
@@ -77,7 +93,7 @@ def conversation_rows(user: AbstractBaseUser, conversations: QuerySet[Conversati
         .values("count")
     )
     last = Message.objects.filter(conversation=OuterRef("pk"), is_note=False).order_by("-seq")
-    return conversations.annotate(
+    return with_labels(conversations).annotate(
         read_seq=Coalesce(Subquery(read_seq, output_field=IntegerField()), Value(0)),
         unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
         last_message_body=Substr(Subquery(last.values("body")[:1]), 1, PREVIEW_CHARS),
@@ -85,3 +101,223 @@ def conversation_rows(user: AbstractBaseUser, conversations: QuerySet[Conversati
         last_message_at=Subquery(last.values("created_at")[:1], output_field=DateTimeField()),
         waiting_key=Coalesce("waiting_since", Value(NOBODY_WAITS, output_field=DateTimeField())),
     )
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def labels_visible_to(user: AbstractBaseUser) -> QuerySet[Label]:
+    """The workspace's labels: every active agent may see and apply them."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return Label.objects.none()
+    return Label.objects.order_by(Lower("name"), "id")
+
+
+def label_get(user: AbstractBaseUser, label_id) -> Label:
+    label = labels_visible_to(user).filter(pk=parse_id(label_id) or 0).first()
+    if label is None:
+        raise NotFound(_("Label not found."))
+    return label
+
+
+def labels_get(user: AbstractBaseUser, label_ids: Iterable) -> list[Label]:
+    """Labels by id; one that does not exist makes it a 404 (nothing is changed)."""
+    return [label_get(user, label_id) for label_id in dict.fromkeys(label_ids)]
+
+
+def with_labels(queryset: QuerySet) -> QuerySet:
+    """Conversations or contacts with their labels (one more query for a whole page)."""
+    return queryset.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by(Lower("name"), "id")))
+
+
+def _require_supervisor(user: AbstractBaseUser, detail: str) -> None:
+    if not user_is_supervisor(user):
+        raise Forbidden(detail)
+
+
+def _label_fields(*, name: str | None, colour: str | None, exclude_pk: int | None = None) -> dict:
+    fields: dict = {}
+    if name is not None:
+        name = " ".join(str(name).split())
+        if not name or len(name) > 50:
+            raise InvalidInput(_("A label's name is 1 to 50 characters."), fields={"name": [_("1 to 50 characters.")]})
+        taken = Label.objects.filter(name__iexact=name).exclude(pk=exclude_pk or 0).exists()
+        if taken:
+            raise InvalidInput(_("A label with this name exists."), fields={"name": [_("Already taken.")]})
+        fields["name"] = name
+    if colour is not None:
+        if not COLOUR.match(str(colour)):
+            raise InvalidInput(_("A colour is #rrggbb."), fields={"colour": [_('e.g. "#2563eb".')]})
+        fields["colour"] = colour.lower()
+    return fields
+
+
+@transaction.atomic
+def label_create(*, by: AbstractBaseUser, name: str, colour: str = "#6b7280") -> Label:
+    """A new label (supervisors and admins)."""
+    _require_supervisor(by, _("Only supervisors and admins manage labels."))
+    return Label.objects.create(**_label_fields(name=name, colour=colour))
+
+
+@transaction.atomic
+def label_update(*, label: Label, by: AbstractBaseUser, name: str | None = None, colour: str | None = None) -> Label:
+    _require_supervisor(by, _("Only supervisors and admins manage labels."))
+    fields = _label_fields(name=name, colour=colour, exclude_pk=label.pk)
+    for key, value in fields.items():
+        setattr(label, key, value)
+    if fields:
+        label.save(update_fields=list(fields))
+    return label
+
+
+@transaction.atomic
+def label_delete(*, label: Label, by: AbstractBaseUser) -> None:
+    """Remove a label from everything it was on."""
+    _require_supervisor(by, _("Only supervisors and admins manage labels."))
+    label.delete()
+
+
+def _changes(current: set[int], add: list[Label], remove: list[Label]) -> tuple[list[Label], list[Label]]:
+    added = [label for label in add if label.pk not in current]
+    removed = [label for label in remove if label.pk in current and label not in add]
+    return added, removed
+
+
+@transaction.atomic
+def conversation_set_labels(
+    *, conversation: Conversation, by: AbstractBaseUser | None, add: Iterable[Label] = (), remove: Iterable[Label] = ()
+) -> Conversation:
+    """Add and remove labels on a conversation (event `labelled`, the consoles hear of it)."""
+    conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation.pk)
+    current = set(ConversationLabel.objects.filter(conversation=conversation).values_list("label_id", flat=True))
+    added, removed = _changes(current, list(add), list(remove))
+    if not added and not removed:
+        return conversation
+    ConversationLabel.objects.bulk_create(
+        [ConversationLabel(conversation=conversation, label=label, added_by=by) for label in added]
+    )
+    ConversationLabel.objects.filter(conversation=conversation, label__in=removed).delete()
+    outbox.record(
+        conversation,
+        ConversationEvent.Kind.LABELLED,
+        actor=by,
+        added=[label.name for label in added],
+        removed=[label.name for label in removed],
+    )
+    events.broadcast_conversation(conversation)
+    return conversation
+
+
+@transaction.atomic
+def contact_set_labels(
+    *, contact: Contact, by: AbstractBaseUser | None, add: Iterable[Label] = (), remove: Iterable[Label] = ()
+) -> Contact:
+    """Add and remove labels on a contact (audited)."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    current = set(ContactLabel.objects.filter(contact=contact).values_list("label_id", flat=True))
+    added, removed = _changes(current, list(add), list(remove))
+    if not added and not removed:
+        return contact
+    ContactLabel.objects.bulk_create([ContactLabel(contact=contact, label=label, added_by=by) for label in added])
+    ContactLabel.objects.filter(contact=contact, label__in=removed).delete()
+    AuditLog.objects.create(
+        actor=by,
+        action="contact_labelled",
+        target_type="contact",
+        target_id=str(contact.pk),
+        data={"added": [label.name for label in added], "removed": [label.name for label in removed]},
+    )
+    return contact
+
+
+# --- saved views -------------------------------------------------------------------------------
+
+# What a view may hold: the list's filters (chat/api/filters.py) and its sort.
+VIEW_LIST_KEYS = ("status", "priority", "inbox", "assignee", "team", "channel", "label")
+VIEW_TEXT_KEYS = ("q", "sort")
+
+
+def saved_views_visible_to(user: AbstractBaseUser) -> QuerySet[SavedView]:
+    """The user's own views and the shared ones."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return SavedView.objects.none()
+    return SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+
+
+def saved_view_get(user: AbstractBaseUser, view_id) -> SavedView:
+    """A view the user may see; another agent's own view is a 404."""
+    view = saved_views_visible_to(user).filter(pk=parse_id(view_id) or 0).first()
+    if view is None:
+        raise NotFound(_("View not found."))
+    return view
+
+
+def clean_view_filters(filters) -> dict:
+    """A view's filters as the list's query: lists of strings, `q` and `sort` as strings."""
+    if not isinstance(filters, dict):
+        raise InvalidInput(_("Filters are an object."), fields={"filters": [_('e.g. {"status": ["open"]}.')]})
+    unknown = set(filters) - set(VIEW_LIST_KEYS) - set(VIEW_TEXT_KEYS)
+    if unknown:
+        raise InvalidInput(_("Unknown filters."), fields={"filters": [not_one_of([*VIEW_LIST_KEYS, *VIEW_TEXT_KEYS])]})
+    cleaned: dict = {}
+    for key in VIEW_LIST_KEYS:
+        values = filters.get(key) or []
+        values = values if isinstance(values, list) else [values]
+        if len(values) > 50 or not all(isinstance(v, str | int) and len(str(v)) <= 64 for v in values):
+            raise InvalidInput(_("Filters are lists of ids or names."), fields={"filters": [key]})
+        if values:
+            cleaned[key] = [str(v) for v in values]
+    for key in VIEW_TEXT_KEYS:
+        value = filters.get(key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or len(value) > 200:
+            raise InvalidInput(_("Filters are lists of ids or names."), fields={"filters": [key]})
+        cleaned[key] = value
+    if "sort" in cleaned:
+        list_sort(cleaned["sort"])
+    return cleaned
+
+
+def _view_name(name) -> str:
+    name = " ".join(str(name or "").split())
+    if not name or len(name) > 80:
+        raise InvalidInput(_("A view's name is 1 to 80 characters."), fields={"name": [_("1 to 80 characters.")]})
+    return name
+
+
+@transaction.atomic
+def saved_view_create(*, by: AbstractBaseUser, name: str, filters: dict, shared: bool = False) -> SavedView:
+    """A personal view, or a shared one (supervisors and admins)."""
+    if shared:
+        _require_supervisor(by, _("Only supervisors and admins share views."))
+    return SavedView.objects.create(owner=by, name=_view_name(name), filters=clean_view_filters(filters), shared=shared)
+
+
+def _check_may_change(view: SavedView, by: AbstractBaseUser) -> None:
+    if view.owner_id != by.pk and not (view.shared and user_is_supervisor(by)):
+        raise Forbidden(_("Only its owner (or a supervisor, for a shared view) may change this view."))
+
+
+@transaction.atomic
+def saved_view_update(
+    *, view: SavedView, by: AbstractBaseUser, name: str | None = None, filters: dict | None = None, shared=None
+) -> SavedView:
+    _check_may_change(view, by)
+    if shared is not None and shared != view.shared:
+        _require_supervisor(by, _("Only supervisors and admins share views."))
+        view.shared = shared
+    if name is not None:
+        view.name = _view_name(name)
+    if filters is not None:
+        view.filters = clean_view_filters(filters)
+    view.save()
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, view: SavedView, by: AbstractBaseUser) -> None:
+    _check_may_change(view, by)
+    view.delete()

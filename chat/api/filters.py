@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from chat.models import Channel, Contact, Conversation, Message, Priority
+from chat.models import Channel, Contact, ContactLabel, Conversation, ConversationLabel, Message, Priority
 from chat.selectors import parse_id
 
 
@@ -20,18 +20,19 @@ class ConversationFilter(django_filters.FilterSet):
     team = _ids_filter("team_id")
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, method="filter_channel")
     contact = _ids_filter("contact_id")
+    label = django_filters.MultipleChoiceFilter(field_name="labels", method="filter_label", choices=[])
     q = django_filters.CharFilter(method="filter_q", max_length=200)
 
     class Meta:
         model = Conversation
-        fields = ["status", "priority", "inbox", "assignee", "team", "channel", "contact", "q"]
+        fields = ["status", "priority", "inbox", "assignee", "team", "channel", "contact", "label", "q"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # inbox: numeric id or public id; assignee: user id, "me" or "none".
         self.filters["inbox"].field.valid_value = lambda value: bool(str(value).strip())
         self.filters["assignee"].field.valid_value = lambda value: bool(parse_id(value)) or value in ("me", "none")
-        for name in ("team", "contact"):
+        for name in ("team", "contact", "label"):
             self.filters[name].field.valid_value = lambda value: bool(parse_id(value))
 
     def filter_inbox(self, queryset, name, values):
@@ -46,6 +47,11 @@ class ConversationFilter(django_filters.FilterSet):
         if "none" in values:
             query |= Q(assignee__isnull=True)
         return queryset.filter(query)
+
+    def filter_label(self, queryset, name, values):
+        """`?label=1&label=2`: conversations with any of these labels."""
+        labelled = ConversationLabel.objects.filter(conversation=OuterRef("pk"), label_id__in=values)
+        return queryset.filter(Exists(labelled))
 
     def filter_channel(self, queryset, name, values):
         customer_wrote_on = Message.objects.filter(
@@ -68,10 +74,18 @@ class ConversationFilter(django_filters.FilterSet):
 class ContactFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", max_length=200)
     at_risk = django_filters.BooleanFilter(method="filter_at_risk")
+    label = django_filters.MultipleChoiceFilter(field_name="labels", method="filter_label", choices=[])
 
     class Meta:
         model = Contact
-        fields = ["q", "at_risk"]
+        fields = ["q", "at_risk", "label"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["label"].field.valid_value = lambda value: bool(parse_id(value))
+
+    def filter_label(self, queryset, name, values):
+        return queryset.filter(Exists(ContactLabel.objects.filter(contact=OuterRef("pk"), label_id__in=values)))
 
     def filter_q(self, queryset, name, value):
         value = value.strip()

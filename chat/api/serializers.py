@@ -15,6 +15,7 @@ from chat.models import (
     Conversation,
     ConversationEvent,
     Inbox,
+    Label,
     Message,
     Priority,
     Team,
@@ -101,6 +102,13 @@ class ContactRefSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "email", "phone", "at_risk"]
 
 
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "colour"]
+        extra_kwargs = {"colour": {"help_text": '"#rrggbb"'}}
+
+
 class LastMessageSerializer(serializers.Serializer):
     body = serializers.CharField(help_text="Its first 160 characters.")
     sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
@@ -117,6 +125,7 @@ class ConversationSerializer(serializers.ModelSerializer):
         help_text="The customer's messages the asking agent has not read (after their read marker)."
     )
     last_message = serializers.SerializerMethodField(help_text="The last message that is not a note (the preview).")
+    labels = LabelSerializer(many=True, read_only=True)
 
     class Meta:
         model = Conversation
@@ -141,6 +150,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "waiting_since",
             "unread_count",
             "last_message",
+            "labels",
         ]
         extra_kwargs = {
             "waiting_since": {"help_text": "When the customer's first unanswered message came; null: nobody waits."}
@@ -349,6 +359,7 @@ class IdentitySerializer(serializers.ModelSerializer):
 class ContactSerializer(serializers.ModelSerializer):
     identities = IdentitySerializer(many=True, read_only=True)
     at_risk = serializers.BooleanField(source="is_at_risk", read_only=True)
+    labels = LabelSerializer(many=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -363,6 +374,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "at_risk_until",
             "merged_into",
             "identities",
+            "labels",
             "created_at",
             "updated_at",
         ]
@@ -442,3 +454,12 @@ class ContactUpdateSerializer(serializers.Serializer):
 
 class MergeSerializer(serializers.Serializer):
     source_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The contact merged into this one.")
+
+
+class LabelChangeSerializer(serializers.Serializer):
+    add = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+    remove = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )

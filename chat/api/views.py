@@ -116,6 +116,11 @@ def _agent(user_id) -> object | None:
     ),
     partial_update=extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationDetailSerializer),
     list=extend_schema(parameters=[s.ConversationListQuerySerializer]),
+    labels=extend_schema(
+        request=s.LabelChangeSerializer,
+        responses=s.ConversationDetailSerializer,
+        description="Add and remove labels (ids; an unknown one is a 404 and nothing changes).",
+    ),
     read=extend_schema(
         request=s.ReadSerializer,
         responses=s.ReadMarkerSerializer,
@@ -178,6 +183,15 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             note=data.get("note", ""),
         )
         return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def labels(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.LabelChangeSerializer, request.data)
+        add, remove = (workspace.labels_get(request.user, data[key]) for key in ("add", "remove"))
+        return self._respond(
+            workspace.conversation_set_labels(conversation=conversation, by=request.user, add=add, remove=remove)
+        )
 
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
@@ -261,6 +275,11 @@ class MessageViewSet(viewsets.GenericViewSet):
     export=extend_schema(responses=OpenApiTypes.OBJECT, description="Supervisors and admins; audited."),
     erase=extend_schema(request=None, responses=OpenApiTypes.OBJECT, description="Supervisors and admins; audited."),
     partial_update=extend_schema(request=s.ContactUpdateSerializer, responses=s.ContactDetailSerializer),
+    labels=extend_schema(
+        request=s.LabelChangeSerializer,
+        responses=s.ContactDetailSerializer,
+        description="Add and remove labels (ids; an unknown one is a 404 and nothing changes). Audited.",
+    ),
 )
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """People, with their identities, their conversations on every channel and their answers."""
@@ -272,7 +291,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return s.ContactSerializer if self.action == "list" else s.ContactDetailSerializer
 
     def get_queryset(self):
-        return selectors.contact_list(self.request.user).order_by("-id")
+        return workspace.with_labels(selectors.contact_list(self.request.user)).order_by("-id")
 
     def get_object(self):
         return selectors.contact_get(self.request.user, self.kwargs["pk"])
@@ -293,6 +312,13 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         contact = self.get_object()
         data = _valid(s.ContactUpdateSerializer, request.data)
         return self._detail(services.contact_update(contact=contact, by=request.user, **data))
+
+    @action(detail=True, methods=["post"])
+    def labels(self, request, pk=None):
+        contact = self.get_object()
+        data = _valid(s.LabelChangeSerializer, request.data)
+        add, remove = (workspace.labels_get(request.user, data[key]) for key in ("add", "remove"))
+        return self._detail(workspace.contact_set_labels(contact=contact, by=request.user, add=add, remove=remove))
 
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):

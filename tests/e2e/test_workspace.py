@@ -1,5 +1,5 @@
 """The agent's workspace in Chromium (issue #15): the list's previews, waiting times, unread counts,
-sorts and the tab title."""
+sorts and the tab title; labels and saved views."""
 
 from datetime import timedelta
 
@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from chat import services
+from chat import services, workspace
 from chat.models import Conversation, Priority
-from tests.factories import ContactFactory, conversation_with
+from tests.factories import ContactFactory, SupervisorFactory, conversation_with
 
 from .conftest import log_in, server_side
 
@@ -59,3 +59,49 @@ def test_the_list_shows_previews_waiting_unread_and_sorts(shop, new_page, screen
     expect(page.locator("#sort")).to_have_value("priority")
     expect(row(page, waiting_long).locator(".preview")).to_have_text("Where is my order?")
     expect(row(page, waiting_long).locator(".unread-count")).to_have_count(0)
+
+
+def test_labels_from_the_console_filter_the_list_and_a_saved_view_counts_live(shop, new_page, screenshot):
+    # given two labels made by a supervisor and two customers writing
+    supervisor = SupervisorFactory().user
+    vip = workspace.label_create(by=supervisor, name="VIP", colour="#dc2626")
+    workspace.label_create(by=supervisor, name="Bug", colour="#2563eb")
+    wendy = conversation_with(shop.web_inbox, ContactFactory(name="Wendy Label"), body="Hello")
+    other = conversation_with(shop.web_inbox, ContactFactory(name="Otto Other"), body="Hi")
+    page = new_page(viewport={"width": 1400, "height": 850})
+    log_in(page, shop)
+    page.goto(f"{shop.url}/console/c/{wendy.pk}/")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    # when the agent ticks VIP in the conversation's Labels menu
+    page.locator("#convo-labels summary").click()
+    page.locator("#convo-labels label", has_text="VIP").locator("input").check()
+    # then the header and the list row show the chip
+    expect(page.locator("#convo-labels .label-chips .label-chip")).to_have_text(["VIP"])
+    expect(row(page, wendy).locator(".label-chip")).to_have_text(["VIP"])
+    # when the agent filters the list by VIP
+    page.locator('details[data-filter="label"] summary').click()
+    page.locator("#label-filter-menu label", has_text="VIP").locator("input").check()
+    expect(page.locator(".conv-item")).to_have_count(1)
+    expect(page.locator(".conv-item").first).to_have_attribute("data-id", str(wendy.pk))
+    # and saves the filters as a view
+    page.keyboard.press("Escape")
+    page.click("#save-view")
+    page.fill("#view-name", "VIPs")
+    page.locator("#view-form button[type=submit]").click()
+    view = page.locator("#views li", has_text="VIPs")
+    expect(view.locator(".view-count")).to_have_text("1")
+    # when a colleague labels another conversation VIP (the API), the view's count follows live
+    page.click("#clear-filters")
+    expect(page.locator(".conv-item")).to_have_count(2)
+    server_side(workspace.conversation_set_labels, conversation=other, by=supervisor, add=[vip])
+    expect(view.locator(".view-count")).to_have_text("2")
+    expect(row(page, other).locator(".label-chip")).to_have_text(["VIP"])
+    # and the contact panel labels the person
+    page.locator("#contact .label-menu summary").click()
+    page.locator("#contact .label-menu label", has_text="Bug").locator("input").check()
+    expect(page.locator("#contact .label-chips .label-chip")).to_have_text(["Bug"])
+    screenshot(page, "labels-and-views")
+    # clicking the view applies its filters again
+    page.locator("#views .view-button", has_text="VIPs").click()
+    expect(page.locator('details[data-filter="label"] summary')).to_have_text("Label: VIP")
+    expect(page.locator(".conv-item")).to_have_count(2)

@@ -26,7 +26,19 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, ReadMarker, VisitorToken
+from chat.models import (
+    AuditLog,
+    Contact,
+    ContactLabel,
+    Conversation,
+    ConversationEvent,
+    ConversationLabel,
+    Label,
+    Message,
+    ReadMarker,
+    SavedView,
+    VisitorToken,
+)
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
 
@@ -52,6 +64,7 @@ ROLES = ("anonymous", "visitor", "agent_other", "agent", "supervisor", "admin")
 #   credential  provider webhooks: no login, a signature or secret nobody in the matrix has;
 #               every role is refused and nothing is stored
 #   admin_site  Django admin: staff only, everyone else → the admin login page
+#   personal    the object is one agent's own (a saved view): anyone else, supervisors too, gets 404
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,17 @@ RULES: dict[str, Rule] = {
     "contact-erase": Rule("supervisor", obj="contact", methods={"POST": {}}),
     "canned-response-list": Rule("workspace"),
     "canned-response-detail": Rule("workspace", obj="canned"),
+    # the agent's workspace (issue #15): labels are the workspace's, managed by supervisors;
+    # a saved view is its owner's (another's is a 404) unless shared
+    "label-list": Rule("workspace"),
+    "label-detail": Rule("supervisor", obj="label", methods={"PATCH": {"colour": "#123456"}, "DELETE": None}),
+    "conversation-labels": Rule("scoped", obj="conversation", methods={"POST": {"add": ["LABEL"]}}),
+    "contact-labels": Rule("scoped", obj="contact", methods={"POST": {"add": ["LABEL"]}}),
+    "saved-view-list": Rule("workspace", list_marker=True),
+    "saved-view-counts": Rule("workspace"),
+    "saved-view-detail": Rule(
+        "personal", obj="view", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}
+    ),
     # feedback
     "survey-response-list": Rule("scoped", list_marker=True),
     "survey-response-detail": Rule("scoped", obj="response"),
@@ -238,6 +262,10 @@ def snapshot() -> tuple:
         Contact.objects.count(),
         VisitorToken.objects.count(),
         tuple(ReadMarker.objects.order_by("id").values_list("user_id", "conversation_id", "last_read_seq")),
+        tuple(Label.objects.order_by("id").values_list("name", "colour")),
+        tuple(ConversationLabel.objects.order_by("id").values_list("conversation_id", "label_id")),
+        tuple(ContactLabel.objects.order_by("id").values_list("contact_id", "label_id")),
+        tuple(SavedView.objects.order_by("id").values_list("name", "shared", "filters")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
         tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),
@@ -267,6 +295,8 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "contact": side.contact.pk,
         "other_contact": side.other_contact.pk,
         "canned": world.canned.pk,
+        "label": world.label.pk,
+        "view": side.extra["view"].pk,
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
         "language": "zh-hans",
@@ -289,8 +319,15 @@ def body_for(world, template, side):
         "AGENT": side.agent.pk,
         "OTHER_CONTACT": side.extra["spare_contact"].pk,
         "MERGED_CONTACT": side.merged_contact.pk,
+        "LABEL": world.label.pk,
     }
-    return {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in template.items()}
+
+    def filled(value):
+        if isinstance(value, list):
+            return [filled(item) for item in value]
+        return replacements.get(value, value) if isinstance(value, str) else value
+
+    return {k: filled(v) for k, v in template.items()}
 
 
 def send(client, method: str, path: str, query: dict, body):
@@ -301,6 +338,8 @@ def send(client, method: str, path: str, query: dict, body):
         return client.generic(method, path + suffix, b"From: a@b.test\r\nSubject: x\r\n\r\nhi", "message/rfc822")
     if method == "PATCH":
         return client.patch(path + suffix, body or {}, content_type="application/json")
+    if method == "DELETE":
+        return client.delete(path + suffix)
     if path.startswith("/api/"):
         return client.post(path + suffix, body or {}, content_type="application/json")
     return client.post(path + suffix, body or {})
@@ -323,6 +362,8 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "any"  # no such object in the world: a 404 is right too
     if role in ("anonymous", "visitor"):
         return "refuse"
+    if access == "personal":
+        return "allow" if role == "agent" and owner == "own" else "hide"
     if access == "staff":
         return "allow" if role == "admin" else "refuse"
     if access == "supervisor" and role not in ("supervisor", "admin"):

@@ -21,12 +21,14 @@ import { format, gettext, ngettext, number } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
+import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
+import { initViews, refreshCounts } from "./views.js";
 import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
 const IS_SUPERVISOR = root.dataset.supervisor === "true";
-const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team"];
+const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team", "label"];
 const FILTER_STORE = "cxhub.console.filters";
 const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 };
 // The longest body the server stores (settings.MESSAGE_BODY_MAX_CHARS), in code points as Python counts.
@@ -79,6 +81,7 @@ function restoreFilters() {
     saved = null;
   }
   saved = saved || { status: ["open", "pending"] };
+  state.savedLabels = saved.label || [];
   for (const key of FILTER_KEYS) {
     for (const input of document.querySelectorAll(`#filters input[name="${key}"]`)) {
       input.checked = (saved[key] || []).includes(input.value);
@@ -97,6 +100,19 @@ function onFiltersChanged() {
 }
 
 $("filters").addEventListener("change", onFiltersChanged);
+/** A saved view's filters become the list's (views.js). */
+function applyFilters(filters) {
+  renderLabelFilter();
+  for (const key of FILTER_KEYS) {
+    for (const input of document.querySelectorAll(`#filters input[name="${key}"]`)) {
+      input.checked = (filters[key] || []).includes(input.value);
+    }
+  }
+  $("search").value = filters.q || "";
+  if (filters.sort) $("sort").value = filters.sort;
+  onFiltersChanged();
+}
+
 $("clear-filters").addEventListener("click", () => {
   for (const input of document.querySelectorAll("#filters input")) input.checked = false;
   onFiltersChanged();
@@ -132,6 +148,7 @@ function reloadListSoon() {
   clearTimeout(listReloadTimer);
   listReloadTimer = setTimeout(() => {
     loadList();
+    refreshCounts();
     if (IS_SUPERVISOR) loadSupervisor();
   }, 300);
 }
@@ -164,6 +181,7 @@ function listItem(conversation) {
       previewLine(conversation),
       el("span", { class: "meta" }, [
         waitingBadge(conversation),
+        labelChips(conversation.labels),
         channelBadge(conversation.last_customer_channel || conversation.inbox?.channel),
         statusBadge(conversation.status),
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }) : null,
@@ -377,6 +395,39 @@ function renderHeader() {
   }
   $("act-assign-me").hidden = resolved || conversation.assignee?.id === ME;
   $("act-transfer").hidden = resolved;
+  renderConversationLabels(conversation);
+}
+
+function renderConversationLabels(conversation) {
+  const holder = clear($("convo-labels"));
+  const target = { url: `/api/v1/conversations/${conversation.id}/labels/`, labels: conversation.labels };
+  holder.append(
+    labelChips(conversation.labels) || "",
+    labelMenu(target, (updated) => {
+      if (!state.current || state.current.id !== updated.id) return;
+      state.current = updated;
+      renderHeader();
+      const row = state.conversations.get(updated.id);
+      if (row) {
+        row.labels = updated.labels;
+        refreshListItem(updated.id);
+      }
+      refreshCounts();
+    }, { canCreate: IS_SUPERVISOR }),
+  );
+}
+
+function contactLabelsSection(contact) {
+  const target = { url: `/api/v1/contacts/${contact.id}/labels/`, labels: contact.labels };
+  return section(gettext("Labels"), [
+    labelChips(contact.labels) || el("span", { class: "muted", text: gettext("None") }),
+    labelMenu(target, (updated) => {
+      if (state.contact && state.contact.id === updated.id) {
+        state.contact = updated;
+        renderContact(updated);
+      }
+    }, { canCreate: IS_SUPERVISOR }),
+  ]);
 }
 
 // Supervisors: the predicted satisfaction of the open conversation (chat/static/console/satisfaction.js),
@@ -743,6 +794,7 @@ function renderContact(contact) {
   }
   if (!contact.identities?.length) identities.append(el("li", { class: "muted", text: gettext("None yet.") }));
   contactPane.append(section(gettext("Identities"), [identities]));
+  contactPane.append(contactLabelsSection(contact));
 
   const attributes = el("dl", { class: "kv" });
   for (const [key, value] of Object.entries(contact.attributes || {})) {
@@ -1367,6 +1419,11 @@ function offerNotifications() {
 restoreFilters();
 restoreSort(loadList);
 loadList();
+loadLabels().then(() => {
+  renderLabelFilter(state.savedLabels);
+  applyFilterUi();
+});
+initViews({ current: () => ({ ...readFilters(), sort: readSort() }), apply: applyFilters, supervisor: IS_SUPERVISOR });
 if (IS_SUPERVISOR) {
   loadSupervisor();
   setInterval(loadSupervisor, 30000);

@@ -1,0 +1,146 @@
+"""REST routes of the agent's workspace: labels and saved views (with their live counts)."""
+
+from django.http import QueryDict
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from chat import selectors, workspace
+from chat.models import SavedView
+
+from .filters import ConversationFilter
+from .serializers import LabelSerializer
+from .views import _valid
+
+
+class LabelWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50, required=False)
+    colour = serializers.CharField(max_length=7, required=False, help_text='"#rrggbb"')
+
+
+@extend_schema_view(
+    create=extend_schema(request=LabelWriteSerializer, responses={201: LabelSerializer}),
+    partial_update=extend_schema(request=LabelWriteSerializer, responses=LabelSerializer),
+)
+class LabelViewSet(viewsets.ModelViewSet):
+    """The workspace's labels: every agent lists and applies them; supervisors and admins manage them."""
+
+    serializer_class = LabelSerializer
+    pagination_class = None
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return workspace.labels_visible_to(self.request.user)
+
+    def get_object(self):
+        return workspace.label_get(self.request.user, self.kwargs["pk"])
+
+    def create(self, request, *args, **kwargs):
+        data = _valid(LabelWriteSerializer, request.data)
+        label = workspace.label_create(by=request.user, name=data.get("name", ""), **_colour(data))
+        return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        label = self.get_object()
+        data = _valid(LabelWriteSerializer, request.data)
+        label = workspace.label_update(label=label, by=request.user, name=data.get("name"), colour=data.get("colour"))
+        return Response(LabelSerializer(label).data)
+
+    def destroy(self, request, *args, **kwargs):
+        workspace.label_delete(label=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _colour(data: dict) -> dict:
+    return {"colour": data["colour"]} if "colour" in data else {}
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    owner = serializers.IntegerField(source="owner_id", read_only=True)
+    mine = serializers.SerializerMethodField(help_text="The asking user made it.")
+
+    class Meta:
+        model = SavedView
+        fields = ["id", "name", "shared", "owner", "mine", "filters", "created_at"]
+        extra_kwargs = {
+            "filters": {
+                "help_text": "The conversation list's query: status, priority, inbox, assignee, team, channel, "
+                "label (lists), q and sort (strings)."
+            }
+        }
+
+    def get_mine(self, view) -> bool:
+        return view.owner_id == self.context["request"].user.pk
+
+
+class SavedViewWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80, required=False)
+    filters = serializers.JSONField(required=False)
+    shared = serializers.BooleanField(required=False, help_text="Everyone sees it (supervisors and admins).")
+
+
+class SavedViewCountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="Conversations the asking user may see that match the view.")
+
+
+@extend_schema_view(
+    create=extend_schema(request=SavedViewWriteSerializer, responses={201: SavedViewSerializer}),
+    partial_update=extend_schema(request=SavedViewWriteSerializer, responses=SavedViewSerializer),
+    counts=extend_schema(responses=SavedViewCountSerializer(many=True)),
+)
+class SavedViewViewSet(viewsets.ModelViewSet):
+    """Saved views: named sets of the list's filters, the user's own or shared by a supervisor.
+    Another agent's own view is a 404."""
+
+    serializer_class = SavedViewSerializer
+    pagination_class = None
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return workspace.saved_views_visible_to(self.request.user)
+
+    def get_object(self):
+        return workspace.saved_view_get(self.request.user, self.kwargs["pk"])
+
+    def _out(self, view, code=status.HTTP_200_OK):
+        return Response(SavedViewSerializer(view, context=self.get_serializer_context()).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        data = _valid(SavedViewWriteSerializer, request.data)
+        name, filters, shared = data.get("name", ""), data.get("filters", {}), data.get("shared", False)
+        view = workspace.saved_view_create(by=request.user, name=name, filters=filters, shared=shared)
+        return self._out(view, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        view = self.get_object()
+        data = _valid(SavedViewWriteSerializer, request.data)
+        return self._out(workspace.saved_view_update(view=view, by=request.user, **data))
+
+    def destroy(self, request, *args, **kwargs):
+        workspace.saved_view_delete(view=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=False, methods=["get"])
+    def counts(self, request):
+        """How many conversations match each view the user sees, now (the sidebar's counts)."""
+        conversations = selectors.conversations_visible_to(request.user)
+        counts = []
+        for view in self.get_queryset():
+            query = view_query(view.filters)
+            matching = ConversationFilter(data=query, queryset=conversations, request=request)
+            counts.append({"id": view.pk, "count": matching.qs.count() if matching.is_valid() else 0})
+        return Response(counts)
+
+
+def view_query(filters: dict):
+    """A view's filters as the QueryDict the list's FilterSet reads (sort is not a filter)."""
+    query = QueryDict(mutable=True)
+    for key, value in filters.items():
+        if key == "sort":
+            continue
+        query.setlist(key, [str(v) for v in value] if isinstance(value, list) else [str(value)])
+    return query
