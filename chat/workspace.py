@@ -1,5 +1,5 @@
-"""The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels
-and saved views.
+"""The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels,
+saved views and bulk actions.
 
 Writes here follow the services' rules (keyword-only, one transaction, broadcasts after commit);
 reads follow the selectors' (built on `selectors.conversations_visible_to`, a foreign id is a 404).
@@ -16,9 +16,9 @@ from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cxhub.errors import Forbidden, InvalidInput, NotFound, not_one_of
+from cxhub.errors import DomainError, Forbidden, InvalidInput, NotFound, not_one_of
 
-from . import events, outbox
+from . import events, outbox, services
 from .models import (
     AuditLog,
     Contact,
@@ -31,7 +31,7 @@ from .models import (
     ReadMarker,
     SavedView,
 )
-from .selectors import parse_id, user_is_supervisor
+from .selectors import conversations_visible_to, parse_id, user_is_supervisor
 
 # --- read markers --------------------------------------------------------------------------
 
@@ -321,3 +321,61 @@ def saved_view_update(
 def saved_view_delete(*, view: SavedView, by: AbstractBaseUser) -> None:
     _check_may_change(view, by)
     view.delete()
+
+
+# --- bulk actions --------------------------------------------------------------------------------
+
+BULK_MAX = 100
+BULK_ACTIONS = ("assign", "label", "snooze", "resolve")
+
+
+def bulk_conversations(user: AbstractBaseUser, ids: Iterable) -> list[Conversation]:
+    """The conversations of a bulk action, all visible to the user, or a 404 for the lot (one
+    foreign or missing id and none of them is touched)."""
+    wanted = list(dict.fromkeys(parse_id(value) for value in ids))
+    if not wanted or len(wanted) > BULK_MAX:
+        raise InvalidInput(
+            _("Pick 1 to %(max)s conversations.") % {"max": BULK_MAX},
+            fields={"ids": [_("1 to %(max)s ids.") % {"max": BULK_MAX}]},
+        )
+    found = {c.pk: c for c in conversations_visible_to(user).filter(pk__in=[pk for pk in wanted if pk])}
+    if None in wanted or len(found) != len(wanted):
+        raise NotFound(_("Conversation not found."))
+    return [found[pk] for pk in wanted]
+
+
+def conversations_bulk(
+    *,
+    conversations: list[Conversation],
+    by: AbstractBaseUser,
+    action: str,
+    assignee: AbstractBaseUser | None = None,
+    add: Iterable[Label] = (),
+    remove: Iterable[Label] = (),
+    until: datetime | None = None,
+) -> list[dict]:
+    """One action over many conversations, each through its own service in its own transaction:
+    one that fails (resolved meanwhile, an agent not of its inbox) is reported and the others go on.
+    The caller has checked every conversation is the user's (`bulk_conversations`)."""
+    if action not in BULK_ACTIONS:
+        raise InvalidInput(_("Unknown bulk action."), fields={"action": [not_one_of(BULK_ACTIONS)]})
+    if action == "snooze" and (until is None or until <= timezone.now()):
+        raise InvalidInput(_("Snooze until a time in the future."), fields={"until": [_("Must be in the future.")]})
+    add, remove = list(add), list(remove)
+    if action == "label" and not add and not remove:
+        raise InvalidInput(_("Add or remove at least one label."), fields={"add": [_("Give labels.")]})
+    run = {
+        "assign": lambda c: services.conversation_assign(conversation=c, assignee=assignee, by=by),
+        "label": lambda c: conversation_set_labels(conversation=c, by=by, add=add, remove=remove),
+        "snooze": lambda c: services.conversation_snooze(conversation=c, by=by, until=until),
+        "resolve": lambda c: services.conversation_resolve(conversation=c, by=by),
+    }[action]
+    results = []
+    for conversation in conversations:
+        try:
+            run(conversation)
+        except DomainError as error:
+            results.append({"id": conversation.pk, "ok": False, "code": error.code, "detail": error.detail})
+        else:
+            results.append({"id": conversation.pk, "ok": True, "code": "", "detail": ""})
+    return results

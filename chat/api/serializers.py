@@ -463,3 +463,41 @@ class LabelChangeSerializer(serializers.Serializer):
     remove = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
     )
+
+
+class BulkSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=100,
+        help_text="1 to 100 conversation ids; one that is not yours (or missing) makes it a 404 and none change.",
+    )
+    action = serializers.ChoiceField(choices=["assign", "label", "snooze", "resolve"])
+    assignee = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="assign: a user id, or null."
+    )
+    add = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+    remove = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+    until = serializers.DateTimeField(required=False, help_text="snooze: until when (in the future).")
+
+    def validate(self, attrs):
+        if attrs["action"] == "assign" and "assignee" not in attrs:
+            raise serializers.ValidationError({"assignee": ["Give a user id, or null to unassign."]})
+        return attrs
+
+
+class BulkResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    code = serializers.CharField(help_text="Why it failed (an error code); empty when it worked.")
+    detail = serializers.CharField()
+
+
+class BulkResponseSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkResultSerializer(many=True)

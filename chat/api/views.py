@@ -121,6 +121,13 @@ def _agent(user_id) -> object | None:
         responses=s.ConversationDetailSerializer,
         description="Add and remove labels (ids; an unknown one is a 404 and nothing changes).",
     ),
+    bulk=extend_schema(
+        request=s.BulkSerializer,
+        responses=s.BulkResponseSerializer,
+        description="One action (assign, label, snooze, resolve) over many conversations, each through its own "
+        "service: a failure is reported per conversation and the others go on. A foreign or missing id makes "
+        "the whole request a 404, and nothing changes.",
+    ),
     read=extend_schema(
         request=s.ReadSerializer,
         responses=s.ReadMarkerSerializer,
@@ -192,6 +199,22 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return self._respond(
             workspace.conversation_set_labels(conversation=conversation, by=request.user, add=add, remove=remove)
         )
+
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        data = _valid(s.BulkSerializer, request.data)
+        conversations = workspace.bulk_conversations(request.user, data["ids"])
+        results = workspace.conversations_bulk(
+            conversations=conversations,
+            by=request.user,
+            action=data["action"],
+            assignee=_agent(data.get("assignee")),
+            add=workspace.labels_get(request.user, data["add"]),
+            remove=workspace.labels_get(request.user, data["remove"]),
+            until=data.get("until"),
+        )
+        done = sum(1 for result in results if result["ok"])
+        return Response({"done": done, "failed": len(results) - done, "results": results})
 
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):

@@ -105,3 +105,47 @@ def test_labels_from_the_console_filter_the_list_and_a_saved_view_counts_live(sh
     page.locator("#views .view-button", has_text="VIPs").click()
     expect(page.locator('details[data-filter="label"] summary')).to_have_text("Label: VIP")
     expect(page.locator(".conv-item")).to_have_count(2)
+
+
+def test_bulk_actions_over_the_list_report_each_failure(shop, new_page, screenshot):
+    # given three open conversations and one resolved, and a label
+    workspace.label_create(by=SupervisorFactory().user, name="Refund")
+    names = ("Ann Bulk", "Ben Bulk", "Cy Bulk")
+    opened = [conversation_with(shop.web_inbox, ContactFactory(name=name), body="Hi") for name in names]
+    resolved = conversation_with(shop.web_inbox, ContactFactory(name="Rae Resolved"), body="Bye")
+    services.conversation_resolve(conversation=resolved)
+    page = new_page(viewport={"width": 1400, "height": 850})
+    log_in(page, shop)
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    page.click("#clear-filters")  # every status, the resolved one too
+    expect(page.locator(".conv-item")).to_have_count(4)
+    # when the agent ticks the three open ones and labels them at once
+    for conversation in opened:
+        page.locator(f'.bulk-pick[data-id="{conversation.pk}"]').check()
+    expect(page.locator("#bulk-count")).to_have_text("3 selected")
+    page.select_option("#bulk-label", label="Refund")
+    # then each is labelled (through its service, one event each) and the selection is done
+    expect(page.locator("#toast")).to_have_text("3 conversations done.")
+    for conversation in opened:
+        expect(row(page, conversation).locator(".label-chip")).to_have_text(["Refund"])
+    expect(page.locator("#bulk-bar")).to_be_hidden()
+    # when the agent snoozes an open one and the resolved one together
+    page.locator(f'.bulk-pick[data-id="{opened[0].pk}"]').check()
+    page.locator(f'.bulk-pick[data-id="{resolved.pk}"]').check()
+    page.click("#bulk-snooze")
+    # then the open one is snoozed and the resolved one's failure is shown, still ticked
+    expect(page.locator("#toast")).to_have_text("1 done, 1 failed.")
+    expect(page.locator("#bulk-failures li")).to_have_text(["Rae Resolved: A resolved conversation cannot be snoozed."])
+    expect(page.locator(f'.bulk-pick[data-id="{resolved.pk}"]')).to_be_checked()
+    expect(row(page, opened[0]).locator(".badge", has_text="snoozed")).to_have_count(1)
+    screenshot(page, "bulk-failure")
+    assert Conversation.objects.get(pk=opened[0].pk).status == "snoozed"
+    # and resolving the rest from the bar works too
+    page.click("#bulk-clear")
+    for conversation in opened[1:]:
+        page.locator(f'.bulk-pick[data-id="{conversation.pk}"]').check()
+    page.click("#bulk-resolve")
+    expect(page.locator("#toast")).to_have_text("2 conversations done.")
+    assert set(Conversation.objects.filter(pk__in=[c.pk for c in opened[1:]]).values_list("status", flat=True)) == {
+        "resolved"
+    }

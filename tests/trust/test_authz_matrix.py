@@ -134,6 +134,10 @@ RULES: dict[str, Rule] = {
     "label-list": Rule("workspace"),
     "label-detail": Rule("supervisor", obj="label", methods={"PATCH": {"colour": "#123456"}, "DELETE": None}),
     "conversation-labels": Rule("scoped", obj="conversation", methods={"POST": {"add": ["LABEL"]}}),
+    # the ids are in the body: the agent role's own conversation, or the other inbox's (a 404, none changes)
+    "conversation-bulk": Rule(
+        "scoped", obj="conversation_in_body", methods={"POST": {"ids": ["CONVERSATION"], "action": "resolve"}}
+    ),
     "contact-labels": Rule("scoped", obj="contact", methods={"POST": {"add": ["LABEL"]}}),
     "saved-view-list": Rule("workspace", list_marker=True),
     "saved-view-counts": Rule("workspace"),
@@ -305,6 +309,8 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
         return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
+    if obj == "conversation_in_body":
+        return {}, dict(rule.query or {})
     if obj == "conversation_query":
         return {}, {**(rule.query or {}), "conversation": side.conversation.pk}
     return {key: values[obj] for key in route.keys}, dict(rule.query or {})
@@ -320,6 +326,7 @@ def body_for(world, template, side):
         "OTHER_CONTACT": side.extra["spare_contact"].pk,
         "MERGED_CONTACT": side.merged_contact.pk,
         "LABEL": world.label.pk,
+        "CONVERSATION": side.conversation.pk,
     }
 
     def filled(value):

@@ -21,6 +21,7 @@ import { format, gettext, ngettext, number } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
+import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
 import { initViews, refreshCounts } from "./views.js";
 import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
@@ -156,6 +157,7 @@ function reloadListSoon() {
 function renderList() {
   clear(list);
   updateTitle(state.conversations.values());
+  keepOnly(state.order);
   if (!state.order.length) {
     list.append(el("li", { class: "empty", text: gettext("No conversations match these filters.") }));
     return;
@@ -191,7 +193,7 @@ function listItem(conversation) {
       ]),
     ],
   );
-  return el("li", {}, [button]);
+  return el("li", { class: "selectable" }, [rowCheckbox(conversation), button]);
 }
 
 function refreshListItem(id) {
@@ -1423,6 +1425,7 @@ loadLabels().then(() => {
   renderLabelFilter(state.savedLabels);
   applyFilterUi();
 });
+initBulk({ me: ME, conversation: (id) => state.conversations.get(id), reload: loadList });
 initViews({ current: () => ({ ...readFilters(), sort: readSort() }), apply: applyFilters, supervisor: IS_SUPERVISOR });
 if (IS_SUPERVISOR) {
   loadSupervisor();
