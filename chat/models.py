@@ -554,3 +554,25 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Macro(models.Model):
+    """One named click: a canned reply, then actions (labels, a team, a priority, a snooze or a
+    resolution), run in that order in one transaction. The owner's own, or shared by a supervisor."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="macros")
+    shared = models.BooleanField(default=False, help_text="Everyone may run it (made by a supervisor).")
+    reply = models.TextField(blank=True, help_text="Sent to the customer first; empty: no reply.")
+    labels = models.ManyToManyField(Label, blank=True, related_name="macros")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    priority = models.CharField(max_length=10, choices=Priority.choices, blank=True)
+    snooze_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolve = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-shared", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -168,6 +168,11 @@ class Received:
     created: bool
 
 
+def checked_body(body: str) -> str:
+    """A message body within the limit (else 400 body_too_long)."""
+    return _check_body(body)
+
+
 def _check_body(body: str) -> str:
     body = body if isinstance(body, str) else ""
     if len(body) > settings.MESSAGE_BODY_MAX_CHARS:

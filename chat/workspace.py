@@ -1,5 +1,5 @@
 """The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels,
-saved views and bulk actions.
+saved views, bulk actions and macros.
 
 Writes here follow the services' rules (keyword-only, one transaction, broadcasts after commit);
 reads follow the selectors' (built on `selectors.conversations_visible_to`, a foreign id is a 404).
@@ -7,7 +7,7 @@ reads follow the selectors' (built on `selectors.conversations_visible_to`, a fo
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -27,9 +27,12 @@ from .models import (
     ConversationEvent,
     ConversationLabel,
     Label,
+    Macro,
     Message,
+    Priority,
     ReadMarker,
     SavedView,
+    Team,
 )
 from .selectors import conversations_visible_to, parse_id, user_is_supervisor
 
@@ -239,11 +242,15 @@ VIEW_LIST_KEYS = ("status", "priority", "inbox", "assignee", "team", "channel", 
 VIEW_TEXT_KEYS = ("q", "sort")
 
 
-def saved_views_visible_to(user: AbstractBaseUser) -> QuerySet[SavedView]:
-    """The user's own views and the shared ones."""
+def owned_visible_to(model, user: AbstractBaseUser) -> QuerySet:
+    """Saved views and macros: the user's own and the shared ones."""
     if not user or not user.is_authenticated or not user.is_active:
-        return SavedView.objects.none()
-    return SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+        return model.objects.none()
+    return model.objects.filter(Q(owner=user) | Q(shared=True))
+
+
+def saved_views_visible_to(user: AbstractBaseUser) -> QuerySet[SavedView]:
+    return owned_visible_to(SavedView, user)
 
 
 def saved_view_get(user: AbstractBaseUser, view_id) -> SavedView:
@@ -296,9 +303,9 @@ def saved_view_create(*, by: AbstractBaseUser, name: str, filters: dict, shared:
     return SavedView.objects.create(owner=by, name=_view_name(name), filters=clean_view_filters(filters), shared=shared)
 
 
-def _check_may_change(view: SavedView, by: AbstractBaseUser) -> None:
-    if view.owner_id != by.pk and not (view.shared and user_is_supervisor(by)):
-        raise Forbidden(_("Only its owner (or a supervisor, for a shared view) may change this view."))
+def _check_may_change(owned: SavedView | Macro, by: AbstractBaseUser) -> None:
+    if owned.owner_id != by.pk and not (owned.shared and user_is_supervisor(by)):
+        raise Forbidden(_("Only its owner (or a supervisor, when it is shared) may change this."))
 
 
 @transaction.atomic
@@ -379,3 +386,98 @@ def conversations_bulk(
         else:
             results.append({"id": conversation.pk, "ok": True, "code": "", "detail": ""})
     return results
+
+
+# --- macros --------------------------------------------------------------------------------------
+
+MACRO_SNOOZE_MAX_MINUTES = 60 * 24 * 90
+
+
+def macros_visible_to(user: AbstractBaseUser) -> QuerySet[Macro]:
+    return owned_visible_to(Macro, user).select_related("team").prefetch_related("labels")
+
+
+def macro_get(user: AbstractBaseUser, macro_id) -> Macro:
+    """A macro the user may run; another agent's own macro is a 404."""
+    macro = macros_visible_to(user).filter(pk=parse_id(macro_id) or 0).first()
+    if macro is None:
+        raise NotFound(_("Macro not found."))
+    return macro
+
+
+def _macro_fields(fields: dict) -> dict:
+    """Check what a macro does: a name, at most a snooze or a resolution, a known priority."""
+    cleaned = dict(fields)
+    if "name" in cleaned:
+        name = " ".join(str(cleaned["name"] or "").split())
+        if not name or len(name) > 80:
+            raise InvalidInput(_("A macro's name is 1 to 80 characters."), fields={"name": [_("1 to 80 characters.")]})
+        cleaned["name"] = name
+    if "reply" in cleaned:
+        cleaned["reply"] = services.checked_body(cleaned["reply"] or "")
+    if cleaned.get("priority") and cleaned["priority"] not in Priority.values:
+        raise InvalidInput(_("Unknown priority."), fields={"priority": [not_one_of(Priority.values)]})
+    minutes = cleaned.get("snooze_minutes")
+    if minutes is not None and not 1 <= minutes <= MACRO_SNOOZE_MAX_MINUTES:
+        raise InvalidInput(
+            _("Snooze for 1 minute to 90 days."), fields={"snooze_minutes": [_("1 to %(max)s.") % {"max": 129600}]}
+        )
+    return cleaned
+
+
+def _macro_save(macro: Macro, fields: dict, labels: list[Label] | None) -> Macro:
+    for key, value in fields.items():
+        setattr(macro, key, value)
+    if macro.snooze_minutes and macro.resolve:
+        raise InvalidInput(_("A macro snoozes or resolves, not both."), fields={"resolve": [_("Not with a snooze.")]})
+    macro.save()
+    if labels is not None:
+        macro.labels.set(labels)
+    return macro
+
+
+@transaction.atomic
+def macro_create(
+    *, by: AbstractBaseUser, name: str, shared: bool = False, labels: list[Label] | None = None, **fields
+) -> Macro:
+    """A personal macro, or a shared one (supervisors and admins)."""
+    if shared:
+        _require_supervisor(by, _("Only supervisors and admins share macros."))
+    cleaned = _macro_fields({"name": name, **fields})
+    return _macro_save(Macro(owner=by, shared=shared), cleaned, labels or [])
+
+
+@transaction.atomic
+def macro_update(*, macro: Macro, by: AbstractBaseUser, labels: list[Label] | None = None, **fields) -> Macro:
+    _check_may_change(macro, by)
+    if "shared" in fields and fields["shared"] != macro.shared:
+        _require_supervisor(by, _("Only supervisors and admins share macros."))
+    return _macro_save(macro, _macro_fields(fields), labels)
+
+
+@transaction.atomic
+def macro_delete(*, macro: Macro, by: AbstractBaseUser) -> None:
+    _check_may_change(macro, by)
+    macro.delete()
+
+
+@transaction.atomic
+def macro_run(*, macro: Macro, conversation: Conversation, by: AbstractBaseUser) -> Conversation:
+    """Run a macro on a conversation: the reply, then labels, team, priority, snooze or resolution,
+    each through its service, all in one transaction (one that fails undoes the others)."""
+    if macro.reply.strip():
+        services.message_send(conversation=conversation, by=by, body=macro.reply)
+    labels = list(macro.labels.all())
+    if labels:
+        conversation_set_labels(conversation=conversation, by=by, add=labels)
+    if macro.team_id:
+        team = Team.objects.get(pk=macro.team_id)
+        services.conversation_transfer(conversation=conversation, by=by, to_team=team)
+    if macro.priority:
+        services.conversation_set_priority(conversation=conversation, by=by, priority=macro.priority)
+    if macro.snooze_minutes:
+        until = timezone.now() + timedelta(minutes=macro.snooze_minutes)
+        services.conversation_snooze(conversation=conversation, by=by, until=until)
+    if macro.resolve:
+        services.conversation_resolve(conversation=conversation, by=by)
+    return Conversation.objects.get(pk=conversation.pk)

@@ -14,6 +14,7 @@ router.register("contacts", views.ContactViewSet, basename="contact")
 router.register("canned-responses", canned.CannedResponseViewSet, basename="canned-response")
 router.register("labels", workspace.LabelViewSet, basename="label")
 router.register("views", workspace.SavedViewViewSet, basename="saved-view")
+router.register("macros", workspace.MacroViewSet, basename="macro")
 
 messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 

@@ -1,4 +1,4 @@
-"""REST routes of the agent's workspace: labels and saved views (with their live counts)."""
+"""REST routes of the agent's workspace: labels, saved views (with their live counts) and macros."""
 
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -7,10 +7,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from chat import selectors, workspace
-from chat.models import SavedView
+from chat.models import Macro, Priority, SavedView
+from chat.selectors import MAX_ID
+from cxhub.errors import InvalidInput
 
 from .filters import ConversationFilter
-from .serializers import LabelSerializer
+from .serializers import ConversationDetailSerializer, LabelSerializer
 from .views import _valid
 
 
@@ -144,3 +146,113 @@ def view_query(filters: dict):
             continue
         query.setlist(key, [str(v) for v in value] if isinstance(value, list) else [str(value)])
     return query
+
+
+class MacroSerializer(serializers.ModelSerializer):
+    owner = serializers.IntegerField(source="owner_id", read_only=True)
+    mine = serializers.SerializerMethodField(help_text="The asking user made it.")
+    labels = LabelSerializer(many=True, read_only=True)
+    team = serializers.IntegerField(source="team_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Macro
+        fields = [
+            "id",
+            "name",
+            "shared",
+            "owner",
+            "mine",
+            "reply",
+            "labels",
+            "team",
+            "priority",
+            "snooze_minutes",
+            "resolve",
+            "created_at",
+        ]
+
+    def get_mine(self, macro) -> bool:
+        return macro.owner_id == self.context["request"].user.pk
+
+
+class MacroWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80, required=False)
+    shared = serializers.BooleanField(required=False, help_text="Everyone may run it (supervisors and admins).")
+    reply = serializers.CharField(required=False, allow_blank=True, help_text="Sent first; empty: no reply.")
+    labels = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50
+    )
+    team = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    priority = serializers.ChoiceField(choices=[("", "unchanged"), *Priority.choices], required=False)
+    snooze_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=129600)
+    resolve = serializers.BooleanField(required=False)
+
+
+class MacroRunSerializer(serializers.Serializer):
+    conversation = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+def _macro_fields(request, data: dict) -> dict:
+    """The write body as the services take it (labels and the team as objects)."""
+    fields = dict(data)
+    if "labels" in fields:
+        fields["labels"] = workspace.labels_get(request.user, fields["labels"])
+    if fields.get("team"):
+        team = selectors.teams_visible_to(request.user).filter(pk=fields["team"]).first()
+        if team is None:
+            raise InvalidInput("No such team.", fields={"team": ["No such team."]})
+        fields["team"] = team
+    return fields
+
+
+@extend_schema_view(
+    create=extend_schema(request=MacroWriteSerializer, responses={201: MacroSerializer}),
+    partial_update=extend_schema(request=MacroWriteSerializer, responses=MacroSerializer),
+    run=extend_schema(
+        request=MacroRunSerializer,
+        responses=ConversationDetailSerializer,
+        description="Run the macro on a conversation: its reply, then labels, team, priority, snooze or "
+        "resolution, all or nothing. A foreign conversation (or macro) is a 404.",
+    ),
+)
+class MacroViewSet(viewsets.ModelViewSet):
+    """Macros: one named click (a canned reply and actions), the user's own or shared by a supervisor.
+    Another agent's own macro is a 404."""
+
+    serializer_class = MacroSerializer
+    pagination_class = None
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return workspace.macros_visible_to(self.request.user)
+
+    def get_object(self):
+        return workspace.macro_get(self.request.user, self.kwargs["pk"])
+
+    def _out(self, macro, code=status.HTTP_200_OK):
+        macro = workspace.macro_get(self.request.user, macro.pk)
+        return Response(MacroSerializer(macro, context=self.get_serializer_context()).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        fields = _macro_fields(request, _valid(MacroWriteSerializer, request.data))
+        macro = workspace.macro_create(by=request.user, name=fields.pop("name", ""), **fields)
+        return self._out(macro, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        macro = self.get_object()
+        fields = _macro_fields(request, _valid(MacroWriteSerializer, request.data))
+        return self._out(workspace.macro_update(macro=macro, by=request.user, **fields))
+
+    def destroy(self, request, *args, **kwargs):
+        workspace.macro_delete(macro=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        macro = self.get_object()
+        data = _valid(MacroRunSerializer, request.data)
+        conversation = selectors.conversation_get(request.user, data["conversation"])
+        workspace.macro_run(macro=macro, conversation=conversation, by=request.user)
+        detail = selectors.conversation_get(request.user, conversation.pk)
+        return Response(ConversationDetailSerializer(detail, context=self.get_serializer_context()).data)

@@ -6,17 +6,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat import services, workspace
+from chat import services
 from chat.models import Conversation, ConversationEvent
-from tests.factories import InboxFactory, SupervisorFactory, agent_user, conversation_with
+from tests.chat.workspace_helpers import desk
+from tests.factories import conversation_with
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def desk():
-    a, b = InboxFactory(name="A"), InboxFactory(name="B")
-    return {"a": a, "b": b, "alice": agent_user(a), "bob": agent_user(a), "carol": agent_user(b)}
+__all__ = ["desk"]
 
 
 def bulk(client, **body):
@@ -34,7 +30,7 @@ def test_assign_label_snooze_and_resolve_many_each_through_its_service(as_user, 
     assert set(Conversation.objects.filter(pk__in=ids).values_list("assignee_id", flat=True)) == {desk["bob"].pk}
     assert ConversationEvent.objects.filter(conversation_id__in=ids, kind="assigned", actor=desk["alice"]).count() == 3
     # label them
-    vip = workspace.label_create(by=SupervisorFactory().user, name="VIP")
+    vip = desk["vip"]
     assert bulk(client, ids=ids, action="label", add=[vip.pk]).json()["done"] == 3
     assert all(c.labels.filter(pk=vip.pk).exists() for c in conversations)
     # snooze them

@@ -1,36 +1,14 @@
 """Labels on conversations and contacts, and saved views with their counts (issue #15)."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from chat import workspace
 from chat.models import AuditLog, ConversationEvent, Label, SavedView
-from tests.factories import InboxFactory, SupervisorFactory, agent_user, conversation_with
+from tests.chat.workspace_helpers import client_of, desk
+from tests.factories import conversation_with
 
 pytestmark = pytest.mark.django_db
-
-
-def client_of(user) -> APIClient:
-    """A client of its own per user (the `as_user` fixture shares one)."""
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def desk():
-    """Inbox A with agents alice and bob, inbox B, a supervisor and two labels."""
-    a, b = InboxFactory(name="A"), InboxFactory(name="B")
-    supervisor = SupervisorFactory().user
-    return {
-        "a": a,
-        "b": b,
-        "alice": agent_user(a),
-        "bob": agent_user(a),
-        "supervisor": supervisor,
-        "vip": workspace.label_create(by=supervisor, name="VIP", colour="#FF0000"),
-        "bug": workspace.label_create(by=supervisor, name="Bug", colour="#00ff00"),
-    }
+__all__ = ["desk"]
 
 
 def test_supervisors_manage_labels_and_agents_only_apply_them(as_user, desk):

@@ -149,3 +149,35 @@ def test_bulk_actions_over_the_list_report_each_failure(shop, new_page, screensh
     assert set(Conversation.objects.filter(pk__in=[c.pk for c in opened[1:]]).values_list("status", flat=True)) == {
         "resolved"
     }
+
+
+def test_a_macro_made_in_the_console_replies_labels_and_resolves_in_one_click(shop, new_page, screenshot):
+    # given a label and a customer waiting
+    workspace.label_create(by=SupervisorFactory().user, name="Shipping")
+    conversation = conversation_with(shop.web_inbox, ContactFactory(name="Mona Macro"), body="Where is it?")
+    page = new_page(viewport={"width": 1400, "height": 850})
+    log_in(page, shop)
+    page.goto(f"{shop.url}/console/c/{conversation.pk}/")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    # when the agent makes a macro: a reply, the Shipping label, high priority and resolve
+    page.locator("#macro-menu summary").click()
+    page.click("#macro-new")
+    page.fill("#macro-name", "Shipped")
+    page.fill("#macro-reply", "It left our warehouse today.")
+    page.locator("#macro-labels label", has_text="Shipping").locator("input").check()
+    page.select_option("#macro-priority", "high")
+    page.check("#macro-resolve")
+    page.locator("#macro-form button[type=submit]").click()
+    expect(page.locator("#toast")).to_have_text("Macro Shipped saved.")
+    # and runs it with one click
+    page.locator("#macro-menu summary").click()
+    page.locator("#macro-list .macro-run", has_text="Shipped").click()
+    # then the reply is in the timeline, the label on, the priority high, and the case resolved
+    expect(page.locator("#toast")).to_have_text("Macro Shipped done.")
+    expect(page.locator("#timeline .msg .bubble", has_text="It left our warehouse today.")).to_have_count(1)
+    expect(page.locator("#convo-labels .label-chips .label-chip")).to_have_text(["Shipping"])
+    expect(page.locator("#convo-badges")).to_contain_text("resolved")
+    expect(page.locator("#act-reopen")).to_be_visible()
+    screenshot(page, "macro-run")
+    conversation.refresh_from_db()
+    assert conversation.status == "resolved" and conversation.priority == "high"

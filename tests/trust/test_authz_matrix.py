@@ -34,6 +34,7 @@ from chat.models import (
     ConversationEvent,
     ConversationLabel,
     Label,
+    Macro,
     Message,
     ReadMarker,
     SavedView,
@@ -141,6 +142,9 @@ RULES: dict[str, Rule] = {
     "contact-labels": Rule("scoped", obj="contact", methods={"POST": {"add": ["LABEL"]}}),
     "saved-view-list": Rule("workspace", list_marker=True),
     "saved-view-counts": Rule("workspace"),
+    "macro-list": Rule("workspace", list_marker=True),
+    "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
+    "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
     "saved-view-detail": Rule(
         "personal", obj="view", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}
     ),
@@ -270,6 +274,7 @@ def snapshot() -> tuple:
         tuple(ConversationLabel.objects.order_by("id").values_list("conversation_id", "label_id")),
         tuple(ContactLabel.objects.order_by("id").values_list("contact_id", "label_id")),
         tuple(SavedView.objects.order_by("id").values_list("name", "shared", "filters")),
+        tuple(Macro.objects.order_by("id").values_list("name", "shared", "reply")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
         tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),
@@ -301,6 +306,7 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "canned": world.canned.pk,
         "label": world.label.pk,
         "view": side.extra["view"].pk,
+        "macro": side.extra["macro"].pk,
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
         "language": "zh-hans",

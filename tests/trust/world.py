@@ -14,7 +14,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import services
-from chat.models import CannedResponse, Contact, Conversation, Inbox, Label, Message, SavedView, Team, hash_token
+from chat.models import (
+    CannedResponse,
+    Contact,
+    Conversation,
+    Inbox,
+    Label,
+    Macro,
+    Message,
+    SavedView,
+    Team,
+    hash_token,
+)
 from chat.widget import widget_session_start
 from feedback.followups import followup_open_for_response
 from feedback.models import FollowUp, SurveyInvitation, SurveyPolicy, SurveyResponse
@@ -156,6 +167,7 @@ def build_side(label: str, team: Team) -> Side:
             "spare_contact": spare_contact,
             "pending_conversation": pending_conversation,
             "view": SavedView.objects.create(owner=agent, name=f"View {marker}", filters={"q": marker}),
+            "macro": Macro.objects.create(owner=agent, name=f"Macro {marker}", reply=f"Macro reply {marker}"),
         },
     )
 

@@ -22,6 +22,7 @@ import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
 import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
+import { initMacros } from "./macros.js";
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
 import { initViews, refreshCounts } from "./views.js";
 import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
@@ -1424,6 +1425,18 @@ loadList();
 loadLabels().then(() => {
   renderLabelFilter(state.savedLabels);
   applyFilterUi();
+});
+initMacros({
+  current: () => state.current,
+  supervisor: IS_SUPERVISOR,
+  done: (updated) => {
+    if (state.current && state.current.id === updated.id) {
+      state.current = updated;
+      renderHeader();
+      renderReplyChannels();
+    }
+    reloadListSoon();
+  },
 });
 initBulk({ me: ME, conversation: (id) => state.conversations.get(id), reload: loadList });
 initViews({ current: () => ({ ...readFilters(), sort: readSort() }), apply: applyFilters, supervisor: IS_SUPERVISOR });
