@@ -576,3 +576,40 @@ class Macro(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Participant(models.Model):
+    """An agent who follows a conversation (by choice, or because a note mentioned them)."""
+
+    class Reason(models.TextChoices):
+        FOLLOWED = "followed"
+        MENTIONED = "mentioned"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations")
+    reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.FOLLOWED)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="one_participant_per_agent")]
+
+    def __str__(self) -> str:
+        return f"{self.user} follows {self.conversation_id}"
+
+
+class Mention(models.Model):
+    """`@username` in an internal note: the named agent is told (console badge, desktop notification)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="one_mention_per_message_and_agent")]
+        indexes = [models.Index(fields=["user", "read_at"], name="mention_user_unread_idx")]
+
+    def __str__(self) -> str:
+        return f"@{self.user} in message {self.message_id}"

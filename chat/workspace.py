@@ -1,5 +1,5 @@
 """The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels,
-saved views, bulk actions and macros.
+saved views, bulk actions, macros, mentions and participants.
 
 Writes here follow the services' rules (keyword-only, one transaction, broadcasts after commit);
 reads follow the selectors' (built on `selectors.conversations_visible_to`, a foreign id is a 404).
@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
@@ -28,12 +29,15 @@ from .models import (
     ConversationLabel,
     Label,
     Macro,
+    Mention,
     Message,
+    Participant,
     Priority,
     ReadMarker,
     SavedView,
     Team,
 )
+from .payloads import sender_name
 from .selectors import conversations_visible_to, parse_id, user_is_supervisor
 
 # --- read markers --------------------------------------------------------------------------
@@ -96,13 +100,17 @@ def conversation_rows(user: AbstractBaseUser, conversations: QuerySet[Conversati
         .values("count")
     )
     last = Message.objects.filter(conversation=OuterRef("pk"), is_note=False).order_by("-seq")
-    return with_labels(conversations).annotate(
-        read_seq=Coalesce(Subquery(read_seq, output_field=IntegerField()), Value(0)),
-        unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
-        last_message_body=Substr(Subquery(last.values("body")[:1]), 1, PREVIEW_CHARS),
-        last_message_sender=Subquery(last.values("sender_kind")[:1]),
-        last_message_at=Subquery(last.values("created_at")[:1], output_field=DateTimeField()),
-        waiting_key=Coalesce("waiting_since", Value(NOBODY_WAITS, output_field=DateTimeField())),
+    return (
+        with_labels(conversations)
+        .prefetch_related("participants")
+        .annotate(
+            read_seq=Coalesce(Subquery(read_seq, output_field=IntegerField()), Value(0)),
+            unread_count=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+            last_message_body=Substr(Subquery(last.values("body")[:1]), 1, PREVIEW_CHARS),
+            last_message_sender=Subquery(last.values("sender_kind")[:1]),
+            last_message_at=Subquery(last.values("created_at")[:1], output_field=DateTimeField()),
+            waiting_key=Coalesce("waiting_since", Value(NOBODY_WAITS, output_field=DateTimeField())),
+        )
     )
 
 
@@ -239,7 +247,7 @@ def contact_set_labels(
 
 # What a view may hold: the list's filters (chat/api/filters.py) and its sort.
 VIEW_LIST_KEYS = ("status", "priority", "inbox", "assignee", "team", "channel", "label")
-VIEW_TEXT_KEYS = ("q", "sort")
+VIEW_TEXT_KEYS = ("q", "sort", "following")
 
 
 def owned_visible_to(model, user: AbstractBaseUser) -> QuerySet:
@@ -481,3 +489,119 @@ def macro_run(*, macro: Macro, conversation: Conversation, by: AbstractBaseUser)
     if macro.resolve:
         services.conversation_resolve(conversation=conversation, by=by)
     return Conversation.objects.get(pk=conversation.pk)
+
+
+# --- mentions and participants -----------------------------------------------------------------
+
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]*\w)")
+
+
+def agent_group(user_id: int) -> str:
+    """One agent's consoles, wherever they are (mentions)."""
+    return f"agent.{user_id}"
+
+
+def who_may_see(conversation: Conversation) -> QuerySet:
+    """The active users who may open this conversation: its inbox's members, supervisors, staff."""
+    return (
+        get_user_model()
+        .objects.filter(
+            Q(inbox_memberships__inbox_id=conversation.inbox_id)
+            | Q(agent__is_supervisor=True)
+            | Q(is_staff=True)
+            | Q(is_superuser=True),
+            is_active=True,
+        )
+        .distinct()
+    )
+
+
+def mentioned_users(conversation: Conversation, body: str, *, by: AbstractBaseUser | None) -> list:
+    """The agents a note names as `@username` who may see the conversation (others stay plain text)."""
+    names = {name.lower() for name in MENTION.findall(body or "")}
+    if not names:
+        return []
+    wanted = Q()
+    for name in names:
+        wanted |= Q(username__iexact=name)
+    users = who_may_see(conversation).filter(wanted).select_related("agent")
+    return [user for user in users if not by or user.pk != by.pk]
+
+
+def mention_payload(mention: Mention) -> dict:
+    message = mention.message
+    return {
+        "id": mention.pk,
+        "conversation_id": mention.conversation_id,
+        "message_id": message.pk,
+        "seq": message.seq,
+        "by": sender_name(message),
+        "contact": str(mention.conversation.contact),
+        "excerpt": message.body[:PREVIEW_CHARS],
+        "created_at": mention.created_at.isoformat(),
+        "read_at": mention.read_at.isoformat() if mention.read_at else None,
+    }
+
+
+@transaction.atomic
+def message_send_with_mentions(**kwargs) -> "services.Received":
+    """`services.message_send`, and for a new note the `@username`s it names: each is told at once
+    (their consoles' `mention` frame) and follows the conversation from then on."""
+    received = services.message_send(**kwargs)
+    message = received.message
+    if not received.created or not message.is_note:
+        return received
+    conversation = Conversation.objects.select_related("contact").get(pk=message.conversation_id)
+    for user in mentioned_users(conversation, message.body, by=kwargs.get("by")):
+        mention = Mention.objects.create(message=message, conversation=conversation, user=user, by=kwargs.get("by"))
+        Participant.objects.get_or_create(
+            conversation=conversation, user=user, defaults={"reason": Participant.Reason.MENTIONED}
+        )
+        payload = mention_payload(mention)
+        transaction.on_commit(
+            lambda user_id=user.pk, payload=payload: events.send(
+                agent_group(user_id), {"type": "chat.mention", "mention": payload}
+            )
+        )
+    return received
+
+
+def mentions_of(user: AbstractBaseUser) -> QuerySet[Mention]:
+    """The user's mentions in conversations they may still see, newest first."""
+    return (
+        Mention.objects.filter(user_id=user.pk, conversation__in=conversations_visible_to(user))
+        .select_related(
+            "message", "message__sender_user__agent", "message__conversation__contact", "conversation__contact"
+        )
+        .order_by("-id")
+    )
+
+
+def mention_get(user: AbstractBaseUser, mention_id) -> Mention:
+    mention = mentions_of(user).filter(pk=parse_id(mention_id) or 0).first()
+    if mention is None:
+        raise NotFound(_("Mention not found."))
+    return mention
+
+
+@transaction.atomic
+def mentions_mark_read(*, user: AbstractBaseUser, mention: Mention | None = None, conversation=None) -> int:
+    """Mark one mention, or all of a conversation's, or all of them, read; how many were unread."""
+    unread = Mention.objects.filter(user_id=user.pk, read_at__isnull=True)
+    if mention is not None:
+        unread = unread.filter(pk=mention.pk)
+    if conversation is not None:
+        unread = unread.filter(conversation=conversation)
+    return unread.update(read_at=timezone.now())
+
+
+@transaction.atomic
+def conversation_follow(*, conversation: Conversation, user: AbstractBaseUser) -> Participant:
+    """The agent follows the conversation: its customer's messages alert them like their own."""
+    participant, _created = Participant.objects.get_or_create(conversation=conversation, user=user)
+    return participant
+
+
+@transaction.atomic
+def conversation_unfollow(*, conversation: Conversation, user: AbstractBaseUser) -> None:
+    Participant.objects.filter(conversation=conversation, user=user).delete()

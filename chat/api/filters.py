@@ -21,11 +21,12 @@ class ConversationFilter(django_filters.FilterSet):
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, method="filter_channel")
     contact = _ids_filter("contact_id")
     label = django_filters.MultipleChoiceFilter(field_name="labels", method="filter_label", choices=[])
+    following = django_filters.BooleanFilter(method="filter_following", label="Only those the asking agent follows.")
     q = django_filters.CharFilter(method="filter_q", max_length=200)
 
     class Meta:
         model = Conversation
-        fields = ["status", "priority", "inbox", "assignee", "team", "channel", "contact", "label", "q"]
+        fields = ["status", "priority", "inbox", "assignee", "team", "channel", "contact", "label", "following", "q"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,6 +53,10 @@ class ConversationFilter(django_filters.FilterSet):
         """`?label=1&label=2`: conversations with any of these labels."""
         labelled = ConversationLabel.objects.filter(conversation=OuterRef("pk"), label_id__in=values)
         return queryset.filter(Exists(labelled))
+
+    def filter_following(self, queryset, name, value):
+        following = Q(participants__user_id=self.request.user.pk)
+        return queryset.filter(following) if value else queryset.exclude(following)
 
     def filter_channel(self, queryset, name, values):
         customer_wrote_on = Message.objects.filter(

@@ -126,6 +126,7 @@ class ConversationSerializer(serializers.ModelSerializer):
     )
     last_message = serializers.SerializerMethodField(help_text="The last message that is not a note (the preview).")
     labels = LabelSerializer(many=True, read_only=True)
+    participants = serializers.SerializerMethodField(help_text="User ids of the agents who follow it.")
 
     class Meta:
         model = Conversation
@@ -151,10 +152,14 @@ class ConversationSerializer(serializers.ModelSerializer):
             "unread_count",
             "last_message",
             "labels",
+            "participants",
         ]
         extra_kwargs = {
             "waiting_since": {"help_text": "When the customer's first unanswered message came; null: nobody waits."}
         }
+
+    def get_participants(self, conversation) -> list[int]:
+        return sorted(participant.user_id for participant in conversation.participants.all())
 
     def get_unread_count(self, conversation) -> int:
         return getattr(conversation, "unread_count", None) or 0

@@ -15,6 +15,7 @@ router.register("canned-responses", canned.CannedResponseViewSet, basename="cann
 router.register("labels", workspace.LabelViewSet, basename="label")
 router.register("views", workspace.SavedViewViewSet, basename="saved-view")
 router.register("macros", workspace.MacroViewSet, basename="macro")
+router.register("mentions", workspace.MentionViewSet, basename="mention")
 
 messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 

@@ -121,6 +121,12 @@ def _agent(user_id) -> object | None:
         responses=s.ConversationDetailSerializer,
         description="Add and remove labels (ids; an unknown one is a 404 and nothing changes).",
     ),
+    follow=extend_schema(
+        request=None,
+        responses=s.ConversationDetailSerializer,
+        description="The asking agent follows the conversation (a participant: its customer's messages alert them).",
+    ),
+    unfollow=extend_schema(request=None, responses=s.ConversationDetailSerializer),
     bulk=extend_schema(
         request=s.BulkSerializer,
         responses=s.BulkResponseSerializer,
@@ -200,6 +206,18 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             workspace.conversation_set_labels(conversation=conversation, by=request.user, add=add, remove=remove)
         )
 
+    @action(detail=True, methods=["post"])
+    def follow(self, request, pk=None):
+        conversation = self.get_object()
+        workspace.conversation_follow(conversation=conversation, user=request.user)
+        return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def unfollow(self, request, pk=None):
+        conversation = self.get_object()
+        workspace.conversation_unfollow(conversation=conversation, user=request.user)
+        return self._respond(conversation)
+
     @action(detail=False, methods=["post"])
     def bulk(self, request):
         data = _valid(s.BulkSerializer, request.data)
@@ -278,7 +296,7 @@ class MessageViewSet(viewsets.GenericViewSet):
     def create(self, request, conversation_pk=None):
         conversation = selectors.conversation_get(request.user, conversation_pk)
         data = _valid(s.MessageCreateSerializer, request.data)
-        received = services.message_send(
+        received = workspace.message_send_with_mentions(
             conversation=conversation,
             by=request.user,
             body=data["body"],

@@ -256,3 +256,65 @@ class MacroViewSet(viewsets.ModelViewSet):
         workspace.macro_run(macro=macro, conversation=conversation, by=request.user)
         detail = selectors.conversation_get(request.user, conversation.pk)
         return Response(ConversationDetailSerializer(detail, context=self.get_serializer_context()).data)
+
+
+class MentionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    message_id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    by = serializers.CharField(help_text="Who wrote the note.")
+    contact = serializers.CharField(help_text="The conversation's customer.")
+    excerpt = serializers.CharField(help_text="The note's first 160 characters.")
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True)
+
+
+class MentionListQuerySerializer(serializers.Serializer):
+    unread = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Only unread ones.")
+
+
+class MentionsReadSerializer(serializers.Serializer):
+    conversation = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only this conversation's; else all of them."
+    )
+
+
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField(help_text="How many were unread.")
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[MentionListQuerySerializer]),
+    read=extend_schema(request=None, responses=MarkedSerializer),
+    read_all=extend_schema(request=MentionsReadSerializer, responses=MarkedSerializer),
+)
+class MentionViewSet(viewsets.GenericViewSet):
+    """The asking agent's mentions (`@username` in colleagues' notes), newest first, the latest 100."""
+
+    serializer_class = MentionSerializer
+    pagination_class = None
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return workspace.mentions_of(self.request.user)
+
+    def list(self, request):
+        query = _valid(MentionListQuerySerializer, request.query_params)
+        mentions = self.get_queryset()
+        if query.get("unread") is not None:
+            mentions = mentions.filter(read_at__isnull=query["unread"])
+        return Response([workspace.mention_payload(mention) for mention in mentions[:100]])
+
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        mention = workspace.mention_get(request.user, pk)
+        return Response({"marked": workspace.mentions_mark_read(user=request.user, mention=mention)})
+
+    @action(detail=False, methods=["post"], url_path="read-all", url_name="read-all")
+    def read_all(self, request):
+        data = _valid(MentionsReadSerializer, request.data)
+        conversation = None
+        if data.get("conversation"):
+            conversation = selectors.conversation_get(request.user, data["conversation"])
+        return Response({"marked": workspace.mentions_mark_read(user=request.user, conversation=conversation)})

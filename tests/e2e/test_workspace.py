@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from chat import services, workspace
 from chat.models import Conversation, Priority
-from tests.factories import ContactFactory, SupervisorFactory, conversation_with
+from tests.factories import AgentFactory, ContactFactory, SupervisorFactory, UserFactory, conversation_with
 
 from .conftest import log_in, server_side
 
@@ -181,3 +181,42 @@ def test_a_macro_made_in_the_console_replies_labels_and_resolves_in_one_click(sh
     screenshot(page, "macro-run")
     conversation.refresh_from_db()
     assert conversation.status == "resolved" and conversation.priority == "high"
+
+
+def test_a_mention_in_a_note_reaches_the_colleague_who_can_follow_the_conversation(shop, new_page, screenshot):
+    # given alice in a conversation and bob, of the same inbox, on his list
+    AgentFactory(user=UserFactory(username="bob"), display_name="Bob Agent", inboxes=[shop.web_inbox])
+    conversation = conversation_with(shop.web_inbox, ContactFactory(name="Nina Note"), body="My order is late")
+    services.conversation_assign(conversation=conversation, assignee=shop.agent_user)
+    bob = new_page(viewport={"width": 1400, "height": 850})
+    log_in(bob, shop, "bob")
+    expect(bob.locator("body")).to_have_attribute("data-live", "connected")
+    expect(bob.locator("#mentions-count")).to_be_hidden()
+    alice = new_page(viewport={"width": 1400, "height": 850})
+    log_in(alice, shop)
+    alice.goto(f"{shop.url}/console/c/{conversation.pk}/")
+    expect(alice.locator("body")).to_have_attribute("data-live", "connected")
+    # when alice picks bob in the mention picker and sends the note
+    alice.select_option("#mention-picker", "bob")
+    expect(alice.locator("#note-toggle")).to_be_checked()
+    alice.locator("#reply").press_sequentially("can you check the warehouse?")
+    alice.click("#send-reply")
+    expect(alice.locator("#timeline .msg .bubble", has_text="@bob can you check the warehouse?")).to_have_count(1)
+    # then bob's console counts the mention at once and lists it
+    expect(bob.locator("#mentions-count")).to_have_text("1")
+    bob.click("#mentions-button")
+    item = bob.locator("#mentions-list .mention-item")
+    expect(item).to_contain_text("Alice Agent on Nina Note")
+    expect(item).to_contain_text("@bob can you check the warehouse?")
+    screenshot(bob, "mentioned")
+    # when bob opens it, the mention is read and he is a participant (mentioned): Unfollow is offered
+    item.click()
+    expect(bob.locator("#convo-title")).to_have_text("Nina Note")
+    expect(bob.locator("#mentions-count")).to_be_hidden()
+    expect(bob.locator("#act-follow")).to_have_text("Unfollow")
+    bob.click("#act-follow")
+    expect(bob.locator("#act-follow")).to_have_text("Follow")
+    assert not conversation.participants.exists()
+    bob.click("#act-follow")
+    expect(bob.locator("#act-follow")).to_have_text("Unfollow")
+    assert list(conversation.participants.values_list("user__username", flat=True)) == ["bob"]

@@ -21,6 +21,7 @@ from chat.models import (
     Inbox,
     Label,
     Macro,
+    Mention,
     Message,
     SavedView,
     Team,
@@ -167,6 +168,7 @@ def build_side(label: str, team: Team) -> Side:
             "spare_contact": spare_contact,
             "pending_conversation": pending_conversation,
             "view": SavedView.objects.create(owner=agent, name=f"View {marker}", filters={"q": marker}),
+            "mention": Mention.objects.create(message=message, conversation=conversation, user=agent),
             "macro": Macro.objects.create(owner=agent, name=f"Macro {marker}", reply=f"Macro reply {marker}"),
         },
     )

@@ -23,6 +23,7 @@ import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
 import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
 import { initMacros } from "./macros.js";
+import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } from "./mentions.js";
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
 import { initViews, refreshCounts } from "./views.js";
 import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
@@ -319,6 +320,7 @@ async function openConversation(id, { push = true } = {}) {
   renderContact(contact);
   live.send({ type: "resume", conversation_id: id, after_seq: state.lastSeq });
   markRead();
+  readMentionsOf(id);
   scrollToEnd();
 }
 
@@ -399,6 +401,13 @@ function renderHeader() {
   $("act-assign-me").hidden = resolved || conversation.assignee?.id === ME;
   $("act-transfer").hidden = resolved;
   renderConversationLabels(conversation);
+  renderFollow(conversation, (updated) => {
+    if (!state.current || state.current.id !== updated.id) return;
+    state.current = updated;
+    renderHeader();
+    const row = state.conversations.get(updated.id);
+    if (row) row.participants = updated.participants;
+  });
 }
 
 function renderConversationLabels(conversation) {
@@ -1217,6 +1226,9 @@ function onFrame(frame) {
     case "typing":
       onTyping(frame);
       break;
+    case "mention":
+      onMention(frame.mention);
+      break;
     case "read":
       // This agent read it in another tab: its row is read here too.
       if (frame.reader && frame.reader.id === ME) {
@@ -1263,7 +1275,7 @@ function onMessage(message) {
     reloadListSoon();
   }
   // Alert for new conversations, the queue and one's own; not for a colleague's cases.
-  const mineOrQueued = !known || !known.assignee || known.assignee.id === ME;
+  const mineOrQueued = !known || !known.assignee || known.assignee.id === ME || isFollowing(known);
   if (fromCustomer && mineOrQueued) alertNewMessage(message);
 }
 
@@ -1426,6 +1438,7 @@ loadLabels().then(() => {
   renderLabelFilter(state.savedLabels);
   applyFilterUi();
 });
+initMentions({ me: ME, open: (id) => openConversation(id) });
 initMacros({
   current: () => state.current,
   supervisor: IS_SUPERVISOR,
