@@ -8,6 +8,7 @@ class ChatConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
-        from . import services, timers
+        from . import privacy, services, timers, workspace
 
         timers.register("chat.snoozes", services.conversations_wake_due)
+        privacy.register_personal_data(export=workspace.contact_notes_export, erase=workspace.contact_notes_erase)

@@ -613,3 +613,40 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.user} in message {self.message_id}"
+
+
+class AttributeDefinition(models.Model):
+    """A custom attribute of contacts the console shows and filters (values live in Contact.attributes)."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text"
+        NUMBER = "number"
+        DATE = "date"
+        LIST = "list"
+
+    key = models.SlugField(max_length=50, unique=True, help_text="The key in Contact.attributes, e.g. plan.")
+    label = models.CharField(max_length=80)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    options = models.JSONField(default=list, blank=True, help_text="The choices of a list attribute.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["label", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ContactNote(models.Model):
+    """An agent's note on a person (never shown to them)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Note on contact {self.contact_id}"

@@ -1,5 +1,6 @@
 """The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels,
-saved views, bulk actions, macros, mentions and participants.
+saved views, bulk actions, macros, mentions and participants, contacts in the console (audited
+edits, custom attribute definitions, notes).
 
 Writes here follow the services' rules (keyword-only, one transaction, broadcasts after commit);
 reads follow the selectors' (built on `selectors.conversations_visible_to`, a foreign id is a 404).
@@ -7,10 +8,12 @@ reads follow the selectors' (built on `selectors.conversations_visible_to`, a fo
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower, Substr
@@ -21,9 +24,11 @@ from cxhub.errors import DomainError, Forbidden, InvalidInput, NotFound, not_one
 
 from . import events, outbox, services
 from .models import (
+    AttributeDefinition,
     AuditLog,
     Contact,
     ContactLabel,
+    ContactNote,
     Conversation,
     ConversationEvent,
     ConversationLabel,
@@ -246,7 +251,7 @@ def contact_set_labels(
 # --- saved views -------------------------------------------------------------------------------
 
 # What a view may hold: the list's filters (chat/api/filters.py) and its sort.
-VIEW_LIST_KEYS = ("status", "priority", "inbox", "assignee", "team", "channel", "label")
+VIEW_LIST_KEYS = ("status", "priority", "inbox", "assignee", "team", "channel", "label", "attribute")
 VIEW_TEXT_KEYS = ("q", "sort", "following")
 
 
@@ -605,3 +610,205 @@ def conversation_follow(*, conversation: Conversation, user: AbstractBaseUser) -
 @transaction.atomic
 def conversation_unfollow(*, conversation: Conversation, user: AbstractBaseUser) -> None:
     Participant.objects.filter(conversation=conversation, user=user).delete()
+
+
+# --- contacts in the console ---------------------------------------------------------------------
+
+ATTRIBUTE_TEXT_MAX = 500
+
+
+def attribute_definitions() -> QuerySet[AttributeDefinition]:
+    return AttributeDefinition.objects.order_by("label", "id")
+
+
+def attribute_definition_get(user: AbstractBaseUser, definition_id) -> AttributeDefinition:
+    if not user or not user.is_authenticated:
+        raise NotFound(_("Attribute not found."))
+    definition = attribute_definitions().filter(pk=parse_id(definition_id) or 0).first()
+    if definition is None:
+        raise NotFound(_("Attribute not found."))
+    return definition
+
+
+def attribute_value(definition: AttributeDefinition, value):
+    """A value as its definition stores it (number, ISO date, one of the options, text), or InvalidInput."""
+    if value is None or value == "":
+        return None
+    kind = definition.kind
+    try:
+        if kind == AttributeDefinition.Kind.NUMBER:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError
+            return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        if kind == AttributeDefinition.Kind.DATE:
+            return date.fromisoformat(str(value)).isoformat()
+        if kind == AttributeDefinition.Kind.LIST:
+            if str(value) not in definition.options:
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            _("%(label)s: not a valid %(kind)s.") % {"label": definition.label, "kind": kind},
+            fields={f"attributes.{definition.key}": [_("Not a valid %(kind)s.") % {"kind": kind}]},
+        ) from None
+    if not isinstance(value, str | int | float) or len(str(value)) > ATTRIBUTE_TEXT_MAX:
+        raise InvalidInput(
+            _("%(label)s: at most %(max)s characters.") % {"label": definition.label, "max": ATTRIBUTE_TEXT_MAX},
+            fields={f"attributes.{definition.key}": [_("Too long.")]},
+        )
+    return str(value)
+
+
+def _definition_fields(fields: dict) -> dict:
+    cleaned = dict(fields)
+    if "label" in cleaned:
+        cleaned["label"] = " ".join(str(cleaned["label"] or "").split())[:80]
+        if not cleaned["label"]:
+            raise InvalidInput(_("An attribute needs a label."), fields={"label": [_("This field may not be blank.")]})
+    if "kind" in cleaned and cleaned["kind"] not in AttributeDefinition.Kind.values:
+        raise InvalidInput(_("Unknown kind."), fields={"kind": [not_one_of(AttributeDefinition.Kind.values)]})
+    if "options" in cleaned:
+        options = cleaned["options"] or []
+        if not isinstance(options, list) or len(options) > 100 or not all(isinstance(o, str) and o for o in options):
+            raise InvalidInput(_("Options are a list of texts."), fields={"options": [_("A list of texts.")]})
+        cleaned["options"] = list(dict.fromkeys(option.strip()[:100] for option in options))
+    return cleaned
+
+
+@transaction.atomic
+def attribute_definition_create(*, by: AbstractBaseUser, key: str, **fields) -> AttributeDefinition:
+    """A custom attribute (supervisors and admins)."""
+    _require_supervisor(by, _("Only supervisors and admins define attributes."))
+    key = str(key or "").strip()
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", key):
+        raise InvalidInput(_("A key is letters, digits, - and _."), fields={"key": [_('e.g. "plan".')]})
+    if AttributeDefinition.objects.filter(key=key).exists():
+        raise InvalidInput(_("This key is defined already."), fields={"key": [_("Already taken.")]})
+    cleaned = _definition_fields({"label": fields.pop("label", key), **fields})
+    definition = AttributeDefinition(key=key, **cleaned)
+    if definition.kind == AttributeDefinition.Kind.LIST and not definition.options:
+        raise InvalidInput(_("A list attribute needs options."), fields={"options": [_("Give the choices.")]})
+    definition.save()
+    return definition
+
+
+@transaction.atomic
+def attribute_definition_update(*, definition: AttributeDefinition, by: AbstractBaseUser, **fields):
+    _require_supervisor(by, _("Only supervisors and admins define attributes."))
+    for key, value in _definition_fields(fields).items():
+        setattr(definition, key, value)
+    definition.save()
+    return definition
+
+
+@transaction.atomic
+def attribute_definition_delete(*, definition: AttributeDefinition, by: AbstractBaseUser) -> None:
+    """Forget the definition; the contacts' values stay as plain attributes."""
+    _require_supervisor(by, _("Only supervisors and admins define attributes."))
+    definition.delete()
+
+
+def attribute_filter(value: str, *, prefix: str = "") -> Q:
+    """`key:value` as a filter on Contact.attributes: a defined attribute compares as its kind (text:
+    contains, case-insensitive); an undefined one as text, exactly."""
+    key, sep, wanted = str(value).partition(":")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", key):
+        raise InvalidInput(_("An attribute filter is key:value."), fields={"attribute": [_('e.g. "plan:Gold".')]})
+    definition = AttributeDefinition.objects.filter(key=key).first()
+    if definition is None:
+        return Q(**{f"{prefix}attributes__{key}": wanted})
+    if definition.kind == AttributeDefinition.Kind.TEXT:
+        return Q(**{f"{prefix}attributes__{key}__icontains": wanted})
+    return Q(**{f"{prefix}attributes__{key}": attribute_value(definition, wanted)})
+
+
+def _changes_of(contact: Contact, fields: dict) -> dict:
+    return {
+        key: [getattr(contact, key), value]
+        for key, value in fields.items()
+        if getattr(contact, key) != value and key != "attributes"
+    }
+
+
+@transaction.atomic
+def contact_edit(*, contact: Contact, by: AbstractBaseUser | None, **fields) -> Contact:
+    """An agent edits a person: name, email, phone and attributes (checked against their
+    definitions), and what `services.contact_update` takes; audited (`contact_edited`, old and new
+    values). The identities channels match on stay as they are."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    own: dict = {}
+    if "email" in fields:
+        email = str(fields.pop("email") or "").strip().lower()
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise InvalidInput(_("Not an email address."), fields={"email": [_("Not an email address.")]}) from None
+        own["email"] = email
+    if "phone" in fields:
+        phone = str(fields.pop("phone") or "").strip()
+        own["phone"] = services.normalise_phone(phone) if phone else ""
+    if "attributes" in fields:
+        attributes = fields["attributes"]
+        if not isinstance(attributes, dict):
+            raise InvalidInput(
+                _("Attributes are an object of names to values."),
+                fields={"attributes": [_('An object, e.g. {"plan": "Gold"}.')]},
+            )
+        definitions = {d.key: d for d in AttributeDefinition.objects.filter(key__in=list(attributes))}
+        merged = dict(contact.attributes or {})
+        for key, value in attributes.items():
+            value = attribute_value(definitions[key], value) if key in definitions else value
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        fields["attributes"] = merged
+    changes = _changes_of(contact, {**own, **{k: v for k, v in fields.items() if k != "attributes"}})
+    if "attributes" in fields and fields["attributes"] != (contact.attributes or {}):
+        before = contact.attributes or {}
+        changes["attributes"] = {
+            key: [before.get(key), fields["attributes"].get(key)]
+            for key in set(before) | set(fields["attributes"])
+            if before.get(key) != fields["attributes"].get(key)
+        }
+    for key, value in own.items():
+        setattr(contact, key, value)
+    if own:
+        contact.save(update_fields=[*own, "updated_at"])
+    if fields:
+        contact = services.contact_update(contact=contact, by=by, **fields)
+    if changes:
+        AuditLog.objects.create(
+            actor=by, action="contact_edited", target_type="contact", target_id=str(contact.pk), data=changes
+        )
+    return contact
+
+
+def contact_notes_of(contact: Contact) -> QuerySet[ContactNote]:
+    """A person's notes, newest first (the caller has checked the contact is visible)."""
+    return contact.notes.select_related("author__agent")
+
+
+@transaction.atomic
+def contact_note_add(*, contact: Contact, by: AbstractBaseUser, body: str) -> ContactNote:
+    body = services.checked_body(body or "")
+    if not body.strip():
+        raise InvalidInput(_("A note needs a body."), fields={"body": [_("This field may not be blank.")]})
+    return ContactNote.objects.create(contact=contact, author=by, body=body)
+
+
+def contact_notes_export(contact_ids: list[int]) -> dict:
+    """A person's notes in their data export (chat.privacy)."""
+    notes = ContactNote.objects.filter(contact_id__in=contact_ids).order_by("id")
+    return {"contact_notes": [{"body": n.body, "created_at": n.created_at.isoformat()} for n in notes]}
+
+
+def contact_notes_erase(contact_ids: list[int]) -> dict:
+    """Erasure removes a person's notes."""
+    deleted, _by_model = ContactNote.objects.filter(contact_id__in=contact_ids).delete()
+    return {"contact_notes": deleted}

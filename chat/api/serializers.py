@@ -9,6 +9,7 @@ from rest_framework import serializers
 from chat.models import (
     INBOX_CHANNEL_CHOICES,
     AgentProfile,
+    AttributeDefinition,
     Channel,
     Contact,
     ContactIdentity,
@@ -444,7 +445,12 @@ class ContactDetailSerializer(ContactSerializer):
 
 class ContactUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    attributes = serializers.DictField(required=False)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="Stored as E.164.")
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Merged into the contact's: a defined attribute is checked against its kind; null removes one.",
+    )
     locale = serializers.CharField(
         max_length=35,
         required=False,
@@ -506,3 +512,20 @@ class BulkResponseSerializer(serializers.Serializer):
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
     results = BulkResultSerializer(many=True)
+
+
+class ContactNoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    body = serializers.CharField()
+    author = UserRefSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ContactNoteCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text=f"At most {settings.MESSAGE_BODY_MAX_CHARS} characters.")
+
+
+class AttributeDefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AttributeDefinition
+        fields = ["id", "key", "label", "kind", "options"]

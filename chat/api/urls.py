@@ -16,6 +16,7 @@ router.register("labels", workspace.LabelViewSet, basename="label")
 router.register("views", workspace.SavedViewViewSet, basename="saved-view")
 router.register("macros", workspace.MacroViewSet, basename="macro")
 router.register("mentions", workspace.MentionViewSet, basename="mention")
+router.register("attributes", workspace.AttributeDefinitionViewSet, basename="attribute-definition")
 
 messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 

@@ -321,6 +321,9 @@ class MessageViewSet(viewsets.GenericViewSet):
         responses=s.ContactDetailSerializer,
         description="Add and remove labels (ids; an unknown one is a 404 and nothing changes). Audited.",
     ),
+    notes=extend_schema(
+        methods=["GET"], responses=s.ContactNoteSerializer(many=True), description="Agents' notes, newest first."
+    ),
 )
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """People, with their identities, their conversations on every channel and their answers."""
@@ -352,7 +355,18 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def partial_update(self, request, pk=None):
         contact = self.get_object()
         data = _valid(s.ContactUpdateSerializer, request.data)
-        return self._detail(services.contact_update(contact=contact, by=request.user, **data))
+        return self._detail(workspace.contact_edit(contact=contact, by=request.user, **data))
+
+    @extend_schema(methods=["POST"], request=s.ContactNoteCreateSerializer, responses={201: s.ContactNoteSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request, pk=None):
+        """Notes on the person (agents only, never shown to them; erased with their data)."""
+        contact = self.get_object()
+        if request.method == "POST":
+            data = _valid(s.ContactNoteCreateSerializer, request.data)
+            note = workspace.contact_note_add(contact=contact, by=request.user, body=data["body"])
+            return Response(s.ContactNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+        return Response(s.ContactNoteSerializer(workspace.contact_notes_of(contact)[:200], many=True).data)
 
     @action(detail=True, methods=["post"])
     def labels(self, request, pk=None):

@@ -12,7 +12,7 @@ from chat.selectors import MAX_ID
 from cxhub.errors import InvalidInput
 
 from .filters import ConversationFilter
-from .serializers import ConversationDetailSerializer, LabelSerializer
+from .serializers import AttributeDefinitionSerializer, ConversationDetailSerializer, LabelSerializer
 from .views import _valid
 
 
@@ -318,3 +318,46 @@ class MentionViewSet(viewsets.GenericViewSet):
         if data.get("conversation"):
             conversation = selectors.conversation_get(request.user, data["conversation"])
         return Response({"marked": workspace.mentions_mark_read(user=request.user, conversation=conversation)})
+
+
+class AttributeDefinitionWriteSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=50, required=False, help_text="Letters, digits, - and _; not changeable.")
+    label = serializers.CharField(max_length=80, required=False)
+    kind = serializers.ChoiceField(choices=["text", "number", "date", "list"], required=False)
+    options = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=100)
+
+
+@extend_schema_view(
+    create=extend_schema(request=AttributeDefinitionWriteSerializer, responses={201: AttributeDefinitionSerializer}),
+    partial_update=extend_schema(request=AttributeDefinitionWriteSerializer, responses=AttributeDefinitionSerializer),
+)
+class AttributeDefinitionViewSet(viewsets.ModelViewSet):
+    """Custom attributes of contacts (text, number, date, list): every agent reads them (the contact
+    panel shows and checks them); supervisors and admins define them."""
+
+    serializer_class = AttributeDefinitionSerializer
+    pagination_class = None
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return workspace.attribute_definitions()
+
+    def get_object(self):
+        return workspace.attribute_definition_get(self.request.user, self.kwargs["pk"])
+
+    def create(self, request, *args, **kwargs):
+        data = _valid(AttributeDefinitionWriteSerializer, request.data)
+        definition = workspace.attribute_definition_create(by=request.user, key=data.pop("key", ""), **data)
+        return Response(AttributeDefinitionSerializer(definition).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        definition = self.get_object()
+        data = _valid(AttributeDefinitionWriteSerializer, request.data)
+        data.pop("key", None)
+        definition = workspace.attribute_definition_update(definition=definition, by=request.user, **data)
+        return Response(AttributeDefinitionSerializer(definition).data)
+
+    def destroy(self, request, *args, **kwargs):
+        workspace.attribute_definition_delete(definition=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

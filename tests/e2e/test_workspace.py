@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from chat import services, workspace
-from chat.models import Conversation, Priority
+from chat.models import AuditLog, Conversation, Priority
 from tests.factories import AgentFactory, ContactFactory, SupervisorFactory, UserFactory, conversation_with
 
 from .conftest import log_in, server_side
@@ -220,3 +220,58 @@ def test_a_mention_in_a_note_reaches_the_colleague_who_can_follow_the_conversati
     bob.click("#act-follow")
     expect(bob.locator("#act-follow")).to_have_text("Unfollow")
     assert list(conversation.participants.values_list("user__username", flat=True)) == ["bob"]
+
+
+def test_an_agent_edits_a_contact_with_typed_attributes_and_leaves_a_note(shop, new_page, screenshot):
+    # given a supervisor's attribute definitions and a customer
+    supervisor = SupervisorFactory().user
+    workspace.attribute_definition_create(
+        by=supervisor, key="plan", label="Plan", kind="list", options=["Free", "Gold"]
+    )
+    workspace.attribute_definition_create(by=supervisor, key="seats", label="Seats", kind="number")
+    conversation = conversation_with(shop.web_inbox, ContactFactory(name="Ed Edit"), body="Hi")
+    page = new_page(viewport={"width": 1400, "height": 900})
+    log_in(page, shop)
+    page.goto(f"{shop.url}/console/c/{conversation.pk}/")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    # then the panel shows the defined attributes by their labels
+    expect(page.locator('#contact dd[data-attribute="plan"]')).to_have_text("—")
+    # when the agent edits name, email, phone, plan and seats
+    page.click("#contact-edit")
+    page.fill("#contact-name-input", "Edna Edited")
+    page.fill("#contact-email-input", "edna@example.com")
+    page.fill("#contact-phone-input", "+1 415 555 0100")
+    page.select_option("#attr-plan", "Gold")
+    page.fill("#attr-seats", "12")
+    page.locator("#contact-edit-form button[type=submit]").click()
+    # then the panel shows them, stored and audited
+    expect(page.locator("#contact .contact-name")).to_have_text("Edna Edited")
+    expect(page.locator('#contact dd[data-attribute="plan"]')).to_have_text("Gold")
+    expect(page.locator('#contact dd[data-attribute="seats"]')).to_have_text("12")
+    conversation.contact.refresh_from_db()
+    assert conversation.contact.phone == "+14155550100" and conversation.contact.attributes == {
+        "plan": "Gold",
+        "seats": 12,
+    }
+    assert AuditLog.objects.filter(action="contact_edited", actor=shop.agent_user).count() == 1
+    # when a bad email is saved, the reason is shown and nothing changes
+    page.click("#contact-edit")
+    page.evaluate("document.getElementById('contact-email-input').type = 'text'")
+    page.fill("#contact-email-input", "not an email")
+    page.locator("#contact-edit-form button[type=submit]").click()
+    expect(page.locator("#contact-edit-form .form-error")).to_have_text("Not an email address.")
+    page.locator("#contact-edit-form button", has_text="Cancel").click()
+    # and a note on the person
+    page.fill("#contact-note-input", "Prefers email, mornings.")
+    page.locator(".contact-note-form button").click()
+    expect(page.locator("#contact-notes li .note-body")).to_have_text(["Prefers email, mornings."])
+    screenshot(page, "contact-edited")
+    # and the list filters by the attribute: only Gold customers
+    server_side(conversation_with, shop.web_inbox, ContactFactory(name="Fay Free", attributes={"plan": "Free"}))
+    expect(page.locator(".conv-item")).to_have_count(2)
+    page.locator('details[data-filter="attribute"] summary').click()
+    page.select_option("#attribute-filter-menu select", "plan")
+    page.fill("#attribute-filter-menu input[type=text]", "Gold")
+    page.locator("#attribute-filter-menu button", has_text="Add").click()
+    expect(page.locator(".conv-item")).to_have_count(1)
+    expect(page.locator('details[data-filter="attribute"] summary')).to_have_text("Attribute: Plan: Gold")

@@ -27,9 +27,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from chat.models import (
+    AttributeDefinition,
     AuditLog,
     Contact,
     ContactLabel,
+    ContactNote,
     Conversation,
     ConversationEvent,
     ConversationLabel,
@@ -150,6 +152,12 @@ RULES: dict[str, Rule] = {
     "mention-list": Rule("workspace", list_marker=True),
     "mention-read": Rule("personal", obj="mention", methods={"POST": {}}),
     "mention-read-all": Rule("workspace", methods={"POST": {}}),
+    # contacts in the console: attribute definitions are the workspace's (supervisors define them)
+    "attribute-definition-list": Rule("workspace"),
+    "attribute-definition-detail": Rule(
+        "supervisor", obj="attribute", methods={"PATCH": {"label": "Tier"}, "DELETE": None}
+    ),
+    "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
     "macro-list": Rule("workspace", list_marker=True),
     "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
     "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
@@ -285,6 +293,8 @@ def snapshot() -> tuple:
         tuple(Macro.objects.order_by("id").values_list("name", "shared", "reply")),
         tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
         tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
+        tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
+        tuple(AttributeDefinition.objects.order_by("id").values_list("key", "label")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
         tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),
@@ -315,6 +325,7 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "other_contact": side.other_contact.pk,
         "canned": world.canned.pk,
         "label": world.label.pk,
+        "attribute": world.attribute.pk,
         "view": side.extra["view"].pk,
         "macro": side.extra["macro"].pk,
         "mention": side.extra["mention"].pk,

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import (
+    AttributeDefinition,
     CannedResponse,
     Contact,
     Conversation,
@@ -183,6 +184,7 @@ class World:
     team: Team
     canned: CannedResponse
     label: Label | None = None
+    attribute: AttributeDefinition | None = None
 
     def side_of(self, label: str) -> Side:
         return self.a if label == "A" else self.b
@@ -201,7 +203,10 @@ def build_world() -> World:
         admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
         canned = CannedResponse.objects.create(shortcut=f"c{secrets.token_hex(3)}", body="Canned")
         label = Label.objects.create(name=f"Label {secrets.token_hex(3)}")
-    return World(a=a, b=b, supervisor=supervisor, admin=admin, team=team, canned=canned, label=label)
+        attribute = AttributeDefinition.objects.create(key="plan", label="Plan")
+    return World(
+        a=a, b=b, supervisor=supervisor, admin=admin, team=team, canned=canned, label=label, attribute=attribute
+    )
 
 
 def users():

@@ -22,6 +22,7 @@ import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
 import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
+import { attributesSection, loadDefinitions, notesSection, renderAttributeFilter } from "./contacts.js";
 import { initMacros } from "./macros.js";
 import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } from "./mentions.js";
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
@@ -31,7 +32,7 @@ import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unrea
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
 const IS_SUPERVISOR = root.dataset.supervisor === "true";
-const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team", "label"];
+const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team", "label", "attribute"];
 const FILTER_STORE = "cxhub.console.filters";
 const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 };
 // The longest body the server stores (settings.MESSAGE_BODY_MAX_CHARS), in code points as Python counts.
@@ -85,6 +86,7 @@ function restoreFilters() {
   }
   saved = saved || { status: ["open", "pending"] };
   state.savedLabels = saved.label || [];
+  state.savedAttributes = saved.attribute || [];
   for (const key of FILTER_KEYS) {
     for (const input of document.querySelectorAll(`#filters input[name="${key}"]`)) {
       input.checked = (saved[key] || []).includes(input.value);
@@ -106,6 +108,7 @@ $("filters").addEventListener("change", onFiltersChanged);
 /** A saved view's filters become the list's (views.js). */
 function applyFilters(filters) {
   renderLabelFilter();
+  renderAttributeFilter(filters.attribute || []);
   for (const key of FILTER_KEYS) {
     for (const input of document.querySelectorAll(`#filters input[name="${key}"]`)) {
       input.checked = (filters[key] || []).includes(input.value);
@@ -808,12 +811,18 @@ function renderContact(contact) {
   contactPane.append(section(gettext("Identities"), [identities]));
   contactPane.append(contactLabelsSection(contact));
 
-  const attributes = el("dl", { class: "kv" });
-  for (const [key, value] of Object.entries(contact.attributes || {})) {
-    attributes.append(el("dt", { text: key }), el("dd", { text: typeof value === "object" ? JSON.stringify(value) : String(value) }));
-  }
-  if (!Object.keys(contact.attributes || {}).length) attributes.append(el("dd", { class: "muted", text: gettext("No attributes.") }));
-  contactPane.append(section(gettext("Attributes"), [attributes]));
+  const saved = (updated) => {
+    if (state.current && state.current.contact?.id === updated.id) {
+      state.current.contact = { ...state.current.contact, name: updated.name, email: updated.email, phone: updated.phone };
+      renderHeader();
+      reloadListSoon();
+    }
+    if (state.contact && state.contact.id === updated.id) {
+      state.contact = { ...state.contact, ...updated };
+      renderContact(state.contact);
+    }
+  };
+  contactPane.append(attributesSection(contact, section, saved), notesSection(contact, section));
 
   const conversations = el("ul", { class: "plain-list" });
   for (const other of contact.conversations || []) {
@@ -1437,6 +1446,10 @@ loadList();
 loadLabels().then(() => {
   renderLabelFilter(state.savedLabels);
   applyFilterUi();
+});
+loadDefinitions().then(() => {
+  renderAttributeFilter(state.savedAttributes, onFiltersChanged);
+  if (state.contact) renderContact(state.contact);
 });
 initMentions({ me: ME, open: (id) => openConversation(id) });
 initMacros({
