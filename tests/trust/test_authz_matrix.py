@@ -28,7 +28,26 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import AgentSession, ApiToken
-from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Inbox, Message, SlaPolicy, VisitorToken
+from chat.models import (
+    AttributeDefinition,
+    AuditLog,
+    Contact,
+    ContactLabel,
+    ContactNote,
+    Conversation,
+    ConversationEvent,
+    ConversationLabel,
+    Inbox,
+    Label,
+    Macro,
+    Mention,
+    Message,
+    Participant,
+    ReadMarker,
+    SavedView,
+    SlaPolicy,
+    VisitorToken,
+)
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
 
@@ -54,6 +73,7 @@ ROLES = ("anonymous", "visitor", "agent_other", "agent", "supervisor", "admin")
 #   credential  provider webhooks: no login, a signature or secret nobody in the matrix has;
 #               every role is refused and nothing is stored
 #   admin_site  Django admin: staff only, everyone else → the admin login page
+#   personal    the object is one agent's own (a saved view): anyone else, supervisors too, gets 404
 #   own         the user's own thing (a login session): its owner and admins; anyone else → 404
 
 
@@ -111,6 +131,7 @@ RULES: dict[str, Rule] = {
     "conversation-unsnooze": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-pending": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-events": Rule("scoped", obj="conversation"),
+    "conversation-read": Rule("scoped", obj="conversation", methods={"POST": {"seq": 1}}),
     "conversation-messages": Rule(
         "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
     ),
@@ -124,6 +145,36 @@ RULES: dict[str, Rule] = {
     "contact-erase": Rule("supervisor", obj="contact", methods={"POST": {}}),
     "canned-response-list": Rule("workspace"),
     "canned-response-detail": Rule("workspace", obj="canned"),
+    # the agent's workspace (issue #15): labels are the workspace's, managed by supervisors;
+    # a saved view is its owner's (another's is a 404) unless shared
+    "label-list": Rule("workspace"),
+    "label-detail": Rule("supervisor", obj="label", methods={"PATCH": {"colour": "#123456"}, "DELETE": None}),
+    "conversation-labels": Rule("scoped", obj="conversation", methods={"POST": {"add": ["LABEL"]}}),
+    # the ids are in the body: the agent role's own conversation, or the other inbox's (a 404, none changes)
+    "conversation-bulk": Rule(
+        "scoped", obj="conversation_in_body", methods={"POST": {"ids": ["CONVERSATION"], "action": "resolve"}}
+    ),
+    "contact-labels": Rule("scoped", obj="contact", methods={"POST": {"add": ["LABEL"]}}),
+    "saved-view-list": Rule("workspace", list_marker=True),
+    "saved-view-counts": Rule("workspace"),
+    "conversation-follow": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    "conversation-unfollow": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    # mentions are the mentioned agent's own
+    "mention-list": Rule("workspace", list_marker=True),
+    "mention-read": Rule("personal", obj="mention", methods={"POST": {}}),
+    "mention-read-all": Rule("workspace", methods={"POST": {}}),
+    # contacts in the console: attribute definitions are the workspace's (supervisors define them)
+    "attribute-definition-list": Rule("workspace"),
+    "attribute-definition-detail": Rule(
+        "supervisor", obj="attribute", methods={"PATCH": {"label": "Tier"}, "DELETE": None}
+    ),
+    "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
+    "macro-list": Rule("workspace", list_marker=True),
+    "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
+    "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
+    "saved-view-detail": Rule(
+        "personal", obj="view", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}
+    ),
     # feedback
     "survey-response-list": Rule("scoped", list_marker=True),
     "survey-response-detail": Rule("scoped", obj="response"),
@@ -261,6 +312,16 @@ def snapshot() -> tuple:
         AuditLog.objects.count(),
         Contact.objects.count(),
         VisitorToken.objects.count(),
+        tuple(ReadMarker.objects.order_by("id").values_list("user_id", "conversation_id", "last_read_seq")),
+        tuple(Label.objects.order_by("id").values_list("name", "colour")),
+        tuple(ConversationLabel.objects.order_by("id").values_list("conversation_id", "label_id")),
+        tuple(ContactLabel.objects.order_by("id").values_list("contact_id", "label_id")),
+        tuple(SavedView.objects.order_by("id").values_list("name", "shared", "filters")),
+        tuple(Macro.objects.order_by("id").values_list("name", "shared", "reply")),
+        tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
+        tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
+        tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
+        tuple(AttributeDefinition.objects.order_by("id").values_list("key", "label")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
         tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),
@@ -294,6 +355,11 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "contact": side.contact.pk,
         "other_contact": side.other_contact.pk,
         "canned": world.canned.pk,
+        "label": world.label.pk,
+        "attribute": world.attribute.pk,
+        "view": side.extra["view"].pk,
+        "macro": side.extra["macro"].pk,
+        "mention": side.extra["mention"].pk,
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
         "language": "zh-hans",
@@ -314,6 +380,8 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
         return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
+    if obj == "conversation_in_body":
+        return {}, dict(rule.query or {})
     if obj == "conversation_query":
         return {}, {**(rule.query or {}), "conversation": side.conversation.pk}
     return {key: values[obj] for key in route.keys}, dict(rule.query or {})
@@ -328,8 +396,16 @@ def body_for(world, template, side):
         "AGENT": side.agent.pk,
         "OTHER_CONTACT": side.extra["spare_contact"].pk,
         "MERGED_CONTACT": side.merged_contact.pk,
+        "LABEL": world.label.pk,
+        "CONVERSATION": side.conversation.pk,
     }
-    return {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in template.items()}
+
+    def filled(value):
+        if isinstance(value, list):
+            return [filled(item) for item in value]
+        return replacements.get(value, value) if isinstance(value, str) else value
+
+    return {k: filled(v) for k, v in template.items()}
 
 
 def send(client, method: str, path: str, query: dict, body):
@@ -364,6 +440,8 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "any"  # no such object in the world: a 404 is right too
     if role in ("anonymous", "visitor"):
         return "refuse"
+    if access == "personal":
+        return "allow" if role == "agent" and owner == "own" else "hide"
     if access == "own":
         return "allow" if role == "admin" or (role == "agent" and owner == "own") else "hide"
     if access == "staff":
