@@ -9,12 +9,13 @@ from urllib.parse import parse_qs
 
 from django.utils.translation import gettext as _
 
-from cxhub.errors import NotFound
+from cxhub.errors import NotFound, Unavailable
 
 from .. import events, languages, payloads, selectors, services
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
 from .base import (
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORISED,
     ChatConsumer,
     FrameError,
@@ -44,6 +45,12 @@ class ConsoleConsumer(ChatConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
+        try:
+            await self._start()
+        except Unavailable:
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)  # the database does not answer: reconnect later
+
+    async def _start(self):
         ready = await self._ready()
         self.inbox_ids = ready["inbox_ids"]
         group = events.metrics_group if self.watch_metrics else events.inbox_group
