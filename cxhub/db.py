@@ -126,17 +126,19 @@ def connection_failed(error: BaseException) -> None:
     After a restart the pool and the threads still hold connections the old server cut; each
     fails once. Asking again tells such a leftover from an outage, so one stale connection does
     not make every caller wait for the next probe."""
-    database_ping()
+    database_ping(check_pool=True)
 
 
-def database_ping(timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
-    """`SELECT 1` within `timeout` s (through the pool when there is one, dropping its broken idle
-    connections first, so the work that follows gets a live one); records what it found."""
+def database_ping(timeout: float = PROBE_TIMEOUT_SECONDS, *, check_pool: bool = False) -> bool:
+    """`SELECT 1` within `timeout` s (through the pool when there is one; after a failure its
+    broken idle connections are dropped first, so the work that follows gets a live one);
+    records what it found."""
     try:
         pool = connection.pool if connection.vendor == "postgresql" else None
         if pool is not None:
             pool.open()  # as Django does on first use (a no-op once open)
-            pool.check()
+            if check_pool or database_down():
+                pool.check()  # drop the connections the outage cut before handing one out
             with pool.connection(timeout=timeout) as raw:
                 raw.execute("SELECT 1")
         else:

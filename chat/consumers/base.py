@@ -383,7 +383,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined = []
         try:
             async with asyncio.timeout(1):
-                await super().send({"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER, "reason": "resume"})
+                await self.base_send({"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER, "reason": "resume"})
         except (TimeoutError, OSError):
             pass  # its buffer is still full: the connection ends without a close frame
         raise StopConsumer()

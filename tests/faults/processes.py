@@ -14,8 +14,8 @@ from tests.servers import ROOT, wait_port
 class Uvicorn:
     """`uvicorn cxhub.asgi:application` on 127.0.0.1:`port`, stopped with SIGTERM like a deploy does."""
 
-    def __init__(self, port: int, *, env: dict, log: Path, graceful_seconds: int = 10):
-        self.port, self.env, self.log, self.graceful_seconds = port, env, log, graceful_seconds
+    def __init__(self, port: int, *, env: dict, log: Path, graceful_seconds: int = 10, args: tuple = ()):
+        self.port, self.env, self.log, self.graceful_seconds, self.args = port, env, log, graceful_seconds, args
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -23,7 +23,7 @@ class Uvicorn:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "cxhub.asgi:application", "--host", "127.0.0.1",
                  "--port", str(self.port), "--lifespan", "off", "--log-level", "warning", "--ws", "websockets-sansio",
-                 "--timeout-graceful-shutdown", str(self.graceful_seconds)],
+                 "--timeout-graceful-shutdown", str(self.graceful_seconds), *self.args],
                 cwd=ROOT, env={**os.environ, **self.env, "SHUTDOWN_TIMEOUT": str(self.graceful_seconds)},
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
