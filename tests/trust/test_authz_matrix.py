@@ -628,6 +628,10 @@ def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world)
 # --- API tokens: limited to inboxes, read-only -------------------------------------------------
 
 
+# Objects of the whole workspace, not of an inbox (labels, attribute definitions).
+WORKSPACE_WIDE = ("label", "attribute")
+
+
 def _token_route_ids():
     """The API routes that take an inbox's object: what a token limited to inboxes must narrow."""
     routes = []
@@ -660,7 +664,8 @@ def test_token_matrix(route, world):
         path = fill(route.pattern, values)
         for method, template in rule.methods.items():
             for raw, outcome in ((limited, "allow" if side is a else "hide"), (read_only, "read_only")):
-                if outcome == "read_only":
+                if outcome == "read_only" or rule.obj in WORKSPACE_WIDE:
+                    # what every inbox shares: read by any token, changed by no token limited to inboxes
                     outcome = "allow" if method == "GET" else "refuse"
                 if outcome == "hide" and rule.obj == "conversation_query":
                     outcome = "any"  # a list filtered to B's conversation: empty or 404, never B's data
@@ -673,7 +678,8 @@ def test_token_matrix(route, world):
                 checks += 1
                 marker = side.marker if outcome in ("hide", "any") else None
                 problem = verdict(outcome, response, wrote=wrote, foreign_marker=marker, list_marker=False)
-                if outcome == "refuse" and not problem and response.json()["error"]["code"] != "token_read_only":
+                refused_for_read_only = raw == read_only and outcome == "refuse"
+                if refused_for_read_only and not problem and response.json()["error"]["code"] != "token_read_only":
                     problem = f"refused as {response.json()['error']['code']}, not token_read_only"
                 if problem:
                     leaks.append(
