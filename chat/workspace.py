@@ -43,7 +43,7 @@ from .models import (
     Team,
 )
 from .payloads import sender_name
-from .selectors import conversations_visible_to, may_manage_workspace, parse_id, user_is_supervisor
+from .selectors import conversations_visible_to, may_manage_workspace, parse_id
 
 # --- read markers --------------------------------------------------------------------------
 
