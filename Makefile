@@ -11,8 +11,12 @@ SMTP_PORT ?= 2525
 # and Twilio signatures follow it (HOST 0.0.0.0 listens everywhere and is reached on 127.0.0.1).
 PUBLIC_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 PYTEST_ARGS ?=
+# Seconds a stopping server (SIGTERM, Ctrl+C) gives its sockets to finish the frame in flight and
+# close with 1012 (clients reconnect elsewhere and resume), and then as long again to uvicorn for
+# the rest: docs/operations.md, "Rolling deploy".
+SHUTDOWN_TIMEOUT ?= 10
 
-.PHONY: run install install-dev migrate seed serve test lint format chromium gettext messages translations worker smtp bench fuzz chaos clean
+.PHONY: run install install-dev migrate seed serve test lint format chromium gettext messages translations worker smtp bench fuzz chaos proxy clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +58,7 @@ serve: install messages
 	@echo ""
 	@echo "  demo logins (password cxhub-demo-2026): supervisor (supervisor + admin), alice, bob (agents)"
 	@echo "  another port: make run PORT=8100 SMTP_PORT=2526   (stop with Ctrl+C)"
+	@echo "  stopping (Ctrl+C, SIGTERM) closes sockets with 1012 within SHUTDOWN_TIMEOUT=$(SHUTDOWN_TIMEOUT) s (clients resume)"
 	@echo ""
 	@# The SMTP receiver runs beside uvicorn and hands each mail to the server's hook (so the
 	@# console sees it live); it is stopped when the server stops. .run/public-url tells the
@@ -62,8 +67,9 @@ serve: install messages
 	mkdir -p .run && echo "$(PUBLIC_URL)" > .run/public-url
 	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py run_smtp --host $(HOST) --port $(SMTP_PORT) --forward $(PUBLIC_URL) & smtp_pid=$$!; \
 	trap 'kill $$smtp_pid 2>/dev/null; rm -f .run/public-url' EXIT INT TERM; \
-	PUBLIC_URL=$(PUBLIC_URL) $(VENV)/bin/uvicorn cxhub.asgi:application --host $(HOST) --port $(PORT) --lifespan on \
-	  --ws websockets-sansio --ws-per-message-deflate false
+	PUBLIC_URL=$(PUBLIC_URL) SHUTDOWN_TIMEOUT=$(SHUTDOWN_TIMEOUT) $(VENV)/bin/uvicorn cxhub.asgi:application \
+	  --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --ws-per-message-deflate false \
+	  --timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
 
 ## run: create .venv, install, migrate, seed the demo and serve it
 run: seed serve
@@ -77,6 +83,13 @@ chromium:
 	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
 	  echo "installing Debian's fonts-wqy-microhei (Chinese) for the browser tests' screenshots"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
+
+## proxy: Debian's nginx (installed when missing), the reverse proxy in front of two servers in the
+## rolling-deploy test (tests/faults/test_rolling_deploy.py; docs/operations.md)
+proxy:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx for the rolling-deploy test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
 ## gettext: Debian's gettext, which compiles (msgfmt) and extracts (xgettext) the translations
 gettext:

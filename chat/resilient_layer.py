@@ -16,6 +16,13 @@ what was committed meanwhile from the database (persist first: nothing is lost, 
 cursor keeps it in order and once). `group_add`/`group_discard` during an outage are recorded
 and applied on recovery. `group_send` still raises: chat.events logs it, the write stands.
 
+A socket that stops reading (chat.consumers: its client no longer takes frames) stops taking
+events from its buffer. The parent bounds each channel's buffer at `capacity` by dropping the
+oldest event, silently; here an overflow drops the whole backlog (everything in it can be read
+again from the database) and leaves one `chat.overflow` event, on which the socket closes with a
+resume hint (docs/operations.md, "Slow consumers"). The process's memory stays bounded and the
+other sockets, served by the same receive loop, never wait for it.
+
 It also makes fewer round trips to Redis than its parent (docs/benchmarks.md, chat): a group
 send reads the group and pushes to every member's queue in two scripts (the parent makes four
 calls), and a receive takes every message waiting on the process's queue in one script (the
@@ -23,6 +30,7 @@ parent makes four calls per message), keeping them in its backup queue until han
 """
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -37,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 RESYNC_EVENT = {"type": "chat.resync"}
+OVERFLOW_EVENT = {"type": "chat.overflow"}
 WATCH_SECONDS = 1.0
 RECEIVE_BATCH = 100
 
@@ -96,6 +105,22 @@ return members
 """)
 
 
+class OverflowQueue(asyncio.Queue):
+    """A channel's receive buffer: when full, the backlog goes and one `chat.overflow` stays."""
+
+    overflows = 0  # over the process's life, for the logs and the tests
+
+    def put_nowait(self, item):
+        if self.full():
+            dropped = self.qsize()
+            while not self.empty():
+                self.get_nowait()
+            OverflowQueue.overflows += 1
+            logger.warning("a socket fell %d events behind: dropped them, it resyncs (chat.overflow)", dropped)
+            super().put_nowait(dict(OVERFLOW_EVENT))
+        super().put_nowait(item)
+
+
 class ResilientRedisChannelLayer(RedisChannelLayer):
     # Redis forgets a membership after `group_expiry` (a day): this layer renews its process's
     # memberships itself, so a socket needs no renewal task of its own (chat.consumers).
@@ -104,6 +129,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.receive_buffer = defaultdict(functools.partial(OverflowQueue, self.capacity))
         self.renewed_at = time.monotonic()
         self.memberships: dict[str, set[str]] = defaultdict(set)  # local channel → groups
         self.outage = False

@@ -59,6 +59,12 @@ def credential_inbox_ids(user: AbstractBaseUser) -> frozenset[int] | None:
     return None if ids is None else frozenset(ids)
 
 
+def may_manage_workspace(user: AbstractBaseUser) -> bool:
+    """Whether the user may change what every inbox shares (labels, attribute definitions, shared
+    views and macros): a supervisor, unless this request's credential is limited to some inboxes."""
+    return user_is_supervisor(user) and credential_inbox_ids(user) is None
+
+
 def inboxes_visible_to(user: AbstractBaseUser) -> QuerySet[Inbox]:
     if not user or not user.is_authenticated or not user.is_active:
         return Inbox.objects.none()

@@ -43,7 +43,7 @@ from .models import (
     Team,
 )
 from .payloads import sender_name
-from .selectors import conversations_visible_to, parse_id, user_is_supervisor
+from .selectors import conversations_visible_to, may_manage_workspace, parse_id
 
 # --- read markers --------------------------------------------------------------------------
 
@@ -150,7 +150,8 @@ def with_labels(queryset: QuerySet) -> QuerySet:
 
 
 def _require_supervisor(user: AbstractBaseUser, detail: str) -> None:
-    if not user_is_supervisor(user):
+    """Workspace-wide changes: a supervisor's, with a credential not limited to some inboxes."""
+    if not may_manage_workspace(user):
         raise Forbidden(detail)
 
 
@@ -318,7 +319,7 @@ def saved_view_create(*, by: AbstractBaseUser, name: str, filters: dict, shared:
 
 
 def _check_may_change(owned: SavedView | Macro, by: AbstractBaseUser) -> None:
-    if owned.owner_id != by.pk and not (owned.shared and user_is_supervisor(by)):
+    if owned.owner_id != by.pk and not (owned.shared and may_manage_workspace(by)):
         raise Forbidden(_("Only its owner (or a supervisor, when it is shared) may change this."))
 
 

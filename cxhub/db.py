@@ -1,9 +1,12 @@
-"""Database helpers the ORM lacks."""
+"""Database helpers the ORM lacks, and whether the database answers (outages)."""
 
 import json
+import logging
+import threading
+import time
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import JSONField, Model
 
 ROWS_PER_STATEMENT = 1000
@@ -54,3 +57,111 @@ def update_rows(rows: Sequence[Model], names: Sequence[str]) -> None:
         for start in range(0, len(values), ROWS_PER_STATEMENT):
             chunk = values[start : start + ROWS_PER_STATEMENT]
             cursor.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+
+
+# --- is the database answering? (docs/operations.md, "PostgreSQL outage") ----------------------
+#
+# A connection that fails (PostgreSQL restarting, failing over, unreachable) is an outage, not a
+# bug: callers answer "unavailable, try again" (a socket's retryable error frame, HTTP 503 with
+# Retry-After) and nothing is half-written, because every write is one transaction. While the
+# database is down, sockets fail fast instead of queueing their worker threads behind a pool that
+# has no connection to give: one caller a second probes it, the others are told to retry.
+
+# SQLSTATE classes of a lost or refused connection: 08 (connection exception), 57P01–57P03
+# (administrator or crash shutdown, cannot connect now).
+OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+PROBE_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
+
+
+class _Availability:
+    def __init__(self):
+        self.down_since: float | None = None
+        self.next_probe_at = 0.0
+        self.probing = False
+        self.lock = threading.Lock()
+
+
+_availability = _Availability()
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether this error means the database cannot be reached (not a bad query or a deadlock)."""
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    if connection.vendor != "postgresql":
+        return False  # SQLite's OperationalError is a lock or a bad file, not an outage
+    cause = error.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(OUTAGE_SQLSTATES)
+
+
+def database_down() -> bool:
+    return _availability.down_since is not None
+
+
+def outage_seen(error: BaseException | None = None) -> None:
+    """Record that the database did not answer (the first time: a warning in the log)."""
+    with _availability.lock:
+        if _availability.down_since is None:
+            _availability.down_since = time.monotonic()
+            _availability.next_probe_at = time.monotonic() + PROBE_SECONDS
+            logger.warning("database unreachable (%s): answering 'unavailable, retry' meanwhile", error)
+
+
+def database_answered() -> None:
+    if _availability.down_since is None:
+        return
+    with _availability.lock:
+        if _availability.down_since is not None:
+            logger.warning("database answers again after %.1f s", time.monotonic() - _availability.down_since)
+            _availability.down_since = None
+
+
+def connection_failed(error: BaseException) -> None:
+    """A connection failed (`is_outage`): the database is down only if a fresh one fails too.
+
+    After a restart the pool and the threads still hold connections the old server cut; each
+    fails once. Asking again tells such a leftover from an outage, so one stale connection does
+    not make every caller wait for the next probe."""
+    database_ping(check_pool=True)
+
+
+def database_ping(timeout: float = PROBE_TIMEOUT_SECONDS, *, check_pool: bool = False) -> bool:
+    """`SELECT 1` within `timeout` s (through the pool when there is one; after a failure its
+    broken idle connections are dropped first, so the work that follows gets a live one);
+    records what it found."""
+    try:
+        pool = connection.pool if connection.vendor == "postgresql" else None
+        if pool is not None:
+            pool.open()  # as Django does on first use (a no-op once open)
+            if check_pool or database_down():
+                pool.check()  # drop the connections the outage cut before handing one out
+            with pool.connection(timeout=timeout) as raw:
+                raw.execute("SELECT 1")
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+    except Exception as error:  # refused, reset, timed out: all of them mean "not now"
+        outage_seen(error)
+        return False
+    database_answered()
+    return True
+
+
+def database_usable() -> bool:
+    """False while the database is known down, except for one caller a second, which probes it."""
+    if _availability.down_since is None:
+        return True
+    with _availability.lock:
+        now = time.monotonic()
+        if _availability.probing or now < _availability.next_probe_at:
+            return False
+        _availability.probing = True
+        _availability.next_probe_at = now + PROBE_SECONDS
+    try:
+        return database_ping()
+    finally:
+        _availability.probing = False

@@ -59,6 +59,18 @@ class Conflict(DomainError):
     default_detail = gettext_lazy("The request conflicts with the current state.")
 
 
+class Unavailable(DomainError):
+    """A part cxhub needs (the database) does not answer right now: try again in `retry_after` s.
+
+    Nothing was written. Sockets send it as a retryable `unavailable` error frame; HTTP answers
+    503 with Retry-After (docs/operations.md)."""
+
+    code = "unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy("The service is briefly unavailable; try again in a moment.")
+    retry_after = 2
+
+
 class Gone(DomainError):
     code = "gone"
     status_code = status.HTTP_410_GONE

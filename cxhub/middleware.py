@@ -1,4 +1,4 @@
-"""Edge checks that hold for every request, before any view runs.
+"""Edge checks that hold for every request, before any view runs, and the answer to a database outage.
 
 NUL characters: PostgreSQL text cannot hold them, so a NUL in the path, the query string or
 a form body would reach the database as an error (a 500). No text cxhub stores or looks up
@@ -9,16 +9,21 @@ JSON bodies are checked by the serializers (DRF's CharField refuses NUL characte
 from urllib.parse import unquote_to_bytes
 
 from asgiref.sync import iscoroutinefunction
+from django.db import DatabaseError
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.decorators import sync_and_async_middleware
+from django.utils.deprecation import MiddlewareMixin
 
 from chat import languages
 from chat.models import AgentProfile
 
-from .views import error_400
+from . import db
+from .errors import Unavailable
+from .views import error_400, error_503
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)
+HEALTH_PATH = "/healthz"
 
 
 def _has_nul(request) -> bool:
@@ -53,13 +58,36 @@ def reject_nul_characters(get_response):
     return middleware
 
 
+class DatabaseOutageMiddleware(MiddlewareMixin):
+    """A request that cannot reach the database is answered 503 with Retry-After, not 500: at once
+    while the database is known down (one request a second probes it), else when the view fails.
+
+    Every write is one transaction, so nothing was stored: email and SMS providers (and API
+    clients) send the same request again later, and its provider id makes the retry store one
+    message (docs/operations.md, "PostgreSQL outage"). /healthz answers for itself (`degraded`)."""
+
+    def process_request(self, request):
+        if request.path != HEALTH_PATH and not db.database_usable():
+            return error_503(request, retry_after=Unavailable.retry_after)
+        return None
+
+    def process_exception(self, request, exception):
+        if not db.is_outage(exception):
+            return None
+        db.connection_failed(exception)
+        return error_503(request, retry_after=Unavailable.retry_after)
+
+
 class LanguageMiddleware(LocaleMiddleware):
     """The language and time zone of a request: an agent's own choice (their profile), else what
     the browser asks for (Accept-Language, as Django's LocaleMiddleware) and the workspace's time
     zone. Customers' pages (the survey page) speak the contact's language themselves."""
 
     def process_request(self, request):
-        profile = _agent_profile(request)
+        try:
+            profile = _agent_profile(request)
+        except DatabaseError:  # an outage: the view answers it (DatabaseOutageMiddleware)
+            profile = None
         language = languages.agent_language(profile)
         if language:
             translation.activate(language)

@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "cxhub.middleware.reject_nul_characters",  # PostgreSQL text holds no NUL: 400 at the edge
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # while the database does not answer: 503 + Retry-After, at once (docs/operations.md)
+    "cxhub.middleware.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -144,7 +146,18 @@ if os.environ.get("DATABASE_URL"):
         # connections (a pool must not cross a fork).
         DATABASES["default"]["OPTIONS"] = {
             **DATABASES["default"].get("OPTIONS", {}),
-            "pool": {"min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1), "timeout": 30},
+            "pool": {
+                "min_size": 2,
+                "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1),
+                # How long a thread waits for a connection. The server's threads are fewer than
+                # the pool's connections, so only an outage makes them wait: then they answer
+                # "unavailable, retry" soon (docs/operations.md) rather than hang.
+                "timeout": env_int("DB_POOL_TIMEOUT", 5, minimum=1),
+                # A reconnection that keeps failing gives up after this and the next request
+                # starts a fresh one: after an outage the pool reconnects within a second or two
+                # instead of on psycopg_pool's doubling back-off (1, 2, 4, 8… s).
+                "reconnect_timeout": env_int("DB_POOL_RECONNECT_TIMEOUT", 5, minimum=1),
+            },
         }
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
@@ -216,6 +229,13 @@ if REDIS_URL:
             CHANNEL_LAYERS["default"]["CONFIG"].pop(key)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+
+# Rolling deploys: on SIGTERM each socket finishes its frame in flight and closes with 1012 within
+# this many seconds, then uvicorn gets as long again (make serve: --timeout-graceful-shutdown).
+SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", 10, minimum=1)
+# A socket whose client takes no frame for this many seconds is closed (4008, resume): its events
+# stop piling up in the process (docs/operations.md, "Slow consumers").
+SOCKET_SEND_TIMEOUT = env_int("SOCKET_SEND_TIMEOUT", 10, minimum=1)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

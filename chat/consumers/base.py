@@ -7,6 +7,7 @@ the console's own frames are in widget.py and console.py; docs/websocket-protoco
 """
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -16,22 +17,28 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from cxhub.errors import DomainError
+from cxhub import db
+from cxhub.errors import DomainError, Unavailable
 
 from .. import events, payloads, selectors
 from ..errors import FrameErrorCode
 from ..selectors import is_number
+from . import draining
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHORISED = 4401
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013  # the database does not answer: reconnect (with backoff) and resume
+CLOSE_SLOW_CONSUMER = 4008  # the client took no frame for SOCKET_SEND_TIMEOUT s, or fell too far behind: resume
 GROUP_REFRESH_SECONDS = 3600
 
 
@@ -71,16 +78,24 @@ _thread_state = threading.local()
 
 def _with_checked_connections(func):
     def run(*args, **kwargs):
+        # While the database is down, fail fast (one call a second probes it): cxhub/db.py.
+        if not db.database_usable():
+            raise Unavailable()
         now = time.monotonic()
         if now - getattr(_thread_state, "checked_at", -CONNECTION_CHECK_SECONDS) >= CONNECTION_CHECK_SECONDS:
             close_old_connections()
             _thread_state.checked_at = now
         try:
-            return func(*args, **kwargs)
-        except BaseException:
+            result = func(*args, **kwargs)
+        except BaseException as error:
             close_old_connections()  # a broken connection is found before its next use
             _thread_state.checked_at = time.monotonic()
+            if db.is_outage(error):
+                db.connection_failed(error)
+                raise Unavailable() from error
             raise
+        db.database_answered()
+        return result
 
     return run
 
@@ -188,6 +203,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     burst = 20
 
     async def connect(self):
+        if draining.draining():
+            await self.close()  # this process is shutting down: the client tries another
+            return
+        # Held around every handler, so a shutdown closes the socket between frames, never in one.
+        self.frame_lock = asyncio.Lock()
+        self.closing_for_restart = False
+        draining.watch(self)
         self.bucket = TokenBucket(self.rate, self.burst)
         self.groups_joined: list[str] = []
         # Per conversation, this socket has sent every message with floor < seq <= cursor
@@ -213,9 +235,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
-        refresher = getattr(self, "refresher", None)
-        if refresher is not None:
-            refresher.cancel()
+        for task in (getattr(self, "refresher", None), getattr(self, "resync_pending", None)):
+            if task is not None:
+                task.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -226,6 +248,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         queued behind every other socket's queries (docs/benchmarks.md). Our ORM calls go
         through `in_worker_thread`, which closes stale connections in its own thread.
         """
+        if getattr(self, "closing_for_restart", False):
+            if message["type"] == "websocket.disconnect":
+                await self._dispatch(message)  # leave the groups, stop the consumer
+            return  # closed for a restart: frames after it are sent again to another process
+        lock = getattr(self, "frame_lock", None)
+        if lock is None:  # the handshake itself
+            await self._dispatch(message)
+            return
+        async with lock:
+            await self._dispatch(message)
+
+    async def close_for_restart(self) -> None:
+        """The frame in flight finishes (stored, acknowledged), then close 1012: reconnect and resume."""
+        async with self.frame_lock:
+            self.closing_for_restart = True
+            with contextlib.suppress(OSError):  # the client had gone already
+                await self.close(code=draining.CLOSE_SERVICE_RESTART)
+
+    async def _dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             # Other parts of cxhub may add group events; an unknown one must not kill the socket.
@@ -233,7 +274,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 logger.debug("ignoring group event %s", message["type"])
                 return
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except Unavailable as error:
+            if not message.get("type", "").startswith("chat."):
+                raise  # a frame: receive_json answers it with a retryable error frame
+            # A live event that needed the database (a gap to fill, a resync) while it was down:
+            # resync from the database once it answers; the seq cursors keep it once and in order.
+            self.resync_later(error.retry_after)
+
+    def resync_later(self, delay: float) -> None:
+        if getattr(self, "resync_pending", None) is None or self.resync_pending.done():
+            self.resync_pending = asyncio.ensure_future(self._resync_after(delay))
+
+    async def _resync_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.channel_layer.send(self.channel_name, {"type": "chat.resync"})
 
     # --- incoming frames
 
@@ -283,8 +339,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             extra["client_msg_id"] = content["client_msg_id"][:64]
         try:
             await handler(content)
+        except StopConsumer:
+            raise
         except FrameError as error:
             await self.send_error(error.code, error.detail, error.fields, **extra)
+        except Unavailable as error:
+            # Nothing was stored: the client sends the same frame again (same client_msg_id).
+            await self.send_error(error.code, error.detail, retryable=True, retry_after=error.retry_after, **extra)
         except DomainError as error:
             await self.send_error(error.code, error.detail, error.fields, **extra)
         except Exception:
@@ -292,10 +353,40 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(FrameErrorCode.SERVER_ERROR, _("Something went wrong; try again."), **extra)
 
     async def send_json(self, content, close=False):
+        if getattr(self, "shed", False):
+            raise StopConsumer()
         try:
-            await super().send_json(content, close=close)
+            # A client that reads nothing blocks the send (uvicorn waits for its buffer to drain):
+            # after SOCKET_SEND_TIMEOUT s it is shed instead of holding this socket's events.
+            async with asyncio.timeout(settings.SOCKET_SEND_TIMEOUT):
+                await super().send_json(content, close=close)
+        except TimeoutError:
+            await self.shed_slow_consumer(f"its client took no frame for {settings.SOCKET_SEND_TIMEOUT} s")
         except OSError:  # the client went away meanwhile (uvicorn's ClientDisconnected)
             logger.debug("dropped a frame for a disconnected client")
+
+    async def chat_overflow(self, event):
+        """The channel layer dropped this socket's backlog (chat.resilient_layer.OverflowQueue)."""
+        await self.shed_slow_consumer("it fell a whole channel capacity behind")
+
+    async def shed_slow_consumer(self, why: str) -> None:
+        """A slow consumer: it leaves its groups (nothing more is buffered for it), is closed with
+        4008 and a resume hint when the close can still be written, and its consumer ends. The
+        client reconnects and resumes from its last seq, from the database (docs/operations.md)."""
+        self.shed = True
+        logger.warning("closing a slow socket (%s): it reconnects and resumes", why)
+        for task in (getattr(self, "refresher", None), getattr(self, "resync_pending", None)):
+            if task is not None:
+                task.cancel()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = []
+        try:
+            async with asyncio.timeout(1):
+                await self.base_send({"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER, "reason": "resume"})
+        except (TimeoutError, OSError):
+            pass  # its buffer is still full: the connection ends without a close frame
+        raise StopConsumer()
 
     async def send_error(self, code: str, detail: str, fields: dict | None = None, **extra) -> None:
         frame = {"type": "error", "code": code, "detail": detail}

@@ -10,12 +10,13 @@ from urllib.parse import parse_qs
 
 from django.utils.translation import gettext as _
 
-from cxhub.errors import NotFound
+from cxhub.errors import NotFound, Unavailable
 
 from .. import events, languages, payloads, selectors, services, workspace
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
 from .base import (
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORISED,
     ChatConsumer,
     FrameError,
@@ -50,6 +51,12 @@ class ConsoleConsumer(ChatConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.watch_metrics = "metrics" in query.get("watch", [])
         await self.accept()
+        try:
+            await self._start()
+        except Unavailable:
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)  # the database does not answer: reconnect later
+
+    async def _start(self):
         if self.user is None or not self.user.is_authenticated or not await self._session_allowed():
             await self.close(code=CLOSE_UNAUTHORISED)
             return

@@ -11,12 +11,13 @@ from urllib.parse import parse_qs
 
 from django.utils.translation import gettext as _
 
-from cxhub.errors import NotFound
+from cxhub.errors import NotFound, Unavailable
 
 from .. import events, languages, payloads, selectors, services, widget
 from ..errors import FrameErrorCode
 from ..models import Contact, Conversation
 from .base import (
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORISED,
     ChatConsumer,
     FrameError,
@@ -44,7 +45,10 @@ class WidgetConsumer(ChatConsumer):
         public_id = (query.get("inbox") or [""])[0]
         headers = dict(self.scope.get("headers") or [])
         origin = headers.get(b"origin", b"").decode("latin-1")
-        self.inbox = await self._allowed_inbox(public_id, origin)
+        try:
+            self.inbox = await self._allowed_inbox(public_id, origin)
+        except Unavailable:
+            self.inbox = None  # the database does not answer: refused now, the widget tries again
         if self.inbox is None:
             await self.close()  # before accept: the handshake is refused
             return
@@ -97,7 +101,15 @@ class WidgetConsumer(ChatConsumer):
             if content.get("type") != "auth":
                 await self.close(code=CLOSE_UNAUTHORISED)
                 return
-            await self.on_auth(content)
+            try:
+                await self.on_auth(content)
+            except Unavailable as error:
+                # The database does not answer: say so, then close; the widget reconnects with
+                # backoff and resumes inside its next auth.
+                await self.send_error(
+                    error.code, error.detail, frame_type="auth", retryable=True, retry_after=error.retry_after
+                )
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
         if content.get("type") == "auth":
             await self.send_error(FrameErrorCode.INVALID, _("Already authenticated."), frame_type="auth")

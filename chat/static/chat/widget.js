@@ -844,6 +844,10 @@ button { cursor: pointer; }
         return;
       }
     }
+    if (frame.retryable) {
+      retryLater(frame);
+      return;
+    }
     if (frame.client_msg_id && state.pending.has(frame.client_msg_id)) {
       const entry = state.pending.get(frame.client_msg_id);
       state.pending.delete(frame.client_msg_id);
@@ -868,6 +872,27 @@ button { cursor: pointer; }
     setTimeout(() => {
       if (statusLine.textContent === text) showStatus("");
     }, 5000);
+  }
+
+  // `unavailable` (retryable: the server's database is briefly down) means nothing was stored. The
+  // message stays pending and goes again with the same client_msg_id after retry_after seconds,
+  // doubling up to 30 s; a reconnect sends every pending one too. A refused resume reconnects.
+  function retryLater(frame) {
+    showStatus(pgettext("widget", "Sending again in a moment…"));
+    const entry = frame.client_msg_id ? state.pending.get(frame.client_msg_id) : null;
+    const tries = entry ? (entry.retries = (entry.retries || 0) + 1) : 1;
+    const delay = Math.min(BACKOFF_MAX_MS, (frame.retry_after || 2) * 1000 * 2 ** (tries - 1));
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    if (entry) {
+      clearTimeout(entry.retryTimer);
+      entry.retryTimer = setTimeout(() => {
+        if (state.pending.get(frame.client_msg_id) === entry) {
+          send({ type: "message.send", client_msg_id: frame.client_msg_id, body: entry.body });
+        }
+      }, jittered);
+    } else if (frame.frame_type === "resume") {
+      setTimeout(reconnectNow, jittered);
+    }
   }
 
   function conversationUpdated(conversation) {
@@ -959,6 +984,7 @@ button { cursor: pointer; }
   function settlePending(clientMsgId, message) {
     const entry = state.pending.get(clientMsgId);
     state.pending.delete(clientMsgId);
+    if (entry.retries) showStatus("");
     entry.node.classList.remove("pending", "failed");
     entry.node.querySelector(".meta-status").textContent = "";
     entry.node.querySelector("time").textContent = timeOf(message.created_at);
