@@ -300,3 +300,19 @@ def agents_of_inboxes(inbox_ids: list[int]) -> list[tuple[AgentProfile, list[int
         )
     )
     return [(agent, sorted({m.inbox_id for m in agent.user.visible_memberships})) for agent in agents]
+
+
+def message_attachment(message_id: int, index: int, *, user: AbstractBaseUser | None = None) -> dict:
+    """One stored attachment of a message: for `user`, only in a conversation they may see; without
+    one (the customer's signed link), never of a note. A foreign or missing one is NotFound."""
+    messages = Message.objects.all()
+    if user is not None:
+        messages = messages.filter(conversation__in=conversations_visible_to(user))
+    else:
+        messages = messages.filter(is_note=False)
+    message = messages.filter(pk=message_id).only("attachments").first()
+    entries = message.attachments if message else []
+    entry = entries[index] if 0 <= index < len(entries) and isinstance(entries[index], dict) else {}
+    if not entry.get("path"):
+        raise NotFound("Attachment not found.")
+    return entry

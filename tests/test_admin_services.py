@@ -129,6 +129,8 @@ POLICIES = {
             "webhook_secret",
             "business_hours",
             "default_team",
+            "attachment_kinds",
+            "attachment_max_bytes",
         },
         actions={"delete_selected"},
         inlines_write=True,  # memberships

@@ -23,5 +23,6 @@ urlpatterns = [
         name="message-attachment",
     ),
     path("widget/<str:inbox_public_id>/session", widget.WidgetSessionView.as_view(), name="widget-session"),
+    path("widget/<str:inbox_public_id>/attachments", widget.WidgetUploadView.as_view(), name="widget-attachments"),
     *router.urls,
 ]
