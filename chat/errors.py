@@ -20,6 +20,10 @@ class ErrorCode(StrEnum):
     ATTACHMENT_CONTENT_MISMATCH = "attachment_content_mismatch"
     ATTACHMENT_EMPTY = "attachment_empty"
     TOO_MANY_ATTACHMENTS = "too_many_attachments"
+    # search (docs/search.md)
+    SEARCH_EMPTY = "search_empty"
+    SEARCH_TOO_LONG = "search_too_long"
+    SEARCH_MALFORMED = "search_malformed"
     # contacts
     ALREADY_MERGED = "already_merged"
     NOT_MERGED = "not_merged"

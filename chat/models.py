@@ -4,6 +4,8 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -372,9 +374,13 @@ class Message(models.Model):
     delivery_error = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # PostgreSQL's full-text index of the body and file names (chat/search.py writes it in the
+    # message's transaction); SQLite keeps an FTS5 table instead and leaves this empty.
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["conversation_id", "seq"]
+        indexes = [GinIndex(fields=["search_vector"], name="message_search_idx")]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="unique_message_seq"),
             models.UniqueConstraint(fields=["conversation", "client_msg_id"], name="unique_client_msg_id"),

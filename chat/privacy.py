@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from . import attachments, events, payloads
+from . import attachments, events, payloads, search
 from .models import AuditLog, Contact, ContactIdentity, Conversation, ConversationEvent, Message, VisitorToken
 
 logger = logging.getLogger(__name__)
@@ -172,6 +172,7 @@ def contact_erase(*, contact: Contact, by=None) -> dict:
     messages = Message.objects.filter(conversation__in=conversations)
 
     files = [path for entries in messages.values_list("attachments", flat=True) for path in _stored_files(entries)]
+    search.unindex_messages(list(messages.values_list("id", flat=True)))  # their words are found no more
     counts = {
         "contacts": len(ids),
         "identities": ContactIdentity.objects.filter(contact_id__in=ids).delete()[0],

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from chat.errors import ErrorCode
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
-from . import events, languages, outbox, selectors
+from . import events, languages, outbox, search, selectors
 from .models import (
     AgentProfile,
     AuditLog,
@@ -289,6 +289,7 @@ def message_receive(
         metadata=metadata or {},
         created_at=now,
     )
+    search.index_message(message)
     previous_channel = conversation.last_customer_channel
     if previous_channel and previous_channel != channel:
         outbox.record(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
@@ -373,6 +374,7 @@ def message_send(
         delivery_status=Message.Delivery.PENDING if outbound else Message.Delivery.SENT,
         created_at=now,
     )
+    search.index_message(message)
     conversation.last_activity_at = now
     human_reply = not is_note and sender_kind == Message.SenderKind.AGENT
     if human_reply and conversation.first_reply_at is None:

@@ -114,6 +114,8 @@ RULES: dict[str, Rule] = {
     # a signed link to the same (absent) file: allowed roles may get 404, the rest must
     "attachment-file": Rule("scoped", obj="signed_file"),
     "contact-list": Rule("scoped", list_marker=True),
+    # search: each side's messages say "Reply <marker>"; the other inbox's must never come back
+    "search": Rule("scoped", list_marker=True, query={"q": "reply"}),
     "contact-detail": Rule("scoped", obj="contact", methods={"GET": None, "PATCH": {"name": "Renamed"}}),
     "contact-merge": Rule("scoped", obj="contact", methods={"POST": {"source_id": "OTHER_CONTACT"}}),
     "contact-unmerge": Rule("scoped", obj="other_contact", methods={"POST": {"source_id": "MERGED_CONTACT"}}),

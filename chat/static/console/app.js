@@ -3,6 +3,7 @@
 import { askNotificationPermission, beep, notificationsAvailable, notify } from "./alerts.js";
 import { api, apiAll } from "./api.js";
 import { composerFiles, filesNode } from "./attachments.js";
+import "./search.js";
 import {
   CHANNEL_LABELS,
   channelBadge,
