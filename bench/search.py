@@ -156,33 +156,39 @@ def check() -> dict:
     return {"vectors_checked": len(sample), "found": found}
 
 
-async def _time(base: str, path: str, token: str, queries: list[str], seconds: float, rounds: int) -> dict:
+async def _time(base: str, path: str, token: str, queries: dict, seconds: float, rounds: int) -> dict:
+    """Cycle through the queries one request at a time; overall and per-kind figures."""
     import aiohttp
 
     latencies: list[float] = []
+    by_kind: dict[str, list[float]] = {kind: [] for kind in queries}
     async with aiohttp.ClientSession(headers={"Authorization": f"Token {token}"}) as session:
-        for q in queries:  # warm: each query once, untimed
+        for q in queries.values():  # warm: each query once, untimed
             async with session.get(f"{base}{path}?q={quote(q)}") as response:
                 await response.read()
         deadline = time.perf_counter() + seconds
         done = 0
         while time.perf_counter() < deadline or done < rounds:
-            for q in queries:
+            for kind, q in queries.items():
                 started = time.perf_counter()
                 async with session.get(f"{base}{path}?q={quote(q)}") as response:
                     await response.read()
                     if response.status != 200:
                         raise RuntimeError(f"{path}?q={q} -> {response.status}")
                 latencies.append(time.perf_counter() - started)
+                by_kind[kind].append(latencies[-1])
             done += 1
-    return {**harness.latency_figures(latencies), "requests": len(latencies)}
+    figures = {**harness.latency_figures(latencies), "requests": len(latencies)}
+    for kind, values in by_kind.items():
+        figures[f"p50_ms {kind}"] = harness.latency_figures(values)["p50_ms"]
+    return figures
 
 
 def main(argv=None) -> dict:
     args = harness.parse_args(__doc__.splitlines()[0], argv)
     n = 50_000 if args.quick else 1_000_000
     seconds = 5.0 if args.quick else 30.0
-    queries = [make() for make in QUERIES.values()]
+    queries = {kind: make() for kind, make in QUERIES.items()}
     with harness.Stack(NAME) as stack:
         started = time.monotonic()
         seeded = stack.call("bench.search:seed", messages=n)

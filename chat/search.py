@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
 from django.utils.translation import gettext as _
 
 from chat.errors import ErrorCode
@@ -195,10 +195,7 @@ def matching_message_ids(query: Query, *, inbox_ids: list[int] | None, limit: in
         scope = f" AND m.inbox_id IN ({', '.join(['%s'] * len(inbox_ids))})"
         args = list(inbox_ids)
     if uses_postgres():
-        matching = Message.objects.filter(search_vector=postgres_query(query))
-        if inbox_ids is not None:
-            matching = matching.filter(inbox_id__in=inbox_ids)
-        return list(matching.order_by("-id").values_list("id", flat=True)[:limit])
+        return _postgres_matches(query, inbox_ids=inbox_ids, limit=limit)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT m.id FROM {FTS_TABLE} f JOIN chat_message m ON m.id = f.rowid "
@@ -206,6 +203,32 @@ def matching_message_ids(query: Query, *, inbox_ids: list[int] | None, limit: in
             [fts5_match(query), *args, limit],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+RECENT_WINDOW = 20_000
+
+
+def _postgres_matches(query: Query, *, inbox_ids: list[int] | None, limit: int) -> list[int]:
+    """Newest first, in two reads whose cost is bounded whatever the words' frequency.
+
+    One plan cannot serve both kinds of word: walking the primary key backwards stops after a
+    few rows for a common word but reads the whole table for a rare one, and the GIN bitmap is
+    instant for a rare word but visits a third of the table for a common one (PostgreSQL's
+    estimate, not the word, picks between them). So: the newest RECENT_WINDOW messages first
+    (a bounded range: common and mid-frequency words fill the page here), then, only if the page
+    is not full, the older ones through the GIN index alone (`id + 0` keeps the planner off the
+    primary key), where a word that was rare in the window is rare.
+    """
+    matching = Message.objects.filter(search_vector=postgres_query(query))
+    if inbox_ids is not None:
+        matching = matching.filter(inbox_id__in=inbox_ids)
+    newest = Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    boundary = newest - RECENT_WINDOW
+    found = list(matching.filter(id__gt=boundary).order_by("-id").values_list("id", flat=True)[:limit])
+    if len(found) < limit and boundary > 0:
+        older = matching.filter(id__lte=boundary).order_by((F("id") + 0).desc()).values_list("id", flat=True)
+        found += list(older[: limit - len(found)])
+    return found
 
 
 # --- highlights -------------------------------------------------------------------------------

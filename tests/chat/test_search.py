@@ -157,3 +157,20 @@ def test_an_erased_persons_words_are_found_no_more(as_user, committed):
     with committed():
         privacy.contact_erase(contact=conversation.contact, by=SupervisorFactory().user)
     assert hits(as_user(agent), "passport")["messages"] == []
+
+
+@pytest.mark.skipif("not __import__('django.db').db.connection.vendor == 'postgresql'")
+def test_postgres_reads_the_newest_window_then_the_older_messages_through_the_index(monkeypatch):
+    # given a window of 3 messages and matches inside and before it
+    monkeypatch.setattr(search, "RECENT_WINDOW", 3)
+    inbox = InboxFactory()
+    conversation = conversation_with(inbox, body="alpha one")
+    agent = agent_user(inbox)
+    bodies = ["alpha two", "beta", "alpha three", "gamma", "delta", "alpha four"]
+    ids = [services.message_send(conversation=conversation, by=agent, body=body).message.pk for body in bodies]
+    alphas = [ids[5], ids[2], ids[0], conversation.messages.order_by("seq").first().pk]
+    # when a page of 3, then of 10, is asked for
+    query = search.parse("alpha")
+    # then the newest come first, from the window and then from before it, in order
+    assert search.matching_message_ids(query, inbox_ids=None, limit=3) == alphas[:3]
+    assert search.matching_message_ids(query, inbox_ids=[inbox.pk], limit=10) == alphas
