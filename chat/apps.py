@@ -8,6 +8,8 @@ class ChatConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
-        from . import services, timers
+        from . import services, sla_services, timers
 
         timers.register("chat.snoozes", services.conversations_wake_due)
+        timers.register("chat.pending", services.conversations_resolve_pending_due)
+        timers.register("chat.sla", sla_services.sla_due)

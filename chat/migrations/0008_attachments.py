@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0006_languages'),
+        ('chat', '0007_business_hours_sla'),
     ]
 
     operations = [

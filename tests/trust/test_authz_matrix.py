@@ -27,7 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from chat import attachments
-from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Message, VisitorToken
+from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Inbox, Message, SlaPolicy, VisitorToken
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
 
@@ -91,6 +91,11 @@ RULES: dict[str, Rule] = {
     # the conversation core
     "inbox-list": Rule("scoped", list_marker=True),
     "inbox-detail": Rule("scoped", obj="inbox"),
+    # business hours and SLA policies: supervisors (a foreign inbox is a 404 for everyone else)
+    "inbox-hours": Rule("supervisor", obj="inbox", methods={"GET": None, "PATCH": {"pending_auto_resolve_days": 3}}),
+    "inbox-sla-policies": Rule(
+        "supervisor", obj="inbox", methods={"GET": None, "POST": {"priority": "high", "first_response_seconds": 60}}
+    ),
     "team-list": Rule("workspace"),
     "team-detail": Rule("workspace", obj="team"),
     "agent-list": Rule("scoped", list_marker=True),
@@ -105,6 +110,7 @@ RULES: dict[str, Rule] = {
     "conversation-snooze": Rule("scoped", obj="conversation", methods={"POST": {"until": FUTURE}}),
     # allowed roles get 409 not_snoozed (the world's conversation is open): past the authorisation
     "conversation-unsnooze": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    "conversation-pending": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-events": Rule("scoped", obj="conversation"),
     "conversation-messages": Rule(
         "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
@@ -250,6 +256,8 @@ def snapshot() -> tuple:
         tuple(Contact.objects.order_by("id").values_list("name", "merged_into_id")),
         tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
         tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
+        tuple(Inbox.objects.order_by("id").values_list("pending_auto_resolve_days", "business_hours")),
+        tuple(SlaPolicy.objects.order_by("id").values_list("inbox_id", "priority", "first_response_seconds")),
     )
 
 
