@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from chat.errors import ErrorCode
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
-from . import events, languages, outbox, selectors, sla_services
+from . import events, languages, outbox, search, selectors, sla_services
 from .models import (
     AgentProfile,
     AuditLog,
@@ -296,6 +296,7 @@ def message_receive(
         metadata=metadata or {},
         created_at=now,
     )
+    search.index_message(message)
     previous_channel = conversation.last_customer_channel
     if previous_channel and previous_channel != channel:
         outbox.record(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
@@ -353,8 +354,12 @@ def message_send(
     client_msg_id: str | None = None,
     channel: str | None = None,
     sender_kind: str = Message.SenderKind.AGENT,
+    attachments: list | None = None,
 ) -> Received:
     """An agent's reply (or internal note); replies leave on the customer's last channel by default.
+
+    `attachments` are entries of files already checked and stored (chat/attachments.py
+    `with_files`); a message with files may have an empty body.
 
     A channel the caller names is checked first: a reply by email or SMS to someone who has no
     address there (or opted out), or by web chat to someone who never used it, is refused with
@@ -363,7 +368,7 @@ def message_send(
     on the message.
     """
     body = _check_body(body)
-    if not body.strip():
+    if not body.strip() and not attachments:
         raise InvalidInput(_("A message needs a body."), fields={"body": [_("This field may not be blank.")]})
     conversation = _locked(conversation)
     if client_msg_id:
@@ -391,11 +396,13 @@ def message_send(
         channel=channel,
         direction=Message.Direction.OUTBOUND,
         body=body,
+        attachments=attachments or [],
         is_note=is_note,
         client_msg_id=client_msg_id or None,
         delivery_status=Message.Delivery.PENDING if outbound else Message.Delivery.SENT,
         created_at=now,
     )
+    search.index_message(message)
     conversation.last_activity_at = now
     human_reply = not is_note and sender_kind == Message.SenderKind.AGENT
     if human_reply:
@@ -424,6 +431,28 @@ def message_send(
 
         transaction.on_commit(lambda: tasks.message_deliver.delay(message.pk))
     return Received(message, True)
+
+
+@transaction.atomic
+def message_settle_attachments(*, message_id: int, settled: dict[int, dict]) -> tuple[Message | None, list[dict]]:
+    """Put fetched (or refused) files in place of the pending entries at the given indexes (SMS
+    media, chat/attachments.py); consoles see the change. Entries no longer pending are left as
+    they are: the second of two runs changes nothing and gets back the entries it did not place."""
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        return None, list(settled.values())
+    entries, unused = list(message.attachments or []), []
+    for index, entry in settled.items():
+        if 0 <= index < len(entries) and isinstance(entries[index], dict) and entries[index].get("pending"):
+            entries[index] = entry
+        else:
+            unused.append(entry)
+    if entries != message.attachments:
+        message.attachments = entries
+        message.save(update_fields=["attachments"])
+        message = selectors.message_with_sender(message_id)
+        events.broadcast_message(message, updated=True)
+    return message, unused
 
 
 @transaction.atomic

@@ -589,6 +589,10 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     mail.extra_headers["Content-Language"] = language
     html = f'<!doctype html><html lang="{language}" dir="{languages.direction(language)}"><body dir="auto">'
     mail.attach_alternative(f"{html}{linebreaks(escape(message.body))}</body></html>", "text/html")
+    for entry in message.attachments or []:
+        if isinstance(entry, dict) and entry.get("path"):
+            with default_storage.open(entry["path"], "rb") as file:
+                mail.attach(entry.get("name") or "attachment", file.read(), entry.get("content_type"))
     return mail
 
 
