@@ -9,6 +9,7 @@ from chat import selectors, services, sla_services, timers
 from chat.models import Conversation, ConversationEvent, Message
 from feedback.models import SurveyInvitation
 from integrations import webhooks
+from tests.chat.test_concurrency import race
 from tests.factories import (
     ContactFactory,
     EmailInboxFactory,
@@ -303,3 +304,36 @@ def test_list_sorts_by_due_soonest(as_user):
     assert [c["id"] for c in response.json()["results"]] == [sooner.pk, later.pk, no_policy.pk]
     assert response.json()["results"][0]["sla"][0]["target"] == "first_response"
     assert selectors.NO_DUE_TIME.year == 9999
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replies_messages_the_timer_and_policy_changes_racing_keep_the_lock_order():
+    # given a conversation under a policy whose targets are already past (the timer has work)
+    inbox, contact = InboxFactory(), ContactFactory()
+    sla_services.sla_policy_set(
+        inbox=inbox, priority="normal", first_response_seconds=1, next_response_seconds=1, business_hours=False
+    )
+    conversation = services.message_receive(
+        inbox=inbox, contact=contact, channel="web", body="start", created_at=timezone.now() - timedelta(seconds=5)
+    ).message.conversation
+
+    def write(i: int) -> None:
+        for n in range(6):
+            if i == 0:
+                sla_services.sla_due()
+            elif i == 1:
+                sla_services.sla_policy_set(
+                    inbox=inbox, priority="normal", first_response_seconds=1 + n, next_response_seconds=1,
+                    business_hours=False,
+                )  # fmt: skip
+            elif i % 2:
+                services.message_send(conversation=conversation, by=None, body=f"agent {i}-{n}")
+            else:
+                services.message_receive(inbox=inbox, contact=contact, channel="web", body=f"customer {i}-{n}")
+
+    # when they all run at once, then nobody deadlocks and the sequence has no gap
+    assert race(write, 6) == []
+    seqs = list(conversation.messages.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 4 * 6 + 2))
+    conversation.refresh_from_db()
+    assert all(o["target"] in ("first_response", "next_response") for o in conversation.sla["outcomes"])
