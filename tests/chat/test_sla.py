@@ -337,3 +337,32 @@ def test_replies_messages_the_timer_and_policy_changes_racing_keep_the_lock_orde
     assert seqs == list(range(1, 4 * 6 + 2))
     conversation.refresh_from_db()
     assert all(o["target"] in ("first_response", "next_response") for o in conversation.sla["outcomes"])
+
+
+def test_the_admin_refuses_a_bad_schedule_by_field_and_saves_a_good_one_through_the_service(admin_client):
+    inbox = InboxFactory(name="Desk")
+    url = f"/admin/chat/inbox/{inbox.pk}/change/"
+    form = {
+        "name": "Desk",
+        "channel": "web",
+        "allowed_origins": "[]",
+        "identity_secret": inbox.identity_secret,
+        "greeting": inbox.greeting,
+        "language": inbox.language,
+        "provider_config": "{}",
+        "webhook_secret": inbox.webhook_secret,
+        "pending_auto_resolve_days": "5",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    bad = '{"time_zone": "Europe/Paris", "days": {"mon": [["17:00", "09:00"]]}}'
+    response = admin_client.post(url, {**form, "business_hours": bad})
+    assert response.status_code == 200
+    assert "days.mon" in response.content.decode()
+    inbox.refresh_from_db()
+    assert inbox.business_hours == {} and inbox.pending_auto_resolve_days == 7
+    good = '{"time_zone": "Europe/Paris", "days": {"mon": [["09:00", "17:00"]]}}'
+    response = admin_client.post(url, {**form, "business_hours": good})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    inbox.refresh_from_db()
+    assert inbox.business_hours["days"] == {"mon": [["09:00", "17:00"]]} and inbox.pending_auto_resolve_days == 5
