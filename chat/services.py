@@ -318,7 +318,8 @@ def message_receive(
         channel=channel,
     )
     events.broadcast_message(message, with_conversation=True, status_changed=conversation.status != status_before)
-    if channel in (Channel.EMAIL, Channel.SMS):
+    automatic = ((metadata or {}).get("email") or {}).get("auto_submitted")  # RFC 3834: never answer a robot
+    if channel in (Channel.EMAIL, Channel.SMS) and not automatic:
         _auto_reply_out_of_hours(conversation, at=now)
     return Received(message, True)
 

@@ -6,9 +6,11 @@ import pytest
 from django.utils import timezone
 
 from chat import selectors, services, sla_services, timers
+from chat.connectors.email import email_receive
 from chat.models import Conversation, ConversationEvent, Message
 from feedback.models import SurveyInvitation
 from integrations import webhooks
+from tests.chat.channel_helpers import make_email
 from tests.chat.test_concurrency import race
 from tests.factories import (
     ContactFactory,
@@ -366,3 +368,20 @@ def test_the_admin_refuses_a_bad_schedule_by_field_and_saves_a_good_one_through_
     assert response.status_code == 302, response.content.decode()[:3000]
     inbox.refresh_from_db()
     assert inbox.business_hours["days"] == {"mon": [["09:00", "17:00"]]} and inbox.pending_auto_resolve_days == 5
+
+
+def test_the_out_of_hours_email_is_marked_auto_replied_and_a_robots_mail_gets_none(committed, mailoutbox):
+    # given an email inbox closed now
+    inbox = EmailInboxFactory(business_hours=closed_now_hours(), email_address="desk@acme.test")
+    # when a person writes, then the auto-reply leaves by email marked as automatic (RFC 3834)
+    with committed():
+        email_receive(raw=bytes(make_email(to="desk@acme.test")), inbox=inbox)
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].extra_headers["Auto-Submitted"] == "auto-replied"
+    assert "will be back on" in mailoutbox[0].body
+    # when another customer's autoresponder writes, it gets no auto-reply
+    robot = make_email(sender="Out of office <ooo@example.org>", to="desk@acme.test")
+    robot["Auto-Submitted"] = "auto-replied"
+    with committed():
+        email_receive(raw=bytes(robot), inbox=inbox)
+    assert len(mailoutbox) == 1
