@@ -197,6 +197,7 @@ MESSAGE_FIELDS = [
     "snoozed_until",
     "pending_resolve_at",
     "waiting_since",
+    *sla_services.SLA_FIELDS,
 ]
 
 
@@ -311,12 +312,12 @@ def message_receive(
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
         conversation.pending_resolve_at = None
-    conversation.save(update_fields=MESSAGE_FIELDS)
-    if resumed:  # a snooze or a wait on the customer ends
-        outbox.record(conversation, EventKind.WOKE, reason="message", was=status_before)
     if resumed:
         sla_services.track(conversation, sla_services.RESUMED, at=now)
     sla_services.track(conversation, sla_services.CUSTOMER_WROTE, at=now)
+    conversation.save(update_fields=MESSAGE_FIELDS)  # once: a second UPDATE of the row would lock the contact
+    if resumed:  # a snooze or a wait on the customer ends
+        outbox.record(conversation, EventKind.WOKE, reason="message", was=status_before)
     outbox.record(
         conversation,
         EventKind.MESSAGE_CREATED,
@@ -326,7 +327,8 @@ def message_receive(
         channel=channel,
     )
     events.broadcast_message(message, with_conversation=True, status_changed=conversation.status != status_before)
-    if channel in (Channel.EMAIL, Channel.SMS):
+    automatic = ((metadata or {}).get("email") or {}).get("auto_submitted")  # RFC 3834: never answer a robot
+    if channel in (Channel.EMAIL, Channel.SMS) and not automatic:
         _auto_reply_out_of_hours(conversation, at=now)
     return Received(message, True)
 
@@ -594,6 +596,7 @@ def conversation_resolve(
     conversation.waiting_since = None
     if conversation.first_resolved_at is None:
         conversation.first_resolved_at = now
+    sla_services.track(conversation, sla_services.RESOLVED, at=now)
     conversation.save()
     resolution_number = conversation.reopen_count + 1
     outbox.record(
@@ -606,7 +609,6 @@ def conversation_resolve(
         by_bot=by_bot,
         **({"reason": reason} if reason else {}),
     )
-    sla_services.track(conversation, sla_services.RESOLVED, at=now)
     events.broadcast_conversation(conversation)
     from . import tasks
 
@@ -629,9 +631,9 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation.status = Conversation.Status.OPEN
     conversation.reopen_count += 1
     conversation.last_activity_at = timezone.now()
+    sla_services.track(conversation, sla_services.REOPENED)
     conversation.save()
     outbox.record(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
-    sla_services.track(conversation, sla_services.REOPENED)
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -646,9 +648,9 @@ def conversation_snooze(*, conversation: Conversation, by=None, until: datetime)
     conversation.status = Conversation.Status.SNOOZED
     conversation.snoozed_until = until
     conversation.pending_resolve_at = None
-    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at"])
-    outbox.record(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
     sla_services.track(conversation, sla_services.PAUSED)
+    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at", *sla_services.SLA_FIELDS])
+    outbox.record(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -680,9 +682,9 @@ def _wake(conversation: Conversation, *, by, reason: str) -> None:
     """Snoozed → open, with its event. (A customer's message wakes it in message_receive, reason "message".)"""
     conversation.status = Conversation.Status.OPEN
     conversation.snoozed_until = None
-    conversation.save(update_fields=["status", "snoozed_until"])
-    outbox.record(conversation, EventKind.WOKE, actor=by, reason=reason)
     sla_services.track(conversation, sla_services.RESUMED)
+    conversation.save(update_fields=["status", "snoozed_until", *sla_services.SLA_FIELDS])
+    outbox.record(conversation, EventKind.WOKE, actor=by, reason=reason)
     events.broadcast_conversation(conversation)
 
 
@@ -694,9 +696,9 @@ def conversation_set_priority(*, conversation: Conversation, by=None, priority: 
     if conversation.priority != priority:
         old = conversation.priority
         conversation.priority = priority
-        conversation.save(update_fields=["priority", "priority_rank"])
-        outbox.record(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
         sla_services.track(conversation, sla_services.RECOMPUTE)
+        conversation.save(update_fields=["priority", "priority_rank", *sla_services.SLA_FIELDS])
+        outbox.record(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
         events.broadcast_conversation(conversation)
     return conversation
 
@@ -715,10 +717,10 @@ def conversation_set_pending(*, conversation: Conversation, by=None) -> Conversa
     conversation.status = Conversation.Status.PENDING
     conversation.snoozed_until = None
     conversation.pending_resolve_at = now + timedelta(days=conversation.inbox.pending_auto_resolve_days)
-    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at"])
-    outbox.record(conversation, EventKind.PENDING, actor=by, resolve_at=conversation.pending_resolve_at.isoformat())
     if not was_snoozed:
         sla_services.track(conversation, sla_services.PAUSED, at=now)
+    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at", *sla_services.SLA_FIELDS])
+    outbox.record(conversation, EventKind.PENDING, actor=by, resolve_at=conversation.pending_resolve_at.isoformat())
     events.broadcast_conversation(conversation)
     return conversation
 

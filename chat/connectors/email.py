@@ -575,6 +575,8 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     if thread_ids:
         headers["In-Reply-To"] = thread_ids[-1]
         headers["References"] = " ".join(thread_ids[-20:])
+    if (message.metadata or {}).get("auto_reply"):  # the out-of-hours notice (docs/sla.md), per RFC 3834
+        headers["Auto-Submitted"] = "auto-replied"
     sender = agent_name(message)
     from_address = formataddr((f"{sender} ({inbox.name})" if sender else inbox.name, inbox.email_address))
     mail = EmailMultiAlternatives(
