@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0007_business_hours_sla'),
+        ('chat', '0014_event_kinds_sla_workspace'),
     ]
 
     operations = [
