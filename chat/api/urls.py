@@ -27,6 +27,7 @@ urlpatterns = [
         views.message_attachment,
         name="message-attachment",
     ),
+    path("preferences/", workspace.preferences, name="preferences"),
     path("widget/<str:inbox_public_id>/session", widget.WidgetSessionView.as_view(), name="widget-session"),
     *router.urls,
 ]

@@ -43,6 +43,7 @@ from chat.models import (
     ReadMarker,
     SavedView,
     VisitorToken,
+    WorkspacePreferences,
 )
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
@@ -158,6 +159,7 @@ RULES: dict[str, Rule] = {
         "supervisor", obj="attribute", methods={"PATCH": {"label": "Tier"}, "DELETE": None}
     ),
     "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
+    "preferences": Rule("workspace", methods={"GET": None, "PATCH": {"send_key": "enter"}}),
     "macro-list": Rule("workspace", list_marker=True),
     "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
     "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
@@ -294,6 +296,7 @@ def snapshot() -> tuple:
         tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
         tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
         tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
+        tuple(WorkspacePreferences.objects.order_by("id").values_list("user_id", "send_key")),
         tuple(AttributeDefinition.objects.order_by("id").values_list("key", "label")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
