@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 
 from cxhub.service_admin import ServiceModelAdmin, refused_as
 
-from . import models, privacy, selectors, services
+from . import business_hours, models, privacy, selectors, services, sla_services
 
 Status = models.Conversation.Status
 User = get_user_model()
@@ -28,8 +28,40 @@ class InboxMembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class InboxAdminForm(forms.ModelForm):
+    """Business hours are checked by the service's own parser (the API's 400s, shown by field)."""
+
+    class Meta:
+        model = models.Inbox
+        fields = [  # memberships: the inline
+            "name",
+            "channel",
+            "allowed_origins",
+            "identity_secret",
+            "prechat_form",
+            "greeting",
+            "language",
+            "email_address",
+            "phone_number",
+            "provider_config",
+            "webhook_secret",
+            "business_hours",
+            "pending_auto_resolve_days",
+            "default_team",
+        ]
+
+    def clean_business_hours(self):
+        value = self.cleaned_data.get("business_hours") or {}
+        try:
+            business_hours.parse(value)
+        except business_hours.ScheduleError as error:
+            raise forms.ValidationError([f"{name}: {' '.join(messages)}" for name, messages in error.fields.items()])
+        return value
+
+
 @admin.register(models.Inbox)
-class InboxAdmin(admin.ModelAdmin):
+class InboxAdmin(ServiceModelAdmin):
+    form = InboxAdminForm
     list_display = ["name", "channel", "public_id", "email_address", "phone_number", "default_team"]
     list_filter = ["channel", "default_team"]
     search_fields = ["name", "public_id", "email_address", "phone_number"]
@@ -38,6 +70,52 @@ class InboxAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.inboxes_visible_to(request.user)
+
+    def save_model(self, request, obj, form, change):
+        """Business hours and the pending days go through `sla_services.inbox_set_hours` (running SLA
+        clocks are recomputed); the rest is setup."""
+        wanted = {"business_hours": obj.business_hours, "pending_auto_resolve_days": obj.pending_auto_resolve_days}
+        if change:
+            stored = models.Inbox.objects.filter(pk=obj.pk).values(*wanted).first() or {}
+            for name, value in stored.items():
+                setattr(obj, name, value)
+        super().save_model(request, obj, form, change)
+        with refused_as("business_hours"):
+            saved = sla_services.inbox_set_hours(inbox=obj, **wanted)
+        obj.business_hours, obj.pending_auto_resolve_days = saved.business_hours, saved.pending_auto_resolve_days
+
+
+@admin.register(models.SlaPolicy)
+class SlaPolicyAdmin(ServiceModelAdmin):
+    """Set and removed by `sla_services.sla_policy_set` / `_delete`: running clocks follow."""
+
+    fields = ["inbox", "priority", *sla_services.TARGET_FIELDS, "business_hours"]
+    list_display = fields
+    list_filter = ["priority", "business_hours"]
+    search_fields = ["inbox__name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(inbox__in=selectors.inboxes_visible_to(request.user))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["inbox", "priority"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        with refused_as():
+            policy = sla_services.sla_policy_set(
+                inbox=obj.inbox,
+                priority=obj.priority,
+                business_hours=obj.business_hours,
+                **{name: getattr(obj, name) for name in sla_services.TARGET_FIELDS},
+            )
+        obj.pk = policy.pk
+
+    def delete_model(self, request, obj):
+        sla_services.sla_policy_delete(policy=obj)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset:
+            sla_services.sla_policy_delete(policy=policy)
 
 
 @admin.register(models.Team)
@@ -201,12 +279,6 @@ class ConversationAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        current = self.instance.status if self.instance.pk else None
-        if "status" in self.fields:
-            # No service sets "pending" (only a customer's message ends it): not offered.
-            self.fields["status"].choices = [
-                (value, label) for value, label in Status.choices if value != Status.PENDING or value == current
-            ]
         if "assignee" in self.fields:
             self.fields["assignee"].queryset = User.objects.filter(is_active=True).order_by("username")
 
@@ -287,6 +359,9 @@ class ConversationAdmin(ServiceModelAdmin):
         if status == Status.SNOOZED and changed & {"status", "snoozed_until"}:
             with refused_as("status", until="snoozed_until"):
                 services.conversation_snooze(conversation=obj, by=by, until=data["snoozed_until"])
+        if "status" in changed and status == Status.PENDING:
+            with refused_as("status"):
+                services.conversation_set_pending(conversation=obj, by=by)
         if "status" in changed and status == Status.RESOLVED:
             with refused_as("status"):
                 services.conversation_resolve(conversation=obj, by=by)

@@ -189,8 +189,20 @@ def timeline_event_payloads(events: list[ConversationEvent]) -> list[dict]:
             shown = {"until": data.get("until")}
         elif kind == ConversationEvent.Kind.WOKE:
             shown = {"reason": data.get("reason") or ""}
+            if data.get("was"):  # "pending": a wait on the customer ended (else a snooze)
+                shown["was"] = data["was"]
         elif kind == ConversationEvent.Kind.RESOLVED:
             shown = {"by_bot": bool(data.get("by_bot"))}
+            if data.get("reason"):  # "pending_expired": the system resolved a pending conversation
+                shown["reason"] = data["reason"]
+        elif kind == ConversationEvent.Kind.PENDING:
+            shown = {"resolve_at": data.get("resolve_at")}
+        elif kind in (ConversationEvent.Kind.SLA_WARNING, ConversationEvent.Kind.SLA_BREACHED):
+            shown = {
+                "target": data.get("target"),
+                "due_at": data.get("due_at"),
+                "assignee": agent(data.get("assignee_id")),
+            }
         elif kind == ConversationEvent.Kind.REOPENED:
             shown = {"reopen_count": data.get("reopen_count")}
         elif kind == ConversationEvent.Kind.PRIORITY_CHANGED:

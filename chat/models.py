@@ -89,7 +89,14 @@ class Inbox(models.Model):
     provider_config = models.JSONField(default=dict, blank=True)
     webhook_secret = models.CharField(max_length=64, default=new_secret)
     business_hours = models.JSONField(
-        default=dict, blank=True, help_text='{"tz": "Europe/Paris", "days": {"0": ["09:00", "17:00"], ...}}'
+        default=dict,
+        blank=True,
+        help_text='Empty: always open. {"time_zone": "Europe/Paris", "days": {"mon": [["09:00", "17:00"]], ...}, '
+        '"holidays": [{"date": "2026-12-25"}, {"start": "2026-12-31T18:00", "end": "2027-01-02T08:00"}]} '
+        "(docs/sla.md).",
+    )
+    pending_auto_resolve_days = models.PositiveSmallIntegerField(
+        default=7, help_text="A conversation waiting on the customer is resolved after this many days without a reply."
     )
     default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     members = models.ManyToManyField(
@@ -240,6 +247,30 @@ class Priority(models.TextChoices):
 PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
 
+class SlaPolicy(models.Model):
+    """What an inbox promises for conversations of one priority (docs/sla.md). A target left
+    empty is no promise; `business_hours` counts only the inbox's open hours, else calendar time."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="sla_policies")
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    next_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
+    business_hours = models.BooleanField(
+        default=True, help_text="Count only the inbox's business hours (else calendar time)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["inbox_id", "priority"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [models.UniqueConstraint(fields=["inbox", "priority"], name="one_sla_policy_per_priority")]
+
+    def __str__(self) -> str:
+        return f"SLA of {self.inbox} for {self.priority}"
+
+
 class ConversationQuerySet(models.QuerySet):
     def active(self):
         """Not resolved: open, pending or snoozed (a contact has at most one, by constraint)."""
@@ -273,6 +304,13 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     first_resolved_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # set with the status pending: when the system resolves it if the customer has not written
+    pending_resolve_at = models.DateTimeField(null=True, blank=True)
+    # SLA clocks (chat/sla.py): each target's start, due, warning time and state; the soonest due
+    # of a running clock (the list's "due soonest") and the next warning or breach the timer checks
+    sla = models.JSONField(default=dict, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_check_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
     last_seq = models.PositiveIntegerField(default=0)
     last_customer_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
@@ -299,6 +337,9 @@ class Conversation(models.Model):
             models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_until_idx"),
             # the list's "longest waiting" sort
             models.Index(fields=["waiting_since", "id"], name="conv_waiting_idx"),
+            models.Index(fields=["pending_resolve_at"], condition=Q(status="pending"), name="conv_pending_resolve_idx"),
+            models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="conv_sla_check_idx"),
+            models.Index(fields=["sla_due_at", "id"], name="conv_sla_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -378,6 +419,9 @@ class ConversationEvent(models.Model):
         PRIORITY_CHANGED = "priority_changed"
         SNOOZED = "snoozed"
         WOKE = "woke"  # a snooze ended: its time came, an agent unsnoozed it, or the customer wrote
+        PENDING = "pending"  # an agent set it to wait on the customer
+        SLA_WARNING = "sla_warning"  # 75 % of a target's time has passed
+        SLA_BREACHED = "sla_breached"  # a target's due time passed unmet
         RESOLVED = "resolved"
         REOPENED = "reopened"
         CONTACT_MERGED = "contact_merged"
@@ -396,6 +440,9 @@ class ConversationEvent(models.Model):
             Kind.PRIORITY_CHANGED,
             Kind.SNOOZED,
             Kind.WOKE,
+            Kind.PENDING,
+            Kind.SLA_WARNING,
+            Kind.SLA_BREACHED,
             Kind.RESOLVED,
             Kind.REOPENED,
         }

@@ -8,6 +8,7 @@ that sends that audience one (sockets and broadcasts, webhooks, a person's expor
 The REST API's serializers (chat/api/serializers.py) document their own shapes in the schema.
 """
 
+from . import sla
 from .models import Conversation, Message
 
 # What a customer's widget may see of a message (the console shape minus agent-only fields).
@@ -78,6 +79,11 @@ def message_for_console(message: Message) -> dict:
     }
 
 
+def sla_clocks(conversation: Conversation) -> list[dict]:
+    """A conversation's running SLA clocks, soonest due first (chat/sla.py)."""
+    return sla.summary(conversation.sla or {}) if conversation.status != Conversation.Status.RESOLVED else []
+
+
 def conversation_for_console(conversation: Conversation) -> dict:
     """The console's shape of a conversation's state (agent-only fields included)."""
     return {
@@ -92,6 +98,9 @@ def conversation_for_console(conversation: Conversation) -> dict:
         "last_customer_channel": conversation.last_customer_channel,
         "last_activity_at": conversation.last_activity_at.isoformat(),
         "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+        "pending_resolve_at": _iso(conversation.pending_resolve_at),
+        "sla_due_at": _iso(conversation.sla_due_at),
+        "sla": sla_clocks(conversation),
     }
 
 

@@ -1,7 +1,20 @@
 """Reads, always scoped to what the asking user may see (one place for the rule)."""
 
+from datetime import UTC, datetime
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -246,6 +259,24 @@ def snoozed_due_ids(*, limit: int = 500) -> list[int]:
     return list(
         Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
         .order_by("snoozed_until", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+NO_DUE_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def sorted_by_due(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """The list's "due soonest": by the soonest SLA due time, conversations without one last."""
+    due = Coalesce("sla_due_at", Value(NO_DUE_TIME), output_field=DateTimeField())
+    return conversations.annotate(sla_due_sort=due).order_by("sla_due_sort", "id")
+
+
+def pending_due_ids(*, limit: int = 500) -> list[int]:
+    """Pending conversations whose auto-resolve time has come, earliest first (a partial index serves it)."""
+    return list(
+        Conversation.objects.filter(status=Conversation.Status.PENDING, pending_resolve_at__lte=timezone.now())
+        .order_by("pending_resolve_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
 

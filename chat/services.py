@@ -6,7 +6,7 @@ state, append the ConversationEvent, and schedule broadcasts and tasks with on_c
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from chat.errors import ErrorCode
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
-from . import events, languages, outbox, selectors
+from . import events, languages, outbox, selectors, sla_services
 from .models import (
     AgentProfile,
     AuditLog,
@@ -196,6 +196,7 @@ MESSAGE_FIELDS = [
     "status",
     "snoozed_until",
     "waiting_since",
+    "pending_resolve_at",
 ]
 
 
@@ -304,13 +305,17 @@ def message_receive(
         conversation.first_customer_message_at = now
     if conversation.waiting_since is None:  # the list's waiting time: since the first unanswered message
         conversation.waiting_since = now
-    woke = conversation.status == Conversation.Status.SNOOZED
-    if conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING):
+    resumed = conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING)
+    if resumed:
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
+        conversation.pending_resolve_at = None
     conversation.save(update_fields=MESSAGE_FIELDS)
-    if woke:
-        outbox.record(conversation, EventKind.WOKE, reason="message")
+    if resumed:  # a snooze or a wait on the customer ends
+        outbox.record(conversation, EventKind.WOKE, reason="message", was=status_before)
+    if resumed:
+        sla_services.track(conversation, sla_services.RESUMED, at=now)
+    sla_services.track(conversation, sla_services.CUSTOMER_WROTE, at=now)
     outbox.record(
         conversation,
         EventKind.MESSAGE_CREATED,
@@ -320,7 +325,22 @@ def message_receive(
         channel=channel,
     )
     events.broadcast_message(message, with_conversation=True, status_changed=conversation.status != status_before)
+    if channel in (Channel.EMAIL, Channel.SMS):
+        _auto_reply_out_of_hours(conversation, at=now)
     return Received(message, True)
+
+
+def _auto_reply_out_of_hours(conversation: Conversation, *, at: datetime) -> None:
+    """Outside the inbox's hours an email or SMS customer hears, once per conversation, when the
+    team is back: a system message in the timeline (never a first response)."""
+    back = sla_services.back_at(conversation.inbox, at)
+    if back is None or conversation.messages.filter(metadata__auto_reply="out_of_hours").exists():
+        return
+    with languages.speaking_to(root_contact(conversation.contact), conversation.inbox):
+        body = sla_services.out_of_hours_text(conversation.inbox, back, conversation.contact)
+    reply = message_send(conversation=conversation, by=None, body=body, sender_kind=Message.SenderKind.SYSTEM)
+    metadata = {**reply.message.metadata, "auto_reply": "out_of_hours"}
+    Message.objects.filter(pk=reply.message.pk).update(metadata=metadata)
 
 
 @transaction.atomic
@@ -378,6 +398,8 @@ def message_send(
     )
     conversation.last_activity_at = now
     human_reply = not is_note and sender_kind == Message.SenderKind.AGENT
+    if human_reply:
+        sla_services.track(conversation, sla_services.AGENT_REPLIED, at=now)
     if human_reply and conversation.first_reply_at is None:
         conversation.first_reply_at = now
     if not is_note:  # answered (by an agent or the bot): nobody waits
@@ -528,7 +550,10 @@ def conversation_transfer(
 
 
 @transaction.atomic
-def conversation_resolve(*, conversation: Conversation, by=None, by_bot: bool = False) -> Conversation:
+def conversation_resolve(
+    *, conversation: Conversation, by=None, by_bot: bool = False, reason: str = ""
+) -> Conversation:
+    """Resolve; `by_bot` for a resolution no person made (a bot, the pending timer: `reason`)."""
     conversation = _locked(conversation)
     if conversation.status == Conversation.Status.RESOLVED:
         return conversation
@@ -537,6 +562,7 @@ def conversation_resolve(*, conversation: Conversation, by=None, by_bot: bool = 
     conversation.resolved_at = now
     conversation.snoozed_until = None
     conversation.waiting_since = None
+    conversation.pending_resolve_at = None
     if conversation.first_resolved_at is None:
         conversation.first_resolved_at = now
     conversation.save()
@@ -549,7 +575,9 @@ def conversation_resolve(*, conversation: Conversation, by=None, by_bot: bool = 
         agent_id=conversation.assignee_id,
         team_id=conversation.team_id,
         by_bot=by_bot,
+        **({"reason": reason} if reason else {}),
     )
+    sla_services.track(conversation, sla_services.RESOLVED, at=now)
     events.broadcast_conversation(conversation)
     from . import tasks
 
@@ -574,6 +602,7 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation.last_activity_at = timezone.now()
     conversation.save()
     outbox.record(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
+    sla_services.track(conversation, sla_services.REOPENED)
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -587,8 +616,10 @@ def conversation_snooze(*, conversation: Conversation, by=None, until: datetime)
         raise Conflict(_("A resolved conversation cannot be snoozed."), code=ErrorCode.CONVERSATION_RESOLVED)
     conversation.status = Conversation.Status.SNOOZED
     conversation.snoozed_until = until
-    conversation.save(update_fields=["status", "snoozed_until"])
+    conversation.pending_resolve_at = None
+    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at"])
     outbox.record(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
+    sla_services.track(conversation, sla_services.PAUSED)
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -622,6 +653,7 @@ def _wake(conversation: Conversation, *, by, reason: str) -> None:
     conversation.snoozed_until = None
     conversation.save(update_fields=["status", "snoozed_until"])
     outbox.record(conversation, EventKind.WOKE, actor=by, reason=reason)
+    sla_services.track(conversation, sla_services.RESUMED)
     events.broadcast_conversation(conversation)
 
 
@@ -635,8 +667,52 @@ def conversation_set_priority(*, conversation: Conversation, by=None, priority: 
         conversation.priority = priority
         conversation.save(update_fields=["priority", "priority_rank"])
         outbox.record(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
+        sla_services.track(conversation, sla_services.RECOMPUTE)
         events.broadcast_conversation(conversation)
     return conversation
+
+
+@transaction.atomic
+def conversation_set_pending(*, conversation: Conversation, by=None) -> Conversation:
+    """Waiting on the customer: their next message opens it again; after the inbox's
+    `pending_auto_resolve_days` without one the system resolves it (`conversations_resolve_pending_due`)."""
+    conversation = _locked(conversation)
+    if conversation.status == Conversation.Status.RESOLVED:
+        raise Conflict(_("A resolved conversation cannot wait on the customer."), code=ErrorCode.CONVERSATION_RESOLVED)
+    if conversation.status == Conversation.Status.PENDING:
+        return conversation
+    now = timezone.now()
+    was_snoozed = conversation.status == Conversation.Status.SNOOZED
+    conversation.status = Conversation.Status.PENDING
+    conversation.snoozed_until = None
+    conversation.pending_resolve_at = now + timedelta(days=conversation.inbox.pending_auto_resolve_days)
+    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at"])
+    outbox.record(conversation, EventKind.PENDING, actor=by, resolve_at=conversation.pending_resolve_at.isoformat())
+    if not was_snoozed:
+        sla_services.track(conversation, sla_services.PAUSED, at=now)
+    events.broadcast_conversation(conversation)
+    return conversation
+
+
+def conversations_resolve_pending_due(*, limit: int = 500) -> int:
+    """Timer (chat/timers.py): a pending conversation without a customer message for the inbox's
+    days is resolved by the system (`resolved` with reason "pending_expired"; surveyed as a bot
+    resolution is, by the survey policy)."""
+    due = selectors.pending_due_ids(limit=limit)
+    for conversation_id in due:
+        conversation_resolve_pending(conversation_id=conversation_id)
+    return len(due)
+
+
+@transaction.atomic
+def conversation_resolve_pending(*, conversation_id: int) -> None:
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, status=Conversation.Status.PENDING, pending_resolve_at__lte=timezone.now())
+        .first()
+    )
+    if conversation is not None:
+        conversation_resolve(conversation=conversation, by=None, by_bot=True, reason="pending_expired")
 
 
 # --- contacts ---------------------------------------------------------------------------

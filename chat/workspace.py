@@ -78,6 +78,8 @@ NOBODY_WAITS = datetime(9999, 12, 31, tzinfo=UTC)
 # ?sort= → the list's order (its first field is the cursor's position; the id breaks ties).
 SORTS = {
     "newest": ("-last_activity_at", "-id"),
+    "activity": ("-last_activity_at", "-id"),  # the same, by its older name
+    # "due" (the soonest SLA due time) is the SLA's: chat.api.views.DuePagination
     "waiting": ("waiting_key", "id"),
     "priority": ("-priority_rank", "-last_activity_at", "-id"),
 }

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
+from chat import business_hours
+
 # A change of formula is a new version, never a silent edit (docs/metrics.md).
 VERSIONS: dict[str, int] = {
     "csat_percent": 1,
@@ -44,9 +46,24 @@ VERSIONS: dict[str, int] = {
     "customer_messages_per_resolution": 1,
     "transfers_per_conversation": 1,
     "at_risk_contacts": 1,
+    # business hours and SLAs (docs/metrics.md "Business hours and SLAs")
+    "first_response_business_seconds": 1,
+    "resolution_business_seconds": 1,
+    "queue_seconds": 1,
+    "sla_first_response_achievement": 1,
+    "sla_next_response_achievement": 1,
+    "sla_resolution_achievement": 1,
+    "sla_breaches": 1,
 }
 METRIC_NAMES = tuple(VERSIONS)
-DURATION_METRICS = ("first_response_seconds", "resolution_seconds")
+DURATION_METRICS = (
+    "first_response_seconds",
+    "resolution_seconds",
+    "first_response_business_seconds",
+    "resolution_business_seconds",
+    "queue_seconds",
+)
+SLA_TARGETS = ("first_response", "next_response", "resolution")
 
 CSAT_SCALE = range(1, 6)
 CES_SCALE = range(1, 8)
@@ -211,7 +228,13 @@ DURATION_BUCKET_EDGES: tuple[float, ...] = tuple(
 )[1:] + (math.ldexp(1, _HIGHEST_OCTAVE),)
 
 # Which rollup counter counts the same durations, on the same day, as each histogram.
-DURATION_COUNTERS = {"first_response_seconds": "first_response", "resolution_seconds": "resolved"}
+DURATION_COUNTERS = {
+    "first_response_seconds": "first_response",
+    "resolution_seconds": "resolved",
+    "first_response_business_seconds": "first_response_business",
+    "resolution_business_seconds": "resolved_business",
+    "queue_seconds": "queued",
+}
 
 
 def duration_bucket(seconds: float | None) -> int | None:
@@ -324,6 +347,11 @@ def figure(name: str, counters: Counters, *, durations: Mapping[str, dict] | Non
     if name in ratios:
         numerator, denominator = ratios[name]
         return share(_count(counters, numerator), _count(counters, denominator), version=version)
+    if name.startswith("sla_") and name.endswith("_achievement"):
+        target = name[len("sla_") : -len("_achievement")]
+        return share(_count(counters, f"sla_{target}_met"), _count(counters, f"sla_{target}_due"), version=version)
+    if name == "sla_breaches":
+        return count_figure(_count(counters, "sla_breached"), version=version)
     if name == "customer_messages_per_resolution":
         return average(_total(counters, "customer_messages"), _count(counters, "customer_messages"), version=version)
     if name == "transfers_per_conversation":
@@ -357,6 +385,10 @@ class ConversationRow:
     assignee_id: int | None
     team_id: int | None
     reopen_count: int
+    # the inbox's business hours (chat/business_hours.py's shape; {} = always open) and the
+    # outcomes of the conversation's SLA clocks (chat/sla.py), each met or breached once
+    business_hours: Mapping = field(default_factory=dict)
+    sla_outcomes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -412,6 +444,31 @@ class Facts:
     ces: int | None = None
     nps: int | None = None
     survey_answered_at: datetime | None = None
+    first_response_business_seconds: float | None = None
+    first_response_business_bucket: int | None = None
+    resolution_business_seconds: float | None = None
+    resolution_business_bucket: int | None = None
+    first_assigned_at: datetime | None = None
+    queue_seconds: float | None = None
+    queue_bucket: int | None = None
+    sla_breached: bool | None = None  # None: no SLA clock of it has ended
+    sla_outcomes: list = field(default_factory=list)
+
+
+def _business(schedule_data: Mapping):
+    """The inbox's schedule (None: always open; one that does not parse counts as none)."""
+    try:
+        return business_hours.parse(dict(schedule_data) if schedule_data else {})
+    except business_hours.ScheduleError:
+        return None
+
+
+def _first_assignment(events: list[EventRow]) -> datetime | None:
+    """When an agent first got the conversation: an assignment, or a transfer to an agent."""
+    moments = [
+        e.created_at for e in events if e.kind == "assigned" or (e.kind == "transferred" and e.data.get("to_agent_id"))
+    ]
+    return min(moments) if moments else None
 
 
 def conversation_facts(
@@ -468,7 +525,31 @@ def conversation_facts(
     if latest is not None:
         facts.csat, facts.ces, facts.nps = latest.csat, latest.ces, latest.nps
         facts.survey_answered_at = latest.answered_at
+    _business_facts(facts, conversation, first_customer=first_customer, events=events)
     return facts
+
+
+def _business_facts(facts: Facts, conversation: ConversationRow, *, first_customer, events) -> None:
+    """Business-hours durations, time in queue and SLA outcomes (docs/metrics.md "Business hours and SLAs")."""
+    schedule = _business(conversation.business_hours)
+    if facts.first_reply_at is not None and first_customer is not None:
+        seconds = business_hours.business_seconds(schedule, first_customer, facts.first_reply_at)
+        facts.first_response_business_seconds = seconds
+        facts.first_response_business_bucket = duration_bucket(seconds)
+    if conversation.first_resolved_at is not None:
+        seconds = business_hours.business_seconds(schedule, conversation.opened_at, conversation.first_resolved_at)
+        facts.resolution_business_seconds = seconds
+        facts.resolution_business_bucket = duration_bucket(seconds)
+    assigned = _first_assignment(events)
+    if assigned is not None:
+        facts.first_assigned_at = assigned
+        facts.queue_seconds = max(0.0, (assigned - conversation.opened_at).total_seconds())
+        facts.queue_bucket = duration_bucket(facts.queue_seconds)
+    outcomes = [o for o in conversation.sla_outcomes if isinstance(o, Mapping) and o.get("target") in SLA_TARGETS]
+    outcomes = [o for o in outcomes if o.get("at")]
+    facts.sla_outcomes = outcomes
+    if outcomes:
+        facts.sla_breached = any(not o.get("met") for o in outcomes)
 
 
 def latest_answer(responses: Iterable[ResponseRow]) -> ResponseRow | None:
@@ -528,6 +609,25 @@ def conversation_contributions(facts: Facts, *, tz: tzinfo) -> dict[str, tuple[i
     if facts.first_reply_at is not None and facts.first_response_seconds is not None:
         add(facts.first_reply_at, "first_response", _millis(facts.first_response_seconds))
         add_duration(facts.first_reply_at, "first_response_seconds", facts.first_response_seconds)
+    if facts.first_reply_at is not None and facts.first_response_business_seconds is not None:
+        add(facts.first_reply_at, "first_response_business", _millis(facts.first_response_business_seconds))
+        add_duration(facts.first_reply_at, "first_response_business_seconds", facts.first_response_business_seconds)
+    if facts.first_resolved_at is not None and facts.resolution_business_seconds is not None:
+        add(facts.first_resolved_at, "resolved_business", _millis(facts.resolution_business_seconds))
+        add_duration(facts.first_resolved_at, "resolution_business_seconds", facts.resolution_business_seconds)
+    if facts.first_assigned_at is not None and facts.queue_seconds is not None:
+        add(facts.first_assigned_at, "queued", _millis(facts.queue_seconds))
+        add_duration(facts.first_assigned_at, "queue_seconds", facts.queue_seconds)
+    for outcome in facts.sla_outcomes:
+        # each clock's outcome in the period it ended (met) or broke (breached), credited to whoever
+        # had the conversation then
+        at = datetime.fromisoformat(outcome["at"])
+        where = (facts.inbox_id, outcome.get("agent_id") or 0, outcome.get("team_id") or 0, facts.channel)
+        add(at, f"sla_{outcome['target']}_due", where=where)
+        if outcome.get("met"):
+            add(at, f"sla_{outcome['target']}_met", where=where)
+        else:
+            add(at, "sla_breached", where=where)
     if facts.first_resolved_at is not None:
         at = facts.first_resolved_at
         add(at, "resolved", _millis(facts.resolution_seconds or 0))

@@ -186,6 +186,15 @@ class ConversationFacts(models.Model):
     ces = models.PositiveSmallIntegerField(null=True, blank=True)
     nps = models.PositiveSmallIntegerField(null=True, blank=True)
     survey_answered_at = models.DateTimeField(null=True, blank=True)
+    # business hours and SLAs (docs/metrics.md): open-time durations, time in queue, any SLA breach
+    first_response_business_seconds = models.FloatField(null=True, blank=True)
+    first_response_business_bucket = models.IntegerField(null=True, blank=True)
+    resolution_business_seconds = models.FloatField(null=True, blank=True)
+    resolution_business_bucket = models.IntegerField(null=True, blank=True)
+    first_assigned_at = models.DateTimeField(null=True, blank=True)
+    queue_seconds = models.FloatField(null=True, blank=True)
+    queue_bucket = models.IntegerField(null=True, blank=True)
+    sla_breached = models.BooleanField(null=True, help_text="Null: no SLA clock of it has ended.")
     contributions = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -209,6 +218,21 @@ class ConversationFacts(models.Model):
                 fields=["resolution_bucket", "first_resolved_at"],
                 include=["resolution_seconds", "inbox", "agent", "team", "channel"],
                 name="facts_resolution_leaf_idx",
+            ),
+            models.Index(
+                fields=["first_response_business_bucket", "first_reply_at"],
+                include=["first_response_business_seconds", "inbox", "agent", "team", "channel"],
+                name="facts_frt_business_leaf_idx",
+            ),
+            models.Index(
+                fields=["resolution_business_bucket", "first_resolved_at"],
+                include=["resolution_business_seconds", "inbox", "agent", "team", "channel"],
+                name="facts_res_business_leaf_idx",
+            ),
+            models.Index(
+                fields=["queue_bucket", "first_assigned_at"],
+                include=["queue_seconds", "inbox", "agent", "team", "channel"],
+                name="facts_queue_leaf_idx",
             ),
         ]
 

@@ -258,6 +258,8 @@ def load_inputs(conversation_ids: list[int]) -> dict[int, Inputs]:
         "team_id",
         "reopen_count",
         "contact_id",
+        "inbox__business_hours",
+        "sla",
     )
     for r in rows:
         inputs[r["pk"]] = Inputs(
@@ -270,6 +272,8 @@ def load_inputs(conversation_ids: list[int]) -> dict[int, Inputs]:
                 assignee_id=r["assignee_id"],
                 team_id=r["team_id"],
                 reopen_count=r["reopen_count"],
+                business_hours=r["inbox__business_hours"] or {},
+                sla_outcomes=tuple((r["sla"] or {}).get("outcomes", [])),
             ),
             contact_id=r["contact_id"],
         )
@@ -281,7 +285,7 @@ def load_inputs(conversation_ids: list[int]) -> dict[int, Inputs]:
             metrics.MessageRow(m["sender_kind"], m["is_note"], m["channel"], m["created_at"])
         )
     for e in ConversationEvent.objects.filter(
-        conversation_id__in=ids, kind__in=["resolved", "transferred", "channel_switched", "reopened"]
+        conversation_id__in=ids, kind__in=["resolved", "transferred", "channel_switched", "reopened", "assigned"]
     ).values("conversation_id", "kind", "data", "created_at"):
         inputs[e["conversation_id"]].events.append(metrics.EventRow(e["kind"], e["data"] or {}, e["created_at"]))
     by_contact: dict[int, list[int]] = defaultdict(list)
@@ -368,6 +372,14 @@ FACT_FIELDS = [
     "ces",
     "nps",
     "survey_answered_at",
+    "first_response_business_seconds",
+    "first_response_business_bucket",
+    "resolution_business_seconds",
+    "resolution_business_bucket",
+    "first_assigned_at",
+    "queue_seconds",
+    "queue_bucket",
+    "sla_breached",
 ]
 
 

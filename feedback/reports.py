@@ -262,6 +262,13 @@ class DurationSource(NamedTuple):
 DURATION_SOURCES = {
     "first_response_seconds": DurationSource("first_reply_at", "first_response_seconds", "first_response_bucket"),
     "resolution_seconds": DurationSource("first_resolved_at", "resolution_seconds", "resolution_bucket"),
+    "first_response_business_seconds": DurationSource(
+        "first_reply_at", "first_response_business_seconds", "first_response_business_bucket"
+    ),
+    "resolution_business_seconds": DurationSource(
+        "first_resolved_at", "resolution_business_seconds", "resolution_business_bucket"
+    ),
+    "queue_seconds": DurationSource("first_assigned_at", "queue_seconds", "queue_bucket"),
 }
 
 
@@ -640,6 +647,18 @@ def ces_by_channel_switches(filters: MetricFilters) -> list[dict]:
     return [{"label": label, "figure": metrics.average(t, n)} for label, (t, n) in tally.items()]
 
 
+def csat_by_sla(filters: MetricFilters) -> list[dict]:
+    """CSAT % of answered conversations whose SLA clocks were all met against those with a breach
+    (conversations no SLA clock ended in are left out), by the answer's period."""
+    qs = _in_period(facts(filters), filters, "survey_answered_at").exclude(csat__isnull=True)
+    tally = {"met": [0, 0], "breached": [0, 0]}
+    for breached, csat in qs.exclude(sla_breached__isnull=True).values_list("sla_breached", "csat"):
+        cell = tally["breached" if breached else "met"]
+        cell[1] += 1
+        cell[0] += 1 if metrics.csat_satisfied(csat) else 0
+    return [{"label": label, "figure": metrics.share(s, n)} for label, (s, n) in tally.items()]
+
+
 EXPORT_COLUMNS = [
     "conversation_id",
     "inbox_id",
@@ -652,6 +671,10 @@ EXPORT_COLUMNS = [
     "first_resolved_at",
     "first_response_seconds",
     "resolution_seconds",
+    "first_response_business_seconds",
+    "resolution_business_seconds",
+    "queue_seconds",
+    "sla_breached",
     "customer_messages",
     "agent_messages",
     "transfers",

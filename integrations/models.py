@@ -17,6 +17,7 @@ EVENT_TYPES = [
     "conversation.channel_switched",
     "conversation.priority_changed",
     "conversation.snoozed",
+    "conversation.pending",
     "conversation.resolved",
     "conversation.reopened",
     "conversation.contact_merged",
@@ -26,6 +27,8 @@ EVENT_TYPES = [
     "survey.sent",
     "survey.answered",
     "survey.detractor",
+    "sla.warning",
+    "sla.breached",
 ]
 
 

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token, TokenProxy
 
-from chat import privacy, services
+from chat import privacy, services, sla_services
 from chat.models import (
     AgentProfile,
     AuditLog,
@@ -34,6 +34,7 @@ from chat.models import (
     ConversationEvent,
     Inbox,
     Message,
+    SlaPolicy,
     Team,
     hash_token,
 )
@@ -128,10 +129,18 @@ POLICIES = {
             "provider_config",
             "webhook_secret",
             "business_hours",
+            "pending_auto_resolve_days",
             "default_team",
         },
         actions={"delete_selected"},
         inlines_write=True,  # memberships
+    ),
+    SlaPolicy: _policy(
+        "chat.sla_services: sla_policy_set, sla_policy_delete (running SLA clocks follow)",
+        **SETTINGS,
+        editable={"first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"},
+        actions={"delete_selected"},
+        through_services=True,
     ),
     CannedResponse: _policy(
         "settings", **SETTINGS, editable={"shortcut", "body", "texts"}, actions={"delete_selected"}
@@ -243,6 +252,7 @@ def world(committed, root):
         Team: TeamFactory(),
         Inbox: inbox,
         CannedResponse: CannedResponse.objects.create(shortcut="thanks", body="Thank you!"),
+        SlaPolicy: sla_services.sla_policy_set(inbox=inbox, priority="normal", first_response_seconds=3600),
         User: agent.user,
         Group: Group.objects.create(name="Supervisors"),
         TokenProxy: TokenProxy.objects.get(pk=Token.objects.create(user=root).pk),

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.slow
 def test_every_kind_of_due_work_has_a_timer():
     assert set(timers.registered()) == {
         "chat.snoozes",
+        "chat.pending",
+        "chat.sla",
         "feedback.surveys_due",
         "feedback.surveys_expired",
         "feedback.metrics_windows",

@@ -19,9 +19,10 @@ from chat.models import (
     Label,
     Message,
     Priority,
+    SlaPolicy,
     Team,
 )
-from chat.payloads import email_subject, sender_name, shortened
+from chat.payloads import email_subject, sender_name, shortened, sla_clocks
 from chat.selectors import MAX_ID
 
 
@@ -116,6 +117,45 @@ class LastMessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class BusinessHoursSerializer(serializers.Serializer):
+    """An inbox's business hours (docs/sla.md); `open_now` and `back_at` are read-only."""
+
+    business_hours = serializers.JSONField(
+        required=False,
+        help_text='{} for always open, or {"time_zone": "Europe/Paris", "days": {"mon": [["09:00", "17:00"]], …}, '
+        '"holidays": [{"date": "2026-12-25"}, {"start": "2026-12-31T18:00", "end": "2027-01-02T08:00"}]}',
+    )
+    pending_auto_resolve_days = serializers.IntegerField(
+        required=False, help_text="Days a pending conversation waits for the customer before the system resolves it."
+    )
+    open_now = serializers.BooleanField(read_only=True)
+    back_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When it opens next, when closed.")
+
+
+class SlaPolicySerializer(serializers.ModelSerializer):
+    """Targets in seconds (null: no target); business_hours: count only the inbox's open hours."""
+
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    first_response_seconds = serializers.IntegerField(allow_null=True, required=False)
+    next_response_seconds = serializers.IntegerField(allow_null=True, required=False)
+    resolution_seconds = serializers.IntegerField(allow_null=True, required=False)
+    business_hours = serializers.BooleanField(required=False, default=True)
+
+    class Meta:
+        model = SlaPolicy
+        fields = ["priority", "first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"]
+
+
+class SlaClockSerializer(serializers.Serializer):
+    target = serializers.ChoiceField(choices=["first_response", "next_response", "resolution"])
+    target_seconds = serializers.IntegerField(help_text="The policy's target for this clock.")
+    due_at = serializers.DateTimeField(allow_null=True, help_text="Null while paused or without a target.")
+    warn_at = serializers.DateTimeField(allow_null=True)
+    warned = serializers.BooleanField()
+    breached = serializers.BooleanField()
+    paused = serializers.BooleanField(help_text="Pending or snoozed: the clock stands still.")
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     inbox = InboxRefSerializer(read_only=True)
     contact = ContactRefSerializer(read_only=True)
@@ -128,6 +168,8 @@ class ConversationSerializer(serializers.ModelSerializer):
     last_message = serializers.SerializerMethodField(help_text="The last message that is not a note (the preview).")
     labels = LabelSerializer(many=True, read_only=True)
     participants = serializers.SerializerMethodField(help_text="User ids of the agents who follow it.")
+    sla = serializers.SerializerMethodField(help_text="The running SLA clocks, soonest due first (docs/sla.md).")
+    sla_due_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="The soonest due time.")
 
     class Meta:
         model = Conversation
@@ -154,6 +196,9 @@ class ConversationSerializer(serializers.ModelSerializer):
             "last_message",
             "labels",
             "participants",
+            "pending_resolve_at",
+            "sla_due_at",
+            "sla",
         ]
         extra_kwargs = {
             "waiting_since": {"help_text": "When the customer's first unanswered message came; null: nobody waits."}
@@ -176,6 +221,10 @@ class ConversationSerializer(serializers.ModelSerializer):
                 "created_at": conversation.last_message_at,
             }
         ).data
+
+    @extend_schema_field(SlaClockSerializer(many=True))
+    def get_sla(self, conversation) -> list[dict]:
+        return sla_clocks(conversation)
 
 
 class ReplyChannelSerializer(serializers.Serializer):
@@ -217,8 +266,9 @@ class TimelineEventSerializer(serializers.Serializer):
     actor = RefSerializer(allow_null=True, help_text="Who did it; null for the system (routing, timers).")
     data = serializers.DictField(
         help_text="By kind: assigned {assignee, reason}; transferred {from_agent, from_team, to_agent, to_team}; "
-        "snoozed {until}; woke {reason: timer|agent|message}; resolved {by_bot}; reopened {reopen_count}; "
-        "priority_changed {from, to}. Agents and teams as {id, name}."
+        "snoozed {until}; woke {reason: timer|agent|message, was: snoozed|pending}; resolved {by_bot, reason}; "
+        "reopened {reopen_count}; priority_changed {from, to}; pending {resolve_at}; sla_warning and "
+        "sla_breached {target, due_at, assignee}. Agents and teams as {id, name}."
     )
     after_seq = serializers.IntegerField(help_text="Its place: after the message with this seq (0: before all).")
     created_at = serializers.DateTimeField()
@@ -226,9 +276,11 @@ class TimelineEventSerializer(serializers.Serializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     sort = serializers.ChoiceField(
-        choices=["newest", "waiting", "priority"],
+        choices=["newest", "activity", "waiting", "priority", "due"],
         required=False,
-        help_text="newest (last activity, the default), waiting (longest waiting first) or priority.",
+        help_text="newest or activity (last activity first, the default), waiting (longest waiting first), "
+        "priority (most urgent first), due (the soonest SLA due time first; conversations without a running "
+        "clock last).",
     )
 
 

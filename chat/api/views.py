@@ -3,13 +3,14 @@
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.http import FileResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
-from chat import privacy, selectors, services, workspace
+from chat import privacy, selectors, services, sla_services, workspace
 from chat.events import timeline_event_payloads
 from chat.models import Message, Team
 from cxhub.api import CursorPagination
@@ -30,6 +31,26 @@ class ConversationPagination(ActivityPagination):
         return workspace.list_sort(request.query_params.get("sort"))
 
 
+class DuePagination(CursorPagination):
+    """?sort=due: the soonest SLA due time first, those without one last (selectors.sorted_by_due)."""
+
+    ordering = ("sla_due_sort", "id")
+
+
+@extend_schema_view(
+    hours=extend_schema(
+        request=s.BusinessHoursSerializer,
+        responses=s.BusinessHoursSerializer,
+        description="The inbox's business hours and pending auto-resolve days (supervisors). A bad schedule "
+        "(overlapping or inverted intervals, an unknown time zone) is a 400 with the fields at fault.",
+    ),
+    sla_policies=extend_schema(
+        request=s.SlaPolicySerializer,
+        responses=s.SlaPolicySerializer(many=True),
+        description="The inbox's SLA policies, one per priority (supervisors). POST creates or replaces the "
+        "policy of the body's priority; a target ≤ 0 is a 400.",
+    ),
+)
 class InboxViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.InboxSerializer
 
@@ -38,6 +59,45 @@ class InboxViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):
         return selectors.inbox_get(self.request.user, self.kwargs["pk"])
+
+    def _supervised_inbox(self):
+        inbox = self.get_object()  # a foreign inbox is a 404 before the role is looked at
+        if not selectors.user_is_supervisor(self.request.user):
+            raise Forbidden("Only supervisors and admins may set business hours and SLAs.")
+        return inbox
+
+    @action(detail=True, methods=["get", "patch"], url_path="hours", url_name="hours", pagination_class=None)
+    def hours(self, request, pk=None):
+        inbox = self._supervised_inbox()
+        if request.method == "PATCH":
+            data = _valid(s.BusinessHoursSerializer, request.data)
+            inbox = sla_services.inbox_set_hours(
+                inbox=inbox,
+                business_hours=data.get("business_hours"),
+                pending_auto_resolve_days=data.get("pending_auto_resolve_days"),
+            )
+        back = sla_services.back_at(inbox, timezone.now())
+        body = {
+            "business_hours": inbox.business_hours,
+            "pending_auto_resolve_days": inbox.pending_auto_resolve_days,
+            "open_now": back is None,
+            "back_at": back,
+        }
+        return Response(s.BusinessHoursSerializer(body).data)
+
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="sla-policies",
+        url_name="sla-policies",
+        pagination_class=None,
+    )
+    def sla_policies(self, request, pk=None):
+        inbox = self._supervised_inbox()
+        if request.method == "POST":
+            data = _valid(s.SlaPolicySerializer, request.data)
+            sla_services.sla_policy_set(inbox=inbox, **data)
+        return Response(s.SlaPolicySerializer(inbox.sla_policies.order_by("id"), many=True).data)
 
 
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
@@ -104,6 +164,12 @@ def _agent(user_id) -> object | None:
     resolve=extend_schema(request=None, responses=s.ConversationDetailSerializer),
     reopen=extend_schema(request=None, responses=s.ConversationDetailSerializer),
     snooze=extend_schema(request=s.SnoozeSerializer, responses=s.ConversationDetailSerializer),
+    pending=extend_schema(
+        request=None,
+        responses=s.ConversationDetailSerializer,
+        description="Wait on the customer: their next message opens it again; without one for the inbox's "
+        "`pending_auto_resolve_days` the system resolves it. 409 `conversation_resolved` when resolved.",
+    ),
     unsnooze=extend_schema(
         request=None,
         responses={200: s.ConversationDetailSerializer, 409: OpenApiTypes.OBJECT},
@@ -154,8 +220,19 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_queryset(self):
         conversations = selectors.conversation_list(self.request.user)
         if self.action == "list":
-            return workspace.conversation_rows(self.request.user, conversations)
+            conversations = workspace.conversation_rows(self.request.user, conversations)
+        if self._sorted_by_due():
+            conversations = selectors.sorted_by_due(conversations)
         return conversations
+
+    def _sorted_by_due(self) -> bool:
+        return self.action == "list" and self.request.query_params.get("sort") == "due"
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            self._paginator = DuePagination() if self._sorted_by_due() else ConversationPagination()
+        return self._paginator
 
     def get_object(self):
         return selectors.conversation_get(self.request.user, self.kwargs["pk"])
@@ -259,6 +336,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return self._respond(
             services.conversation_snooze(conversation=conversation, by=request.user, until=data["until"])
         )
+
+    @action(detail=True, methods=["post"])
+    def pending(self, request, pk=None):
+        return self._respond(services.conversation_set_pending(conversation=self.get_object(), by=request.user))
 
     @action(detail=True, methods=["post"])
     def unsnooze(self, request, pk=None):

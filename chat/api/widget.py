@@ -5,7 +5,7 @@ see docs/websocket-protocol.md §1.
 """
 
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from chat.errors import ErrorCode
 from cxhub.errors import Forbidden
 
-from .. import languages, widget
+from .. import languages, sla_services, widget
 
 
 class WidgetSessionThrottle(AnonRateThrottle):
@@ -62,6 +62,11 @@ class WidgetInboxSerializer(serializers.Serializer):
     greeting = serializers.CharField(help_text="In the visitor's language.")
     prechat_form = serializers.BooleanField()
     agents_online = serializers.BooleanField()
+    closed_notice = serializers.CharField(
+        help_text="Outside the inbox's business hours: when the team is back, in the visitor's language and "
+        "time zone; empty while open."
+    )
+    back_at = serializers.DateTimeField(allow_null=True, help_text="When the inbox opens next; null while open.")
     message_max_chars = serializers.IntegerField(
         help_text="The longest message body (in characters, i.e. Unicode code points); a longer "
         "`message.send` is refused with the error `body_too_long`."
@@ -126,8 +131,10 @@ class WidgetSessionView(APIView):
         serializer.is_valid(raise_exception=True)
         session = widget.widget_session_start(inbox=self.inbox, **serializer.validated_data)
         language = languages.contact_language(session.contact, self.inbox)
-        with translation.override(language):
+        back = sla_services.back_at(self.inbox, timezone.now())
+        with languages.speaking_to(session.contact, self.inbox):
             greeting = widget.greeting_of(self.inbox)
+            closed_notice = sla_services.closed_notice(self.inbox, back, session.contact) if back else ""
         return Response(
             {
                 "visitor_token": session.visitor_token,
@@ -140,6 +147,8 @@ class WidgetSessionView(APIView):
                     "greeting": greeting,
                     "prechat_form": self.inbox.prechat_form,
                     "agents_online": widget.inbox_agents_online(self.inbox.pk),
+                    "closed_notice": closed_notice,
+                    "back_at": back,
                     # The widget's composer counts towards it and refuses longer messages (the
                     # server answers `body_too_long` to one that gets through).
                     "message_max_chars": settings.MESSAGE_BODY_MAX_CHARS,

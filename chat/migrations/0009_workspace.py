@@ -21,7 +21,7 @@ def backfill_waiting_since(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0006_languages'),
+        ('chat', '0007_business_hours_sla'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -94,7 +94,8 @@ class MetricsBreakdownView(APIView):
 
 @extend_schema(parameters=FILTER_PARAMETERS, responses={200: dict})
 class MetricsChartsView(APIView):
-    """What the dashboard draws beside the figures: score distributions and the two joins."""
+    """What the dashboard draws beside the figures: score distributions and the joins (CSAT by first
+    response bucket, CES by channel switches, CSAT by SLA met against breached)."""
 
     def get(self, request):
         filters = reports.parse_filters(request.user, request.query_params)
@@ -106,6 +107,7 @@ class MetricsChartsView(APIView):
                 "distributions": reports.distributions(filters),
                 "csat_by_first_response": reports.csat_by_first_response(filters),
                 "ces_by_channel_switches": reports.ces_by_channel_switches(filters),
+                "csat_by_sla": reports.csat_by_sla(filters),
             }
         )
 

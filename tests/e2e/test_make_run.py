@@ -311,3 +311,55 @@ def test_the_dashboard_shows_the_demo_history_estimate_with_its_evaluation(demo,
     expect(page.locator("#sat-coverage")).to_contain_text("predicted")
     expect(page.locator("#sat-evaluation")).to_contain_text("AUC")
     screenshot(page, "satisfaction")
+
+
+def test_an_sla_countdown_warns_and_breaches_live_with_nothing_else_started(demo, new_page, screenshot):
+    # given the demo's website inbox (seeded with SLA policies), its promise shortened to 8 seconds
+    # by the supervisor through the API, and alice in the console
+    boss = new_page()
+    log_in(boss, demo, "supervisor")
+
+    def set_first_response(seconds: int) -> int:
+        return boss.evaluate(
+            """async (seconds) => {
+                 const csrf = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+                 const inboxes = await (await fetch('/api/v1/inboxes/')).json();
+                 const web = (inboxes.results || inboxes).find((inbox) => inbox.name === 'Acme Shop website');
+                 const body = {priority: 'normal', first_response_seconds: seconds, next_response_seconds: 600,
+                               resolution_seconds: 14400, business_hours: false};
+                 const answer = await fetch(`/api/v1/inboxes/${web.id}/sla-policies/`, {method: 'POST',
+                   headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf}, body: JSON.stringify(body)});
+                 return answer.status;
+               }""",
+            seconds,
+        )
+
+    assert set_first_response(8) == 200
+    agent = new_page(viewport={"width": 1400, "height": 850})
+    log_in(agent, demo)
+    # when a customer writes on /demo/
+    customer = new_page()
+    customer.goto(f"{demo.url}/demo/")
+    widget = customer.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    prechat = widget.locator("form.prechat")
+    prechat.locator("input[name=name]").fill("Quinn Quick")
+    prechat.locator("input[name=email]").fill("quinn@example.com")
+    prechat.locator("button[type=submit]").click()
+    widget.locator(".composer textarea").fill("Is anyone there?")
+    widget.locator(".composer textarea").press("Enter")
+    # then alice sees its countdown on the row and in the conversation
+    open_conversation(agent, "Quinn Quick")
+    head = agent.locator("#convo-badges .sla-countdown")
+    expect(head).to_contain_text("First response due in")
+    expect(agent.locator(".conv-item", has_text="Quinn Quick").locator(".sla-countdown")).to_be_visible()
+    # and at 75 % the server warns (a timeline line, amber), at 8 s it breaches (red), live
+    expect(agent.locator("#timeline .event-sla_warning")).to_contain_text("SLA warning", timeout=15_000)
+    expect(head).to_have_attribute("data-state", "breached", timeout=15_000)
+    expect(agent.locator("#timeline .event-sla_breached")).to_contain_text("SLA breached", timeout=15_000)
+    screenshot(agent, "sla-breached")
+    # when alice answers, the first-response clock stops
+    agent_replies(agent, "Sorry for the wait, Quinn!")
+    expect(head.filter(has_text="First response")).to_have_count(0, timeout=10_000)
+    assert set_first_response(300) == 200  # the demo's promise again
+    assert agent.errors == [] and customer.errors == []

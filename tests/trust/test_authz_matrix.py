@@ -35,6 +35,7 @@ from chat.models import (
     Conversation,
     ConversationEvent,
     ConversationLabel,
+    Inbox,
     Label,
     Macro,
     Mention,
@@ -42,6 +43,7 @@ from chat.models import (
     Participant,
     ReadMarker,
     SavedView,
+    SlaPolicy,
     VisitorToken,
     WorkspacePreferences,
 )
@@ -106,6 +108,11 @@ RULES: dict[str, Rule] = {
     # the conversation core
     "inbox-list": Rule("scoped", list_marker=True),
     "inbox-detail": Rule("scoped", obj="inbox"),
+    # business hours and SLA policies: supervisors (a foreign inbox is a 404 for everyone else)
+    "inbox-hours": Rule("supervisor", obj="inbox", methods={"GET": None, "PATCH": {"pending_auto_resolve_days": 3}}),
+    "inbox-sla-policies": Rule(
+        "supervisor", obj="inbox", methods={"GET": None, "POST": {"priority": "high", "first_response_seconds": 60}}
+    ),
     "team-list": Rule("workspace"),
     "team-detail": Rule("workspace", obj="team"),
     "agent-list": Rule("scoped", list_marker=True),
@@ -120,6 +127,7 @@ RULES: dict[str, Rule] = {
     "conversation-snooze": Rule("scoped", obj="conversation", methods={"POST": {"until": FUTURE}}),
     # allowed roles get 409 not_snoozed (the world's conversation is open): past the authorisation
     "conversation-unsnooze": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    "conversation-pending": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-events": Rule("scoped", obj="conversation"),
     "conversation-read": Rule("scoped", obj="conversation", methods={"POST": {"seq": 1}}),
     "conversation-messages": Rule(
@@ -304,6 +312,8 @@ def snapshot() -> tuple:
         tuple(Contact.objects.order_by("id").values_list("name", "merged_into_id")),
         tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
         tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
+        tuple(Inbox.objects.order_by("id").values_list("pending_auto_resolve_days", "business_hours")),
+        tuple(SlaPolicy.objects.order_by("id").values_list("inbox_id", "priority", "first_response_seconds")),
     )
 
 

@@ -10,10 +10,13 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from chat import services
+from chat import services, sla_services
 from chat.demo import DEMO_PASSWORD, USERS
 from chat.models import AgentProfile, CannedResponse, Contact, ContactIdentity, Inbox, InboxMembership, Team
 from chat.services import Claim
+
+# The web inbox's SLA policies: priority, first response, next response, resolution (seconds).
+DEMO_SLA = [("normal", 5 * 60, 10 * 60, 4 * 3600), ("high", 2 * 60, 5 * 60, 3600), ("urgent", 60, 2 * 60, 1800)]
 
 
 def demo_origins() -> list[str]:
@@ -117,6 +120,13 @@ class Command(BaseCommand):
         for inbox in (web, email, sms):
             for name in ("alice", "bob"):
                 InboxMembership.objects.get_or_create(user=users[name], inbox=inbox)
+        if not web.sla_policies.exists():
+            # a promise the console counts down to (docs/sla.md), in calendar time so it runs at any hour
+            for priority, first, following, resolution in DEMO_SLA:
+                sla_services.sla_policy_set(
+                    inbox=web, priority=priority, first_response_seconds=first, next_response_seconds=following,
+                    resolution_seconds=resolution, business_hours=False,
+                )  # fmt: skip
         return {"web": web, "email": email, "sms": sms}
 
     def _histories(self, users, inboxes) -> None:
@@ -198,7 +208,7 @@ class Command(BaseCommand):
         for username, display_name, _supervisor, staff in USERS:
             role = "supervisor + admin" if staff else "agent"
             out.write(f"    {username:<11} {display_name:<16} {role}")
-        out.write("  Inboxes:")
+        out.write("  Inboxes (the website's has SLA policies: a first reply within 5 minutes at normal priority):")
         for inbox in inboxes.values():
             address = inbox.email_address or inbox.phone_number or ", ".join(inbox.allowed_origins)
             out.write(f"    {inbox.channel:<6} {inbox.name:<20} public id {inbox.public_id}  {address}")

@@ -152,6 +152,7 @@ button { cursor: pointer; }
 .msg.pending .bubble { opacity: .65; }
 .msg.failed .bubble { background: #ffe9e9; border-color: #e03131; color: #c92a2a; }
 .greeting { align-self: flex-start; }
+.closed-notice { align-self: stretch; margin: 0; padding: 6px 10px; border-radius: 8px; background: #fff4e5; color: #6b4200; font-size: 13px; }
 .typing { font-size: 12px; color: #667085; padding: 0 16px 4px; min-height: 20px; background: #f5f6f8; font-style: italic; }
 
 .card { background: #fff; border: 1px solid #e3e6eb; border-radius: 12px; padding: 12px; display: grid; gap: 8px; }
@@ -562,6 +563,8 @@ button { cursor: pointer; }
     const node = messageNode({ mine: false, name: title.textContent, body: text, time: "" });
     node.classList.add("greeting");
     body.prepend(node);
+    const closed = inboxInfo().closed_notice; // outside business hours: when the team is back (docs/sla.md)
+    if (closed) node.after(el("p", { class: "closed-notice", role: "status", text: closed }));
   }
 
   // ------------------------------------------------------------------ pre-chat form and offline email

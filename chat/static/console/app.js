@@ -29,6 +29,7 @@ import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } fr
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
 import { initViews, refreshCounts } from "./views.js";
 import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
+import { alertSla, installSort, slaBadge, slaEventText, sortedByDue } from "./sla.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
@@ -195,6 +196,7 @@ function listItem(conversation) {
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }) : null,
         conversation.contact?.at_risk ? el("span", { class: "badge badge-risk", text: gettext("at risk") }) : null,
         IS_SUPERVISOR ? predictionBadge(conversation.id) : null,
+        slaBadge(conversation),
         el("span", { text: `${conversation.inbox?.name || ""} · ${assignee}` }),
       ]),
     ],
@@ -209,6 +211,7 @@ function refreshListItem(id) {
 }
 
 function bumpToTop(id) {
+  if (sortedByDue()) return reloadListSoon();
   state.order = [id, ...state.order.filter((other) => other !== id)];
   renderList();
 }
@@ -243,6 +246,7 @@ async function loadSupervisor() {
             },
           }),
           el("span", { class: "muted", text: format(gettext("opened %(when)s"), { when: relative(conversation.opened_at) }) }),
+          slaBadge(conversation),
         ]),
       );
     }
@@ -393,12 +397,15 @@ function renderHeader() {
   badges.append(statusBadge(conversation.status));
   if (PRIORITY_RANK[conversation.priority] >= 2) badges.append(el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }));
   if (conversation.contact?.at_risk) badges.append(el("span", { class: "badge badge-risk", text: gettext("at risk") }));
+  const countdown = slaBadge(conversation);
+  if (countdown) badges.append(countdown);
   badges.append(el("span", { class: "muted", text: `${conversation.inbox?.name || ""} · ${conversation.assignee ? conversation.assignee.name : gettext("unassigned")}${conversation.team ? ` · ${conversation.team.name}` : ""}` }));
   const resolved = conversation.status === "resolved";
   $("act-resolve").hidden = resolved;
   $("act-snooze").hidden = resolved || conversation.status === "snoozed";
   $("act-unsnooze").hidden = conversation.status !== "snoozed";
   $("act-reopen").hidden = !resolved;
+  $("act-pending").hidden = resolved || conversation.status === "pending";
   if (conversation.status === "snoozed" && conversation.snoozed_until) {
     badges.append(el("span", { class: "muted", text: format(gettext("snoozed until %(when)s"), { when: dateTime(conversation.snoozed_until) }) }));
   }
@@ -667,6 +674,8 @@ function agentName(ref) {
 /** The words of one timeline line. */
 function eventText(event) {
   const data = event.data || {};
+  const owned = slaEventText(event); // pending and SLA lines (sla.js)
+  if (owned) return owned;
   switch (event.kind) {
     case "assigned": {
       const assignee = agentName(data.assignee);
@@ -1085,6 +1094,8 @@ $("act-assign-me").addEventListener("click", () => act("assign", { assignee: ME 
 $("act-resolve").addEventListener("click", () => act("resolve", null, () => toast(gettext("Resolved."))).catch(ignore));
 $("act-reopen").addEventListener("click", () => act("reopen", null, () => toast(gettext("Reopened."))).catch(ignore));
 $("act-unsnooze").addEventListener("click", () => act("unsnooze", null, () => toast(gettext("Open again."))).catch(ignore));
+$("act-pending").addEventListener("click", () => act("pending", null, () => toast(gettext("Waiting on the customer."))).catch(ignore));
+installSort(loadList);
 
 const transferDialog = $("transfer-dialog");
 const transferAgent = $("transfer-agent");
@@ -1229,6 +1240,7 @@ function onFrame(frame) {
       break;
     case "conversation.event":
       if (frame.event) addToTimeline(() => placeEvent(frame.event));
+      if (frame.event) alertSla(frame.event, { me: ME, supervisor: IS_SUPERVISOR, open: openConversation });
       break;
     case "ready":
       if (frame.user) syncAvailability(frame.user.availability);

@@ -5,7 +5,7 @@ import { el } from "./dom.js";
 import { format, gettext, ngettext, number } from "./i18n.js";
 
 const SORT_STORE = "cxhub.console.sort";
-const SORTS = ["newest", "waiting", "priority"];
+const SORTS = ["newest", "waiting", "priority", "due"];
 const baseTitle = document.title;
 
 /** The chosen sort (the <select id="sort"> in the list's head, remembered in this browser). */

@@ -6,6 +6,7 @@ import { applyFilterUi } from "../console/filters.js";
 import { LiveSocket } from "../console/live.js";
 import { format as fill, gettext, language, ngettext } from "../console/i18n.js";
 import { renderSatisfaction } from "./satisfaction.js";
+import { SLA_KPIS, loadSla } from "./sla.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const withQuery = (path, extra) => {
@@ -35,6 +36,7 @@ const KPIS = [
   ["channel_switch_rate", gettext("Channel switches"), "percent", false],
   ["reopen_rate", gettext("Reopened"), "percent", false],
   ["at_risk_contacts", gettext("Contacts at risk now"), "count", false],
+  ...SLA_KPIS,
 ];
 
 // Numbers as the agent's language writes them (a comma for decimals in Spanish and Russian…).
@@ -243,6 +245,7 @@ async function load() {
   chart("chart-frt", "bar", frt.map((r) => r.label), [
     { label: gettext("CSAT %"), data: frt.map((r) => r.figure.value) },
   ], [frt.map((r) => r.figure)]);
+  await loadSla({ get, withQuery, chart, csatBySla: charts.csat_by_sla });
   const ces = charts.ces_by_channel_switches;
   chart("chart-ces-switch", "bar", ces.map((r) => fill(ngettext("%(count)s switch", "%(count)s switches", Number.parseInt(r.label, 10) || 0), { count: r.label })), [
     { label: gettext("CES average"), data: ces.map((r) => r.figure.value) },
