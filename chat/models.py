@@ -335,11 +335,11 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "status"], name="conv_assignee_status_idx"),
             # the timer that wakes snoozed conversations (chat/timers.py) reads only these rows
             models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="conv_snoozed_until_idx"),
-            # the list's "longest waiting" sort
-            models.Index(fields=["waiting_since", "id"], name="conv_waiting_idx"),
             models.Index(fields=["pending_resolve_at"], condition=Q(status="pending"), name="conv_pending_resolve_idx"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="conv_sla_check_idx"),
             models.Index(fields=["sla_due_at", "id"], name="conv_sla_due_idx"),
+            # the list's "longest waiting" sort
+            models.Index(fields=["waiting_since", "id"], name="conv_waiting_idx"),
         ]
 
     def __str__(self) -> str:

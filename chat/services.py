@@ -195,8 +195,8 @@ MESSAGE_FIELDS = [
     "assignee",
     "status",
     "snoozed_until",
-    "waiting_since",
     "pending_resolve_at",
+    "waiting_since",
 ]
 
 
@@ -561,8 +561,8 @@ def conversation_resolve(
     conversation.status = Conversation.Status.RESOLVED
     conversation.resolved_at = now
     conversation.snoozed_until = None
-    conversation.waiting_since = None
     conversation.pending_resolve_at = None
+    conversation.waiting_since = None
     if conversation.first_resolved_at is None:
         conversation.first_resolved_at = now
     conversation.save()

@@ -79,9 +79,9 @@ NOBODY_WAITS = datetime(9999, 12, 31, tzinfo=UTC)
 SORTS = {
     "newest": ("-last_activity_at", "-id"),
     "activity": ("-last_activity_at", "-id"),  # the same, by its older name
-    # "due" (the soonest SLA due time) is the SLA's: chat.api.views.DuePagination
     "waiting": ("waiting_key", "id"),
     "priority": ("-priority_rank", "-last_activity_at", "-id"),
+    "due": ("sla_due_sort", "id"),  # the soonest SLA due time, none last (selectors.sorted_by_due)
 }
 DEFAULT_SORT = "newest"
 

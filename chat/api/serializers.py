@@ -104,19 +104,6 @@ class ContactRefSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "email", "phone", "at_risk"]
 
 
-class LabelSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Label
-        fields = ["id", "name", "colour"]
-        extra_kwargs = {"colour": {"help_text": '"#rrggbb"'}}
-
-
-class LastMessageSerializer(serializers.Serializer):
-    body = serializers.CharField(help_text="Its first 160 characters.")
-    sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
-    created_at = serializers.DateTimeField()
-
-
 class BusinessHoursSerializer(serializers.Serializer):
     """An inbox's business hours (docs/sla.md); `open_now` and `back_at` are read-only."""
 
@@ -156,20 +143,33 @@ class SlaClockSerializer(serializers.Serializer):
     paused = serializers.BooleanField(help_text="Pending or snoozed: the clock stands still.")
 
 
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "colour"]
+        extra_kwargs = {"colour": {"help_text": '"#rrggbb"'}}
+
+
+class LastMessageSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text="Its first 160 characters.")
+    sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
+    created_at = serializers.DateTimeField()
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     inbox = InboxRefSerializer(read_only=True)
     contact = ContactRefSerializer(read_only=True)
     assignee = UserRefSerializer(read_only=True, allow_null=True)
     team = TeamSerializer(read_only=True, allow_null=True)
     previous_id = serializers.IntegerField(read_only=True, allow_null=True)
+    sla = serializers.SerializerMethodField(help_text="The running SLA clocks, soonest due first (docs/sla.md).")
+    sla_due_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="The soonest due time.")
     unread_count = serializers.SerializerMethodField(
         help_text="The customer's messages the asking agent has not read (after their read marker)."
     )
     last_message = serializers.SerializerMethodField(help_text="The last message that is not a note (the preview).")
     labels = LabelSerializer(many=True, read_only=True)
     participants = serializers.SerializerMethodField(help_text="User ids of the agents who follow it.")
-    sla = serializers.SerializerMethodField(help_text="The running SLA clocks, soonest due first (docs/sla.md).")
-    sla_due_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="The soonest due time.")
 
     class Meta:
         model = Conversation
@@ -191,14 +191,14 @@ class ConversationSerializer(serializers.ModelSerializer):
             "last_customer_channel",
             "reopen_count",
             "previous_id",
+            "pending_resolve_at",
+            "sla_due_at",
+            "sla",
             "waiting_since",
             "unread_count",
             "last_message",
             "labels",
             "participants",
-            "pending_resolve_at",
-            "sla_due_at",
-            "sla",
         ]
         extra_kwargs = {
             "waiting_since": {"help_text": "When the customer's first unanswered message came; null: nobody waits."}
@@ -276,11 +276,10 @@ class TimelineEventSerializer(serializers.Serializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     sort = serializers.ChoiceField(
-        choices=["newest", "activity", "waiting", "priority", "due"],
+        choices=["newest", "waiting", "priority", "due"],
         required=False,
-        help_text="newest or activity (last activity first, the default), waiting (longest waiting first), "
-        "priority (most urgent first), due (the soonest SLA due time first; conversations without a running "
-        "clock last).",
+        help_text="newest (last activity, the default), waiting (longest waiting first), priority, or due (the "
+        "soonest SLA due time first, conversations without a running clock last).",
     )
 
 

@@ -31,12 +31,6 @@ class ConversationPagination(ActivityPagination):
         return workspace.list_sort(request.query_params.get("sort"))
 
 
-class DuePagination(CursorPagination):
-    """?sort=due: the soonest SLA due time first, those without one last (selectors.sorted_by_due)."""
-
-    ordering = ("sla_due_sort", "id")
-
-
 @extend_schema_view(
     hours=extend_schema(
         request=s.BusinessHoursSerializer,
@@ -221,18 +215,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         conversations = selectors.conversation_list(self.request.user)
         if self.action == "list":
             conversations = workspace.conversation_rows(self.request.user, conversations)
-        if self._sorted_by_due():
-            conversations = selectors.sorted_by_due(conversations)
+            if self.request.query_params.get("sort") == "due":
+                conversations = selectors.sorted_by_due(conversations)
         return conversations
-
-    def _sorted_by_due(self) -> bool:
-        return self.action == "list" and self.request.query_params.get("sort") == "due"
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            self._paginator = DuePagination() if self._sorted_by_due() else ConversationPagination()
-        return self._paginator
 
     def get_object(self):
         return selectors.conversation_get(self.request.user, self.kwargs["pk"])

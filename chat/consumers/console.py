@@ -5,6 +5,7 @@
 """
 
 import logging
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from django.utils.translation import gettext as _
@@ -28,6 +29,14 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
+# What other apps require of a console socket's login session (accounts: a second factor when one is
+# needed, a session not revoked): `check(user, session)` is true when the socket may open.
+_session_checks: list[Callable] = []
+
+
+def register_session_check(check: Callable) -> None:
+    _session_checks.append(check)
+
 
 class ConsoleConsumer(ChatConsumer):
     """/ws/console/: a logged-in agent; every inbox they may see."""
@@ -41,9 +50,12 @@ class ConsoleConsumer(ChatConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.watch_metrics = "metrics" in query.get("watch", [])
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
+        if self.user is None or not self.user.is_authenticated or not await self._session_allowed():
             await self.close(code=CLOSE_UNAUTHORISED)
             return
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:  # the login session ends (logout elsewhere, revoked): this socket closes
+            await self.join(events.session_group(session_key))
         ready = await self._ready()
         self.inbox_ids = ready["inbox_ids"]
         group = events.metrics_group if self.watch_metrics else events.inbox_group
@@ -61,6 +73,13 @@ class ConsoleConsumer(ChatConsumer):
                 await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="resume")
                 continue
             await self.replay(conversation_id, after_seq)
+
+    @in_worker_thread
+    def _session_allowed(self) -> bool:
+        return all(check(self.user, self.scope.get("session")) for check in _session_checks)
+
+    async def chat_session_ended(self, event):
+        await self.close(code=CLOSE_UNAUTHORISED)
 
     @in_worker_thread
     def _ready(self) -> dict:

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='conversationevent',
             name='kind',
-            field=models.CharField(choices=[('opened', 'Opened'), ('message_created', 'Message Created'), ('assigned', 'Assigned'), ('unassigned', 'Unassigned'), ('transferred', 'Transferred'), ('channel_switched', 'Channel Switched'), ('priority_changed', 'Priority Changed'), ('snoozed', 'Snoozed'), ('woke', 'Woke'), ('pending', 'Pending'), ('sla_warning', 'Sla Warning'), ('sla_breached', 'Sla Breached'), ('resolved', 'Resolved'), ('reopened', 'Reopened'), ('contact_merged', 'Contact Merged'), ('labelled', 'Labelled'), ('survey_scheduled', 'Survey Scheduled'), ('survey_skipped', 'Survey Skipped'), ('survey_sent', 'Survey Sent'), ('survey_answered', 'Survey Answered')], max_length=30),
+            field=models.CharField(choices=[('opened', 'Opened'), ('message_created', 'Message Created'), ('assigned', 'Assigned'), ('unassigned', 'Unassigned'), ('transferred', 'Transferred'), ('channel_switched', 'Channel Switched'), ('priority_changed', 'Priority Changed'), ('snoozed', 'Snoozed'), ('woke', 'Woke'), ('resolved', 'Resolved'), ('reopened', 'Reopened'), ('contact_merged', 'Contact Merged'), ('labelled', 'Labelled'), ('survey_scheduled', 'Survey Scheduled'), ('survey_skipped', 'Survey Skipped'), ('survey_sent', 'Survey Sent'), ('survey_answered', 'Survey Answered')], max_length=30),
         ),
         migrations.CreateModel(
             name='ContactLabel',

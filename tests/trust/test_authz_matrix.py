@@ -26,6 +26,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from accounts import services as account_services
+from accounts.models import AgentSession, ApiToken
 from chat.models import (
     AttributeDefinition,
     AuditLog,
@@ -73,6 +75,7 @@ ROLES = ("anonymous", "visitor", "agent_other", "agent", "supervisor", "admin")
 #               every role is refused and nothing is stored
 #   admin_site  Django admin: staff only, everyone else → the admin login page
 #   personal    the object is one agent's own (a saved view): anyone else, supervisors too, gets 404
+#   own         the user's own thing (a login session): its owner and admins; anyone else → 404
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,20 @@ RULES: dict[str, Rule] = {
     "console-followups": Rule("page", list_marker=True),
     "console-followup-assign": Rule("page", obj="follow_up", methods={"POST": {"owner": "AGENT"}}),
     "console-followup-close": Rule("page", obj="follow_up", methods={"POST": {"note": "Called back."}}),
+    # accounts: the code step, the agent's account page, their login sessions (own: the owner and admins)
+    "two-factor": Rule("page"),
+    "two-factor-setup": Rule("page"),
+    "account": Rule("page"),
+    "recovery-codes": Rule("page", methods={"POST": {}}),
+    "account-session-end": Rule("own", obj="session", methods={"POST": {}}),
+    "account-sessions-end-others": Rule("page", methods={"POST": {}}),
+    "account-session-list": Rule("workspace"),
+    "account-session-detail": Rule("own", obj="session", methods={"DELETE": None}),
+    "account-token-list": Rule("workspace", methods={"GET": None, "POST": {"name": "matrix"}}),
+    "account-token-detail": Rule("own", obj="api_token", methods={"DELETE": None}),
+    "audit-export": Rule("staff"),
+    "workspace-retention": Rule("staff", methods={"GET": None, "PATCH": {"retention_days": 30}}),
+    "workspace-retention-preview": Rule("staff", query={"days": 30}),
 }
 ADMIN_RULE = Rule("admin_site")
 ADMIN_LOGIN_RULE = Rule("login")
@@ -312,6 +329,8 @@ def snapshot() -> tuple:
         tuple(Contact.objects.order_by("id").values_list("name", "merged_into_id")),
         tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
         tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
+        AgentSession.objects.filter(ended_at__isnull=False).count(),
+        ApiToken.objects.filter(revoked_at__isnull=False).count(),
         tuple(Inbox.objects.order_by("id").values_list("pending_auto_resolve_days", "business_hours")),
         tuple(SlaPolicy.objects.order_by("id").values_list("inbox_id", "priority", "first_response_seconds")),
     )
@@ -346,6 +365,18 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "follow_up": side.follow_up.pk,
         "language": "zh-hans",
     }
+    if obj == "session":  # the side's agent's own login session (the one the matrix signs in with)
+        session, _ = AgentSession.objects.get_or_create(
+            session_key=world.sessions[side.agent.pk], defaults={"user": side.agent}
+        )
+        return dict.fromkeys(route.keys, session.pk), {}
+    if obj == "api_token":  # a token of the side's agent
+        token, _ = ApiToken.objects.get_or_create(
+            user=side.agent,
+            name=f"matrix {side.label}",
+            defaults={"prefix": "cxh_", "digest": f"matrix-{side.label}", "expires_at": timezone.now() + timedelta(1)},
+        )
+        return dict.fromkeys(route.keys, token.pk), {}
     if obj == "attachment":
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
@@ -412,6 +443,8 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "refuse"
     if access == "personal":
         return "allow" if role == "agent" and owner == "own" else "hide"
+    if access == "own":
+        return "allow" if role == "admin" or (role == "agent" and owner == "own") else "hide"
     if access == "staff":
         return "allow" if role == "admin" else "refuse"
     if access == "supervisor" and role not in ("supervisor", "admin"):
@@ -592,4 +625,83 @@ def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world)
             leaks.append(f"refused credential requests changed data (side {side.label})")
     FIGURES["authz_http_checks"] += checks
     FIGURES["authz_http_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+# --- API tokens: limited to inboxes, read-only -------------------------------------------------
+
+
+def _token_route_ids():
+    """The API routes that take an inbox's object: what a token limited to inboxes must narrow."""
+    routes = []
+    for route in all_routes():
+        rule = rule_for(route)
+        takes_an_inbox_object = rule and rule.obj not in (None, "absent", "attachment")
+        if takes_an_inbox_object and route.pattern.startswith("api/") and rule.access in ("scoped", "supervisor"):
+            routes.append(pytest.param(route, id=route.name))
+    return routes
+
+
+def _bearer(raw: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_ORIGIN=ORIGIN)
+
+
+# Objects of the whole workspace, of no inbox (labels, contact attribute definitions): managed by
+# supervisors, so in the token matrix, but an inbox-limited token reaches them like the others.
+WORKSPACE_WIDE_OBJECTS = ("label", "attribute")
+
+
+@pytest.mark.parametrize("route", _token_route_ids())
+def test_token_matrix(route, world):
+    """A supervisor's token limited to inbox A's inboxes reaches A's objects and finds none of B's;
+    their read-only token reads and is refused every write (403 token_read_only), writing nothing."""
+    # given the supervisor's two tokens
+    a = world.a
+    _, limited = account_services.api_token_create(
+        user=world.supervisor, name="A only", inbox_ids=[a.inbox.pk, a.email_inbox.pk, a.sms_inbox.pk]
+    )
+    _, read_only = account_services.api_token_create(user=world.supervisor, name="reports", read_only=True)
+    rule = rule_for(route)
+    checks, leaks = 0, []
+    for side in (world.a, world.b):
+        values, query = object_args(world, rule, side, route)
+        path = fill(route.pattern, values)
+        for method, template in rule.methods.items():
+            for raw, outcome in ((limited, "allow" if side is a else "hide"), (read_only, "read_only")):
+                if rule.obj in WORKSPACE_WIDE_OBJECTS and outcome == "hide":
+                    outcome = "allow"  # no inbox's: a token limited to inboxes does not narrow them
+                if outcome == "read_only":
+                    outcome = "allow" if method == "GET" else "refuse"
+                if outcome == "hide" and rule.obj == "conversation_query":
+                    outcome = "any"  # a list filtered to B's conversation: empty or 404, never B's data
+                # when the request is made with the token (inside a savepoint)
+                sid = transaction.savepoint()
+                before = snapshot()
+                response = send(_bearer(raw), method, path, query, body_for(world, template, side))
+                wrote = snapshot() != before
+                transaction.savepoint_rollback(sid)
+                checks += 1
+                marker = side.marker if outcome in ("hide", "any") else None
+                problem = verdict(outcome, response, wrote=wrote, foreign_marker=marker, list_marker=False)
+                if outcome == "refuse" and not problem and response.json()["error"]["code"] != "token_read_only":
+                    problem = f"refused as {response.json()['error']['code']}, not token_read_only"
+                if problem:
+                    leaks.append(
+                        f"{method} {path} {query or ''} with the {raw[:10]}… token (side {side.label}): {problem}"
+                    )
+    FIGURES["authz_token_checks"] += checks
+    FIGURES["authz_token_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_token_lists_hold_only_the_inboxes_of_the_token(world):
+    _, limited = account_services.api_token_create(user=world.supervisor, name="A only", inbox_ids=[world.a.inbox.pk])
+    leaks = []
+    for route in all_routes():
+        rule = rule_for(route)
+        if rule and route.pattern.startswith("api/") and rule.list_marker:
+            response = _bearer(limited).get(fill(route.pattern, {}), rule.query or {})
+            if response.status_code != 200 or world.b.marker.encode() in response.content:
+                leaks.append(f"{route.name}: {response.status_code}, or inbox B's objects listed")
+    FIGURES["authz_token_checks"] += 1
     assert not leaks, "\n".join(leaks)

@@ -21,6 +21,7 @@ import { format, gettext, ngettext, number } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
+import { alertSla, slaBadge, slaEventText } from "./sla.js";
 import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
 import { attributesSection, loadDefinitions, notesSection, renderAttributeFilter } from "./contacts.js";
 import { initKeyboard, isSendKey } from "./keyboard.js";
@@ -29,7 +30,6 @@ import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } fr
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
 import { initViews, refreshCounts } from "./views.js";
 import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
-import { alertSla, installSort, slaBadge, slaEventText, sortedByDue } from "./sla.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
@@ -211,7 +211,7 @@ function refreshListItem(id) {
 }
 
 function bumpToTop(id) {
-  if (sortedByDue()) return reloadListSoon();
+  if (readSort() === "due") return reloadListSoon();
   state.order = [id, ...state.order.filter((other) => other !== id)];
   renderList();
 }
@@ -1095,7 +1095,6 @@ $("act-resolve").addEventListener("click", () => act("resolve", null, () => toas
 $("act-reopen").addEventListener("click", () => act("reopen", null, () => toast(gettext("Reopened."))).catch(ignore));
 $("act-unsnooze").addEventListener("click", () => act("unsnooze", null, () => toast(gettext("Open again."))).catch(ignore));
 $("act-pending").addEventListener("click", () => act("pending", null, () => toast(gettext("Waiting on the customer."))).catch(ignore));
-installSort(loadList);
 
 const transferDialog = $("transfer-dialog");
 const transferAgent = $("transfer-agent");

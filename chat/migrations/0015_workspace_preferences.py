@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0013_workspace_contacts'),
+        ('chat', '0014_event_kinds_sla_workspace'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
