@@ -728,3 +728,19 @@ class ContactNote(models.Model):
 
     def __str__(self) -> str:
         return f"Note on contact {self.contact_id}"
+
+
+class WorkspacePreferences(models.Model):
+    """One agent's console preferences (the keyboard's send key)."""
+
+    class SendKey(models.TextChoices):
+        ENTER = "enter"  # Enter sends, Shift+Enter starts a new line
+        CTRL_ENTER = "ctrl_enter"  # Ctrl+Enter (⌘+Enter) sends, Enter starts a new line
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspace_preferences"
+    )
+    send_key = models.CharField(max_length=10, choices=SendKey.choices, default=SendKey.CTRL_ENTER)
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user}"

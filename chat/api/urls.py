@@ -28,6 +28,7 @@ urlpatterns = [
         name="message-attachment",
     ),
     path("search/", search.SearchView.as_view(), name="search"),
+    path("preferences/", workspace.preferences, name="preferences"),
     path("widget/<str:inbox_public_id>/session", widget.WidgetSessionView.as_view(), name="widget-session"),
     path("widget/<str:inbox_public_id>/attachments", widget.WidgetUploadView.as_view(), name="widget-attachments"),
     *router.urls,

@@ -48,6 +48,7 @@ from chat.models import (
     SavedView,
     SlaPolicy,
     VisitorToken,
+    WorkspacePreferences,
 )
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
@@ -177,6 +178,7 @@ RULES: dict[str, Rule] = {
         "supervisor", obj="attribute", methods={"PATCH": {"label": "Tier"}, "DELETE": None}
     ),
     "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
+    "preferences": Rule("workspace", methods={"GET": None, "PATCH": {"send_key": "enter"}}),
     "macro-list": Rule("workspace", list_marker=True),
     "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
     "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
@@ -327,6 +329,7 @@ def snapshot() -> tuple:
         tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
         tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
         tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
+        tuple(WorkspacePreferences.objects.order_by("id").values_list("user_id", "send_key")),
         tuple(AttributeDefinition.objects.order_by("id").values_list("key", "label")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
@@ -639,7 +642,8 @@ def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world)
 # --- API tokens: limited to inboxes, read-only -------------------------------------------------
 
 
-# Objects of the whole workspace, not of an inbox (labels, attribute definitions).
+# Objects of the whole workspace, of no inbox (labels, contact attribute definitions): any token
+# reads them, and only a token not limited to some inboxes changes them (may_manage_workspace).
 WORKSPACE_WIDE = ("label", "attribute")
 
 

@@ -2,7 +2,8 @@
 
 Sinks: widget messages, email HTML (through the email connector: parsed, sanitised into
 Message.html, its text into the body), SMS bodies, contact names and attributes, canned
-responses and survey comments. Rendered: the console (conversation list, timeline, contact
+responses and survey comments; the workspace's labels, saved views, macros, mentions, contact
+notes and attribute definitions. Rendered: the console (conversation list, timeline, contact
 panel, /shortcut completion), the widget on /demo/ (agent replies carrying the payloads), the
 follow-up page. A payload "executes" if it calls `window.__xss(n)` or opens a dialog; also
 counted as a failure: a CSP violation (markup got into the page where text belonged). Every
@@ -22,7 +23,19 @@ from playwright.sync_api import expect
 
 from chat import attachments, services
 from chat.connectors.email import email_receive
-from chat.models import AgentProfile, CannedResponse, Message
+from chat.models import (
+    AgentProfile,
+    AttributeDefinition,
+    CannedResponse,
+    ContactLabel,
+    ContactNote,
+    ConversationLabel,
+    Label,
+    Macro,
+    Mention,
+    Message,
+    SavedView,
+)
 from feedback.followups import followup_open_for_response
 from feedback.services import survey_answer
 from tests.chat.channel_helpers import make_email
@@ -100,7 +113,23 @@ def xss_world(live_server_url):
         email_receive(raw=raw, inbox=mail)
     for i, payload in enumerate(PAYLOADS):
         CannedResponse.objects.create(shortcut=f"x{i}", body=payload)
+    workspace_sinks(agent, conversation, contact)
     return {"web": web, "mail": mail, "agent": agent, "contact": contact, "conversation": conversation}
+
+
+def workspace_sinks(agent, conversation, contact) -> None:
+    """The agent's workspace (issue #15): labels, saved views, macros, mentions, contact notes and
+    attribute definitions named by payloads, on the conversation and the person the console opens."""
+    for i, payload in enumerate(PAYLOADS[:40]):
+        label = Label.objects.create(name=f"{i} {payload}"[:50], colour="#123456")
+        ConversationLabel.objects.create(conversation=conversation, label=label)
+        ContactLabel.objects.create(contact=contact, label=label)
+        SavedView.objects.create(owner=agent, name=payload[:80], filters={"q": payload[:200]})
+        Macro.objects.create(owner=agent, name=payload[:80], reply=payload)
+        ContactNote.objects.create(contact=contact, author=agent, body=payload)
+        AttributeDefinition.objects.create(key=f"a{i}", label=payload[:80], kind="list", options=[payload[:100]])
+    for message in Message.objects.filter(conversation__contact=contact, sender_kind="contact")[:40]:
+        Mention.objects.create(message=message, conversation=message.conversation, user=agent)
 
 
 class Shop:

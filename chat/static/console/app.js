@@ -26,6 +26,7 @@ import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction
 import { alertSla, slaBadge, slaEventText } from "./sla.js";
 import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
 import { attributesSection, loadDefinitions, notesSection, renderAttributeFilter } from "./contacts.js";
+import { initKeyboard, isSendKey } from "./keyboard.js";
 import { initMacros } from "./macros.js";
 import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } from "./mentions.js";
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
@@ -972,7 +973,7 @@ replyBox.addEventListener("keydown", (event) => {
       return;
     }
   }
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+  if (isSendKey(event)) {
     event.preventDefault();
     composer.requestSubmit();
   }
@@ -1459,6 +1460,7 @@ loadDefinitions().then(() => {
   renderAttributeFilter(state.savedAttributes, onFiltersChanged);
   if (state.contact) renderContact(state.contact);
 });
+initKeyboard({ open: (id) => openConversation(id), currentId: () => state.current?.id });
 initMentions({ me: ME, open: (id) => openConversation(id) });
 initMacros({
   current: () => state.current,
