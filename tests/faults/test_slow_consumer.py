@@ -169,7 +169,14 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
         phases["end"] = time.monotonic()
         stop.set()
         await asyncio.gather(*writers)
-        await asyncio.sleep(1)
+        # the consoles read until every message has come (a loaded server lags), at most 30 s
+        deadline, counts = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            now = [len(c.arrivals) for c in consoles]
+            if now == counts and min(now) >= len(sent_at):
+                break
+            counts = now
         stop_reading.set()
         await asyncio.gather(*readers, sampler)
         # the slow console reads again: what was buffered, then the server's close (or the end)
