@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 
 from cxhub.service_admin import ServiceModelAdmin, refused_as
 
-from . import business_hours, models, privacy, selectors, services, sla_services
+from . import audit, business_hours, models, privacy, selectors, services, sla_services
 
 Status = models.Conversation.Status
 User = get_user_model()
@@ -163,6 +163,7 @@ class AgentProfileAdmin(ServiceModelAdmin):
         stored = models.AgentProfile.objects.filter(pk=obj.pk).values_list("availability", flat=True).first()
         obj.availability = stored or models.AgentProfile.Availability.OFFLINE
         super().save_model(request, obj, form, change)
+        _audit_role_change(request, obj.user, form, ["is_supervisor"], created=not change)
         if wanted != obj.availability:
             with refused_as("availability"):
                 obj.availability = services.agent_set_availability(user=obj.user, availability=wanted).availability
@@ -428,6 +429,17 @@ class CannedResponseAdmin(admin.ModelAdmin):
 admin.site.unregister(User)
 
 
+def _audit_role_change(request, user, form, fields: list[str], *, created: bool) -> None:
+    """A change of what someone may do (staff, superuser, supervisor, active, groups) is an audit line
+    with the new values, beside the admin's own change log."""
+    changed = [name for name in fields if name in form.changed_data]
+    if changed:
+        values = {name: form.cleaned_data[name] for name in changed}
+        if "groups" in values:
+            values["groups"] = sorted(group.name for group in values["groups"])
+        audit.record(actor=request.user, action="role_changed", target=user, data={"set": values, "new_user": created})
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     """Django's user admin, except that a user is deactivated, never deleted (deleting one
@@ -439,5 +451,6 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        _audit_role_change(request, obj, form, ["is_active", "is_staff", "is_superuser", "groups"], created=not change)
         if change and "is_active" in form.changed_data and not obj.is_active and hasattr(obj, "agent"):
             services.agent_set_availability(user=obj, availability=models.AgentProfile.Availability.OFFLINE)

@@ -7,6 +7,7 @@ Groups:
 - `metrics.<inbox id>`: the dashboards (console sockets with ?watch=metrics) of agents who see that inbox
 """
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable
@@ -32,6 +33,16 @@ def inbox_group(inbox_id: int) -> str:
 
 def metrics_group(inbox_id: int) -> str:
     return f"metrics.{inbox_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The console sockets opened with one login session (a digest: the key never leaves the store)."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def broadcast_session_ended(session_key: str) -> None:
+    """After commit: the console sockets of that login session close (4401), e.g. it was revoked."""
+    transaction.on_commit(lambda: send(session_group(session_key), {"type": "chat.session_ended"}))
 
 
 _deferred = threading.local()

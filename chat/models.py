@@ -315,6 +315,9 @@ class Conversation(models.Model):
     last_seq = models.PositiveIntegerField(default=0)
     last_customer_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="The customer's first message since the last reply; null: nobody waits."
+    )
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     email_thread_token = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
 
@@ -335,6 +338,8 @@ class Conversation(models.Model):
             models.Index(fields=["pending_resolve_at"], condition=Q(status="pending"), name="conv_pending_resolve_idx"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="conv_sla_check_idx"),
             models.Index(fields=["sla_due_at", "id"], name="conv_sla_due_idx"),
+            # the list's "longest waiting" sort
+            models.Index(fields=["waiting_since", "id"], name="conv_waiting_idx"),
         ]
 
     def __str__(self) -> str:
@@ -420,6 +425,7 @@ class ConversationEvent(models.Model):
         RESOLVED = "resolved"
         REOPENED = "reopened"
         CONTACT_MERGED = "contact_merged"
+        LABELLED = "labelled"  # labels added or removed: {added: [names], removed: [names]}
         SURVEY_SCHEDULED = "survey_scheduled"
         SURVEY_SKIPPED = "survey_skipped"
         SURVEY_SENT = "survey_sent"
@@ -511,3 +517,183 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+class ReadMarker(models.Model):
+    """How far one agent has read one conversation (the list's unread counts)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_markers")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_markers")
+    last_read_seq = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="one_read_marker_per_agent")]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.conversation_id} to #{self.last_read_seq}"
+
+
+class Label(models.Model):
+    """A workspace's tag for conversations and contacts (supervisors manage them, agents apply them)."""
+
+    name = models.CharField(max_length=50)
+    colour = models.CharField(max_length=7, default="#6b7280", help_text='"#rrggbb"')
+    conversations = models.ManyToManyField(Conversation, through="ConversationLabel", related_name="labels", blank=True)
+    contacts = models.ManyToManyField(Contact, through="ContactLabel", related_name="labels", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(models.functions.Lower("name"), name="unique_label_name_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelLink(models.Model):
+    """A label on something, with who put it there and when."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class ConversationLabel(LabelLink):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "label"], name="unique_conversation_label")]
+        indexes = [models.Index(fields=["label", "conversation"], name="conversation_label_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on conversation {self.conversation_id}"
+
+
+class ContactLabel(LabelLink):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "label"], name="unique_contact_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on contact {self.contact_id}"
+
+
+class SavedView(models.Model):
+    """A named set of the list's filters: the owner's own, or shared with everyone by a supervisor."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    shared = models.BooleanField(default=False, help_text="Everyone sees it (made by a supervisor).")
+    filters = models.JSONField(default=dict, blank=True, help_text="The list's query: status, inbox, label, q, sort…")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-shared", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Macro(models.Model):
+    """One named click: a canned reply, then actions (labels, a team, a priority, a snooze or a
+    resolution), run in that order in one transaction. The owner's own, or shared by a supervisor."""
+
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="macros")
+    shared = models.BooleanField(default=False, help_text="Everyone may run it (made by a supervisor).")
+    reply = models.TextField(blank=True, help_text="Sent to the customer first; empty: no reply.")
+    labels = models.ManyToManyField(Label, blank=True, related_name="macros")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    priority = models.CharField(max_length=10, choices=Priority.choices, blank=True)
+    snooze_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolve = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-shared", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Participant(models.Model):
+    """An agent who follows a conversation (by choice, or because a note mentioned them)."""
+
+    class Reason(models.TextChoices):
+        FOLLOWED = "followed"
+        MENTIONED = "mentioned"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations")
+    reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.FOLLOWED)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="one_participant_per_agent")]
+
+    def __str__(self) -> str:
+        return f"{self.user} follows {self.conversation_id}"
+
+
+class Mention(models.Model):
+    """`@username` in an internal note: the named agent is told (console badge, desktop notification)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="one_mention_per_message_and_agent")]
+        indexes = [models.Index(fields=["user", "read_at"], name="mention_user_unread_idx")]
+
+    def __str__(self) -> str:
+        return f"@{self.user} in message {self.message_id}"
+
+
+class AttributeDefinition(models.Model):
+    """A custom attribute of contacts the console shows and filters (values live in Contact.attributes)."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text"
+        NUMBER = "number"
+        DATE = "date"
+        LIST = "list"
+
+    key = models.SlugField(max_length=50, unique=True, help_text="The key in Contact.attributes, e.g. plan.")
+    label = models.CharField(max_length=80)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    options = models.JSONField(default=list, blank=True, help_text="The choices of a list attribute.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["label", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ContactNote(models.Model):
+    """An agent's note on a person (never shown to them)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Note on contact {self.contact_id}"

@@ -7,7 +7,10 @@ from django.db.models import (
     Count,
     DateTimeField,
     Exists,
+    F,
     IntegerField,
+    Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -45,17 +48,34 @@ def user_is_supervisor(user: AbstractBaseUser) -> bool:
     return bool(profile and profile.is_supervisor)
 
 
+# The attribute a credential sets on the user it authenticates when it may reach only some inboxes
+# (accounts' API tokens limited to inboxes): every scoped read below narrows to them.
+CREDENTIAL_INBOXES = "credential_inbox_ids"
+
+
+def credential_inbox_ids(user: AbstractBaseUser) -> frozenset[int] | None:
+    """The inboxes this request's credential is limited to, or None (no limit beyond the user's)."""
+    ids = getattr(user, CREDENTIAL_INBOXES, None)
+    return None if ids is None else frozenset(ids)
+
+
+def may_manage_workspace(user: AbstractBaseUser) -> bool:
+    """Whether the user may change what every inbox shares (labels, attribute definitions, shared
+    views and macros): a supervisor, unless this request's credential is limited to some inboxes."""
+    return user_is_supervisor(user) and credential_inbox_ids(user) is None
+
+
 def inboxes_visible_to(user: AbstractBaseUser) -> QuerySet[Inbox]:
     if not user or not user.is_authenticated or not user.is_active:
         return Inbox.objects.none()
-    if user_is_supervisor(user):
-        return Inbox.objects.all()
-    return Inbox.objects.filter(memberships__user=user)
+    inboxes = Inbox.objects.all() if user_is_supervisor(user) else Inbox.objects.filter(memberships__user=user)
+    limited_to = credential_inbox_ids(user)
+    return inboxes if limited_to is None else inboxes.filter(pk__in=limited_to)
 
 
 def inbox_ids_visible_to(user: AbstractBaseUser) -> list[int] | None:
-    """The inbox ids a user may see, or None for "all of them" (supervisors)."""
-    if user_is_supervisor(user):
+    """The inbox ids a user may see, or None for "all of them" (supervisors, unless their credential is limited)."""
+    if user_is_supervisor(user) and credential_inbox_ids(user) is None:
         return None
     return list(inboxes_visible_to(user).values_list("id", flat=True))
 
@@ -331,3 +351,18 @@ def agents_of_inboxes(inbox_ids: list[int]) -> list[tuple[AgentProfile, list[int
         )
     )
     return [(agent, sorted({m.inbox_id for m in agent.user.visible_memberships})) for agent in agents]
+
+
+def sequence_problems(limit: int = 20) -> list[dict]:
+    """Conversations whose messages are not numbered 1..N with N = `last_seq` (docs/adr/0001): empty
+    when the invariant holds (a restored backup is checked with it)."""
+    broken = (
+        Conversation.objects.annotate(
+            messages_count=Count("messages"), low=Min("messages__seq"), high=Max("messages__seq")
+        )
+        .exclude(messages_count=0, last_seq=0)
+        .exclude(Q(messages_count=F("last_seq")) & Q(high=F("last_seq")) & Q(low=1))
+        .values("pk", "last_seq", "messages_count", "low", "high")
+        .order_by("pk")[:limit]
+    )
+    return list(broken)

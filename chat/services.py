@@ -168,6 +168,11 @@ class Received:
     created: bool
 
 
+def checked_body(body: str) -> str:
+    """A message body within the limit (else 400 body_too_long)."""
+    return _check_body(body)
+
+
 def _check_body(body: str) -> str:
     body = body if isinstance(body, str) else ""
     if len(body) > settings.MESSAGE_BODY_MAX_CHARS:
@@ -191,6 +196,7 @@ MESSAGE_FIELDS = [
     "status",
     "snoozed_until",
     "pending_resolve_at",
+    "waiting_since",
 ]
 
 
@@ -297,6 +303,8 @@ def message_receive(
     conversation.last_activity_at = now
     if conversation.first_customer_message_at is None:
         conversation.first_customer_message_at = now
+    if conversation.waiting_since is None:  # the list's waiting time: since the first unanswered message
+        conversation.waiting_since = now
     resumed = conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING)
     if resumed:
         conversation.status = Conversation.Status.OPEN
@@ -394,6 +402,8 @@ def message_send(
         sla_services.track(conversation, sla_services.AGENT_REPLIED, at=now)
     if human_reply and conversation.first_reply_at is None:
         conversation.first_reply_at = now
+    if not is_note:  # answered (by an agent or the bot): nobody waits
+        conversation.waiting_since = None
     if human_reply and conversation.assignee_id is None and by is not None:
         conversation.assignee = by
         outbox.record(conversation, EventKind.ASSIGNED, actor=by, assignee_id=by.pk, reason="first_reply")
@@ -552,6 +562,7 @@ def conversation_resolve(
     conversation.resolved_at = now
     conversation.snoozed_until = None
     conversation.pending_resolve_at = None
+    conversation.waiting_since = None
     if conversation.first_resolved_at is None:
         conversation.first_resolved_at = now
     conversation.save()

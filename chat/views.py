@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
-from chat.models import Channel, Conversation, Inbox
+from chat.models import Channel, Conversation, Inbox, Priority
 from cxhub.errors import InvalidInput
 
 
@@ -38,6 +38,7 @@ def console(request, conversation_id: int | None = None):
         "agents": selectors.agents_visible_to(user),
         "statuses": Conversation.Status.choices,
         "channels": Channel.choices,
+        "priorities": Priority.choices,
         "is_supervisor": selectors.user_is_supervisor(user),
         "body_max_chars": settings.MESSAGE_BODY_MAX_CHARS,
     }

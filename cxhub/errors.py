@@ -124,7 +124,10 @@ def api_exception_handler(exc, context):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         response = Response(error_body("invalid", _("Invalid input."), fields), status=400)
     elif isinstance(exc, drf_exceptions.APIException):
-        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        # an APIException raised with a code of its own (`error_code`: accounts' token refusals) keeps it
+        code = getattr(exc, "error_code", None) or next(
+            (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error"
+        )
         if isinstance(exc, drf_exceptions.ValidationError):
             fields = _flatten(exc.detail)
             if not isinstance(fields, dict):

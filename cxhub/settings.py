@@ -84,6 +84,10 @@ INSTALLED_APPS = [
     "axes",  # login throttling (cxhub/accounts.py)
     "csp",  # Content-Security-Policy header
     "integrations",  # outbound webhooks
+    "django_otp",  # two-factor sign-in (accounts/)
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
+    "accounts",  # two-factor, sessions, API tokens, audit export, workspace settings
 ]
 
 MIDDLEWARE = [
@@ -96,6 +100,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # login sessions listed; a password-only session that needs a one-time code reaches only its pages (accounts/)
+    "accounts.middleware.AccountGate",
     # the agent's language (their profile) in the console, else the browser's (chat/languages.py)
     "cxhub.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -319,6 +325,9 @@ if not DEBUG:
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
 
+# Two-factor sign-in (accounts/, docs/security.md): the name authenticator apps show.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "cxhub")
+
 # Login throttling (django-axes, cxhub/accounts.py): failures per (username, address).
 AUTHENTICATION_BACKENDS = [
     "cxhub.accounts.LoginThrottleBackend",
@@ -394,6 +403,9 @@ MEDIA_URL = "/media/"
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `Bearer cxh_…`: scoped, expiring API tokens (accounts/authentication.py); first, so a refused
+        # token is a 401 with WWW-Authenticate (without one, the anonymous still get 403)
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("feedback.api.metrics_urls")),  # metrics, exports, follow-ups
     path("surveys/", include("feedback.api.urls")),
     path("webhooks/", include("integrations.urls")),  # outbound webhooks: subscriptions, delivery log
+    path("", include("accounts.api_urls")),  # account/sessions, account/tokens, audit
 ]
 
 urlpatterns = [
@@ -26,6 +27,7 @@ urlpatterns = [
     path("s/", include("feedback.urls")),
     path("api/v1/", include(api_v1)),
     path("console/", include("feedback.console_urls")),  # dashboard, follow-ups
+    path("console/", include("accounts.urls")),  # the one-time code, the agent's account
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI with its init script as a file, not inline (Content-Security-Policy); no ReDoc,
     # which needs inline script and style.

@@ -29,7 +29,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum, TextField
+from django.db.models import Q, Sum, TextField
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -404,8 +404,14 @@ def erased_contact_ids() -> set[int]:
 SENTIMENT_FEATURES = ("sentiment_mean", "sentiment_min", "sentiment_last", "text_sentiment")
 
 
-def forget_words(contact_ids: Iterable[int]) -> int:
-    """Drop what was derived from these people's words (their erasure, feedback/privacy.py).
+def forget_conversation_words(conversation_ids: Iterable[int]) -> dict:
+    """chat's retention purge emptied these conversations' words: `forget_words` for them."""
+    return {"satisfaction_sentiments": forget_words(conversation_ids=conversation_ids)}
+
+
+def forget_words(contact_ids: Iterable[int] = (), *, conversation_ids: Iterable[int] = ()) -> int:
+    """Drop what was derived from these people's words (their erasure, feedback/privacy.py), or from
+    these conversations' (their content deleted by retention, chat/retention.py).
 
     The sentiment features become what the emptied messages give (0, not scored), the prediction
     is made again without them and the cells follow, so nothing derived from erased text is
@@ -414,7 +420,9 @@ def forget_words(contact_ids: Iterable[int]) -> int:
     """
     lock_shared()
     rows = list(
-        SatisfactionScore.objects.filter(contact_id__in=list(contact_ids), text_sentiment=True)
+        SatisfactionScore.objects.filter(
+            Q(contact_id__in=list(contact_ids)) | Q(conversation_id__in=list(conversation_ids)), text_sentiment=True
+        )
         .order_by("conversation_id")
         .select_for_update()
     )

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from chat import languages, outbox
+from chat import audit, languages, outbox
 from chat.connectors import sms
 from chat.events import contact_group, inbox_group
 from chat.events import send as broadcast
@@ -205,6 +205,9 @@ def survey_policy_update(*, inbox: Inbox, by=None, **fields) -> SurveyPolicy:
         setattr(policy, name, value)
     policy.save()
     logger.info("survey policy of inbox %s changed by %s: %s", inbox.pk, getattr(by, "pk", None), sorted(fields))
+    audit.record(
+        actor=by, action="survey_policy_changed", target=policy, data={"inbox": inbox.pk, "fields": sorted(fields)}
+    )
     return policy
 
 

@@ -24,6 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token, TokenProxy
 
+from accounts import selectors as account_selectors
+from accounts.models import WorkspaceSettings
 from chat import privacy, services, sla_services
 from chat.models import (
     AgentProfile,
@@ -187,6 +189,13 @@ POLICIES = {
         "integrations.webhooks (dispatch, attempts); redelivered through webhooks.delivery_redeliver",
         actions={"redeliver"},
     ),
+    # --- accounts: the workspace's settings (one row), changed through its audited service
+    WorkspaceSettings: _policy(
+        "accounts.services.workspace_settings_update (audited); one row, so no second add",
+        change=True,
+        editable={"require_two_factor", "retention_days"},
+        through_services=True,
+    ),
     # --- django-axes' own admin: deleting an attempt lifts a lockout (docs/security.md)
     AccessAttempt: _policy(
         "django-axes (login throttling)",
@@ -256,6 +265,7 @@ def world(committed, root):
         User: agent.user,
         Group: Group.objects.create(name="Supervisors"),
         TokenProxy: TokenProxy.objects.get(pk=Token.objects.create(user=root).pk),
+        WorkspaceSettings: account_selectors.workspace_settings(),
         SurveyPolicy: feedback_services.survey_policy_update(inbox=inbox, enabled=True),
         SurveyInvitation: invitation,
         SurveyResponse: response,

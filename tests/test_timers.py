@@ -33,6 +33,7 @@ def test_every_kind_of_due_work_has_a_timer():
         "feedback.surveys_expired",
         "feedback.metrics_windows",
         "integrations.webhook_retries",
+        "accounts.retention",
     }
 
 

@@ -3,8 +3,9 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from chat.models import Channel, Contact, Conversation, Message, Priority
+from chat.models import Channel, Contact, ContactLabel, Conversation, ConversationLabel, Message, Priority
 from chat.selectors import parse_id
+from chat.workspace import attribute_filter
 
 
 def _ids_filter(field_name: str) -> django_filters.MultipleChoiceFilter:
@@ -20,18 +21,36 @@ class ConversationFilter(django_filters.FilterSet):
     team = _ids_filter("team_id")
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, method="filter_channel")
     contact = _ids_filter("contact_id")
+    label = django_filters.MultipleChoiceFilter(field_name="labels", method="filter_label", choices=[])
+    attribute = django_filters.MultipleChoiceFilter(
+        field_name="contact__attributes", method="filter_attribute", choices=[], label="key:value (each must match)"
+    )
+    following = django_filters.BooleanFilter(method="filter_following", label="Only those the asking agent follows.")
     q = django_filters.CharFilter(method="filter_q", max_length=200)
 
     class Meta:
         model = Conversation
-        fields = ["status", "priority", "inbox", "assignee", "team", "channel", "contact", "q"]
+        fields = [
+            "status",
+            "priority",
+            "inbox",
+            "assignee",
+            "team",
+            "channel",
+            "contact",
+            "label",
+            "attribute",
+            "following",
+            "q",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # inbox: numeric id or public id; assignee: user id, "me" or "none".
         self.filters["inbox"].field.valid_value = lambda value: bool(str(value).strip())
         self.filters["assignee"].field.valid_value = lambda value: bool(parse_id(value)) or value in ("me", "none")
-        for name in ("team", "contact"):
+        self.filters["attribute"].field.valid_value = lambda value: 0 < len(str(value)) <= 200
+        for name in ("team", "contact", "label"):
             self.filters[name].field.valid_value = lambda value: bool(parse_id(value))
 
     def filter_inbox(self, queryset, name, values):
@@ -46,6 +65,20 @@ class ConversationFilter(django_filters.FilterSet):
         if "none" in values:
             query |= Q(assignee__isnull=True)
         return queryset.filter(query)
+
+    def filter_label(self, queryset, name, values):
+        """`?label=1&label=2`: conversations with any of these labels."""
+        labelled = ConversationLabel.objects.filter(conversation=OuterRef("pk"), label_id__in=values)
+        return queryset.filter(Exists(labelled))
+
+    def filter_attribute(self, queryset, name, values):
+        for value in values:
+            queryset = queryset.filter(attribute_filter(value, prefix="contact__"))
+        return queryset
+
+    def filter_following(self, queryset, name, value):
+        following = Q(participants__user_id=self.request.user.pk)
+        return queryset.filter(following) if value else queryset.exclude(following)
 
     def filter_channel(self, queryset, name, values):
         customer_wrote_on = Message.objects.filter(
@@ -68,10 +101,22 @@ class ConversationFilter(django_filters.FilterSet):
 class ContactFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", max_length=200)
     at_risk = django_filters.BooleanFilter(method="filter_at_risk")
+    label = django_filters.MultipleChoiceFilter(field_name="labels", method="filter_label", choices=[])
+    attribute = django_filters.CharFilter(method="filter_attribute", max_length=200, label="key:value of attributes")
 
     class Meta:
         model = Contact
-        fields = ["q", "at_risk"]
+        fields = ["q", "at_risk", "label", "attribute"]
+
+    def filter_attribute(self, queryset, name, value):
+        return queryset.filter(attribute_filter(value))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["label"].field.valid_value = lambda value: bool(parse_id(value))
+
+    def filter_label(self, queryset, name, values):
+        return queryset.filter(Exists(ContactLabel.objects.filter(contact=OuterRef("pk"), label_id__in=values)))
 
     def filter_q(self, queryset, name, value):
         value = value.strip()

@@ -9,12 +9,14 @@ from rest_framework import serializers
 from chat.models import (
     INBOX_CHANNEL_CHOICES,
     AgentProfile,
+    AttributeDefinition,
     Channel,
     Contact,
     ContactIdentity,
     Conversation,
     ConversationEvent,
     Inbox,
+    Label,
     Message,
     Priority,
     SlaPolicy,
@@ -141,6 +143,19 @@ class SlaClockSerializer(serializers.Serializer):
     paused = serializers.BooleanField(help_text="Pending or snoozed: the clock stands still.")
 
 
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "colour"]
+        extra_kwargs = {"colour": {"help_text": '"#rrggbb"'}}
+
+
+class LastMessageSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text="Its first 160 characters.")
+    sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
+    created_at = serializers.DateTimeField()
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     inbox = InboxRefSerializer(read_only=True)
     contact = ContactRefSerializer(read_only=True)
@@ -149,6 +164,12 @@ class ConversationSerializer(serializers.ModelSerializer):
     previous_id = serializers.IntegerField(read_only=True, allow_null=True)
     sla = serializers.SerializerMethodField(help_text="The running SLA clocks, soonest due first (docs/sla.md).")
     sla_due_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="The soonest due time.")
+    unread_count = serializers.SerializerMethodField(
+        help_text="The customer's messages the asking agent has not read (after their read marker)."
+    )
+    last_message = serializers.SerializerMethodField(help_text="The last message that is not a note (the preview).")
+    labels = LabelSerializer(many=True, read_only=True)
+    participants = serializers.SerializerMethodField(help_text="User ids of the agents who follow it.")
 
     class Meta:
         model = Conversation
@@ -173,7 +194,33 @@ class ConversationSerializer(serializers.ModelSerializer):
             "pending_resolve_at",
             "sla_due_at",
             "sla",
+            "waiting_since",
+            "unread_count",
+            "last_message",
+            "labels",
+            "participants",
         ]
+        extra_kwargs = {
+            "waiting_since": {"help_text": "When the customer's first unanswered message came; null: nobody waits."}
+        }
+
+    def get_participants(self, conversation) -> list[int]:
+        return sorted(participant.user_id for participant in conversation.participants.all())
+
+    def get_unread_count(self, conversation) -> int:
+        return getattr(conversation, "unread_count", None) or 0
+
+    @extend_schema_field(LastMessageSerializer(allow_null=True))
+    def get_last_message(self, conversation) -> dict | None:
+        if getattr(conversation, "last_message_at", None) is None:
+            return None
+        return LastMessageSerializer(
+            {
+                "body": conversation.last_message_body or "",
+                "sender_kind": conversation.last_message_sender,
+                "created_at": conversation.last_message_at,
+            }
+        ).data
 
     @extend_schema_field(SlaClockSerializer(many=True))
     def get_sla(self, conversation) -> list[dict]:
@@ -225,6 +272,25 @@ class TimelineEventSerializer(serializers.Serializer):
     )
     after_seq = serializers.IntegerField(help_text="Its place: after the message with this seq (0: before all).")
     created_at = serializers.DateTimeField()
+
+
+class ConversationListQuerySerializer(serializers.Serializer):
+    sort = serializers.ChoiceField(
+        choices=["newest", "waiting", "priority", "due"],
+        required=False,
+        help_text="newest (last activity, the default), waiting (longest waiting first), priority, or due (the "
+        "soonest SLA due time first, conversations without a running clock last).",
+    )
+
+
+class ReadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0, max_value=MAX_ID, help_text="Read up to this message's seq.")
+
+
+class ReadMarkerSerializer(serializers.Serializer):
+    conversation_id = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
 
 
 class ConversationUpdateSerializer(serializers.Serializer):
@@ -350,6 +416,7 @@ class IdentitySerializer(serializers.ModelSerializer):
 class ContactSerializer(serializers.ModelSerializer):
     identities = IdentitySerializer(many=True, read_only=True)
     at_risk = serializers.BooleanField(source="is_at_risk", read_only=True)
+    labels = LabelSerializer(many=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -364,6 +431,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "at_risk_until",
             "merged_into",
             "identities",
+            "labels",
             "created_at",
             "updated_at",
         ]
@@ -428,7 +496,12 @@ class ContactDetailSerializer(ContactSerializer):
 
 class ContactUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    attributes = serializers.DictField(required=False)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="Stored as E.164.")
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Merged into the contact's: a defined attribute is checked against its kind; null removes one.",
+    )
     locale = serializers.CharField(
         max_length=35,
         required=False,
@@ -443,3 +516,67 @@ class ContactUpdateSerializer(serializers.Serializer):
 
 class MergeSerializer(serializers.Serializer):
     source_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The contact merged into this one.")
+
+
+class LabelChangeSerializer(serializers.Serializer):
+    add = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+    remove = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+
+
+class BulkSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=100,
+        help_text="1 to 100 conversation ids; one that is not yours (or missing) makes it a 404 and none change.",
+    )
+    action = serializers.ChoiceField(choices=["assign", "label", "snooze", "resolve"])
+    assignee = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="assign: a user id, or null."
+    )
+    add = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+    remove = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50, default=list
+    )
+    until = serializers.DateTimeField(required=False, help_text="snooze: until when (in the future).")
+
+    def validate(self, attrs):
+        if attrs["action"] == "assign" and "assignee" not in attrs:
+            raise serializers.ValidationError({"assignee": ["Give a user id, or null to unassign."]})
+        return attrs
+
+
+class BulkResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    code = serializers.CharField(help_text="Why it failed (an error code); empty when it worked.")
+    detail = serializers.CharField()
+
+
+class BulkResponseSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkResultSerializer(many=True)
+
+
+class ContactNoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    body = serializers.CharField()
+    author = UserRefSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ContactNoteCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text=f"At most {settings.MESSAGE_BODY_MAX_CHARS} characters.")
+
+
+class AttributeDefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AttributeDefinition
+        fields = ["id", "key", "label", "kind", "options"]

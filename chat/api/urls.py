@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import canned, views, widget
+from . import canned, views, widget, workspace
 
 router = SimpleRouter()
 router.register("inboxes", views.InboxViewSet, basename="inbox")
@@ -12,6 +12,11 @@ router.register("agents", views.AgentViewSet, basename="agent")
 router.register("conversations", views.ConversationViewSet, basename="conversation")
 router.register("contacts", views.ContactViewSet, basename="contact")
 router.register("canned-responses", canned.CannedResponseViewSet, basename="canned-response")
+router.register("labels", workspace.LabelViewSet, basename="label")
+router.register("views", workspace.SavedViewViewSet, basename="saved-view")
+router.register("macros", workspace.MacroViewSet, basename="macro")
+router.register("mentions", workspace.MentionViewSet, basename="mention")
+router.register("attributes", workspace.AttributeDefinitionViewSet, basename="attribute-definition")
 
 messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 

@@ -10,7 +10,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
-from chat import privacy, selectors, services, sla_services
+from chat import privacy, selectors, services, sla_services, workspace
 from chat.events import timeline_event_payloads
 from chat.models import Message, Team
 from cxhub.api import CursorPagination
@@ -24,10 +24,11 @@ class ActivityPagination(CursorPagination):
     ordering = ("-last_activity_at", "-id")
 
 
-class DuePagination(CursorPagination):
-    """?sort=due: the soonest SLA due time first, those without one last (selectors.sorted_by_due)."""
+class ConversationPagination(ActivityPagination):
+    """The list's pages in the order of `?sort=` (chat.workspace.SORTS)."""
 
-    ordering = ("sla_due_sort", "id")
+    def get_ordering(self, request, queryset, view):
+        return workspace.list_sort(request.query_params.get("sort"))
 
 
 @extend_schema_view(
@@ -163,17 +164,6 @@ def _agent(user_id) -> object | None:
         description="Wait on the customer: their next message opens it again; without one for the inbox's "
         "`pending_auto_resolve_days` the system resolves it. 409 `conversation_resolved` when resolved.",
     ),
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "sort",
-                str,
-                enum=["activity", "due"],
-                description="activity (default): newest activity first; due: the soonest SLA due time first "
-                "(conversations without a running clock last).",
-            )
-        ]
-    ),
     unsnooze=extend_schema(
         request=None,
         responses={200: s.ConversationDetailSerializer, 409: OpenApiTypes.OBJECT},
@@ -185,13 +175,37 @@ def _agent(user_id) -> object | None:
         "oldest first (the latest 500), each placed after the message `after_seq`. Agents only.",
     ),
     partial_update=extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationDetailSerializer),
+    list=extend_schema(parameters=[s.ConversationListQuerySerializer]),
+    labels=extend_schema(
+        request=s.LabelChangeSerializer,
+        responses=s.ConversationDetailSerializer,
+        description="Add and remove labels (ids; an unknown one is a 404 and nothing changes).",
+    ),
+    follow=extend_schema(
+        request=None,
+        responses=s.ConversationDetailSerializer,
+        description="The asking agent follows the conversation (a participant: its customer's messages alert them).",
+    ),
+    unfollow=extend_schema(request=None, responses=s.ConversationDetailSerializer),
+    bulk=extend_schema(
+        request=s.BulkSerializer,
+        responses=s.BulkResponseSerializer,
+        description="One action (assign, label, snooze, resolve) over many conversations, each through its own "
+        "service: a failure is reported per conversation and the others go on. A foreign or missing id makes "
+        "the whole request a 404, and nothing changes.",
+    ),
+    read=extend_schema(
+        request=s.ReadSerializer,
+        responses=s.ReadMarkerSerializer,
+        description="Mark the conversation read up to `seq` for the asking agent (never backwards).",
+    ),
 )
 class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Conversations in the inboxes the user may see, newest activity first."""
 
     serializer_class = s.ConversationSerializer
     filterset_class = ConversationFilter
-    pagination_class = ActivityPagination
+    pagination_class = ConversationPagination
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_serializer_class(self):
@@ -199,18 +213,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     def get_queryset(self):
         conversations = selectors.conversation_list(self.request.user)
-        if self._sorted_by_due():
-            conversations = selectors.sorted_by_due(conversations)
+        if self.action == "list":
+            conversations = workspace.conversation_rows(self.request.user, conversations)
+            if self.request.query_params.get("sort") == "due":
+                conversations = selectors.sorted_by_due(conversations)
         return conversations
-
-    def _sorted_by_due(self) -> bool:
-        return self.action == "list" and self.request.query_params.get("sort") == "due"
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            self._paginator = DuePagination() if self._sorted_by_due() else ActivityPagination()
-        return self._paginator
 
     def get_object(self):
         return selectors.conversation_get(self.request.user, self.kwargs["pk"])
@@ -251,6 +258,53 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             note=data.get("note", ""),
         )
         return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def labels(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.LabelChangeSerializer, request.data)
+        add, remove = (workspace.labels_get(request.user, data[key]) for key in ("add", "remove"))
+        return self._respond(
+            workspace.conversation_set_labels(conversation=conversation, by=request.user, add=add, remove=remove)
+        )
+
+    @action(detail=True, methods=["post"])
+    def follow(self, request, pk=None):
+        conversation = self.get_object()
+        workspace.conversation_follow(conversation=conversation, user=request.user)
+        return self._respond(conversation)
+
+    @action(detail=True, methods=["post"])
+    def unfollow(self, request, pk=None):
+        conversation = self.get_object()
+        workspace.conversation_unfollow(conversation=conversation, user=request.user)
+        return self._respond(conversation)
+
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        data = _valid(s.BulkSerializer, request.data)
+        conversations = workspace.bulk_conversations(request.user, data["ids"])
+        results = workspace.conversations_bulk(
+            conversations=conversations,
+            by=request.user,
+            action=data["action"],
+            assignee=_agent(data.get("assignee")),
+            add=workspace.labels_get(request.user, data["add"]),
+            remove=workspace.labels_get(request.user, data["remove"]),
+            until=data.get("until"),
+        )
+        done = sum(1 for result in results if result["ok"])
+        return Response({"done": done, "failed": len(results) - done, "results": results})
+
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(s.ReadSerializer, request.data)
+        marker = workspace.conversation_mark_read(conversation=conversation, user=request.user, seq=data["seq"])
+        unread = workspace.unread_count(conversation, after_seq=marker.last_read_seq)
+        return Response(
+            {"conversation_id": conversation.pk, "last_read_seq": marker.last_read_seq, "unread_count": unread}
+        )
 
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
@@ -308,7 +362,7 @@ class MessageViewSet(viewsets.GenericViewSet):
     def create(self, request, conversation_pk=None):
         conversation = selectors.conversation_get(request.user, conversation_pk)
         data = _valid(s.MessageCreateSerializer, request.data)
-        received = services.message_send(
+        received = workspace.message_send_with_mentions(
             conversation=conversation,
             by=request.user,
             body=data["body"],
@@ -328,6 +382,14 @@ class MessageViewSet(viewsets.GenericViewSet):
     export=extend_schema(responses=OpenApiTypes.OBJECT, description="Supervisors and admins; audited."),
     erase=extend_schema(request=None, responses=OpenApiTypes.OBJECT, description="Supervisors and admins; audited."),
     partial_update=extend_schema(request=s.ContactUpdateSerializer, responses=s.ContactDetailSerializer),
+    labels=extend_schema(
+        request=s.LabelChangeSerializer,
+        responses=s.ContactDetailSerializer,
+        description="Add and remove labels (ids; an unknown one is a 404 and nothing changes). Audited.",
+    ),
+    notes=extend_schema(
+        methods=["GET"], responses=s.ContactNoteSerializer(many=True), description="Agents' notes, newest first."
+    ),
 )
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """People, with their identities, their conversations on every channel and their answers."""
@@ -339,7 +401,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return s.ContactSerializer if self.action == "list" else s.ContactDetailSerializer
 
     def get_queryset(self):
-        return selectors.contact_list(self.request.user).order_by("-id")
+        return workspace.with_labels(selectors.contact_list(self.request.user)).order_by("-id")
 
     def get_object(self):
         return selectors.contact_get(self.request.user, self.kwargs["pk"])
@@ -359,7 +421,25 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def partial_update(self, request, pk=None):
         contact = self.get_object()
         data = _valid(s.ContactUpdateSerializer, request.data)
-        return self._detail(services.contact_update(contact=contact, by=request.user, **data))
+        return self._detail(workspace.contact_edit(contact=contact, by=request.user, **data))
+
+    @extend_schema(methods=["POST"], request=s.ContactNoteCreateSerializer, responses={201: s.ContactNoteSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request, pk=None):
+        """Notes on the person (agents only, never shown to them; erased with their data)."""
+        contact = self.get_object()
+        if request.method == "POST":
+            data = _valid(s.ContactNoteCreateSerializer, request.data)
+            note = workspace.contact_note_add(contact=contact, by=request.user, body=data["body"])
+            return Response(s.ContactNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+        return Response(s.ContactNoteSerializer(workspace.contact_notes_of(contact)[:200], many=True).data)
+
+    @action(detail=True, methods=["post"])
+    def labels(self, request, pk=None):
+        contact = self.get_object()
+        data = _valid(s.LabelChangeSerializer, request.data)
+        add, remove = (workspace.labels_get(request.user, data[key]) for key in ("add", "remove"))
+        return self._detail(workspace.contact_set_labels(contact=contact, by=request.user, add=add, remove=remove))
 
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):

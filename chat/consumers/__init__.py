@@ -8,7 +8,7 @@ service (in a worker thread) and serialise.
 """
 
 from .base import register_widget_frame
-from .console import ConsoleConsumer
+from .console import ConsoleConsumer, register_session_check
 from .widget import WidgetConsumer
 
-__all__ = ["ConsoleConsumer", "WidgetConsumer", "register_widget_frame"]
+__all__ = ["ConsoleConsumer", "WidgetConsumer", "register_session_check", "register_widget_frame"]

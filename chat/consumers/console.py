@@ -5,13 +5,14 @@
 """
 
 import logging
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from django.utils.translation import gettext as _
 
 from cxhub.errors import NotFound, Unavailable
 
-from .. import events, languages, payloads, selectors, services
+from .. import events, languages, payloads, selectors, services, workspace
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
 from .base import (
@@ -29,6 +30,14 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
+# What other apps require of a console socket's login session (accounts: a second factor when one is
+# needed, a session not revoked): `check(user, session)` is true when the socket may open.
+_session_checks: list[Callable] = []
+
+
+def register_session_check(check: Callable) -> None:
+    _session_checks.append(check)
+
 
 class ConsoleConsumer(ChatConsumer):
     """/ws/console/: a logged-in agent; every inbox they may see."""
@@ -42,20 +51,25 @@ class ConsoleConsumer(ChatConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.watch_metrics = "metrics" in query.get("watch", [])
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHORISED)
-            return
         try:
             await self._start()
         except Unavailable:
             await self.close(code=CLOSE_TRY_AGAIN_LATER)  # the database does not answer: reconnect later
 
     async def _start(self):
+        if self.user is None or not self.user.is_authenticated or not await self._session_allowed():
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:  # the login session ends (logout elsewhere, revoked): this socket closes
+            await self.join(events.session_group(session_key))
         ready = await self._ready()
         self.inbox_ids = ready["inbox_ids"]
         group = events.metrics_group if self.watch_metrics else events.inbox_group
         for inbox_id in ready["inbox_ids"]:
             await self.join(group(inbox_id))
+        if not self.watch_metrics:
+            await self.join(workspace.agent_group(self.user.pk))  # mentions reach the agent wherever they are
         await self.send_json(ready)
         # ?resume=<conversation>:<seq>,… resumes at once, before any live frame (reconnects).
         resume = [] if self.watch_metrics else _resume_query(self.scope.get("query_string", b""))
@@ -66,6 +80,13 @@ class ConsoleConsumer(ChatConsumer):
                 await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="resume")
                 continue
             await self.replay(conversation_id, after_seq)
+
+    @in_worker_thread
+    def _session_allowed(self) -> bool:
+        return all(check(self.user, self.scope.get("session")) for check in _session_checks)
+
+    async def chat_session_ended(self, event):
+        await self.close(code=CLOSE_UNAUTHORISED)
 
     @in_worker_thread
     def _ready(self) -> dict:
@@ -129,7 +150,7 @@ class ConsoleConsumer(ChatConsumer):
     @in_worker_thread
     def _send(self, conversation_id: int, client_msg_id: str, body: str, is_note: bool) -> dict:
         conversation = selectors.conversation_get(self.user, conversation_id)
-        received = services.message_send(
+        received = workspace.message_send_with_mentions(
             conversation=conversation, by=self.user, body=body, is_note=is_note, client_msg_id=client_msg_id
         )
         return payloads.message_for_console(selectors.message_with_sender(received.message.pk))
@@ -148,7 +169,14 @@ class ConsoleConsumer(ChatConsumer):
     async def on_read(self, content):
         conversation_id = _int(content, "conversation_id", minimum=1)
         seq = _int(content, "seq")
+        await self._mark_read(conversation_id, seq)
         await self._relay(conversation_id, {"type": "chat.read", "seq": seq}, "reader", False)
+
+    @in_worker_thread
+    def _mark_read(self, conversation_id: int, seq: int) -> None:
+        """The agent's read marker (the list's unread counts); the relay tells their other consoles."""
+        conversation = selectors.conversation_get(self.user, conversation_id)
+        workspace.conversation_mark_read(conversation=conversation, user=self.user, seq=seq)
 
     async def _relay(self, conversation_id: int, event: dict, who: str, agents_only: bool) -> None:
         inbox_id, contact_id = await self._visible(conversation_id)
@@ -198,6 +226,10 @@ class ConsoleConsumer(ChatConsumer):
             await self.send_json({"type": "metrics.updated", "inbox_ids": list(self.inbox_ids)})
             return
         await super().chat_resync(event)
+
+    async def chat_mention(self, event):
+        """A colleague's note named this agent (`@username`)."""
+        await self.send_json({"type": "mention", "mention": event["mention"]})
 
     async def chat_timeline_event(self, event):
         """An assignment, transfer, snooze, wake-up, resolution, reopening or priority change."""

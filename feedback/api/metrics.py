@@ -16,6 +16,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat import audit
 from chat.selectors import inbox_ids_visible_to, is_number
 from cxhub.api import CursorPagination
 from cxhub.errors import InvalidInput, NotFound
@@ -136,6 +137,9 @@ class ConversationExportView(APIView):
 
     def get(self, request):
         filters = reports.parse_filters(request.user, request.query_params, max_days=reports.export_max_days())
+        audit.record(
+            actor=request.user, action="conversations_exported", target_type="export", target_id="", data=filters.echo
+        )
         writer = csv.writer(_Echo())
 
         def lines():

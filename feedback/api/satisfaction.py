@@ -14,6 +14,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat import audit
 from chat.selectors import conversation_get, conversations_visible_to, is_number, user_is_supervisor
 from cxhub.errors import Forbidden, InvalidInput
 
@@ -71,6 +72,7 @@ class SatisfactionTrainView(APIView):
         from ..pipeline_tasks import satisfaction_train
 
         user_id = request.user.pk
+        audit.record(actor=request.user, action="satisfaction_model_train", target_type="satisfaction_model")
         transaction.on_commit(lambda: satisfaction_train.delay(trigger="api", user_id=user_id))
         return Response(predictions.model_status(), status=status.HTTP_202_ACCEPTED)
 

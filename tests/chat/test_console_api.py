@@ -80,7 +80,7 @@ def test_events_lists_what_happened_with_names_and_places_among_the_messages(as_
         "to_team": {"id": team.pk, "name": "Billing"},
     }
     assert events[2]["data"] == {"from": "normal", "to": "high"}
-    assert events[4]["data"] == {"reason": "message"}
+    assert events[4]["data"] == {"reason": "message", "was": "snoozed"}
     assert set(events[3]) == {"id", "conversation_id", "kind", "actor", "data", "after_seq", "created_at"}
 
 
@@ -155,13 +155,17 @@ def test_the_timer_wake_and_a_customer_message_write_their_woke_events():
     services.conversation_wake(conversation_id=conversation.pk)
     conversation.refresh_from_db()
     assert conversation.status == "open"
-    # a customer writing to a snoozed conversation wakes it; to a pending one, no wake-up is recorded
+    # a customer writing to a snoozed or a pending conversation opens it again, saying which it was
     services.conversation_snooze(conversation=conversation, until=timezone.now() + timedelta(hours=1))
     services.message_receive(inbox=inbox, contact=contact, channel="web", body="hello?")
     conversation.__class__.objects.filter(pk=conversation.pk).update(status="pending")
     services.message_receive(inbox=inbox, contact=contact, channel="web", body="anyone?")
     woke = conversation.events.filter(kind="woke").order_by("id")
-    assert [(e.actor, e.data) for e in woke] == [(None, {"reason": "timer"}), (None, {"reason": "message"})]
+    assert [(e.actor, e.data) for e in woke] == [
+        (None, {"reason": "timer"}),
+        (None, {"reason": "message", "was": "snoozed"}),
+        (None, {"reason": "message", "was": "pending"}),
+    ]
 
 
 def test_a_woke_event_is_processed_by_the_metrics_pipeline_and_changes_no_figure():

@@ -53,6 +53,8 @@ def test_new_visitor_gets_a_token_and_an_anonymous_contact(client):
         "prechat_form": True,
         "agents_online": True,
         "message_max_chars": 10_000,  # the widget's composer counts towards the server's limit
+        "back_at": None,  # always open: no business hours (docs/sla.md)
+        "closed_notice": "",
     }
     contact = Contact.objects.get(pk=body["contact_id"])
     assert contact.identities.get().kind == "visitor"

@@ -26,7 +26,28 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from chat.models import AuditLog, Contact, Conversation, ConversationEvent, Inbox, Message, SlaPolicy, VisitorToken
+from accounts import services as account_services
+from accounts.models import AgentSession, ApiToken
+from chat.models import (
+    AttributeDefinition,
+    AuditLog,
+    Contact,
+    ContactLabel,
+    ContactNote,
+    Conversation,
+    ConversationEvent,
+    ConversationLabel,
+    Inbox,
+    Label,
+    Macro,
+    Mention,
+    Message,
+    Participant,
+    ReadMarker,
+    SavedView,
+    SlaPolicy,
+    VisitorToken,
+)
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
 
@@ -52,6 +73,8 @@ ROLES = ("anonymous", "visitor", "agent_other", "agent", "supervisor", "admin")
 #   credential  provider webhooks: no login, a signature or secret nobody in the matrix has;
 #               every role is refused and nothing is stored
 #   admin_site  Django admin: staff only, everyone else → the admin login page
+#   personal    the object is one agent's own (a saved view): anyone else, supervisors too, gets 404
+#   own         the user's own thing (a login session): its owner and admins; anyone else → 404
 
 
 @dataclass(frozen=True)
@@ -108,6 +131,7 @@ RULES: dict[str, Rule] = {
     "conversation-unsnooze": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-pending": Rule("scoped", obj="conversation", methods={"POST": {}}),
     "conversation-events": Rule("scoped", obj="conversation"),
+    "conversation-read": Rule("scoped", obj="conversation", methods={"POST": {"seq": 1}}),
     "conversation-messages": Rule(
         "scoped", obj="conversation", methods={"GET": None, "POST": {"body": "hi", "client_msg_id": "CMID"}}
     ),
@@ -121,6 +145,36 @@ RULES: dict[str, Rule] = {
     "contact-erase": Rule("supervisor", obj="contact", methods={"POST": {}}),
     "canned-response-list": Rule("workspace"),
     "canned-response-detail": Rule("workspace", obj="canned"),
+    # the agent's workspace (issue #15): labels are the workspace's, managed by supervisors;
+    # a saved view is its owner's (another's is a 404) unless shared
+    "label-list": Rule("workspace"),
+    "label-detail": Rule("supervisor", obj="label", methods={"PATCH": {"colour": "#123456"}, "DELETE": None}),
+    "conversation-labels": Rule("scoped", obj="conversation", methods={"POST": {"add": ["LABEL"]}}),
+    # the ids are in the body: the agent role's own conversation, or the other inbox's (a 404, none changes)
+    "conversation-bulk": Rule(
+        "scoped", obj="conversation_in_body", methods={"POST": {"ids": ["CONVERSATION"], "action": "resolve"}}
+    ),
+    "contact-labels": Rule("scoped", obj="contact", methods={"POST": {"add": ["LABEL"]}}),
+    "saved-view-list": Rule("workspace", list_marker=True),
+    "saved-view-counts": Rule("workspace"),
+    "conversation-follow": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    "conversation-unfollow": Rule("scoped", obj="conversation", methods={"POST": {}}),
+    # mentions are the mentioned agent's own
+    "mention-list": Rule("workspace", list_marker=True),
+    "mention-read": Rule("personal", obj="mention", methods={"POST": {}}),
+    "mention-read-all": Rule("workspace", methods={"POST": {}}),
+    # contacts in the console: attribute definitions are the workspace's (supervisors define them)
+    "attribute-definition-list": Rule("workspace"),
+    "attribute-definition-detail": Rule(
+        "supervisor", obj="attribute", methods={"PATCH": {"label": "Tier"}, "DELETE": None}
+    ),
+    "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
+    "macro-list": Rule("workspace", list_marker=True),
+    "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
+    "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
+    "saved-view-detail": Rule(
+        "personal", obj="view", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}
+    ),
     # feedback
     "survey-response-list": Rule("scoped", list_marker=True),
     "survey-response-detail": Rule("scoped", obj="response"),
@@ -152,6 +206,20 @@ RULES: dict[str, Rule] = {
     "console-followups": Rule("page", list_marker=True),
     "console-followup-assign": Rule("page", obj="follow_up", methods={"POST": {"owner": "AGENT"}}),
     "console-followup-close": Rule("page", obj="follow_up", methods={"POST": {"note": "Called back."}}),
+    # accounts: the code step, the agent's account page, their login sessions (own: the owner and admins)
+    "two-factor": Rule("page"),
+    "two-factor-setup": Rule("page"),
+    "account": Rule("page"),
+    "recovery-codes": Rule("page", methods={"POST": {}}),
+    "account-session-end": Rule("own", obj="session", methods={"POST": {}}),
+    "account-sessions-end-others": Rule("page", methods={"POST": {}}),
+    "account-session-list": Rule("workspace"),
+    "account-session-detail": Rule("own", obj="session", methods={"DELETE": None}),
+    "account-token-list": Rule("workspace", methods={"GET": None, "POST": {"name": "matrix"}}),
+    "account-token-detail": Rule("own", obj="api_token", methods={"DELETE": None}),
+    "audit-export": Rule("staff"),
+    "workspace-retention": Rule("staff", methods={"GET": None, "PATCH": {"retention_days": 30}}),
+    "workspace-retention-preview": Rule("staff", query={"days": 30}),
 }
 ADMIN_RULE = Rule("admin_site")
 ADMIN_LOGIN_RULE = Rule("login")
@@ -242,12 +310,24 @@ def snapshot() -> tuple:
         AuditLog.objects.count(),
         Contact.objects.count(),
         VisitorToken.objects.count(),
+        tuple(ReadMarker.objects.order_by("id").values_list("user_id", "conversation_id", "last_read_seq")),
+        tuple(Label.objects.order_by("id").values_list("name", "colour")),
+        tuple(ConversationLabel.objects.order_by("id").values_list("conversation_id", "label_id")),
+        tuple(ContactLabel.objects.order_by("id").values_list("contact_id", "label_id")),
+        tuple(SavedView.objects.order_by("id").values_list("name", "shared", "filters")),
+        tuple(Macro.objects.order_by("id").values_list("name", "shared", "reply")),
+        tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
+        tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
+        tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
+        tuple(AttributeDefinition.objects.order_by("id").values_list("key", "label")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
         tuple(Conversation.objects.order_by("id").values_list("status", "assignee_id", "priority", "team_id")),
         tuple(Contact.objects.order_by("id").values_list("name", "merged_into_id")),
         tuple(FollowUp.objects.order_by("id").values_list("status", "owner_id", "note")),
         tuple(SurveyPolicy.objects.order_by("id").values_list("inbox_id", "sample_rate")),
+        AgentSession.objects.filter(ended_at__isnull=False).count(),
+        ApiToken.objects.filter(revoked_at__isnull=False).count(),
         tuple(Inbox.objects.order_by("id").values_list("pending_auto_resolve_days", "business_hours")),
         tuple(SlaPolicy.objects.order_by("id").values_list("inbox_id", "priority", "first_response_seconds")),
     )
@@ -273,14 +353,33 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "contact": side.contact.pk,
         "other_contact": side.other_contact.pk,
         "canned": world.canned.pk,
+        "label": world.label.pk,
+        "attribute": world.attribute.pk,
+        "view": side.extra["view"].pk,
+        "macro": side.extra["macro"].pk,
+        "mention": side.extra["mention"].pk,
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
         "language": "zh-hans",
     }
+    if obj == "session":  # the side's agent's own login session (the one the matrix signs in with)
+        session, _ = AgentSession.objects.get_or_create(
+            session_key=world.sessions[side.agent.pk], defaults={"user": side.agent}
+        )
+        return dict.fromkeys(route.keys, session.pk), {}
+    if obj == "api_token":  # a token of the side's agent
+        token, _ = ApiToken.objects.get_or_create(
+            user=side.agent,
+            name=f"matrix {side.label}",
+            defaults={"prefix": "cxh_", "digest": f"matrix-{side.label}", "expires_at": timezone.now() + timedelta(1)},
+        )
+        return dict.fromkeys(route.keys, token.pk), {}
     if obj == "attachment":
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
     if obj == "inbox_filter":
         return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
+    if obj == "conversation_in_body":
+        return {}, dict(rule.query or {})
     if obj == "conversation_query":
         return {}, {**(rule.query or {}), "conversation": side.conversation.pk}
     return {key: values[obj] for key in route.keys}, dict(rule.query or {})
@@ -295,8 +394,16 @@ def body_for(world, template, side):
         "AGENT": side.agent.pk,
         "OTHER_CONTACT": side.extra["spare_contact"].pk,
         "MERGED_CONTACT": side.merged_contact.pk,
+        "LABEL": world.label.pk,
+        "CONVERSATION": side.conversation.pk,
     }
-    return {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in template.items()}
+
+    def filled(value):
+        if isinstance(value, list):
+            return [filled(item) for item in value]
+        return replacements.get(value, value) if isinstance(value, str) else value
+
+    return {k: filled(v) for k, v in template.items()}
 
 
 def send(client, method: str, path: str, query: dict, body):
@@ -307,6 +414,8 @@ def send(client, method: str, path: str, query: dict, body):
         return client.generic(method, path + suffix, b"From: a@b.test\r\nSubject: x\r\n\r\nhi", "message/rfc822")
     if method == "PATCH":
         return client.patch(path + suffix, body or {}, content_type="application/json")
+    if method == "DELETE":
+        return client.delete(path + suffix)
     if path.startswith("/api/"):
         return client.post(path + suffix, body or {}, content_type="application/json")
     return client.post(path + suffix, body or {})
@@ -329,6 +438,10 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "any"  # no such object in the world: a 404 is right too
     if role in ("anonymous", "visitor"):
         return "refuse"
+    if access == "personal":
+        return "allow" if role == "agent" and owner == "own" else "hide"
+    if access == "own":
+        return "allow" if role == "admin" or (role == "agent" and owner == "own") else "hide"
     if access == "staff":
         return "allow" if role == "admin" else "refuse"
     if access == "supervisor" and role not in ("supervisor", "admin"):
@@ -509,4 +622,82 @@ def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world)
             leaks.append(f"refused credential requests changed data (side {side.label})")
     FIGURES["authz_http_checks"] += checks
     FIGURES["authz_http_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+# --- API tokens: limited to inboxes, read-only -------------------------------------------------
+
+
+# Objects of the whole workspace, not of an inbox (labels, attribute definitions).
+WORKSPACE_WIDE = ("label", "attribute")
+
+
+def _token_route_ids():
+    """The API routes that take an inbox's object: what a token limited to inboxes must narrow."""
+    routes = []
+    for route in all_routes():
+        rule = rule_for(route)
+        takes_an_inbox_object = rule and rule.obj not in (None, "absent", "attachment")
+        if takes_an_inbox_object and route.pattern.startswith("api/") and rule.access in ("scoped", "supervisor"):
+            routes.append(pytest.param(route, id=route.name))
+    return routes
+
+
+def _bearer(raw: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_ORIGIN=ORIGIN)
+
+
+@pytest.mark.parametrize("route", _token_route_ids())
+def test_token_matrix(route, world):
+    """A supervisor's token limited to inbox A's inboxes reaches A's objects and finds none of B's;
+    their read-only token reads and is refused every write (403 token_read_only), writing nothing."""
+    # given the supervisor's two tokens
+    a = world.a
+    _, limited = account_services.api_token_create(
+        user=world.supervisor, name="A only", inbox_ids=[a.inbox.pk, a.email_inbox.pk, a.sms_inbox.pk]
+    )
+    _, read_only = account_services.api_token_create(user=world.supervisor, name="reports", read_only=True)
+    rule = rule_for(route)
+    checks, leaks = 0, []
+    for side in (world.a, world.b):
+        values, query = object_args(world, rule, side, route)
+        path = fill(route.pattern, values)
+        for method, template in rule.methods.items():
+            for raw, outcome in ((limited, "allow" if side is a else "hide"), (read_only, "read_only")):
+                if outcome == "read_only" or rule.obj in WORKSPACE_WIDE:
+                    # what every inbox shares: read by any token, changed by no token limited to inboxes
+                    outcome = "allow" if method == "GET" else "refuse"
+                if outcome == "hide" and rule.obj == "conversation_query":
+                    outcome = "any"  # a list filtered to B's conversation: empty or 404, never B's data
+                # when the request is made with the token (inside a savepoint)
+                sid = transaction.savepoint()
+                before = snapshot()
+                response = send(_bearer(raw), method, path, query, body_for(world, template, side))
+                wrote = snapshot() != before
+                transaction.savepoint_rollback(sid)
+                checks += 1
+                marker = side.marker if outcome in ("hide", "any") else None
+                problem = verdict(outcome, response, wrote=wrote, foreign_marker=marker, list_marker=False)
+                refused_for_read_only = raw == read_only and outcome == "refuse"
+                if refused_for_read_only and not problem and response.json()["error"]["code"] != "token_read_only":
+                    problem = f"refused as {response.json()['error']['code']}, not token_read_only"
+                if problem:
+                    leaks.append(
+                        f"{method} {path} {query or ''} with the {raw[:10]}… token (side {side.label}): {problem}"
+                    )
+    FIGURES["authz_token_checks"] += checks
+    FIGURES["authz_token_leaks"] += len(leaks)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_token_lists_hold_only_the_inboxes_of_the_token(world):
+    _, limited = account_services.api_token_create(user=world.supervisor, name="A only", inbox_ids=[world.a.inbox.pk])
+    leaks = []
+    for route in all_routes():
+        rule = rule_for(route)
+        if rule and route.pattern.startswith("api/") and rule.list_marker:
+            response = _bearer(limited).get(fill(route.pattern, {}), rule.query or {})
+            if response.status_code != 200 or world.b.marker.encode() in response.content:
+                leaks.append(f"{route.name}: {response.status_code}, or inbox B's objects listed")
+    FIGURES["authz_token_checks"] += 1
     assert not leaks, "\n".join(leaks)

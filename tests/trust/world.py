@@ -14,7 +14,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import services
-from chat.models import CannedResponse, Contact, Conversation, Inbox, Message, Team, hash_token
+from chat.models import (
+    AttributeDefinition,
+    CannedResponse,
+    Contact,
+    Conversation,
+    Inbox,
+    Label,
+    Macro,
+    Mention,
+    Message,
+    SavedView,
+    Team,
+    hash_token,
+)
 from chat.widget import widget_session_start
 from feedback.followups import followup_open_for_response
 from feedback.models import FollowUp, SurveyInvitation, SurveyPolicy, SurveyResponse
@@ -155,6 +168,9 @@ def build_side(label: str, team: Team) -> Side:
             "visitor_contact": session.contact,
             "spare_contact": spare_contact,
             "pending_conversation": pending_conversation,
+            "view": SavedView.objects.create(owner=agent, name=f"View {marker}", filters={"q": marker}),
+            "mention": Mention.objects.create(message=message, conversation=conversation, user=agent),
+            "macro": Macro.objects.create(owner=agent, name=f"Macro {marker}", reply=f"Macro reply {marker}"),
         },
     )
 
@@ -167,6 +183,8 @@ class World:
     admin: object
     team: Team
     canned: CannedResponse
+    label: Label | None = None
+    attribute: AttributeDefinition | None = None
 
     def side_of(self, label: str) -> Side:
         return self.a if label == "A" else self.b
@@ -184,7 +202,11 @@ def build_world() -> World:
         supervisor = SupervisorFactory(user=UserFactory(username="supervisor"), display_name="Sup").user
         admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
         canned = CannedResponse.objects.create(shortcut=f"c{secrets.token_hex(3)}", body="Canned")
-    return World(a=a, b=b, supervisor=supervisor, admin=admin, team=team, canned=canned)
+        label = Label.objects.create(name=f"Label {secrets.token_hex(3)}")
+        attribute = AttributeDefinition.objects.create(key="plan", label="Plan")
+    return World(
+        a=a, b=b, supervisor=supervisor, admin=admin, team=team, canned=canned, label=label, attribute=attribute
+    )
 
 
 def users():

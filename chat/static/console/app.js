@@ -21,12 +21,19 @@ import { format, gettext, ngettext, number } from "./i18n.js";
 import { LiveSocket } from "./live.js";
 import { linkify } from "../chat/linkify.js";
 import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction.js";
-import { alertSla, installSort, slaBadge, slaEventText, sortParams, sortedByDue } from "./sla.js";
+import { alertSla, slaBadge, slaEventText } from "./sla.js";
+import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
+import { attributesSection, loadDefinitions, notesSection, renderAttributeFilter } from "./contacts.js";
+import { initMacros } from "./macros.js";
+import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } from "./mentions.js";
+import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
+import { initViews, refreshCounts } from "./views.js";
+import { applyMessage, previewLine, readSort, refreshWaiting, restoreSort, unreadBadge, updateTitle, waitingBadge } from "./worklist.js";
 
 const root = document.getElementById("console");
 const ME = Number(root.dataset.userId);
 const IS_SUPERVISOR = root.dataset.supervisor === "true";
-const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team"];
+const FILTER_KEYS = ["status", "inbox", "channel", "assignee", "team", "label", "attribute"];
 const FILTER_STORE = "cxhub.console.filters";
 const PRIORITY_RANK = { low: 0, normal: 1, high: 2, urgent: 3 };
 // The longest body the server stores (settings.MESSAGE_BODY_MAX_CHARS), in code points as Python counts.
@@ -79,6 +86,8 @@ function restoreFilters() {
     saved = null;
   }
   saved = saved || { status: ["open", "pending"] };
+  state.savedLabels = saved.label || [];
+  state.savedAttributes = saved.attribute || [];
   for (const key of FILTER_KEYS) {
     for (const input of document.querySelectorAll(`#filters input[name="${key}"]`)) {
       input.checked = (saved[key] || []).includes(input.value);
@@ -97,6 +106,20 @@ function onFiltersChanged() {
 }
 
 $("filters").addEventListener("change", onFiltersChanged);
+/** A saved view's filters become the list's (views.js). */
+function applyFilters(filters) {
+  renderLabelFilter();
+  renderAttributeFilter(filters.attribute || []);
+  for (const key of FILTER_KEYS) {
+    for (const input of document.querySelectorAll(`#filters input[name="${key}"]`)) {
+      input.checked = (filters[key] || []).includes(input.value);
+    }
+  }
+  $("search").value = filters.q || "";
+  if (filters.sort) $("sort").value = filters.sort;
+  onFiltersChanged();
+}
+
 $("clear-filters").addEventListener("click", () => {
   for (const input of document.querySelectorAll("#filters input")) input.checked = false;
   onFiltersChanged();
@@ -113,8 +136,9 @@ async function loadList() {
   const mine = ++listRequest;
   list.setAttribute("aria-busy", "true");
   try {
-    const rows = await apiAll("/api/v1/conversations/", { ...readFilters(), ...sortParams() }, 4);
+    const rows = await apiAll("/api/v1/conversations/", { ...readFilters(), sort: readSort() }, 4);
     if (mine !== listRequest) return;
+    for (const row of rows) if (state.current && state.current.id === row.id) row.unread_count = 0; // being read
     state.conversations = new Map(rows.map((row) => [row.id, row]));
     state.order = rows.map((row) => row.id);
     renderList();
@@ -131,12 +155,15 @@ function reloadListSoon() {
   clearTimeout(listReloadTimer);
   listReloadTimer = setTimeout(() => {
     loadList();
+    refreshCounts();
     if (IS_SUPERVISOR) loadSupervisor();
   }, 300);
 }
 
 function renderList() {
   clear(list);
+  updateTitle(state.conversations.values());
+  keepOnly(state.order);
   if (!state.order.length) {
     list.append(el("li", { class: "empty", text: gettext("No conversations match these filters.") }));
     return;
@@ -151,15 +178,18 @@ function listItem(conversation) {
     "button",
     {
       type: "button",
-      class: `conv-item${state.unread.has(conversation.id) ? " unread" : ""}`,
+      class: `conv-item${state.unread.has(conversation.id) || conversation.unread_count ? " unread" : ""}`,
       "aria-current": current ? "true" : "false",
       dataset: { id: String(conversation.id) },
       onclick: () => openConversation(conversation.id),
     },
     [
       el("span", { class: "who", text: contactLabel(conversation.contact) }),
-      el("span", { class: "when", text: relative(conversation.last_activity_at), title: conversation.last_activity_at }),
+      el("span", { class: "when", text: relative(conversation.last_activity_at), title: conversation.last_activity_at }, [unreadBadge(conversation)]),
+      previewLine(conversation),
       el("span", { class: "meta" }, [
+        waitingBadge(conversation),
+        labelChips(conversation.labels),
         channelBadge(conversation.last_customer_channel || conversation.inbox?.channel),
         statusBadge(conversation.status),
         PRIORITY_RANK[conversation.priority] >= 2 ? el("span", { class: `badge badge-${conversation.priority}`, text: valueLabel(conversation.priority) }) : null,
@@ -170,7 +200,7 @@ function listItem(conversation) {
       ]),
     ],
   );
-  return el("li", {}, [button]);
+  return el("li", { class: "selectable" }, [rowCheckbox(conversation), button]);
 }
 
 function refreshListItem(id) {
@@ -180,7 +210,7 @@ function refreshListItem(id) {
 }
 
 function bumpToTop(id) {
-  if (sortedByDue()) return reloadListSoon();
+  if (readSort() === "due") return reloadListSoon();
   state.order = [id, ...state.order.filter((other) => other !== id)];
   renderList();
 }
@@ -255,6 +285,7 @@ async function openConversation(id, { push = true } = {}) {
   }
   state.current = conversation;
   state.unread.delete(id);
+  markListRead(id);
   state.seen = new Set();
   state.eventIds = new Set();
   state.failures = new Map();
@@ -296,6 +327,7 @@ async function openConversation(id, { push = true } = {}) {
   renderContact(contact);
   live.send({ type: "resume", conversation_id: id, after_seq: state.lastSeq });
   markRead();
+  readMentionsOf(id);
   scrollToEnd();
 }
 
@@ -378,6 +410,46 @@ function renderHeader() {
   }
   $("act-assign-me").hidden = resolved || conversation.assignee?.id === ME;
   $("act-transfer").hidden = resolved;
+  renderConversationLabels(conversation);
+  renderFollow(conversation, (updated) => {
+    if (!state.current || state.current.id !== updated.id) return;
+    state.current = updated;
+    renderHeader();
+    const row = state.conversations.get(updated.id);
+    if (row) row.participants = updated.participants;
+  });
+}
+
+function renderConversationLabels(conversation) {
+  const holder = clear($("convo-labels"));
+  const target = { url: `/api/v1/conversations/${conversation.id}/labels/`, labels: conversation.labels };
+  holder.append(
+    labelChips(conversation.labels) || "",
+    labelMenu(target, (updated) => {
+      if (!state.current || state.current.id !== updated.id) return;
+      state.current = updated;
+      renderHeader();
+      const row = state.conversations.get(updated.id);
+      if (row) {
+        row.labels = updated.labels;
+        refreshListItem(updated.id);
+      }
+      refreshCounts();
+    }, { canCreate: IS_SUPERVISOR }),
+  );
+}
+
+function contactLabelsSection(contact) {
+  const target = { url: `/api/v1/contacts/${contact.id}/labels/`, labels: contact.labels };
+  return section(gettext("Labels"), [
+    labelChips(contact.labels) || el("span", { class: "muted", text: gettext("None") }),
+    labelMenu(target, (updated) => {
+      if (state.contact && state.contact.id === updated.id) {
+        state.contact = updated;
+        renderContact(updated);
+      }
+    }, { canCreate: IS_SUPERVISOR }),
+  ]);
 }
 
 // Supervisors: the predicted satisfaction of the open conversation (chat/static/console/satisfaction.js),
@@ -649,6 +721,16 @@ function placeEvent(event) {
   return true;
 }
 
+/** The agent reads this conversation: its row's unread count goes (the server keeps the marker). */
+function markListRead(id) {
+  const row = state.conversations.get(id);
+  if (row && row.unread_count) {
+    row.unread_count = 0;
+    refreshListItem(id);
+    updateTitle(state.conversations.values());
+  }
+}
+
 function markRead() {
   if (state.current && state.lastSeq) live.send({ type: "read", conversation_id: state.current.id, seq: state.lastSeq });
 }
@@ -736,13 +818,20 @@ function renderContact(contact) {
   }
   if (!contact.identities?.length) identities.append(el("li", { class: "muted", text: gettext("None yet.") }));
   contactPane.append(section(gettext("Identities"), [identities]));
+  contactPane.append(contactLabelsSection(contact));
 
-  const attributes = el("dl", { class: "kv" });
-  for (const [key, value] of Object.entries(contact.attributes || {})) {
-    attributes.append(el("dt", { text: key }), el("dd", { text: typeof value === "object" ? JSON.stringify(value) : String(value) }));
-  }
-  if (!Object.keys(contact.attributes || {}).length) attributes.append(el("dd", { class: "muted", text: gettext("No attributes.") }));
-  contactPane.append(section(gettext("Attributes"), [attributes]));
+  const saved = (updated) => {
+    if (state.current && state.current.contact?.id === updated.id) {
+      state.current.contact = { ...state.current.contact, name: updated.name, email: updated.email, phone: updated.phone };
+      renderHeader();
+      reloadListSoon();
+    }
+    if (state.contact && state.contact.id === updated.id) {
+      state.contact = { ...state.contact, ...updated };
+      renderContact(state.contact);
+    }
+  };
+  contactPane.append(attributesSection(contact, section, saved), notesSection(contact, section));
 
   const conversations = el("ul", { class: "plain-list" });
   for (const other of contact.conversations || []) {
@@ -1005,7 +1094,6 @@ $("act-resolve").addEventListener("click", () => act("resolve", null, () => toas
 $("act-reopen").addEventListener("click", () => act("reopen", null, () => toast(gettext("Reopened."))).catch(ignore));
 $("act-unsnooze").addEventListener("click", () => act("unsnooze", null, () => toast(gettext("Open again."))).catch(ignore));
 $("act-pending").addEventListener("click", () => act("pending", null, () => toast(gettext("Waiting on the customer."))).catch(ignore));
-installSort(loadList);
 
 const transferDialog = $("transfer-dialog");
 const transferAgent = $("transfer-agent");
@@ -1158,6 +1246,16 @@ function onFrame(frame) {
     case "typing":
       onTyping(frame);
       break;
+    case "mention":
+      onMention(frame.mention);
+      break;
+    case "read":
+      // This agent read it in another tab: its row is read here too.
+      if (frame.reader && frame.reader.id === ME) {
+        state.unread.delete(frame.conversation_id);
+        markListRead(frame.conversation_id);
+      }
+      break;
     case "survey.answered":
       onSurveyAnswered(frame);
       break;
@@ -1186,15 +1284,18 @@ function onMessage(message) {
   }
   const known = state.conversations.get(id);
   if (known) {
+    const reading = Boolean(state.current && state.current.id === id && !document.hidden);
     known.last_activity_at = message.created_at;
     if (fromCustomer) known.last_customer_channel = message.channel;
     if (!(state.current && state.current.id === id) && !message.is_note) state.unread.add(id);
-    bumpToTop(id);
+    applyMessage(known, message, { reading });
+    if (readSort() === "newest") bumpToTop(id);
+    else renderList();
   } else {
     reloadListSoon();
   }
   // Alert for new conversations, the queue and one's own; not for a colleague's cases.
-  const mineOrQueued = !known || !known.assignee || known.assignee.id === ME;
+  const mineOrQueued = !known || !known.assignee || known.assignee.id === ME || isFollowing(known);
   if (fromCustomer && mineOrQueued) alertNewMessage(message);
 }
 
@@ -1351,17 +1452,45 @@ function offerNotifications() {
 
 // ------------------------------------------------------------------ boot
 restoreFilters();
+restoreSort(loadList);
 loadList();
+loadLabels().then(() => {
+  renderLabelFilter(state.savedLabels);
+  applyFilterUi();
+});
+loadDefinitions().then(() => {
+  renderAttributeFilter(state.savedAttributes, onFiltersChanged);
+  if (state.contact) renderContact(state.contact);
+});
+initMentions({ me: ME, open: (id) => openConversation(id) });
+initMacros({
+  current: () => state.current,
+  supervisor: IS_SUPERVISOR,
+  done: (updated) => {
+    if (state.current && state.current.id === updated.id) {
+      state.current = updated;
+      renderHeader();
+      renderReplyChannels();
+    }
+    reloadListSoon();
+  },
+});
+initBulk({ me: ME, conversation: (id) => state.conversations.get(id), reload: loadList });
+initViews({ current: () => ({ ...readFilters(), sort: readSort() }), apply: applyFilters, supervisor: IS_SUPERVISOR });
 if (IS_SUPERVISOR) {
   loadSupervisor();
   setInterval(loadSupervisor, 30000);
 }
 document.addEventListener("cxhub:availability", () => IS_SUPERVISOR && loadSupervisor());
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) markRead();
+  if (!document.hidden) {
+    markRead();
+    if (state.current) markListRead(state.current.id);
+  }
 });
 setInterval(() => {
-  for (const when of list.querySelectorAll(".when")) when.textContent = relative(when.title);
+  for (const when of list.querySelectorAll(".when")) when.firstChild.textContent = relative(when.title);
+  refreshWaiting(list);
 }, 60000);
 offerNotifications();
 live.connect();

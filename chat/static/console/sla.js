@@ -7,7 +7,6 @@ import { dateTime, el, toast } from "./dom.js";
 import { format, gettext } from "./i18n.js";
 import { notify } from "./alerts.js";
 
-const SORT_STORE = "cxhub.console.sort";
 const TARGET_LABELS = {
   first_response: gettext("First response"),
   next_response: gettext("Next response"),
@@ -68,34 +67,6 @@ setInterval(() => {
   const now = Date.now();
   for (const node of document.querySelectorAll(".sla-countdown")) paint(node, now);
 }, 1000);
-
-// ------------------------------------------------------------------ the list's order
-
-/** The list's order, as the API's `sort` parameter: "activity" (default) or "due". */
-export function sortParams() {
-  const select = document.getElementById("sort");
-  return select && select.value === "due" ? { sort: "due" } : {};
-}
-
-export function sortedByDue() {
-  return sortParams().sort === "due";
-}
-
-/** Put the "Newest activity / Due soonest" choice under the search box; `changed()` reloads. */
-export function installSort(changed) {
-  const search = document.getElementById("search");
-  if (!search || document.getElementById("sort")) return;
-  const select = el("select", { id: "sort", class: "sort", "aria-label": gettext("Order of the list") }, [
-    el("option", { value: "activity", text: gettext("Newest activity") }),
-    el("option", { value: "due", text: gettext("Due soonest") }),
-  ]);
-  select.value = localStorage.getItem(SORT_STORE) === "due" ? "due" : "activity";
-  select.addEventListener("change", () => {
-    localStorage.setItem(SORT_STORE, select.value);
-    changed();
-  });
-  search.after(select);
-}
 
 // ------------------------------------------------------------------ the timeline and live warnings
 
