@@ -35,6 +35,7 @@ BENCHMARKS = [
     "survey_ingest",
     "metrics_summary",
     "satisfaction",
+    "search",
 ]
 DOCS = harness.ROOT / "docs" / "benchmarks.md"
 RESULTS = harness.ROOT / "bench" / "results"

@@ -8,6 +8,7 @@ from cxhub.urls import urlpatterns as product_urlpatterns
 urlpatterns = [
     path("bench/peer/", include("bench.peers.drf_conversations")),
     path("bench/peer/metrics/", include("bench.peers.metrics_scan")),
+    path("bench/peer/search/", include("bench.peers.search_scan")),
     *product_urlpatterns,
 ]
 

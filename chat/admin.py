@@ -48,6 +48,8 @@ class InboxAdminForm(forms.ModelForm):
             "business_hours",
             "pending_auto_resolve_days",
             "default_team",
+            "attachment_kinds",  # docs/attachments.md
+            "attachment_max_bytes",
         ]
 
     def clean_business_hours(self):

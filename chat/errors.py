@@ -14,6 +14,16 @@ class ErrorCode(StrEnum):
     NOT_SNOOZED = "not_snoozed"
     BODY_TOO_LONG = "body_too_long"
     CHANNEL_UNAVAILABLE = "channel_unavailable"
+    # attachments (docs/attachments.md)
+    ATTACHMENT_TOO_LARGE = "attachment_too_large"
+    ATTACHMENT_TYPE_REFUSED = "attachment_type_refused"
+    ATTACHMENT_CONTENT_MISMATCH = "attachment_content_mismatch"
+    ATTACHMENT_EMPTY = "attachment_empty"
+    TOO_MANY_ATTACHMENTS = "too_many_attachments"
+    # search (docs/search.md)
+    SEARCH_EMPTY = "search_empty"
+    SEARCH_TOO_LONG = "search_too_long"
+    SEARCH_MALFORMED = "search_malformed"
     # contacts
     ALREADY_MERGED = "already_merged"
     NOT_MERGED = "not_merged"
@@ -21,6 +31,7 @@ class ErrorCode(StrEnum):
     # the widget's session
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     IDENTITY_INVALID = "identity_invalid"
+    VISITOR_TOKEN_INVALID = "visitor_token_invalid"
     # email and SMS
     UNKNOWN_RECIPIENT = "unknown_recipient"
     MALFORMED_EMAIL = "malformed_email"

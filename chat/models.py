@@ -4,6 +4,9 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -36,6 +39,12 @@ class Channel(models.TextChoices):
 
 
 INBOX_CHANNEL_CHOICES = [c for c in Channel.choices if c[0] != Channel.API]
+
+ATTACHMENT_KINDS = ("image", "pdf", "text", "office")
+
+
+def default_attachment_kinds() -> list[str]:
+    return list(ATTACHMENT_KINDS)
 
 
 class Team(models.Model):
@@ -99,6 +108,15 @@ class Inbox(models.Model):
         default=7, help_text="A conversation waiting on the customer is resolved after this many days without a reply."
     )
     default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # attachments (chat/attachments.py): the kinds of file accepted and the largest one
+    attachment_kinds = models.JSONField(
+        default=default_attachment_kinds,
+        blank=True,
+        help_text='Kinds of file people may send: any of "image", "pdf", "text", "office"; empty: none.',
+    )
+    attachment_max_bytes = models.PositiveIntegerField(
+        default=10 * 1024 * 1024, help_text="The largest file accepted, in bytes (at most the server's ceiling)."
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="InboxMembership", related_name="inboxes", blank=True
     )
@@ -110,6 +128,15 @@ class Inbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.channel})"
+
+    def clean(self):
+        kinds = self.attachment_kinds
+        if not isinstance(kinds, list) or any(kind not in ATTACHMENT_KINDS for kind in kinds):
+            raise ValidationError({"attachment_kinds": _("A list of: %s.") % ", ".join(ATTACHMENT_KINDS)})
+        if self.attachment_max_bytes and self.attachment_max_bytes > settings.ATTACHMENT_MAX_BYTES_CEILING:
+            raise ValidationError(
+                {"attachment_max_bytes": _("At most %s bytes.") % settings.ATTACHMENT_MAX_BYTES_CEILING}
+            )
 
 
 class AgentProfile(models.Model):
@@ -393,9 +420,13 @@ class Message(models.Model):
     delivery_error = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # PostgreSQL's full-text index of the body and file names (chat/search.py writes it in the
+    # message's transaction); SQLite keeps an FTS5 table instead and leaves this empty.
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["conversation_id", "seq"]
+        indexes = [GinIndex(fields=["search_vector"], name="message_search_idx")]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="unique_message_seq"),
             models.UniqueConstraint(fields=["conversation", "client_msg_id"], name="unique_client_msg_id"),
@@ -697,3 +728,19 @@ class ContactNote(models.Model):
 
     def __str__(self) -> str:
         return f"Note on contact {self.contact_id}"
+
+
+class WorkspacePreferences(models.Model):
+    """One agent's console preferences (the keyboard's send key)."""
+
+    class SendKey(models.TextChoices):
+        ENTER = "enter"  # Enter sends, Shift+Enter starts a new line
+        CTRL_ENTER = "ctrl_enter"  # Ctrl+Enter (⌘+Enter) sends, Enter starts a new line
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspace_preferences"
+    )
+    send_key = models.CharField(max_length=10, choices=SendKey.choices, default=SendKey.CTRL_ENTER)
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user}"

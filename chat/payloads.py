@@ -8,7 +8,7 @@ that sends that audience one (sockets and broadcasts, webhooks, a person's expor
 The REST API's serializers (chat/api/serializers.py) document their own shapes in the schema.
 """
 
-from . import sla
+from . import attachments, sla
 from .models import Conversation, Message
 
 # What a customer's widget may see of a message (the console shape minus agent-only fields).
@@ -76,6 +76,7 @@ def message_for_console(message: Message) -> dict:
         "delivery_error": message.delivery_error,
         "subject": email_subject(message),
         "shortened": shortened(message),
+        "attachments": attachments.listing(message.pk, message.attachments, audience=attachments.Audience.AGENT),
     }
 
 
@@ -105,8 +106,13 @@ def conversation_for_console(conversation: Conversation) -> dict:
 
 
 def message_for_customer(message: dict) -> dict:
-    """The customer-safe fields of a console-shaped message."""
-    return {key: message[key] for key in WIDGET_MESSAGE_FIELDS if key in message}
+    """The customer-safe fields of a console-shaped message, its files linked for the customer."""
+    shown = {key: message[key] for key in WIDGET_MESSAGE_FIELDS if key in message}
+    if "attachments" in message and "id" in message:
+        shown["attachments"] = attachments.relisted(
+            message["id"], message["attachments"], audience=attachments.Audience.CUSTOMER
+        )
+    return shown
 
 
 def conversation_for_webhook(conversation: Conversation) -> dict:

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from . import events, payloads
+from . import attachments, events, payloads, search
 from .models import AuditLog, Contact, ContactIdentity, Conversation, ConversationEvent, Message, VisitorToken
 
 logger = logging.getLogger(__name__)
@@ -145,8 +145,9 @@ def contact_export(*, contact: Contact, by=None) -> dict:
     return document
 
 
-def _stored_files(attachments: list) -> list[str]:
-    return [a["path"] for a in attachments or [] if isinstance(a, dict) and isinstance(a.get("path"), str)]
+def _stored_files(entries: list) -> list[str]:
+    """Originals and image previews (chat/attachments.py)."""
+    return attachments.stored_paths(entries)
 
 
 def _delete_files(paths: list[str]) -> None:
@@ -170,9 +171,8 @@ def contact_erase(*, contact: Contact, by=None) -> dict:
     conversations = Conversation.objects.filter(contact_id__in=ids)
     messages = Message.objects.filter(conversation__in=conversations)
 
-    files = [
-        path for attachments in messages.values_list("attachments", flat=True) for path in _stored_files(attachments)
-    ]
+    files = [path for entries in messages.values_list("attachments", flat=True) for path in _stored_files(entries)]
+    search.unindex_messages(list(messages.values_list("id", flat=True)))  # their words are found no more
     counts = {
         "contacts": len(ids),
         "identities": ContactIdentity.objects.filter(contact_id__in=ids).delete()[0],

@@ -16,13 +16,15 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    TextField,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from cxhub.errors import NotFound
 
+from . import search as search_index
 from .models import (
     AgentProfile,
     CannedResponse,
@@ -366,3 +368,57 @@ def sequence_problems(limit: int = 20) -> list[dict]:
         .order_by("pk")[:limit]
     )
     return list(broken)
+
+
+def message_attachment(message_id: int, index: int, *, user: AbstractBaseUser | None = None) -> dict:
+    """One stored attachment of a message: for `user`, only in a conversation they may see; without
+    one (the customer's signed link), never of a note. A foreign or missing one is NotFound."""
+    messages = Message.objects.all()
+    if user is not None:
+        messages = messages.filter(conversation__in=conversations_visible_to(user))
+    else:
+        messages = messages.filter(is_note=False)
+    message = messages.filter(pk=message_id).only("attachments").first()
+    entries = message.attachments if message else []
+    entry = entries[index] if 0 <= index < len(entries) and isinstance(entries[index], dict) else {}
+    if not entry.get("path"):
+        raise NotFound("Attachment not found.")
+    return entry
+
+
+SEARCH_LIMIT_MAX = 50
+
+
+def search(user: AbstractBaseUser, query, *, inbox: Inbox | None = None, limit: int = 20) -> dict:
+    """Messages (the full-text index), contacts (name, email, phone, attributes) and conversation
+    subjects matching a parsed query (chat/search.py), in the inboxes the user sees (or one of
+    them), newest first, each kind at most `limit`."""
+    inbox_ids = [inbox.pk] if inbox is not None else inbox_ids_visible_to(user)
+    message_ids = search_index.matching_message_ids(query, inbox_ids=inbox_ids, limit=limit)
+    found = Message.objects.select_related("conversation__contact", "sender_user__agent").in_bulk(message_ids)
+    messages = [found[pk] for pk in message_ids if pk in found]
+    conversations = conversations_visible_to(user).exclude(subject="")
+    contacts = contacts_visible_to(user)
+    if inbox is not None:
+        conversations = conversations.filter(inbox=inbox)
+        contacts = contacts.filter(Exists(Conversation.objects.filter(contact=OuterRef("pk"), inbox=inbox)))
+    latest = conversations_visible_to(user).filter(contact=OuterRef("pk"))
+    if inbox is not None:
+        latest = latest.filter(inbox=inbox)
+    contacts = contacts.filter(merged_into__isnull=True).annotate(
+        attributes_text=Cast("attributes", TextField()),
+        latest_conversation_id=Subquery(latest.order_by("-last_activity_at", "-id").values("id")[:1]),
+    )
+    return {
+        "messages": messages,
+        "contacts": list(
+            contacts.filter(search_index.q_for(query, ["name", "email", "phone", "attributes_text"])).order_by("-id")[
+                :limit
+            ]
+        ),
+        "conversations": list(
+            conversations.filter(search_index.q_for(query, ["subject"]))
+            .select_related("contact")
+            .order_by("-last_activity_at", "-id")[:limit]
+        ),
+    }

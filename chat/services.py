@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from chat.errors import ErrorCode
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
-from . import events, languages, outbox, selectors, sla_services
+from . import events, languages, outbox, search, selectors, sla_services
 from .models import (
     AgentProfile,
     AuditLog,
@@ -197,6 +197,7 @@ MESSAGE_FIELDS = [
     "snoozed_until",
     "pending_resolve_at",
     "waiting_since",
+    *sla_services.SLA_FIELDS,
 ]
 
 
@@ -296,6 +297,7 @@ def message_receive(
         metadata=metadata or {},
         created_at=now,
     )
+    search.index_message(message)
     previous_channel = conversation.last_customer_channel
     if previous_channel and previous_channel != channel:
         outbox.record(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
@@ -310,12 +312,12 @@ def message_receive(
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
         conversation.pending_resolve_at = None
-    conversation.save(update_fields=MESSAGE_FIELDS)
-    if resumed:  # a snooze or a wait on the customer ends
-        outbox.record(conversation, EventKind.WOKE, reason="message", was=status_before)
     if resumed:
         sla_services.track(conversation, sla_services.RESUMED, at=now)
     sla_services.track(conversation, sla_services.CUSTOMER_WROTE, at=now)
+    conversation.save(update_fields=MESSAGE_FIELDS)  # once: a second UPDATE of the row would lock the contact
+    if resumed:  # a snooze or a wait on the customer ends
+        outbox.record(conversation, EventKind.WOKE, reason="message", was=status_before)
     outbox.record(
         conversation,
         EventKind.MESSAGE_CREATED,
@@ -325,7 +327,8 @@ def message_receive(
         channel=channel,
     )
     events.broadcast_message(message, with_conversation=True, status_changed=conversation.status != status_before)
-    if channel in (Channel.EMAIL, Channel.SMS):
+    automatic = ((metadata or {}).get("email") or {}).get("auto_submitted")  # RFC 3834: never answer a robot
+    if channel in (Channel.EMAIL, Channel.SMS) and not automatic:
         _auto_reply_out_of_hours(conversation, at=now)
     return Received(message, True)
 
@@ -353,8 +356,12 @@ def message_send(
     client_msg_id: str | None = None,
     channel: str | None = None,
     sender_kind: str = Message.SenderKind.AGENT,
+    attachments: list | None = None,
 ) -> Received:
     """An agent's reply (or internal note); replies leave on the customer's last channel by default.
+
+    `attachments` are entries of files already checked and stored (chat/attachments.py
+    `with_files`); a message with files may have an empty body.
 
     A channel the caller names is checked first: a reply by email or SMS to someone who has no
     address there (or opted out), or by web chat to someone who never used it, is refused with
@@ -363,7 +370,7 @@ def message_send(
     on the message.
     """
     body = _check_body(body)
-    if not body.strip():
+    if not body.strip() and not attachments:
         raise InvalidInput(_("A message needs a body."), fields={"body": [_("This field may not be blank.")]})
     conversation = _locked(conversation)
     if client_msg_id:
@@ -391,11 +398,13 @@ def message_send(
         channel=channel,
         direction=Message.Direction.OUTBOUND,
         body=body,
+        attachments=attachments or [],
         is_note=is_note,
         client_msg_id=client_msg_id or None,
         delivery_status=Message.Delivery.PENDING if outbound else Message.Delivery.SENT,
         created_at=now,
     )
+    search.index_message(message)
     conversation.last_activity_at = now
     human_reply = not is_note and sender_kind == Message.SenderKind.AGENT
     if human_reply:
@@ -424,6 +433,28 @@ def message_send(
 
         transaction.on_commit(lambda: tasks.message_deliver.delay(message.pk))
     return Received(message, True)
+
+
+@transaction.atomic
+def message_settle_attachments(*, message_id: int, settled: dict[int, dict]) -> tuple[Message | None, list[dict]]:
+    """Put fetched (or refused) files in place of the pending entries at the given indexes (SMS
+    media, chat/attachments.py); consoles see the change. Entries no longer pending are left as
+    they are: the second of two runs changes nothing and gets back the entries it did not place."""
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        return None, list(settled.values())
+    entries, unused = list(message.attachments or []), []
+    for index, entry in settled.items():
+        if 0 <= index < len(entries) and isinstance(entries[index], dict) and entries[index].get("pending"):
+            entries[index] = entry
+        else:
+            unused.append(entry)
+    if entries != message.attachments:
+        message.attachments = entries
+        message.save(update_fields=["attachments"])
+        message = selectors.message_with_sender(message_id)
+        events.broadcast_message(message, updated=True)
+    return message, unused
 
 
 @transaction.atomic
@@ -565,6 +596,7 @@ def conversation_resolve(
     conversation.waiting_since = None
     if conversation.first_resolved_at is None:
         conversation.first_resolved_at = now
+    sla_services.track(conversation, sla_services.RESOLVED, at=now)
     conversation.save()
     resolution_number = conversation.reopen_count + 1
     outbox.record(
@@ -577,7 +609,6 @@ def conversation_resolve(
         by_bot=by_bot,
         **({"reason": reason} if reason else {}),
     )
-    sla_services.track(conversation, sla_services.RESOLVED, at=now)
     events.broadcast_conversation(conversation)
     from . import tasks
 
@@ -600,9 +631,9 @@ def conversation_reopen(*, conversation: Conversation, by=None) -> Conversation:
     conversation.status = Conversation.Status.OPEN
     conversation.reopen_count += 1
     conversation.last_activity_at = timezone.now()
+    sla_services.track(conversation, sla_services.REOPENED)
     conversation.save()
     outbox.record(conversation, EventKind.REOPENED, actor=by, reopen_count=conversation.reopen_count)
-    sla_services.track(conversation, sla_services.REOPENED)
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -617,9 +648,9 @@ def conversation_snooze(*, conversation: Conversation, by=None, until: datetime)
     conversation.status = Conversation.Status.SNOOZED
     conversation.snoozed_until = until
     conversation.pending_resolve_at = None
-    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at"])
-    outbox.record(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
     sla_services.track(conversation, sla_services.PAUSED)
+    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at", *sla_services.SLA_FIELDS])
+    outbox.record(conversation, EventKind.SNOOZED, actor=by, until=until.isoformat())
     events.broadcast_conversation(conversation)
     return conversation
 
@@ -651,9 +682,9 @@ def _wake(conversation: Conversation, *, by, reason: str) -> None:
     """Snoozed → open, with its event. (A customer's message wakes it in message_receive, reason "message".)"""
     conversation.status = Conversation.Status.OPEN
     conversation.snoozed_until = None
-    conversation.save(update_fields=["status", "snoozed_until"])
-    outbox.record(conversation, EventKind.WOKE, actor=by, reason=reason)
     sla_services.track(conversation, sla_services.RESUMED)
+    conversation.save(update_fields=["status", "snoozed_until", *sla_services.SLA_FIELDS])
+    outbox.record(conversation, EventKind.WOKE, actor=by, reason=reason)
     events.broadcast_conversation(conversation)
 
 
@@ -665,9 +696,9 @@ def conversation_set_priority(*, conversation: Conversation, by=None, priority: 
     if conversation.priority != priority:
         old = conversation.priority
         conversation.priority = priority
-        conversation.save(update_fields=["priority", "priority_rank"])
-        outbox.record(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
         sla_services.track(conversation, sla_services.RECOMPUTE)
+        conversation.save(update_fields=["priority", "priority_rank", *sla_services.SLA_FIELDS])
+        outbox.record(conversation, EventKind.PRIORITY_CHANGED, actor=by, **{"from": old, "to": priority})
         events.broadcast_conversation(conversation)
     return conversation
 
@@ -686,10 +717,10 @@ def conversation_set_pending(*, conversation: Conversation, by=None) -> Conversa
     conversation.status = Conversation.Status.PENDING
     conversation.snoozed_until = None
     conversation.pending_resolve_at = now + timedelta(days=conversation.inbox.pending_auto_resolve_days)
-    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at"])
-    outbox.record(conversation, EventKind.PENDING, actor=by, resolve_at=conversation.pending_resolve_at.isoformat())
     if not was_snoozed:
         sla_services.track(conversation, sla_services.PAUSED, at=now)
+    conversation.save(update_fields=["status", "snoozed_until", "pending_resolve_at", *sla_services.SLA_FIELDS])
+    outbox.record(conversation, EventKind.PENDING, actor=by, resolve_at=conversation.pending_resolve_at.isoformat())
     events.broadcast_conversation(conversation)
     return conversation
 

@@ -1,7 +1,7 @@
 """Writes for business hours and SLAs: an inbox's hours, its SLA policies, and each conversation's
 clocks (chat/sla.py), kept current by the conversation services in their own transactions.
 
-`track(conversation, change, at=)` is what every conversation service calls after its change:
+`track(conversation, change, at=)` is what every conversation service calls before its one save:
 it applies the change to the clocks, recomputes the due times with the inbox's policy for the
 conversation's priority, records a breach that a late reply or resolution reveals, and saves the
 SLA columns. The timer `chat.sla` (`sla_due`) records the warnings and breaches as they fall due.
@@ -87,10 +87,14 @@ REOPENED = "reopened"
 RECOMPUTE = "recompute"  # priority, policy or hours changed
 
 
-def track(conversation: Conversation, change: str, *, at: datetime | None = None, broadcast: bool = False) -> None:
-    """Apply `change` to the clocks of a locked conversation and save its SLA columns (the
-    caller's transaction); warnings and breaches it reveals are recorded as events. The calling
-    service broadcasts the conversation (with its clocks) itself, unless `broadcast`."""
+def track(conversation: Conversation, change: str, *, at: datetime | None = None, write: bool = False) -> None:
+    """Apply `change` to the clocks of a locked conversation: its SLA columns (SLA_FIELDS) are set
+    on the object, and warnings and breaches it reveals are recorded as events (the caller's
+    transaction). The calling service saves SLA_FIELDS in its own one UPDATE of the row and
+    broadcasts the conversation: on PostgreSQL a second UPDATE of a row in one transaction checks
+    its foreign keys again, locking the contact after the conversation, against the lock order of
+    ADR 0001 (a deadlock with message_receive). `write`: save and broadcast here (the timer and
+    the recomputation after a policy change, which change nothing else)."""
     at = at or timezone.now()
     state = dict(conversation.sla or {})
     happened: list[sla.Happened] = []
@@ -111,18 +115,20 @@ def track(conversation: Conversation, change: str, *, at: datetime | None = None
     targets = targets_of(conversation.inbox_id, conversation.priority)
     sla.evaluate(state, targets=targets, schedule=schedule_of(conversation.inbox))
     happened += sla.fire(state, timezone.now())
-    _save(conversation, state, happened, broadcast=broadcast)
+    _save(conversation, state, happened, write=write)
 
 
-def _save(conversation: Conversation, state: dict, happened: list[sla.Happened], *, broadcast: bool) -> None:
-    """Store the clocks and record what happened; `broadcast` when no caller sends the conversation."""
+def _save(conversation: Conversation, state: dict, happened: list[sla.Happened], *, write: bool) -> None:
+    """Set the clocks on the conversation and record what happened; `write`: UPDATE the row and
+    broadcast it here (no calling service saves it)."""
     for outcome in state.get("outcomes", []):
         if "agent_id" not in outcome:  # the credit: who had the conversation when the clock ended
             outcome["agent_id"], outcome["team_id"] = conversation.assignee_id, conversation.team_id
     changed_state = state != (conversation.sla or {})
     due_at, check_at = sla.soonest_due(state), sla.next_check(state)
-    if changed_state or (due_at, check_at) != (conversation.sla_due_at, conversation.sla_check_at):
-        conversation.sla, conversation.sla_due_at, conversation.sla_check_at = state, due_at, check_at
+    changed = changed_state or (due_at, check_at) != (conversation.sla_due_at, conversation.sla_check_at)
+    conversation.sla, conversation.sla_due_at, conversation.sla_check_at = state, due_at, check_at
+    if write and changed:
         Conversation.objects.filter(pk=conversation.pk).update(sla=state, sla_due_at=due_at, sla_check_at=check_at)
     for item in happened:
         outbox.record(
@@ -136,7 +142,7 @@ def _save(conversation: Conversation, state: dict, happened: list[sla.Happened],
             team_id=conversation.team_id,
             channel=conversation.last_customer_channel or conversation.inbox.channel,
         )
-    if broadcast and (happened or changed_state):
+    if write and (happened or changed):
         events.broadcast_conversation(conversation)
 
 
@@ -153,7 +159,7 @@ def conversation_sla_check(*, conversation_id: int) -> int:
         return 0
     state = dict(conversation.sla or {})
     happened = sla.fire(state, timezone.now())
-    _save(conversation, state, happened, broadcast=True)
+    _save(conversation, state, happened, write=True)
     return len(happened)
 
 
@@ -173,7 +179,7 @@ def _recompute_inbox(inbox: Inbox, *, priority: str | None = None) -> None:
     if priority:
         conversations = conversations.filter(priority=priority)
     for conversation in conversations.select_for_update(of=("self",)).select_related("inbox").order_by("pk"):
-        track(conversation, RECOMPUTE, broadcast=True)
+        track(conversation, RECOMPUTE, write=True)
 
 
 # --- setup: business hours and policies --------------------------------------------------
@@ -202,7 +208,8 @@ def inbox_set_hours(
         errors["pending_auto_resolve_days"] = [_("A whole number of days from 1 to 365.")]
     if errors:
         raise InvalidInput(_("These business hours cannot be used."), fields=errors)
-    inbox = Inbox.objects.select_for_update().get(pk=inbox.pk)
+    # FOR NO KEY UPDATE: a message stored meanwhile (its row refers to the inbox) is not held up
+    inbox = Inbox.objects.select_for_update(no_key=True).get(pk=inbox.pk)
     fields = []
     if business_hours is not None and business_hours != inbox.business_hours:
         inbox.business_hours = business_hours
@@ -253,7 +260,7 @@ def sla_policy_set(
         errors["business_hours"] = [_("true or false.")]
     if errors:
         raise InvalidInput(_("This SLA policy cannot be used."), fields=errors)
-    Inbox.objects.select_for_update().filter(pk=inbox.pk).first()  # one writer of an inbox's policies
+    Inbox.objects.select_for_update(no_key=True).filter(pk=inbox.pk).first()  # one writer of its policies
     policy, _created = SlaPolicy.objects.update_or_create(
         inbox=inbox, priority=priority, defaults={**targets, "business_hours": business_hours}
     )

@@ -57,3 +57,12 @@ def message_deliver(message_id: int) -> None:
     from .connectors import outbound
 
     outbound.deliver(message_id=message_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def message_media_fetch(message_id: int) -> None:
+    """Fetch an SMS's media (Twilio MediaUrl) through the SSRF guard, check and keep each file like
+    an upload; what cannot be fetched or is refused is listed with its reason. Safe twice."""
+    from .connectors import sms
+
+    sms.media_fetch(message_id=message_id)

@@ -1,6 +1,6 @@
 """The agent's workspace: read markers and the list's rows (unread counts, previews, sorts), labels,
 saved views, bulk actions, macros, mentions and participants, contacts in the console (audited
-edits, custom attribute definitions, notes).
+edits, custom attribute definitions, notes) and the agent's preferences (the send key).
 
 Writes here follow the services' rules (keyword-only, one transaction, broadcasts after commit);
 reads follow the selectors' (built on `selectors.conversations_visible_to`, a foreign id is a 404).
@@ -41,6 +41,7 @@ from .models import (
     ReadMarker,
     SavedView,
     Team,
+    WorkspacePreferences,
 )
 from .payloads import sender_name
 from .selectors import conversations_visible_to, may_manage_workspace, parse_id
@@ -77,6 +78,7 @@ NOBODY_WAITS = datetime(9999, 12, 31, tzinfo=UTC)
 # ?sort= → the list's order (its first field is the cursor's position; the id breaks ties).
 SORTS = {
     "newest": ("-last_activity_at", "-id"),
+    "activity": ("-last_activity_at", "-id"),  # the same, by its older name
     "waiting": ("waiting_key", "id"),
     "priority": ("-priority_rank", "-last_activity_at", "-id"),
     "due": ("sla_due_sort", "id"),  # the soonest SLA due time, none last (selectors.sorted_by_due)
@@ -814,3 +816,24 @@ def contact_notes_erase(contact_ids: list[int]) -> dict:
     """Erasure removes a person's notes."""
     deleted, _by_model = ContactNote.objects.filter(contact_id__in=contact_ids).delete()
     return {"contact_notes": deleted}
+
+
+# --- preferences -----------------------------------------------------------------------------------
+
+
+def preferences_of(user: AbstractBaseUser) -> WorkspacePreferences:
+    """The agent's console preferences (the defaults until they change one)."""
+    return WorkspacePreferences.objects.filter(user_id=user.pk).first() or WorkspacePreferences(user_id=user.pk)
+
+
+@transaction.atomic
+def preferences_set(*, user: AbstractBaseUser, send_key: str) -> WorkspacePreferences:
+    """Enter or Ctrl+Enter sends, as the agent chooses."""
+    if send_key not in WorkspacePreferences.SendKey.values:
+        raise InvalidInput(
+            _("Unknown send key."), fields={"send_key": [not_one_of(WorkspacePreferences.SendKey.values)]}
+        )
+    preferences, _created = WorkspacePreferences.objects.select_for_update().get_or_create(user=user)
+    preferences.send_key = send_key
+    preferences.save(update_fields=["send_key"])
+    return preferences

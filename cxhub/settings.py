@@ -392,8 +392,20 @@ STATICFILES_DIRS = [BASE_DIR / "cxhub" / "static"] if (BASE_DIR / "cxhub" / "sta
 # Browser libraries from npm (package.json, `make install` runs `npm ci`), served locally.
 if (BASE_DIR / "node_modules" / "chart.js" / "dist").exists():
     STATICFILES_DIRS.append(("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"))
+# Attachments are kept through the default storage: the file system under MEDIA_ROOT unless
+# FILE_STORAGE_BACKEND names another (a django-storages backend, e.g. "storages.backends.s3.S3Storage",
+# installed beside cxhub) with FILE_STORAGE_OPTIONS as JSON (docs/attachments.md).
+try:
+    FILE_STORAGE_OPTIONS = env.json("FILE_STORAGE_OPTIONS", default={})
+except ValueError:
+    raise ImproperlyConfigured("FILE_STORAGE_OPTIONS must be a JSON object") from None
+if not isinstance(FILE_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("FILE_STORAGE_OPTIONS must be a JSON object")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": os.environ.get("FILE_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": FILE_STORAGE_OPTIONS,
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
@@ -459,8 +471,18 @@ WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=0
 
 # --- Product limits --------------------------------------------------------------------
 MESSAGE_BODY_MAX_CHARS = 10_000
+# Attachments (docs/attachments.md): each inbox sets its types and size limit under this ceiling;
+# download links are signed and expire after ATTACHMENT_URL_MAX_AGE seconds.
+ATTACHMENT_MAX_BYTES_CEILING = env_int("ATTACHMENT_MAX_BYTES_CEILING", 25 * 1024 * 1024, minimum=1024)
+ATTACHMENTS_PER_MESSAGE = 10
+ATTACHMENT_URL_MAX_AGE = env_int("ATTACHMENT_URL_MAX_AGE", 3600, minimum=10)
+# SMS media (Twilio MediaUrl) is fetched by the worker through the SSRF guard (chat/safe_http.py):
+# private and loopback addresses are refused unless this is true (tests, dev).
+SMS_MEDIA_ALLOW_PRIVATE = env_bool("SMS_MEDIA_ALLOW_PRIVATE", False)
+SMS_MEDIA_TIMEOUT_SECONDS = env_int("SMS_MEDIA_TIMEOUT_SECONDS", 15, minimum=1)
 # POST /api/v1/widget/{inbox}/session per client address (DRF rate: "60/min", "1000/hour").
 WIDGET_SESSION_RATE = os.environ.get("WIDGET_SESSION_RATE", "60/min")
+WIDGET_UPLOAD_RATE = os.environ.get("WIDGET_UPLOAD_RATE", "30/min")  # widget file uploads per client address
 
 LOGGING = {
     "version": 1,

@@ -133,6 +133,8 @@ POLICIES = {
             "business_hours",
             "pending_auto_resolve_days",
             "default_team",
+            "attachment_kinds",
+            "attachment_max_bytes",
         },
         actions={"delete_selected"},
         inlines_write=True,  # memberships

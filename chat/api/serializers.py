@@ -1,11 +1,11 @@
 """Serializers: the JSON shapes of the REST API. Reads only; writes go through services."""
 
 from django.conf import settings
-from django.urls import reverse
 from django.utils.translation import get_language_info
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chat import attachments
 from chat.models import (
     INBOX_CHANNEL_CHOICES,
     AgentProfile,
@@ -26,6 +26,12 @@ from chat.payloads import email_subject, sender_name, shortened, sla_clocks
 from chat.selectors import MAX_ID
 
 
+class AttachmentLimitsSerializer(serializers.Serializer):
+    kinds = serializers.ListField(child=serializers.CharField(), help_text="Any of image, pdf, text, office.")
+    max_bytes = serializers.IntegerField(help_text="The largest file accepted.")
+    extensions = serializers.ListField(child=serializers.CharField(), help_text="File name endings accepted.")
+
+
 class InboxSerializer(serializers.ModelSerializer):
     class Meta:
         model = Inbox
@@ -40,8 +46,15 @@ class InboxSerializer(serializers.ModelSerializer):
             "prechat_form",
             "greeting",
             "default_team",
+            "attachments",
             "created_at",
         ]
+
+    attachments = serializers.SerializerMethodField(help_text="The files this inbox accepts.")
+
+    @extend_schema_field(AttachmentLimitsSerializer)
+    def get_attachments(self, inbox) -> dict:
+        return attachments.limits_of(inbox)
 
 
 class InboxRefSerializer(serializers.ModelSerializer):
@@ -323,11 +336,16 @@ class SnoozeSerializer(serializers.Serializer):
 
 
 class AttachmentSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    content_type = serializers.CharField()
-    size = serializers.IntegerField()
+    name = serializers.CharField(help_text="As its sender named it: show it as text, never as markup.")
+    content_type = serializers.CharField(required=False, help_text="Sniffed from the content, not the name.")
+    kind = serializers.CharField(required=False, help_text="image, pdf, text or office.")
+    size = serializers.IntegerField(required=False)
     rejected = serializers.CharField(required=False, help_text="Why it was not stored, when it was not.")
-    url = serializers.CharField(required=False, allow_null=True, help_text="Download (same login as the API).")
+    pending = serializers.BooleanField(help_text="SMS media the worker has not fetched yet.")
+    url = serializers.CharField(
+        allow_null=True, help_text="Download link, signed and expiring, valid in the session of a user who sees it."
+    )
+    preview_url = serializers.CharField(allow_null=True, help_text="A PNG preview of an image (same rules).")
 
 
 class ShortenedSerializer(serializers.Serializer):
@@ -378,24 +396,26 @@ class MessageSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, message) -> list[dict]:
-        """Stored files are served by the scoped download view, never from a public folder."""
-        listed = []
-        for index, entry in enumerate(message.attachments or []):
-            item = {key: entry[key] for key in ("name", "content_type", "size", "rejected") if key in entry}
-            item["url"] = (
-                reverse("message-attachment", args=[message.conversation_id, message.pk, index])
-                if entry.get("path")
-                else None
-            )
-            listed.append(item)
-        return listed
+        """Stored files are served through signed, expiring links (chat/attachments.py)."""
+        return attachments.listing(message.pk, message.attachments, audience=attachments.Audience.AGENT)
 
 
 class MessageCreateSerializer(serializers.Serializer):
     # The length is checked by the service, so an over-long body is refused with its own code.
     body = serializers.CharField(
         trim_whitespace=False,
-        help_text=f"At most {settings.MESSAGE_BODY_MAX_CHARS} characters (longer: 400 body_too_long).",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"At most {settings.MESSAGE_BODY_MAX_CHARS} characters (longer: 400 body_too_long); "
+        "may be empty when files are sent.",
+    )
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        required=False,
+        default=list,
+        help_text="As multipart/form-data: files checked against the inbox's types and size (400 "
+        "attachment_too_large, attachment_type_refused, attachment_content_mismatch; nothing is stored).",
     )
     is_note = serializers.BooleanField(default=False)
     client_msg_id = serializers.CharField(max_length=64, required=False, allow_null=True)

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import canned, views, widget, workspace
+from . import canned, search, views, widget, workspace
 
 router = SimpleRouter()
 router.register("inboxes", views.InboxViewSet, basename="inbox")
@@ -27,6 +27,9 @@ urlpatterns = [
         views.message_attachment,
         name="message-attachment",
     ),
+    path("search/", search.SearchView.as_view(), name="search"),
+    path("preferences/", workspace.preferences, name="preferences"),
     path("widget/<str:inbox_public_id>/session", widget.WidgetSessionView.as_view(), name="widget-session"),
+    path("widget/<str:inbox_public_id>/attachments", widget.WidgetUploadView.as_view(), name="widget-attachments"),
     *router.urls,
 ]

@@ -7,10 +7,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action, api_view
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from chat import privacy, selectors, services, sla_services, workspace
+from chat import attachments, privacy, selectors, services, sla_services, workspace
 from chat.events import timeline_event_payloads
 from chat.models import Message, Team
 from cxhub.api import CursorPagination
@@ -362,14 +363,23 @@ class MessageViewSet(viewsets.GenericViewSet):
     def create(self, request, conversation_pk=None):
         conversation = selectors.conversation_get(request.user, conversation_pk)
         data = _valid(s.MessageCreateSerializer, request.data)
-        received = workspace.message_send_with_mentions(
-            conversation=conversation,
-            by=request.user,
-            body=data["body"],
-            is_note=data["is_note"],
-            client_msg_id=data.get("client_msg_id"),
-            channel=data.get("channel"),
-        )
+
+        def send(files: list[dict]):
+            return workspace.message_send_with_mentions(
+                conversation=conversation,
+                by=request.user,
+                body=data["body"],
+                is_note=data["is_note"],
+                client_msg_id=data.get("client_msg_id"),
+                channel=data.get("channel"),
+                attachments=files,
+            )
+
+        if data["files"]:
+            uploads = attachments.uploads_from(conversation.inbox, data["files"])
+            received = attachments.with_files(conversation.inbox, uploads, send)
+        else:
+            received = send([])
         return Response(
             self.get_serializer(received.message).data,
             status=status.HTTP_201_CREATED if received.created else status.HTTP_200_OK,
@@ -498,4 +508,38 @@ def message_attachment(request, conversation_pk: int, message_pk: int, index: in
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@extend_schema(
+    responses={(200, "application/octet-stream"): bytes, (200, "image/png"): bytes},
+    auth=[],
+    description="A signed, expiring attachment link as the messages list it (`url`, `preview_url`).",
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def attachment_file(request, token: str):
+    """A signed, expiring attachment link (chat/attachments.py). An agent's link works only for a
+    user (session or API token) who sees the conversation; a customer's only for a message that was
+    theirs (never a note). Files are downloads; previews (PNG, made here) are shown inline, sandboxed."""
+    message_id, index, audience, preview = attachments.read_link(token)
+    if audience == attachments.Audience.AGENT:
+        if not request.user.is_authenticated:
+            raise NotFound("Attachment not found.")
+        entry = selectors.message_attachment(message_id, index, user=request.user)
+    else:
+        entry = selectors.message_attachment(message_id, index)
+    path = entry.get("preview_path") if preview else entry["path"]
+    if not path or not default_storage.exists(path):
+        raise NotFound("Attachment not found.")
+    response = FileResponse(
+        default_storage.open(path, "rb"),
+        as_attachment=not preview,
+        filename="preview.png" if preview else entry.get("name") or "attachment",
+        content_type="image/png" if preview else "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=300"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"  # the widget shows previews on the shop's page
     return response

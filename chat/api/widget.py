@@ -5,8 +5,9 @@ see docs/websocket-protocol.md §1.
 """
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -17,7 +18,9 @@ from rest_framework.views import APIView
 from chat.errors import ErrorCode
 from cxhub.errors import Forbidden
 
-from .. import languages, sla_services, widget
+from .. import attachments, languages, payloads, selectors, services, sla_services, widget
+from ..models import Channel
+from .serializers import AttachmentLimitsSerializer
 
 
 class WidgetSessionThrottle(AnonRateThrottle):
@@ -71,6 +74,7 @@ class WidgetInboxSerializer(serializers.Serializer):
         help_text="The longest message body (in characters, i.e. Unicode code points); a longer "
         "`message.send` is refused with the error `body_too_long`."
     )
+    attachments = AttachmentLimitsSerializer(help_text="The files the visitor may send (empty kinds: none).")
 
 
 class WidgetSessionResponseSerializer(serializers.Serializer):
@@ -152,6 +156,65 @@ class WidgetSessionView(APIView):
                     # The widget's composer counts towards it and refuses longer messages (the
                     # server answers `body_too_long` to one that gets through).
                     "message_max_chars": settings.MESSAGE_BODY_MAX_CHARS,
+                    "attachments": attachments.limits_of(self.inbox),
                 },
             }
         )
+
+
+class WidgetUploadThrottle(WidgetSessionThrottle):
+    """Per client address; the rate is `settings.WIDGET_UPLOAD_RATE` (default 30/min)."""
+
+    scope = "widget_upload"
+
+    def get_rate(self):
+        return getattr(settings, "WIDGET_UPLOAD_RATE", "30/min")
+
+
+class WidgetUploadSerializer(serializers.Serializer):
+    visitor_token = serializers.CharField(max_length=200, help_text="The token the session gave.")
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True), min_length=1, help_text="One or more files."
+    )
+    body = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    client_msg_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class WidgetUploadView(WidgetSessionView):
+    """POST /api/v1/widget/{inbox_public_id}/attachments (multipart/form-data): the visitor sends
+    files (and an optional caption) as one message. Same origin rule and CORS as the session; the
+    message reaches the widget's socket like any other. Over the limit, a refused type or content
+    that does not match its name: 400 with the reason, and nothing is stored."""
+
+    throttle_classes = [WidgetUploadThrottle]
+    serializer_class = WidgetUploadSerializer
+
+    @extend_schema(
+        request={"multipart/form-data": WidgetUploadSerializer}, responses={201: OpenApiTypes.OBJECT}, auth=[]
+    )
+    def post(self, request, inbox_public_id: str):
+        serializer = WidgetUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        token = widget.live_visitor_token(self.inbox, data["visitor_token"])
+        if token is None:
+            raise Forbidden(
+                _("This visitor token is not valid; start a new session."), code=ErrorCode.VISITOR_TOKEN_INVALID
+            )
+        language = languages.contact_language(token.contact, self.inbox)
+        with translation.override(language):
+            uploads = attachments.uploads_from(self.inbox, data["files"])
+            received = attachments.with_files(
+                self.inbox,
+                uploads,
+                lambda files: services.message_receive(
+                    inbox=self.inbox,
+                    contact=token.contact,
+                    channel=Channel.WEB,
+                    body=data["body"],
+                    attachments=files,
+                    client_msg_id=data["client_msg_id"] or None,
+                ),
+            )
+        message = payloads.message_for_console(selectors.message_with_sender(received.message.pk))
+        return Response(payloads.message_for_customer(message), status=201 if received.created else 200)

@@ -3,7 +3,7 @@
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
 from chat import selectors, workspace
@@ -361,3 +361,23 @@ class AttributeDefinitionViewSet(viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         workspace.attribute_definition_delete(definition=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PreferencesSerializer(serializers.Serializer):
+    send_key = serializers.ChoiceField(
+        choices=["enter", "ctrl_enter"],
+        help_text="enter: Enter sends (Shift+Enter: a new line); ctrl_enter: Ctrl+Enter or ⌘+Enter sends.",
+    )
+
+
+@extend_schema(responses=PreferencesSerializer)
+@extend_schema(methods=["PATCH"], request=PreferencesSerializer, responses=PreferencesSerializer)
+@api_view(["GET", "PATCH"])
+def preferences(request):
+    """The asking agent's console preferences."""
+    if request.method == "PATCH":
+        data = _valid(PreferencesSerializer, request.data)
+        found = workspace.preferences_set(user=request.user, send_key=data["send_key"])
+    else:
+        found = workspace.preferences_of(request.user)
+    return Response({"send_key": found.send_key})

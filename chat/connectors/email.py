@@ -575,6 +575,8 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     if thread_ids:
         headers["In-Reply-To"] = thread_ids[-1]
         headers["References"] = " ".join(thread_ids[-20:])
+    if (message.metadata or {}).get("auto_reply"):  # the out-of-hours notice (docs/sla.md), per RFC 3834
+        headers["Auto-Submitted"] = "auto-replied"
     sender = agent_name(message)
     from_address = formataddr((f"{sender} ({inbox.name})" if sender else inbox.name, inbox.email_address))
     mail = EmailMultiAlternatives(
@@ -589,6 +591,10 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     mail.extra_headers["Content-Language"] = language
     html = f'<!doctype html><html lang="{language}" dir="{languages.direction(language)}"><body dir="auto">'
     mail.attach_alternative(f"{html}{linebreaks(escape(message.body))}</body></html>", "text/html")
+    for entry in message.attachments or []:
+        if isinstance(entry, dict) and entry.get("path"):
+            with default_storage.open(entry["path"], "rb") as file:
+                mail.attach(entry.get("name") or "attachment", file.read(), entry.get("content_type"))
     return mail
 
 

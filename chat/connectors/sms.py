@@ -11,6 +11,7 @@ REST client with the inbox's credentials (`settings.TWILIO_API_BASE` overrides T
 with `settings.SMS_OUTBOX` (the embedded default) SMS go to the in-process `OUTBOX` instead.
 """
 
+import base64
 import logging
 import threading
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -25,7 +27,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from chat import languages, selectors, services
+from chat import attachments, languages, safe_http, selectors, services, tasks
 from chat.errors import ErrorCode
 from chat.models import Channel, Contact, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
@@ -305,7 +307,9 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
     for index in range(count):
         url = (params.get(f"MediaUrl{index}") or "")[:500]
         if url.startswith("https://") or url.startswith("http://"):
-            media.append({"url": url, "content_type": (params.get(f"MediaContentType{index}") or "")[:100]})
+            # fetched by the worker through the SSRF guard (tasks.message_media_fetch)
+            content_type = (params.get(f"MediaContentType{index}") or "")[:100]
+            media.append({"source_url": url, "content_type": content_type, "pending": True})
     limit = settings.MESSAGE_BODY_MAX_CHARS
     metadata = {"sms": {"from": sender, "to": to, "segments": (params.get("NumSegments") or "")[:4]}}
     if len(body) > limit:
@@ -321,8 +325,94 @@ def sms_receive(*, inbox: Inbox, params) -> SmsOutcome:
         external_id=sid,
         metadata=metadata,
     )
+    if received.created and media:
+        message_id = received.message.pk
+        transaction.on_commit(lambda: tasks.message_media_fetch.delay(message_id))
     logger.info("SMS from %s into conversation %s", sender, received.message.conversation_id)
     return SmsOutcome("message" if received.created else "duplicate", received)
+
+
+# --- SMS media (fetched by the worker) --------------------------------------------------
+
+
+def _media_fetch_one(inbox: Inbox, entry: dict, index: int) -> dict:
+    """One pending media entry fetched, checked and stored; or listed as refused, with why."""
+    url = entry.get("source_url") or ""
+    config = inbox.provider_config or {}
+    headers = {"User-Agent": "cxhub"}
+    if config.get("account_sid") and config.get("auth_token"):
+        # Twilio's media may require the account's credentials (sent to Twilio's host only).
+        token = base64.b64encode(f"{config['account_sid']}:{config['auth_token']}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    declared = str(entry.get("content_type") or "")
+    name = f"media-{index + 1}.{MEDIA_EXTENSIONS.get(declared, 'bin')}"
+    try:
+        answer = safe_http.get(
+            url,
+            headers=headers,
+            max_bytes=attachments.max_bytes(inbox),
+            timeout=settings.SMS_MEDIA_TIMEOUT_SECONDS,
+            allow_private=settings.SMS_MEDIA_ALLOW_PRIVATE,
+        )
+    except safe_http.RefusedDestination as error:
+        logger.warning("SMS media %s refused by the SSRF guard: %s", url, error)
+        return {"name": name, "content_type": declared, "rejected": "refused_destination"}
+    except safe_http.TooLarge:
+        return {"name": name, "content_type": declared, "rejected": "too_large"}
+    except OSError as error:
+        raise ConnectionError(str(error)) from error  # the task retries with back-off
+    if answer.status != 200:
+        logger.warning("SMS media %s answered %s", url, answer.status)
+        return {"name": name, "content_type": declared, "rejected": "not_fetched"}
+    sniffed = attachments.ACCEPTED_TYPES.get(attachments.sniff(answer.body, name) or "")
+    if sniffed and attachments.extension_of(name) not in sniffed[1]:
+        name = f"media-{index + 1}.{sorted(sniffed[1])[0]}"  # the provider's type was wrong: trust the content
+    try:
+        checked = attachments.check(inbox, attachments.Upload(name=name, data=answer.body))
+    except InvalidInput as error:
+        return {"name": name, "content_type": declared, "rejected": REJECTED_REASONS.get(error.code, error.code)}
+    stored, _paths = attachments.store(inbox, [checked])
+    return stored[0]
+
+
+MEDIA_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+    "text/csv": "csv",
+}
+REJECTED_REASONS = {
+    ErrorCode.ATTACHMENT_TOO_LARGE: "too_large",
+    ErrorCode.ATTACHMENT_TYPE_REFUSED: "type_not_allowed",
+    ErrorCode.ATTACHMENT_CONTENT_MISMATCH: "content_mismatch",
+    ErrorCode.ATTACHMENT_EMPTY: "empty",
+}
+
+
+def media_fetch(*, message_id: int) -> int:
+    """Fetch every pending media entry of a message (outside any transaction: network), then put
+    them in place in one (services.message_settle_attachments). Returns how many were settled."""
+    message = Message.objects.select_related("inbox").filter(pk=message_id).first()
+    if message is None:
+        return 0
+    pending = {
+        index: entry
+        for index, entry in enumerate(message.attachments or [])
+        if isinstance(entry, dict) and entry.get("pending")
+    }
+    settled = {index: _media_fetch_one(message.inbox, entry, index) for index, entry in pending.items()}
+    if not settled:
+        return 0
+    try:
+        _message, unused = services.message_settle_attachments(message_id=message_id, settled=settled)
+    except BaseException:
+        attachments.delete(attachments.stored_paths(list(settled.values())))
+        raise
+    attachments.delete(attachments.stored_paths(unused))
+    return len(settled) - len(unused)
 
 
 # --- status callbacks -------------------------------------------------------------------

@@ -120,3 +120,12 @@ def test_notes_on_a_contact_and_erasure_removes_them(desk):
     )
     privacy.contact_erase(contact=contact, by=desk["supervisor"])
     assert not ContactNote.objects.exists()
+
+
+def test_the_send_key_is_the_agents_own_choice(desk):
+    alice, bob = client_of(desk["alice"]), client_of(desk["bob"])
+    assert alice.get("/api/v1/preferences/").json() == {"send_key": "ctrl_enter"}
+    assert alice.patch("/api/v1/preferences/", {"send_key": "enter"}, format="json").json() == {"send_key": "enter"}
+    assert alice.get("/api/v1/preferences/").json() == {"send_key": "enter"}
+    assert bob.get("/api/v1/preferences/").json() == {"send_key": "ctrl_enter"}
+    assert alice.patch("/api/v1/preferences/", {"send_key": "shift"}, format="json").status_code == 400

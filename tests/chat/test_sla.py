@@ -6,9 +6,12 @@ import pytest
 from django.utils import timezone
 
 from chat import selectors, services, sla_services, timers
+from chat.connectors.email import email_receive
 from chat.models import Conversation, ConversationEvent, Message
 from feedback.models import SurveyInvitation
 from integrations import webhooks
+from tests.chat.channel_helpers import make_email
+from tests.chat.test_concurrency import race
 from tests.factories import (
     ContactFactory,
     EmailInboxFactory,
@@ -303,3 +306,82 @@ def test_list_sorts_by_due_soonest(as_user):
     assert [c["id"] for c in response.json()["results"]] == [sooner.pk, later.pk, no_policy.pk]
     assert response.json()["results"][0]["sla"][0]["target"] == "first_response"
     assert selectors.NO_DUE_TIME.year == 9999
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replies_messages_the_timer_and_policy_changes_racing_keep_the_lock_order():
+    # given a conversation under a policy whose targets are already past (the timer has work)
+    inbox, contact = InboxFactory(), ContactFactory()
+    sla_services.sla_policy_set(
+        inbox=inbox, priority="normal", first_response_seconds=1, next_response_seconds=1, business_hours=False
+    )
+    conversation = services.message_receive(
+        inbox=inbox, contact=contact, channel="web", body="start", created_at=timezone.now() - timedelta(seconds=5)
+    ).message.conversation
+
+    def write(i: int) -> None:
+        for n in range(6):
+            if i == 0:
+                sla_services.sla_due()
+            elif i == 1:
+                sla_services.sla_policy_set(
+                    inbox=inbox, priority="normal", first_response_seconds=1 + n, next_response_seconds=1,
+                    business_hours=False,
+                )  # fmt: skip
+            elif i % 2:
+                services.message_send(conversation=conversation, by=None, body=f"agent {i}-{n}")
+            else:
+                services.message_receive(inbox=inbox, contact=contact, channel="web", body=f"customer {i}-{n}")
+
+    # when they all run at once, then nobody deadlocks and the sequence has no gap
+    assert race(write, 6) == []
+    seqs = list(conversation.messages.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 4 * 6 + 2))
+    conversation.refresh_from_db()
+    assert all(o["target"] in ("first_response", "next_response") for o in conversation.sla["outcomes"])
+
+
+def test_the_admin_refuses_a_bad_schedule_by_field_and_saves_a_good_one_through_the_service(admin_client):
+    inbox = InboxFactory(name="Desk")
+    url = f"/admin/chat/inbox/{inbox.pk}/change/"
+    form = {
+        "name": "Desk",
+        "channel": "web",
+        "allowed_origins": "[]",
+        "identity_secret": inbox.identity_secret,
+        "greeting": inbox.greeting,
+        "language": inbox.language,
+        "provider_config": "{}",
+        "webhook_secret": inbox.webhook_secret,
+        "pending_auto_resolve_days": "5",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    bad = '{"time_zone": "Europe/Paris", "days": {"mon": [["17:00", "09:00"]]}}'
+    response = admin_client.post(url, {**form, "business_hours": bad})
+    assert response.status_code == 200
+    assert "days.mon" in response.content.decode()
+    inbox.refresh_from_db()
+    assert inbox.business_hours == {} and inbox.pending_auto_resolve_days == 7
+    good = '{"time_zone": "Europe/Paris", "days": {"mon": [["09:00", "17:00"]]}}'
+    response = admin_client.post(url, {**form, "business_hours": good})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    inbox.refresh_from_db()
+    assert inbox.business_hours["days"] == {"mon": [["09:00", "17:00"]]} and inbox.pending_auto_resolve_days == 5
+
+
+def test_the_out_of_hours_email_is_marked_auto_replied_and_a_robots_mail_gets_none(committed, mailoutbox):
+    # given an email inbox closed now
+    inbox = EmailInboxFactory(business_hours=closed_now_hours(), email_address="desk@acme.test")
+    # when a person writes, then the auto-reply leaves by email marked as automatic (RFC 3834)
+    with committed():
+        email_receive(raw=bytes(make_email(to="desk@acme.test")), inbox=inbox)
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].extra_headers["Auto-Submitted"] == "auto-replied"
+    assert "will be back on" in mailoutbox[0].body
+    # when another customer's autoresponder writes, it gets no auto-reply
+    robot = make_email(sender="Out of office <ooo@example.org>", to="desk@acme.test")
+    robot["Auto-Submitted"] = "auto-replied"
+    with committed():
+        email_receive(raw=bytes(robot), inbox=inbox)
+    assert len(mailoutbox) == 1

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from chat import attachments
 from chat.models import Contact, ContactIdentity, VisitorToken, hash_token
 from chat.widget import live_visitor_token, visitor_token_revoke
 from tests.factories import AgentFactory, InboxFactory, contact_with, conversation_with
@@ -55,6 +56,7 @@ def test_new_visitor_gets_a_token_and_an_anonymous_contact(client):
         "message_max_chars": 10_000,  # the widget's composer counts towards the server's limit
         "back_at": None,  # always open: no business hours (docs/sla.md)
         "closed_notice": "",
+        "attachments": attachments.limits_of(inbox),  # what the paperclip offers
     }
     contact = Contact.objects.get(pk=body["contact_id"])
     assert contact.identities.get().kind == "visitor"

@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import services, workspace
-from chat.models import Priority
+from chat.models import Label, Priority
 from tests.factories import ContactFactory, InboxFactory, agent_user, conversation_with
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +112,26 @@ def test_an_unknown_sort_or_a_foreign_conversation_is_refused(as_user):
     response = client.post(f"/api/v1/conversations/{foreign.pk}/read/", {"seq": 1}, format="json")
     assert response.status_code == 404
     assert not foreign.read_markers.exists()
+
+
+def test_the_list_reads_its_rows_in_a_fixed_number_of_queries(as_user):
+    # given conversations with labels and followers
+    inbox = InboxFactory()
+    alice = agent_user(inbox)
+    label = Label.objects.create(name="VIP")
+    client = as_user(alice)
+
+    def add(count):
+        for _ in range(count):
+            conversation = conversation_with(inbox, ContactFactory())
+            workspace.conversation_set_labels(conversation=conversation, by=alice, add=[label])
+            workspace.conversation_follow(conversation=conversation, user=alice)
+
+    add(2)
+    with CaptureQueriesContext(connection) as few:
+        assert len(rows(client)) == 2
+    add(8)
+    with CaptureQueriesContext(connection) as many:
+        assert len(rows(client)) == 10
+    # then ten rows cost what two did (previews, unread counts, labels, participants included)
+    assert len(many.captured_queries) == len(few.captured_queries)

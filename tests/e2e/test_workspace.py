@@ -275,3 +275,67 @@ def test_an_agent_edits_a_contact_with_typed_attributes_and_leaves_a_note(shop, 
     page.locator("#attribute-filter-menu button", has_text="Add").click()
     expect(page.locator(".conv-item")).to_have_count(1)
     expect(page.locator('details[data-filter="attribute"] summary')).to_have_text("Attribute: Plan: Gold")
+
+
+def test_the_keyboard_moves_through_the_list_replies_notes_resolves_and_sends_with_the_chosen_key(
+    shop, new_page, screenshot
+):
+    # given three conversations, the newest first
+    first = conversation_with(shop.web_inbox, ContactFactory(name="Kay One"), body="One")
+    second = conversation_with(shop.web_inbox, ContactFactory(name="Kay Two"), body="Two")
+    third = conversation_with(shop.web_inbox, ContactFactory(name="Kay Three"), body="Three")
+    page = new_page(viewport={"width": 1400, "height": 850})
+    log_in(page, shop)
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    expect(page.locator(".conv-item")).to_have_count(3)
+    # j opens the first row, j again the next, k goes back
+    page.locator("body").press("j")
+    expect(page.locator("#convo-title")).to_have_text("Kay Three")
+    page.locator("body").press("j")
+    expect(page.locator("#convo-title")).to_have_text("Kay Two")
+    page.keyboard.press("k")
+    expect(page.locator("#convo-title")).to_have_text("Kay Three")
+    # ? shows the help
+    page.keyboard.press("?")
+    expect(page.locator("#keys-dialog")).to_be_visible()
+    screenshot(page, "keyboard-help")
+    # the agent chooses Enter to send (kept on the server)
+    page.select_option("#keys-send-key", "enter")
+    expect(page.locator("#send-key")).to_have_value("enter")
+    page.click("#keys-close")
+    expect(page.locator("#keys-dialog")).to_be_hidden()
+    # r: reply; Shift+Enter makes a new line, Enter sends
+    page.keyboard.press("r")
+    expect(page.locator("#reply")).to_be_focused()
+    page.keyboard.type("Hello")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("there")
+    page.keyboard.press("Enter")
+    expect(page.locator("#timeline .msg .bubble", has_text="there")).to_have_count(1)
+    assert third.messages.order_by("-seq").first().body == "Hello\nthere"
+    # Esc leaves the box; n: an internal note
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    expect(page.locator("#note-toggle")).to_be_checked()
+    page.keyboard.type("Checked the order")
+    page.keyboard.press("Enter")
+    expect(page.locator("#timeline .msg .bubble", has_text="Checked the order")).to_have_count(1)
+    assert third.messages.order_by("-seq").first().is_note
+    # e resolves; / opens the search
+    page.keyboard.press("Escape")
+    page.keyboard.press("e")
+    expect(page.locator("#act-reopen")).to_be_visible()
+    page.keyboard.press("/")
+    expect(page.locator("#search")).to_be_focused()
+    # with Ctrl+Enter chosen, Enter is a new line again (a fresh page reads the choice back)
+    page.goto(f"{shop.url}/console/c/{second.pk}/")
+    expect(page.locator("#send-key")).to_have_value("enter")
+    page.select_option("#send-key", "ctrl_enter")
+    page.locator("#reply").click()
+    page.keyboard.type("Line one")
+    page.keyboard.press("Enter")
+    page.keyboard.type("Line two")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#timeline .msg .bubble", has_text="Line two")).to_have_count(1)
+    assert second.messages.order_by("-seq").first().body == "Line one\nLine two"
+    assert first.messages.count() == 1

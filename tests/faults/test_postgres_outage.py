@@ -18,6 +18,7 @@ OUTAGE_CLIENTS (100), OUTAGE_SECONDS (10) and OUTAGE_RUN_SECONDS (40) set the si
 import asyncio
 import json
 import os
+import shutil
 import threading
 import time
 import urllib.error
@@ -43,6 +44,9 @@ from .figures import FIGURES
 from .postgres import OwnPostgres
 
 pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("pg_createcluster") is None, reason="needs Debian's postgresql-common (pg_createcluster)"
+    ),
     requires_postgres,
     requires_redis,
     pytest.mark.slow,

@@ -132,4 +132,5 @@ def test_a_rolling_deploy_loses_nothing(deployment):
     assert figures == {"lost": 0, "duplicated": 0, "out_of_order": 0}
     assert closes[1012] >= CLIENTS / 2, closes  # every socket was on one of the two processes
     assert not closes[1006] and not closes[1011], closes  # closed with 1012, never dropped
-    assert all(r["stopped_in"] < SHUTDOWN_TIMEOUT for r in restarts), restarts
+    # within the bound docs/operations.md gives: SHUTDOWN_TIMEOUT for the sockets, as long for uvicorn
+    assert all(r["stopped_in"] < 2 * SHUTDOWN_TIMEOUT for r in restarts), restarts

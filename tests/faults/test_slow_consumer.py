@@ -15,7 +15,9 @@ out after SOCKET_SEND_TIMEOUT s, or the channel layer's capacity overflowing). A
 second the socket buffers between the server and the client took a whole minute of frames in
 our runs, so the sends never blocked; tests/faults/test_shedding.py pins both ways of shedding.
 
-SLOW_SECONDS (60; keep it for the real figure) and SLOW_RATE (50 messages a second) set the size.
+SLOW_SECONDS (60; keep it for the real figure) and SLOW_RATE (50 messages a second) set the size;
+SLOW_CONTROL=1 makes the sixth console read like the others, to see the same run without a slow
+socket (on a loaded machine the server falls behind at 50 a second whatever the sixth does).
 """
 
 import asyncio
@@ -56,6 +58,7 @@ RATE = int(os.environ.get("SLOW_RATE", "50"))
 BASELINE_SECONDS = 8.0
 WRITERS = 10  # widget sockets allow 10 frames a second: 10 writers × 5 a second = 50
 HEALTHY_CONSOLES = 5
+CONTROL = bool(os.environ.get("SLOW_CONTROL"))  # the sixth console reads too (a control run)
 ORIGIN = "http://127.0.0.1"
 LOGS = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults"
 
@@ -164,12 +167,21 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
         await asyncio.sleep(BASELINE_SECONDS)
         # then one more console that reads nothing for SLOW_SECONDS
         slow = await slow_socket(base, cookie)
+        if CONTROL:  # the same run with a console that reads: what the figures are without a slow one
+            readers.append(asyncio.ensure_future(Console(slow).read(stop_reading)))
         phases["slow"] = time.monotonic()
         await asyncio.sleep(SLOW_SECONDS)
         phases["end"] = time.monotonic()
         stop.set()
         await asyncio.gather(*writers)
-        await asyncio.sleep(1)
+        # the consoles read until every message has come (a loaded server lags), at most 30 s
+        deadline, counts = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            now = [len(c.arrivals) for c in consoles]
+            if now == counts and min(now) >= len(sent_at):
+                break
+            counts = now
         stop_reading.set()
         await asyncio.gather(*readers, sampler)
         # the slow console reads again: what was buffered, then the server's close (or the end)
@@ -253,9 +265,10 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
         slow_socket_frames_after=slow_closed.get("frames"),
         slow_others_arrivals=[len(c.arrivals) for c in consoles],
     )
+    FIGURES["slow_control_run"] = CONTROL
     assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb)
     assert all(len(c.arrivals) == len(messages) for c in consoles), "the other consoles missed messages"
-    if p99(before) < 1.0:
+    if p99(before) < 0.5:
         assert p99(during) <= max(2 * p99(before), p99(before) + 0.25), (p99(before), p99(during))
     else:  # the server did not keep up even before (a loaded machine): a comparison would mean nothing
         FIGURES["slow_others_p99_compared"] = "no: the server was saturated before the slow socket came"

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import AgentSession, ApiToken
+from chat import attachments
 from chat.models import (
     AttributeDefinition,
     AuditLog,
@@ -47,6 +48,7 @@ from chat.models import (
     SavedView,
     SlaPolicy,
     VisitorToken,
+    WorkspacePreferences,
 )
 from chat.routing import websocket_urlpatterns
 from feedback.models import FollowUp, SurveyPolicy, SurveyResponse
@@ -104,6 +106,9 @@ RULES: dict[str, Rule] = {
     # customer side: credentials of their own
     "feedback:survey": Rule("in_url", obj="survey_token", methods={"GET": None, "POST": {"csat": "5"}}),
     "widget-session": Rule("origin", obj="widget_inbox", methods={"POST": {"name": "Zed"}}),
+    # the visitor token is in the form (a made-up one here: 403 visitor_token_invalid or 400); the
+    # scoping of uploads and of their links: tests/chat/test_attachments.py
+    "widget-attachments": Rule("origin", obj="widget_inbox", methods={"POST": {"visitor_token": "x"}}),
     "hook-email-inbound": Rule("credential", obj="email_inbox", methods={"POST": "raw-mime"}),
     "hook-twilio-sms": Rule("credential", obj="sms_inbox", methods={"POST": {"From": "+15005550006", "Body": "x"}}),
     "hook-twilio-status": Rule("credential", obj="sms_inbox", methods={"POST": {"MessageSid": "SM1"}}),
@@ -137,7 +142,11 @@ RULES: dict[str, Rule] = {
     ),
     # the world's messages have no stored file: allowed roles may get 404, foreign ones must
     "message-attachment": Rule("scoped", obj="attachment"),
+    # a signed link to the same (absent) file: allowed roles may get 404, the rest must
+    "attachment-file": Rule("scoped", obj="signed_file"),
     "contact-list": Rule("scoped", list_marker=True),
+    # search: each side's messages say "Reply <marker>"; the other inbox's must never come back
+    "search": Rule("scoped", list_marker=True, query={"q": "reply"}),
     "contact-detail": Rule("scoped", obj="contact", methods={"GET": None, "PATCH": {"name": "Renamed"}}),
     "contact-merge": Rule("scoped", obj="contact", methods={"POST": {"source_id": "OTHER_CONTACT"}}),
     "contact-unmerge": Rule("scoped", obj="other_contact", methods={"POST": {"source_id": "MERGED_CONTACT"}}),
@@ -169,6 +178,7 @@ RULES: dict[str, Rule] = {
         "supervisor", obj="attribute", methods={"PATCH": {"label": "Tier"}, "DELETE": None}
     ),
     "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
+    "preferences": Rule("workspace", methods={"GET": None, "PATCH": {"send_key": "enter"}}),
     "macro-list": Rule("workspace", list_marker=True),
     "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
     "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
@@ -321,6 +331,7 @@ def snapshot() -> tuple:
         tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
         tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
         tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
+        tuple(WorkspacePreferences.objects.order_by("id").values_list("user_id", "send_key")),
         tuple(AttributeDefinition.objects.order_by("id").values_list("key", "label")),
         SurveyResponse.objects.count(),
         tuple(SurveyResponse.objects.order_by("id").values_list("csat", "updated_at")),
@@ -378,6 +389,9 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         return dict.fromkeys(route.keys, token.pk), {}
     if obj == "attachment":
         return {"conversation_pk": side.conversation.pk, "message_pk": side.message.pk, "index": 0}, {}
+    if obj == "signed_file":
+        token = attachments.file_url(side.message.pk, 0, audience=attachments.Audience.AGENT).rsplit("/", 1)[1]
+        return {"token": token}, {}
     if obj == "inbox_filter":
         return {}, {**(rule.query or {}), "inbox": side.inbox.public_id}
     if obj == "conversation_in_body":
@@ -434,7 +448,7 @@ def expected(rule: Rule, role: str, owner: str) -> str:
         return "refuse"  # no role carries the credential; the credential tests are in the other files
     if access == "admin_site":  # the admin's own answers (403 on a read-only model's add) are Django's
         return "any" if role == "admin" else "refuse"
-    if rule.obj == "attachment" and role in ("agent", "supervisor", "admin"):
+    if rule.obj in ("attachment", "signed_file") and role in ("agent", "supervisor", "admin"):
         return "any"
     if rule.obj == "absent" and role in ("supervisor", "admin"):
         return "any"  # no such object in the world: a 404 is right too
@@ -630,7 +644,8 @@ def test_widget_session_and_webhooks_refuse_the_other_inboxes_credentials(world)
 # --- API tokens: limited to inboxes, read-only -------------------------------------------------
 
 
-# Objects of the whole workspace, not of an inbox (labels, attribute definitions).
+# Objects of the whole workspace, of no inbox (labels, contact attribute definitions): any token
+# reads them, and only a token not limited to some inboxes changes them (may_manage_workspace).
 WORKSPACE_WIDE = ("label", "attribute")
 
 

@@ -2,7 +2,8 @@
 
 Sinks: widget messages, email HTML (through the email connector: parsed, sanitised into
 Message.html, its text into the body), SMS bodies, contact names and attributes, canned
-responses and survey comments. Rendered: the console (conversation list, timeline, contact
+responses and survey comments; the workspace's labels, saved views, macros, mentions, contact
+notes and attribute definitions. Rendered: the console (conversation list, timeline, contact
 panel, /shortcut completion), the widget on /demo/ (agent replies carrying the payloads), the
 follow-up page. A payload "executes" if it calls `window.__xss(n)` or opens a dialog; also
 counted as a failure: a CSP violation (markup got into the page where text belonged). Every
@@ -15,13 +16,26 @@ import threading
 from html.parser import HTMLParser
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
-from chat import services
+from chat import attachments, services
 from chat.connectors.email import email_receive
-from chat.models import AgentProfile, CannedResponse, Message
+from chat.models import (
+    AgentProfile,
+    AttributeDefinition,
+    CannedResponse,
+    ContactLabel,
+    ContactNote,
+    ConversationLabel,
+    Label,
+    Macro,
+    Mention,
+    Message,
+    SavedView,
+)
 from feedback.followups import followup_open_for_response
 from feedback.services import survey_answer
 from tests.chat.channel_helpers import make_email
@@ -99,7 +113,23 @@ def xss_world(live_server_url):
         email_receive(raw=raw, inbox=mail)
     for i, payload in enumerate(PAYLOADS):
         CannedResponse.objects.create(shortcut=f"x{i}", body=payload)
+    workspace_sinks(agent, conversation, contact)
     return {"web": web, "mail": mail, "agent": agent, "contact": contact, "conversation": conversation}
+
+
+def workspace_sinks(agent, conversation, contact) -> None:
+    """The agent's workspace (issue #15): labels, saved views, macros, mentions, contact notes and
+    attribute definitions named by payloads, on the conversation and the person the console opens."""
+    for i, payload in enumerate(PAYLOADS[:40]):
+        label = Label.objects.create(name=f"{i} {payload}"[:50], colour="#123456")
+        ConversationLabel.objects.create(conversation=conversation, label=label)
+        ContactLabel.objects.create(contact=contact, label=label)
+        SavedView.objects.create(owner=agent, name=payload[:80], filters={"q": payload[:200]})
+        Macro.objects.create(owner=agent, name=payload[:80], reply=payload)
+        ContactNote.objects.create(contact=contact, author=agent, body=payload)
+        AttributeDefinition.objects.create(key=f"a{i}", label=payload[:80], kind="list", options=[payload[:100]])
+    for message in Message.objects.filter(conversation__contact=contact, sender_kind="contact")[:40]:
+        Mention.objects.create(message=message, conversation=message.conversation, user=agent)
 
 
 class Shop:
@@ -148,6 +178,21 @@ def test_sanitised_email_html_keeps_no_active_content():
     assert not bad, bad[:5]
 
 
+def widget_saying_hello(new_page, live_server_url, text="hello"):
+    """A visitor on the demo page who wrote `text` (stored by the server): (page, seen, widget)."""
+    customer = new_page()
+    seen_widget = watch(customer)
+    customer.goto(f"{live_server_url}/demo/")
+    widget = customer.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    widget.locator(".composer textarea").fill(text)
+    widget.locator(".composer textarea").press("Enter")
+    sent = widget.locator(".msg.mine", has_text=text[:5]).last
+    expect(sent).to_be_visible()
+    expect(sent).not_to_have_class(re.compile(r"\bpending\b"), timeout=30_000)  # stored by the server
+    return customer, seen_widget, widget
+
+
 def test_console_and_widget_execute_no_payload(xss_world, live_server_url, new_page):
     shop = Shop()
     shop.url = live_server_url
@@ -187,16 +232,7 @@ def test_console_and_widget_execute_no_payload(xss_world, live_server_url, new_p
     assert (hits, dialogs, csp) == ([], [], [])
 
     # the widget: the agent replies with every payload; the customer's widget renders them live
-    customer = new_page()
-    seen_widget = watch(customer)
-    customer.goto(f"{live_server_url}/demo/")
-    widget = customer.locator("cxhub-widget")
-    widget.locator("button.launcher").click()
-    widget.locator(".composer textarea").fill("hello")
-    widget.locator(".composer textarea").press("Enter")
-    sent = widget.locator(".msg.mine", has_text="hello").last
-    expect(sent).to_be_visible()
-    expect(sent).not_to_have_class(re.compile(r"\bpending\b"), timeout=30_000)  # stored by the server
+    customer, seen_widget, widget = widget_saying_hello(new_page, live_server_url)
     chat = Message.objects.filter(body="hello", inbox=xss_world["web"]).latest("id").conversation
     agent = xss_world["agent"]
 
@@ -234,6 +270,78 @@ SAFE_LINK = """links => links.map(a => ({
     bubble: a.closest(".bubble") ? a.closest(".bubble").textContent : null }))"""
 
 
+# --- uploads: file names and SVG ----------------------------------------------------------
+
+SVG_FILES = {
+    "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss(9001)"/>',
+    "photo.png": b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>window.__xss(9002)</script></svg>',
+    "notes.txt": b"<svg/onload=window.__xss(9003)>",
+    "page.txt": b"<!DOCTYPE html><script>window.__xss(9004)</script>",
+}
+
+
+def test_uploaded_file_names_and_svg_run_nothing(live_server_url, new_page, api, client):
+    """Every payload as an uploaded file's name, in the console and the widget; SVG (and markup
+    dressed as an image or text) is refused, so no file of ours is ever rendered as markup."""
+    web = InboxFactory(name="Shop", allowed_origins=[live_server_url])
+    agent = AgentFactory(
+        user=UserFactory(username="alice"), availability=AgentProfile.Availability.ONLINE, inboxes=[web]
+    ).user
+    # SVG and markup uploads: 400, nothing kept (console and widget)
+    conversation = services.message_receive(
+        inbox=web, contact=ContactFactory(), channel="web", body="hi"
+    ).message.conversation
+    api.force_authenticate(agent)
+    for name, data in SVG_FILES.items():
+        upload = SimpleUploadedFile(name, data)
+        answer = api.post(f"/api/v1/conversations/{conversation.pk}/messages/", {"files": [upload]}, format="multipart")
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "attachment_type_refused", name
+    # the visitor writes; the agent answers with files named by every payload
+    customer, seen_widget, widget = widget_saying_hello(new_page, live_server_url)
+    chat = Message.objects.filter(body="hello", inbox=web).latest("id").conversation
+
+    def reply_with_named_files():  # a thread of its own: Playwright runs an event loop in this one
+        try:
+            for index, payload in enumerate(PAYLOADS):
+                uploads = [attachments.Upload(name=f"{payload}.txt", data=f"file {index}".encode())]
+                attachments.with_files(
+                    web,
+                    uploads,
+                    lambda files, i=index: services.message_send(
+                        conversation=chat, by=agent, body=f"file {i}", attachments=files
+                    ),
+                )
+        finally:
+            connection.close()
+
+    replies = threading.Thread(target=reply_with_named_files)
+    replies.start()
+    replies.join()
+    names = [m.attachments[0]["name"] for m in chat.messages.filter(sender_kind="agent").order_by("seq")]
+    assert len(names) == len(PAYLOADS)
+    expect(widget.locator(".msg", has_text=f"file {len(PAYLOADS) - 1}")).to_be_attached(timeout=30_000)
+    customer.wait_for_timeout(500)
+    hits, dialogs, csp = executed(customer, seen_widget)
+    assert (hits, dialogs, csp) == ([], [], []), f"widget: executed {hits}, dialogs {dialogs}, CSP {csp[:3]}"
+    widget_names = widget.locator(".files a").evaluate_all("(links) => links.map((a) => a.textContent)")
+    assert widget_names == names
+    # the console shows the same names, as text
+    console = new_page(viewport={"width": 1400, "height": 900})
+    seen = watch(console)
+    shop = Shop()
+    shop.url = live_server_url
+    log_in(console, shop)
+    console.goto(f"{live_server_url}/console/c/{chat.pk}/")
+    expect(console.locator("#timeline .file-name").last).to_be_attached(timeout=60_000)
+    console.wait_for_load_state("networkidle")
+    hits, dialogs, csp = executed(console, seen)
+    assert (hits, dialogs, csp) == ([], [], []), f"console: executed {hits}, dialogs {dialogs}, CSP {csp[:3]}"
+    console_names = console.locator("#timeline .file-name").all_text_contents()
+    assert console_names[-len(names) :] == names
+    FIGURES["xss_upload_names"] = len(names)
+    FIGURES["xss_upload_svg_refused"] = len(SVG_FILES)
+
+
 def assert_widget_links_are_safe(widget) -> int:
     """Every link in the widget's messages: http(s) or mailto, a new tab without opener or
     referrer, no attribute but href/target/rel, its text taken from the message's text."""
@@ -253,15 +361,8 @@ def test_widget_links_in_messages_run_nothing_and_go_nowhere_else(live_server_ur
     """The link cases: an agent's replies holding URLs, addresses and things dressed as them."""
     web = InboxFactory(name="Shop", allowed_origins=[live_server_url])
     agent = AgentFactory(availability=AgentProfile.Availability.ONLINE, inboxes=[web]).user
-    customer = new_page()
-    seen = watch(customer)
-    customer.goto(f"{live_server_url}/demo/")
-    widget = customer.locator("cxhub-widget")
-    widget.locator("button.launcher").click()
-    widget.locator(".composer textarea").fill("hello https://example.com/start mail@example.com")
-    widget.locator(".composer textarea").press("Enter")
-    sent = widget.locator(".msg.mine").last
-    expect(sent).not_to_have_class(re.compile(r"\bpending\b"), timeout=30_000)
+    first = "hello https://example.com/start mail@example.com"
+    customer, seen, widget = widget_saying_hello(new_page, live_server_url, first)
     chat = Message.objects.get(inbox=web).conversation
 
     def reply_with_every_link_case():  # in a thread of its own: Playwright runs an event loop in this one

@@ -120,11 +120,13 @@ class Command(BaseCommand):
         for inbox in (web, email, sms):
             for name in ("alice", "bob"):
                 InboxMembership.objects.get_or_create(user=users[name], inbox=inbox)
-        if not web.sla_policies.exists():
+        for inbox in (web, email, sms):
+            if inbox.sla_policies.exists():
+                continue
             # a promise the console counts down to (docs/sla.md), in calendar time so it runs at any hour
             for priority, first, following, resolution in DEMO_SLA:
                 sla_services.sla_policy_set(
-                    inbox=web, priority=priority, first_response_seconds=first, next_response_seconds=following,
+                    inbox=inbox, priority=priority, first_response_seconds=first, next_response_seconds=following,
                     resolution_seconds=resolution, business_hours=False,
                 )  # fmt: skip
         return {"web": web, "email": email, "sms": sms}
@@ -208,7 +210,7 @@ class Command(BaseCommand):
         for username, display_name, _supervisor, staff in USERS:
             role = "supervisor + admin" if staff else "agent"
             out.write(f"    {username:<11} {display_name:<16} {role}")
-        out.write("  Inboxes (the website's has SLA policies: a first reply within 5 minutes at normal priority):")
+        out.write("  Inboxes (SLA policies: a first reply within 5 minutes at normal priority, 2 at high):")
         for inbox in inboxes.values():
             address = inbox.email_address or inbox.phone_number or ", ".join(inbox.allowed_origins)
             out.write(f"    {inbox.channel:<6} {inbox.name:<20} public id {inbox.public_id}  {address}")

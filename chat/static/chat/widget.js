@@ -185,6 +185,11 @@ button { cursor: pointer; }
 .limit .counter.over { color: #c92a2a; font-weight: 600; }
 .limit .error { font-size: 12px; }
 .limit + .composer { border-top: 0; }
+.attach { width: 42px; height: 42px; border-radius: 10px; border: 1px solid #d0d5dd; background: #fff; color: #475467; display: grid; place-items: center; }
+.attach.hidden, .file-input { display: none; }
+.files { list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-direction: column; gap: 4px; }
+.files a { color: inherit; word-break: break-all; }
+.files img { display: block; max-width: 200px; max-height: 160px; border-radius: 8px; }
 .send { width: 42px; height: 42px; border-radius: 10px; border: 0; background: #3b5bdb; color: #fff; display: grid; place-items: center; }
 .send svg { width: 20px; height: 20px; fill: currentColor; }
 [dir="rtl"] .send svg { transform: scaleX(-1); }
@@ -229,6 +234,7 @@ button { cursor: pointer; }
   const ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
   const ICON_DOWN = "M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z";
   const ICON_SEND = "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z";
+  const ICON_CLIP = "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
 
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -347,7 +353,10 @@ button { cursor: pointer; }
   const limitError = el("p", { class: "error hidden", role: "alert" });
   const limitLine = el("div", { class: "limit hidden" }, [counter, limitError]);
   const sendButton = el("button", { class: "send", type: "submit" }, [svg(ICON_SEND)]);
-  const composer = el("form", { class: "composer" }, [input, sendButton]);
+  // Files (docs/attachments.md): checked by the server by their content; a refused one says why.
+  const fileInput = el("input", { class: "file-input", type: "file", multiple: true, tabindex: "-1" });
+  const attachButton = el("button", { class: "attach hidden", type: "button" }, [svg(ICON_CLIP)]);
+  const composer = el("form", { class: "composer" }, [attachButton, fileInput, input, sendButton]);
   const foot = el("div", { class: "foot" });
   const panel = el(
     "div",
@@ -381,6 +390,8 @@ button { cursor: pointer; }
     input.setAttribute("placeholder", pgettext("widget", "Write a message…"));
     input.setAttribute("aria-label", pgettext("widget", "Your message"));
     sendButton.setAttribute("aria-label", pgettext("widget", "Send message"));
+    attachButton.setAttribute("aria-label", pgettext("widget", "Send a file"));
+    attachButton.setAttribute("title", pgettext("widget", "Send a file"));
     composer.setAttribute("aria-label", pgettext("widget", "Write a message"));
     foot.textContent = pgettext("widget", "Powered by cxhub");
     updateCounter();
@@ -520,6 +531,12 @@ button { cursor: pointer; }
   function applyInboxInfo(info) {
     const inbox = info.inbox || info;
     if (inbox.name) title.textContent = inbox.name;
+    if (inbox.attachments) {
+      state.files = inbox.attachments;
+      const kinds = inbox.attachments.kinds || [];
+      attachButton.classList.toggle("hidden", !kinds.length);
+      fileInput.setAttribute("accept", (inbox.attachments.extensions || []).map((ext) => `.${ext}`).join(","));
+    }
     if (Number.isInteger(inbox.message_max_chars) && inbox.message_max_chars > 0) {
       state.maxBody = inbox.message_max_chars;
       updateCounter();
@@ -920,7 +937,30 @@ button { cursor: pointer; }
     return parent;
   }
 
-  function messageNode({ mine, name, body: text, time, kind }) {
+  // Attachments: names as text, previews as images from signed links, each a download link.
+  function filesNode(files) {
+    const listed = (files || []).filter((file) => file && (file.url || file.rejected || file.pending));
+    if (!listed.length) return null;
+    return el(
+      "ul",
+      { class: "files" },
+      listed.map((file) => {
+        const name = file.name || pgettext("widget", "file");
+        if (!file.url) {
+          const why = file.pending ? pgettext("widget", "arriving…") : pgettext("widget", "not kept");
+          return el("li", { text: `${name} (${why})` });
+        }
+        // The links are the chat server's (relative): on the shop's page they need its origin.
+        const served = (url) => (url.startsWith("/") ? `${ORIGIN}${url}` : url);
+        const link = el("a", { href: served(file.url), download: name, target: "_blank", rel: "noopener noreferrer", title: name });
+        if (file.preview_url) link.append(el("img", { src: served(file.preview_url), alt: name }));
+        else link.append(document.createTextNode(name));
+        return el("li", {}, [link]);
+      }),
+    );
+  }
+
+  function messageNode({ mine, name, body: text, time, kind, files }) {
     const status = el("span", { class: "meta-status" });
     const meta = el("div", { class: "meta" }, [
       el("span", { class: "sender", text: mine ? pgettext("widget", "You") : name || pgettext("widget", "Support") }),
@@ -929,7 +969,9 @@ button { cursor: pointer; }
       status,
     ]);
     const classes = ["msg", kind === "system" ? "system" : mine ? "mine" : "theirs"];
-    return el("div", { class: classes.join(" ") }, [meta, appendLinkified(el("div", { class: "bubble", dir: "auto" }), text)]);
+    const bubble = appendLinkified(el("div", { class: "bubble", dir: "auto" }), text);
+    if (!text) bubble.classList.add("hidden");
+    return el("div", { class: classes.join(" ") }, [meta, bubble, filesNode(files)]);
   }
 
   function receiveMessage(message) {
@@ -957,6 +999,7 @@ button { cursor: pointer; }
       body: message.body,
       time: timeOf(message.created_at),
       kind: message.sender && message.sender.kind === "system" ? "system" : undefined,
+      files: message.attachments,
     });
     node.dataset.seq = String(message.seq);
     node.dataset.conversation = String(message.conversation_id || "");
@@ -1078,6 +1121,43 @@ button { cursor: pointer; }
       start().then(() => connect());
     }
   });
+
+  attachButton.addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => {
+    const files = Array.from(fileInput.files || []);
+    fileInput.value = "";
+    if (files.length) uploadFiles(files);
+  });
+
+  async function uploadFiles(files) {
+    const form = new FormData();
+    form.append("visitor_token", stored.token || "");
+    form.append("client_msg_id", uuid());
+    for (const file of files) form.append("files", file, file.name);
+    showStatus(pgettext("widget", "Sending…"));
+    let response = null;
+    let answer = null;
+    try {
+      response = await fetch(`${ORIGIN}/api/v1/widget/${encodeURIComponent(INBOX)}/attachments`, {
+        method: "POST",
+        mode: "cors",
+        credentials: "omit",
+        headers: { Accept: "application/json" },
+        body: form,
+      });
+      answer = await response.json();
+    } catch {
+      answer = null;
+    }
+    showStatus("");
+    if (!response || !response.ok) {
+      showLimitError(answer?.error?.detail || pgettext("widget", "The file could not be sent. Please try again."));
+      return;
+    }
+    limitError.classList.add("hidden");
+    updateCounter();
+    receiveMessage(answer);
+  }
 
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

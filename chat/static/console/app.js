@@ -2,6 +2,8 @@
 // the reply box (channels, notes, /shortcuts), conversation actions and the supervisor's queue.
 import { askNotificationPermission, beep, notificationsAvailable, notify } from "./alerts.js";
 import { api, apiAll } from "./api.js";
+import { composerFiles, filesNode } from "./attachments.js";
+import "./search.js";
 import {
   CHANNEL_LABELS,
   channelBadge,
@@ -24,6 +26,7 @@ import { loadPredictions, predictionBadge, showPrediction } from "./satisfaction
 import { alertSla, slaBadge, slaEventText } from "./sla.js";
 import { initBulk, keepOnly, rowCheckbox } from "./bulk.js";
 import { attributesSection, loadDefinitions, notesSection, renderAttributeFilter } from "./contacts.js";
+import { initKeyboard, isSendKey } from "./keyboard.js";
 import { initMacros } from "./macros.js";
 import { initMentions, isFollowing, onMention, readMentionsOf, renderFollow } from "./mentions.js";
 import { labelChips, labelMenu, loadLabels, renderLabelFilter } from "./labels.js";
@@ -298,6 +301,7 @@ async function openConversation(id, { push = true } = {}) {
   refreshPrediction(id);
   state.sendError = "";
   renderReplyChannels({ reset: true });
+  composerFiles.forInbox(conversation.inbox);
   clear(timeline);
   hideJump();
   clear($("typing-line"));
@@ -557,7 +561,6 @@ function messageNode(message, conversationSubject = state.current?.subject) {
   const failed = message.delivery_status === "failed";
   if (failed) classes.push("failed");
   const cut = message.shortened;
-  const files = (message.attachments || []).filter((file) => file.url);
   return el("div", { class: classes.join(" "), dataset: { seq: String(message.seq), conversationId: String(message.conversation_id) } }, [
     el("div", { class: "msg-meta" }, [
       el("span", { class: "sender", text: message.sender?.name || kind || "" }),
@@ -569,13 +572,7 @@ function messageNode(message, conversationSubject = state.current?.subject) {
     message.subject && !sameSubject(message.subject, conversationSubject) ? el("p", { class: "msg-subject", text: format(gettext("Subject: %(subject)s"), { subject: message.subject }) }) : null,
     // Links are built as <a> elements by linkify (http, https and mailto only); the rest stays text.
     el("div", { class: "bubble", dir: "auto" }, [linkify(message.body || "")]),
-    files.length
-      ? el(
-          "ul",
-          { class: "msg-files" },
-          files.map((file) => el("li", {}, [el("a", { href: file.url, download: file.name || "", text: file.name || gettext("attachment") })])),
-        )
-      : null,
+    filesNode(message),
     cut
       ? el("p", {
           class: "msg-shortened",
@@ -926,7 +923,7 @@ composer.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!state.current) return;
   const body = replyBox.value.trim();
-  if (!body) return;
+  if (!body && !composerFiles.count) return;
   if (characters(body) > BODY_MAX) {
     refuseToSend(format(gettext("Too long to send: at most %(limit)s characters. Shorten it or split it in two."), { limit: number(BODY_MAX) }));
     return;
@@ -940,7 +937,8 @@ composer.addEventListener("submit", async (event) => {
   const button = $("send-reply");
   button.disabled = true;
   try {
-    const message = await api(`/api/v1/conversations/${state.current.id}/messages/`, { method: "POST", body: payload });
+    const url = `/api/v1/conversations/${state.current.id}/messages/`;
+    const message = composerFiles.count ? await composerFiles.send(url, payload) : await api(url, { method: "POST", body: payload });
     replyBox.value = "";
     state.sendError = "";
     updateComposer();
@@ -975,7 +973,7 @@ replyBox.addEventListener("keydown", (event) => {
       return;
     }
   }
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+  if (isSendKey(event)) {
     event.preventDefault();
     composer.requestSubmit();
   }
@@ -1462,6 +1460,7 @@ loadDefinitions().then(() => {
   renderAttributeFilter(state.savedAttributes, onFiltersChanged);
   if (state.contact) renderContact(state.contact);
 });
+initKeyboard({ open: (id) => openConversation(id), currentId: () => state.current?.id });
 initMentions({ me: ME, open: (id) => openConversation(id) });
 initMacros({
   current: () => state.current,

@@ -1,0 +1,176 @@
+"""Search (docs/search.md): the query's rules, the index kept in the message's transaction,
+inbox scope, contacts and subjects, highlights, Chinese and Japanese. These tests run on SQLite
+(FTS5) and, in CI's second run, on PostgreSQL (tsvector + GIN, websearch_to_tsquery)."""
+
+import pytest
+from django.db import transaction
+
+from chat import privacy, search, services
+from tests.factories import ContactFactory, InboxFactory, SupervisorFactory, agent_user, conversation_with
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("q", "code"),
+    [
+        ("", "search_empty"),
+        ("   ", "search_empty"),
+        ("x" * 201, "search_too_long"),
+        ('"refund', "search_malformed"),
+        ("-refund", "search_malformed"),
+        ("or", "search_malformed"),
+        ("!!! ???", "search_malformed"),
+        ("ref\x07und", "search_malformed"),
+    ],
+)
+def test_empty_too_long_or_malformed_searches_are_400(as_user, q, code):
+    inbox = InboxFactory()
+    response = as_user(agent_user(inbox)).get("/api/v1/search/", {"q": q})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code and response.json()["error"]["fields"]["q"]
+
+
+@pytest.mark.parametrize(
+    ("q", "websearch", "fts5"),
+    [
+        ("Refund please", "refund please", '"refund" AND "please"'),
+        ('"late parcel" -damaged', '"late parcel" -damaged', '"late parcel" NOT "damaged"'),
+        ("refund or return label", "refund or return label", '("refund" OR "return") AND "label"'),
+        ("我想退款", '"我 想 退 款"', '"我 想 退 款"'),
+        ("order 配送", 'order "配 送"', '"order" AND "配 送"'),
+        ('NEAR("x") AND *', "near x and", '"near" AND "x" AND "and"'),
+    ],
+)
+def test_the_query_is_read_the_same_way_by_both_indexes(q, websearch, fts5):
+    query = search.parse(q)
+    assert search.websearch_text(query) == websearch
+    assert search.fts5_match(query) == fts5
+
+
+def hits(client, q, **params):
+    response = client.get("/api/v1/search/", {"q": q, **params})
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def marks(pieces) -> list[str]:
+    return [text for text, is_match in pieces if is_match]
+
+
+def test_messages_are_found_with_matches_marked_and_only_in_the_users_inboxes(as_user):
+    # given two inboxes, each with a conversation about a refund
+    shop, other = InboxFactory(), InboxFactory()
+    agent = agent_user(shop)
+    mine = conversation_with(shop, body="I would like a Refund for order 1234, it arrived broken")
+    theirs = conversation_with(other, body="Refund for order 999")
+    services.message_send(conversation=mine, by=agent, body="Checking the refund now", is_note=True)
+    # when the agent searches
+    found = hits(as_user(agent), "refund")
+    # then only their inbox's messages come back, newest first, notes included, matches marked
+    assert [m["conversation_id"] for m in found["messages"]] == [mine.pk, mine.pk]
+    assert found["messages"][0]["is_note"] is True
+    assert marks(found["messages"][1]["highlight"]) == ["Refund"]
+    assert "".join(text for text, _ in found["messages"][1]["highlight"]).startswith("I would like a Refund")
+    # and a supervisor sees both; an inbox filter narrows it; a foreign inbox is a 404
+    supervisor = SupervisorFactory().user
+    assert len(hits(as_user(supervisor), "refund")["messages"]) == 3
+    assert [m["conversation_id"] for m in hits(as_user(supervisor), "refund", inbox=other.pk)["messages"]] == [
+        theirs.pk
+    ]
+    assert as_user(agent).get("/api/v1/search/", {"q": "refund", "inbox": other.pk}).status_code == 404
+
+
+def test_websearch_operators(as_user):
+    inbox = InboxFactory()
+    agent = agent_user(inbox)
+    conversation_with(inbox, body="the parcel is late")
+    conversation_with(inbox, body="the parcel is damaged and late")
+    conversation_with(inbox, body="late delivery of a parcel")
+    client = as_user(agent)
+    bodies = lambda q: sorted("".join(t for t, _ in m["highlight"]) for m in hits(client, q)["messages"])  # noqa: E731
+    assert bodies("parcel -damaged") == ["late delivery of a parcel", "the parcel is late"]
+    assert bodies('"parcel is late"') == ["the parcel is late"]
+    assert bodies("damaged or delivery") == ["late delivery of a parcel", "the parcel is damaged and late"]
+
+
+def test_contacts_and_subjects_are_found_by_name_email_phone_attributes_and_subject(as_user):
+    inbox, other = InboxFactory(), InboxFactory()
+    agent = agent_user(inbox)
+    maria = ContactFactory(name="María García", email="maria@example.com", phone="+34600111222")
+    maria.attributes = {"plan": "Enterprise Gold", "city": "Sevilla"}
+    maria.save()
+    conversation = services.message_receive(
+        inbox=inbox, contact=maria, channel="email", body="hola", subject="Invoice overdue for March"
+    ).message.conversation
+    stranger = ContactFactory(name="María Outsider")
+    conversation_with(other, stranger)
+    client = as_user(agent)
+    # by name (not the other inbox's María), email, phone, an attribute's value
+    assert [c["id"] for c in hits(client, "maría")["contacts"]] == [maria.pk]
+    assert hits(client, "maria@example")["contacts"][0]["conversation_id"] == conversation.pk
+    assert [c["id"] for c in hits(client, "600111")["contacts"]] == [maria.pk]
+    gold = hits(client, "gold")["contacts"][0]["highlight"]
+    assert marks(gold["attributes.plan"]) == ["Gold"]
+    # and the subject, marked
+    subjects = hits(client, "overdue")["conversations"]
+    assert [c["id"] for c in subjects] == [conversation.pk]
+    assert marks(subjects[0]["highlight"]) == ["overdue"]
+
+
+def test_chinese_and_japanese_are_found_as_phrases_of_their_characters(as_user):
+    inbox = InboxFactory()
+    agent = agent_user(inbox)
+    conversation_with(inbox, body="你好，我想申请退款，包裹坏了")
+    conversation_with(inbox, body="退货和款项是两回事")  # 退 and 款 apart: not "退款"
+    conversation_with(inbox, body="配送が遅れています。注文番号は42です")
+    client = as_user(agent)
+    chinese = hits(client, "退款")["messages"]
+    assert len(chinese) == 1 and marks(chinese[0]["highlight"]) == ["退款"]
+    japanese = hits(client, "配送")["messages"]
+    assert len(japanese) == 1 and marks(japanese[0]["highlight"]) == ["配送"]
+    assert len(hits(client, "注文番号 42")["messages"]) == 1
+
+
+def test_the_index_is_written_in_the_messages_transaction(as_user):
+    inbox = InboxFactory()
+    agent = agent_user(inbox)
+    conversation = conversation_with(inbox, body="first")
+    # a message written and rolled back leaves nothing to find
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.message_send(conversation=conversation, by=agent, body="phantom words")
+        assert search.matching_message_ids(search.parse("phantom"), inbox_ids=None, limit=5)  # found inside
+        raise RuntimeError("roll back")
+    assert search.matching_message_ids(search.parse("phantom"), inbox_ids=None, limit=5) == []
+    # file names are found too
+    services.message_send(
+        conversation=conversation, by=agent, body="see attached", attachments=[{"name": "invoice-march.pdf"}]
+    )
+    assert len(hits(as_user(agent), "invoice")["messages"]) == 1
+
+
+def test_an_erased_persons_words_are_found_no_more(as_user, committed):
+    inbox = InboxFactory()
+    agent = agent_user(inbox)
+    conversation = conversation_with(inbox, body="my secret passport number 555")
+    assert len(hits(as_user(agent), "passport")["messages"]) == 1
+    with committed():
+        privacy.contact_erase(contact=conversation.contact, by=SupervisorFactory().user)
+    assert hits(as_user(agent), "passport")["messages"] == []
+
+
+@pytest.mark.skipif("not __import__('django.db').db.connection.vendor == 'postgresql'")
+def test_postgres_reads_the_newest_window_then_the_older_messages_through_the_index(monkeypatch):
+    # given a window of 3 messages and matches inside and before it
+    monkeypatch.setattr(search, "RECENT_WINDOW", 3)
+    inbox = InboxFactory()
+    conversation = conversation_with(inbox, body="alpha one")
+    agent = agent_user(inbox)
+    bodies = ["alpha two", "beta", "alpha three", "gamma", "delta", "alpha four"]
+    ids = [services.message_send(conversation=conversation, by=agent, body=body).message.pk for body in bodies]
+    alphas = [ids[5], ids[2], ids[0], conversation.messages.order_by("seq").first().pk]
+    # when a page of 3, then of 10, is asked for
+    query = search.parse("alpha")
+    # then the newest come first, from the window and then from before it, in order
+    assert search.matching_message_ids(query, inbox_ids=None, limit=3) == alphas[:3]
+    assert search.matching_message_ids(query, inbox_ids=[inbox.pk], limit=10) == alphas
