@@ -2,9 +2,9 @@
 
 As erasure does (chat/privacy.py), a purge keeps the conversation, its messages (seq, times, sender,
 channel, direction), events and everything derived for the metrics, and empties what people wrote:
-message bodies, HTML, attachments (the stored files too, after commit), metadata, delivery errors
-and the conversation's subject. Every count on the dashboard is the same before and after, and
-`recompute_metrics --check` still agrees.
+message bodies, HTML, attachments (the stored files and their previews too, after commit), metadata,
+delivery errors, the words in the search index, and the conversation's subject. Every count on the
+dashboard is the same before and after, and `recompute_metrics --check` still agrees.
 
 Who decides how long is not chat's business: accounts keeps the workspace's retention period and
 runs `purge` from its timer. Other apps register what they keep of a conversation's content
@@ -20,6 +20,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from . import search
 from .models import Conversation, Message
 from .privacy import _delete_files, _stored_files
 
@@ -91,6 +92,7 @@ def purge(*, cutoff: datetime, limit: int = BATCH) -> dict:
     files = [
         path for attachments in messages.values_list("attachments", flat=True) for path in _stored_files(attachments)
     ]
+    search.unindex_messages(list(messages.values_list("id", flat=True)))  # their words are found no more
     counts = {
         "conversations": len(ids),
         "messages": messages.update(body="", html="", attachments=[], metadata={}, delivery_error=""),
