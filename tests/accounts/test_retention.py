@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import selectors, services
-from chat import timers
+from chat import search, timers
 from chat.models import AuditLog, Conversation, Message
 from tests.factories import AgentFactory, UserFactory
 from tests.feedback.metrics_helpers import differences, rollup_snapshot, wide_range
@@ -125,3 +125,17 @@ def test_the_command_counts_then_deletes(history):
     assert Message.objects.filter(conversation=history[0], body__gt="").exists()
     call_command("retention_run", "--days", "1", stdout=out)
     assert not Message.objects.filter(conversation=history[0], body__gt="").exists()
+
+
+def test_purged_words_are_no_longer_found_by_search(history):
+    # given an old message with a word nobody else wrote, in the search index
+    old, _ = history
+    message = old.messages.order_by("seq").first()
+    message.body = "Where is my zanzibarite order?"
+    message.save(update_fields=["body"])
+    search.index_message(message)
+    query = search.parse("zanzibarite")
+    assert search.matching_message_ids(query, inbox_ids=None, limit=10) == [message.pk]
+    # when the retention purges it, then search finds it no more
+    services.retention_purge_all(days=1)
+    assert search.matching_message_ids(query, inbox_ids=None, limit=10) == []
