@@ -434,7 +434,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return self._detail(workspace.contact_edit(contact=contact, by=request.user, **data))
 
     @extend_schema(methods=["POST"], request=s.ContactNoteCreateSerializer, responses={201: s.ContactNoteSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
     def notes(self, request, pk=None):
         """Notes on the person (agents only, never shown to them; erased with their data)."""
         contact = self.get_object()

@@ -1,5 +1,6 @@
 """Business hours, waiting on the customer and SLA clocks through the services and the REST API."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -354,6 +355,8 @@ def test_the_admin_refuses_a_bad_schedule_by_field_and_saves_a_good_one_through_
         "provider_config": "{}",
         "webhook_secret": inbox.webhook_secret,
         "pending_auto_resolve_days": "5",
+        "attachment_kinds": json.dumps(inbox.attachment_kinds),
+        "attachment_max_bytes": str(inbox.attachment_max_bytes),
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
     }

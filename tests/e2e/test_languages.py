@@ -214,7 +214,7 @@ def test_the_console_runs_in_spanish_for_an_agent_who_chose_it(shop, new_page, s
     # then the console (server-rendered and scripted parts alike) is in Spanish, and stays so
     expect(agent.locator("html")).to_have_attribute("lang", "es")
     expect(agent.locator(".topnav nav")).to_contain_text("Conversaciones")
-    expect(agent.locator("#search")).to_have_attribute("placeholder", "Buscar nombre, correo, teléfono, asunto…")
+    expect(agent.locator("#search")).to_have_attribute("placeholder", "Filtra la lista, o Intro para buscar en todo…")
     item = agent.locator(".conv-item", has_text="Olga")
     expect(item.locator(".badge-open")).to_have_text("abierta")
     assert UserFactory._meta.model.objects.get(username="rosa").agent.language == "es"
