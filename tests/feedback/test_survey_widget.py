@@ -41,11 +41,13 @@ def received(channel: str, *, timeout: float = 5) -> dict:
 
 def drain(channel: str, kind: str) -> dict:
     """The first event of this type on the channel (skipping message and status broadcasts)."""
-    for _ in range(50):
+    seen = []
+    for _ in range(1000):
         event = received(channel)
         if event["type"] == kind:
             return event
-    raise AssertionError(f"no {kind} event")
+        seen.append(event["type"])
+    raise AssertionError(f"no {kind} event, but {len(seen)} others: {seen[:20]}")
 
 
 def test_widget_survey_card_then_answer_reaches_widget_and_console(resolve, committed):
