@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from chat.errors import ErrorCode
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
-from . import events, languages, outbox, search, selectors, sla_services
+from . import events, languages, mentions, outbox, search, selectors, sla_services
 from .models import (
     AgentProfile,
     AuditLog,
@@ -428,6 +428,7 @@ def message_send(
         is_note=is_note,
     )
     events.broadcast_message(message, with_conversation=True)
+    mentions.record(message, by=by)
     if outbound:
         from . import tasks
 

@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -43,7 +42,6 @@ from .models import (
     Team,
     WorkspacePreferences,
 )
-from .payloads import sender_name
 from .selectors import conversations_visible_to, may_manage_workspace, parse_id
 
 # --- read markers --------------------------------------------------------------------------
@@ -501,78 +499,8 @@ def macro_run(*, macro: Macro, conversation: Conversation, by: AbstractBaseUser)
 
 
 # --- mentions and participants -----------------------------------------------------------------
-
-MENTION = re.compile(r"(?<![\w@])@([\w.+-]*\w)")
-
-
-def agent_group(user_id: int) -> str:
-    """One agent's consoles, wherever they are (mentions)."""
-    return f"agent.{user_id}"
-
-
-def who_may_see(conversation: Conversation) -> QuerySet:
-    """The active users who may open this conversation: its inbox's members, supervisors, staff."""
-    return (
-        get_user_model()
-        .objects.filter(
-            Q(inbox_memberships__inbox_id=conversation.inbox_id)
-            | Q(agent__is_supervisor=True)
-            | Q(is_staff=True)
-            | Q(is_superuser=True),
-            is_active=True,
-        )
-        .distinct()
-    )
-
-
-def mentioned_users(conversation: Conversation, body: str, *, by: AbstractBaseUser | None) -> list:
-    """The agents a note names as `@username` who may see the conversation (others stay plain text)."""
-    names = {name.lower() for name in MENTION.findall(body or "")}
-    if not names:
-        return []
-    wanted = Q()
-    for name in names:
-        wanted |= Q(username__iexact=name)
-    users = who_may_see(conversation).filter(wanted).select_related("agent")
-    return [user for user in users if not by or user.pk != by.pk]
-
-
-def mention_payload(mention: Mention) -> dict:
-    message = mention.message
-    return {
-        "id": mention.pk,
-        "conversation_id": mention.conversation_id,
-        "message_id": message.pk,
-        "seq": message.seq,
-        "by": sender_name(message),
-        "contact": str(mention.conversation.contact),
-        "excerpt": message.body[:PREVIEW_CHARS],
-        "created_at": mention.created_at.isoformat(),
-        "read_at": mention.read_at.isoformat() if mention.read_at else None,
-    }
-
-
-@transaction.atomic
-def message_send_with_mentions(**kwargs) -> "services.Received":
-    """`services.message_send`, and for a new note the `@username`s it names: each is told at once
-    (their consoles' `mention` frame) and follows the conversation from then on."""
-    received = services.message_send(**kwargs)
-    message = received.message
-    if not received.created or not message.is_note:
-        return received
-    conversation = Conversation.objects.select_related("contact").get(pk=message.conversation_id)
-    for user in mentioned_users(conversation, message.body, by=kwargs.get("by")):
-        mention = Mention.objects.create(message=message, conversation=conversation, user=user, by=kwargs.get("by"))
-        Participant.objects.get_or_create(
-            conversation=conversation, user=user, defaults={"reason": Participant.Reason.MENTIONED}
-        )
-        payload = mention_payload(mention)
-        transaction.on_commit(
-            lambda user_id=user.pk, payload=payload: events.send(
-                agent_group(user_id), {"type": "chat.mention", "mention": payload}
-            )
-        )
-    return received
+# A note's `@username`s are recorded by `services.message_send` itself (chat/mentions.py), so a
+# note from the console, the API, a macro or a socket names the same people.
 
 
 def mentions_of(user: AbstractBaseUser) -> QuerySet[Mention]:

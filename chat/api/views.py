@@ -365,7 +365,7 @@ class MessageViewSet(viewsets.GenericViewSet):
         data = _valid(s.MessageCreateSerializer, request.data)
 
         def send(files: list[dict]):
-            return workspace.message_send_with_mentions(
+            return services.message_send(
                 conversation=conversation,
                 by=request.user,
                 body=data["body"],

@@ -6,7 +6,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
-from chat import selectors, workspace
+from chat import mentions, selectors, workspace
 from chat.models import Macro, Priority, SavedView
 from chat.selectors import MAX_ID
 from cxhub.errors import InvalidInput
@@ -301,10 +301,10 @@ class MentionViewSet(viewsets.GenericViewSet):
 
     def list(self, request):
         query = _valid(MentionListQuerySerializer, request.query_params)
-        mentions = self.get_queryset()
+        found = self.get_queryset()
         if query.get("unread") is not None:
-            mentions = mentions.filter(read_at__isnull=query["unread"])
-        return Response([workspace.mention_payload(mention) for mention in mentions[:100]])
+            found = found.filter(read_at__isnull=query["unread"])
+        return Response([mentions.mention_payload(mention) for mention in found[:100]])
 
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from cxhub.errors import NotFound, Unavailable
 
-from .. import events, languages, payloads, selectors, services, workspace
+from .. import events, languages, mentions, payloads, selectors, services, workspace
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
 from .base import (
@@ -69,7 +69,7 @@ class ConsoleConsumer(ChatConsumer):
         for inbox_id in ready["inbox_ids"]:
             await self.join(group(inbox_id))
         if not self.watch_metrics:
-            await self.join(workspace.agent_group(self.user.pk))  # mentions reach the agent wherever they are
+            await self.join(mentions.agent_group(self.user.pk))  # mentions reach the agent wherever they are
         await self.send_json(ready)
         # ?resume=<conversation>:<seq>,… resumes at once, before any live frame (reconnects).
         resume = [] if self.watch_metrics else _resume_query(self.scope.get("query_string", b""))
@@ -150,7 +150,7 @@ class ConsoleConsumer(ChatConsumer):
     @in_worker_thread
     def _send(self, conversation_id: int, client_msg_id: str, body: str, is_note: bool) -> dict:
         conversation = selectors.conversation_get(self.user, conversation_id)
-        received = workspace.message_send_with_mentions(
+        received = services.message_send(
             conversation=conversation, by=self.user, body=body, is_note=is_note, client_msg_id=client_msg_id
         )
         return payloads.message_for_console(selectors.message_with_sender(received.message.pk))

@@ -5,7 +5,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
 
-from chat import workspace
+from chat import services
 from chat.models import Mention, Participant
 from tests.chat.test_consumers import console
 from tests.chat.workspace_helpers import client_of, desk
@@ -78,7 +78,7 @@ async def test_the_mentioned_agent_hears_it_on_their_console_socket(desk):
 
         def send_note():
             with transaction.atomic():
-                workspace.message_send_with_mentions(
+                services.message_send(
                     conversation=conversation,
                     by=desk["alice"],
                     body=f"Can you take this, @{desk['bob'].username}?",
