@@ -240,8 +240,8 @@ class ConversationFacts(models.Model):
         return f"Facts of conversation {self.conversation_id}"
 
 
-class MetricRollup(models.Model):
-    """Additive counters per (day, inbox, agent, team, channel, metric); ratios come from sums and counts.
+class RollupCell(models.Model):
+    """A cell of additive counters per (day, inbox, agent, team, channel, metric).
 
     Agent and team are plain ids with 0 for "none" (not nullable foreign keys), so the unique
     constraint holds on every database: NULLs are distinct in a unique index (ADR 0003).
@@ -258,6 +258,16 @@ class MetricRollup(models.Model):
     total = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.metric} on {self.day}"
+
+
+class MetricRollup(RollupCell):
+    """The pipeline's counters; ratios come from sums and counts (docs/metrics.md)."""
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "inbox", "agent_key", "team_key", "channel", "metric"],
@@ -265,9 +275,6 @@ class MetricRollup(models.Model):
             )
         ]
         indexes = [models.Index(fields=["metric", "day"], name="rollup_metric_day_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.metric} on {self.day}"
 
 
 class DurationHistogram(models.Model):
@@ -412,19 +419,10 @@ class SatisfactionScore(models.Model):
         return f"Satisfaction of conversation {self.conversation_id}"
 
 
-class SatisfactionRollup(models.Model):
+class SatisfactionRollup(RollupCell):
     """Additive counters of the satisfaction figures per (day of first resolution, inbox, agent, team,
     channel, metric), as MetricRollup's; their own table, with their own exact recompute
     (`feedback.predictions.recompute`). Probabilities are stored in millionths, so sums are exact."""
-
-    day = models.DateField()
-    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
-    agent_key = models.BigIntegerField(default=0)
-    team_key = models.BigIntegerField(default=0)
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    metric = models.CharField(max_length=40)
-    count = models.BigIntegerField(default=0)
-    total = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -434,6 +432,3 @@ class SatisfactionRollup(models.Model):
             )
         ]
         indexes = [models.Index(fields=["day", "metric"], name="satisfaction_day_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.metric} on {self.day}"
