@@ -116,6 +116,21 @@ def agent_replies(agent, text: str):
     expect(agent.locator("#timeline .msg.out .bubble", has_text=text)).to_be_visible()
 
 
+def customer_writes(new_page, demo, name: str, email: str, text: str):
+    """A visitor opens /demo/, fills the pre-chat form and sends `text`: their page and widget."""
+    customer = new_page()
+    customer.goto(f"{demo.url}/demo/")
+    widget = customer.locator("cxhub-widget")
+    widget.locator("button.launcher").click()
+    prechat = widget.locator("form.prechat")
+    prechat.locator("input[name=name]").fill(name)
+    prechat.locator("input[name=email]").fill(email)
+    prechat.locator("button[type=submit]").click()
+    widget.locator(".composer textarea").fill(text)
+    widget.locator(".composer textarea").press("Enter")
+    return customer, widget
+
+
 def send_mail(
     demo, *, sender: str, to: str, subject: str, text: str, in_reply_to: str | None = None, headers: dict | None = None
 ) -> str:
@@ -147,16 +162,7 @@ def test_a_customer_on_the_demo_page_chats_with_an_agent(demo, new_page, screens
     agent = new_page(viewport={"width": 1400, "height": 850})
     log_in(agent, demo)
     # when a customer opens /demo/ on this port, fills the pre-chat form and writes
-    customer = new_page()
-    customer.goto(f"{demo.url}/demo/")
-    widget = customer.locator("cxhub-widget")
-    widget.locator("button.launcher").click()
-    prechat = widget.locator("form.prechat")
-    prechat.locator("input[name=name]").fill("Paula Port")
-    prechat.locator("input[name=email]").fill("paula@example.com")
-    prechat.locator("button[type=submit]").click()
-    widget.locator(".composer textarea").fill("Hello from another port!")
-    widget.locator(".composer textarea").press("Enter")
+    customer, widget = customer_writes(new_page, demo, "Paula Port", "paula@example.com", "Hello from another port!")
     expect(widget.locator(".msg.mine", has_text="another port")).not_to_have_class(re.compile(r"\bpending\b"))
     # then the agent sees it live and replies, and the customer reads the reply
     open_conversation(agent, "Paula Port")
@@ -338,16 +344,7 @@ def test_an_sla_countdown_warns_and_breaches_live_with_nothing_else_started(demo
     agent = new_page(viewport={"width": 1400, "height": 850})
     log_in(agent, demo)
     # when a customer writes on /demo/
-    customer = new_page()
-    customer.goto(f"{demo.url}/demo/")
-    widget = customer.locator("cxhub-widget")
-    widget.locator("button.launcher").click()
-    prechat = widget.locator("form.prechat")
-    prechat.locator("input[name=name]").fill("Quinn Quick")
-    prechat.locator("input[name=email]").fill("quinn@example.com")
-    prechat.locator("button[type=submit]").click()
-    widget.locator(".composer textarea").fill("Is anyone there?")
-    widget.locator(".composer textarea").press("Enter")
+    customer, widget = customer_writes(new_page, demo, "Quinn Quick", "quinn@example.com", "Is anyone there?")
     # then alice sees its countdown on the row and in the conversation
     open_conversation(agent, "Quinn Quick")
     head = agent.locator("#convo-badges .sla-countdown")
