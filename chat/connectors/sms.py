@@ -367,11 +367,8 @@ def _media_fetch_one(inbox: Inbox, entry: dict, index: int) -> dict:
     sniffed = attachments.ACCEPTED_TYPES.get(attachments.sniff(answer.body, name) or "")
     if sniffed and attachments.extension_of(name) not in sniffed[1]:
         name = f"media-{index + 1}.{sorted(sniffed[1])[0]}"  # the provider's type was wrong: trust the content
-    try:
-        checked = attachments.check(inbox, attachments.Upload(name=name, data=answer.body))
-    except InvalidInput as error:
-        return {"name": name, "content_type": declared, "rejected": REJECTED_REASONS.get(error.code, error.code)}
-    stored, _paths = attachments.store(inbox, [checked])
+    checked = attachments.check_received(inbox, attachments.Upload(name=name, data=answer.body), declared=declared)
+    stored, _paths = attachments.store_received(inbox, [checked])
     return stored[0]
 
 
@@ -383,12 +380,6 @@ MEDIA_EXTENSIONS = {
     "application/pdf": "pdf",
     "text/plain": "txt",
     "text/csv": "csv",
-}
-REJECTED_REASONS = {
-    ErrorCode.ATTACHMENT_TOO_LARGE: "too_large",
-    ErrorCode.ATTACHMENT_TYPE_REFUSED: "type_not_allowed",
-    ErrorCode.ATTACHMENT_CONTENT_MISMATCH: "content_mismatch",
-    ErrorCode.ATTACHMENT_EMPTY: "empty",
 }
 
 
