@@ -70,6 +70,7 @@ SIGNING_SALT = "cxhub.attachment"
 class Audience:
     AGENT = "a"  # a signed-in user who sees the conversation (checked again at download)
     CUSTOMER = "c"  # the customer the message was for (notes never)
+    PROVIDER = "p"  # the SMS provider fetching an MMS's files: like the customer's, with its real type
 
 
 @dataclass(frozen=True)
