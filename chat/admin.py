@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 
 from cxhub.service_admin import ServiceModelAdmin, refused_as
 
-from . import audit, business_hours, models, privacy, selectors, services, sla_services
+from . import audit, automation, business_hours, models, privacy, selectors, services, sla_services
 
 Status = models.Conversation.Status
 User = get_user_model()
@@ -426,6 +426,35 @@ class CannedResponseAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.canned_responses_visible_to(request.user)
+
+
+@admin.register(models.AutomationRule)
+class AutomationRuleAdmin(ServiceModelAdmin):
+    """Made, changed and deleted by `chat.automation` (checked like the API's, audited)."""
+
+    fields = ["name", "event", "inbox", "conditions", "actions", "active"]
+    list_display = ["name", "event", "inbox", "active", "active_since"]
+    list_filter = ["event", "active", "inbox"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return automation.automation_rules_visible_to(request.user)
+
+    def save_model(self, request, obj, form, change):
+        wanted = {name: getattr(obj, name) for name in ["name", "event", "conditions", "actions", "active"]}
+        with refused_as():
+            if change:
+                rule = automation.automation_rule_update(rule=obj, by=request.user, inbox=obj.inbox, **wanted)
+            else:
+                rule = automation.automation_rule_create(by=request.user, inbox=obj.inbox, **wanted)
+        obj.pk, obj.active_since = rule.pk, rule.active_since
+
+    def delete_model(self, request, obj):
+        automation.automation_rule_delete(rule=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            automation.automation_rule_delete(rule=rule, by=request.user)
 
 
 admin.site.unregister(User)

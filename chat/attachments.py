@@ -70,6 +70,7 @@ SIGNING_SALT = "cxhub.attachment"
 class Audience:
     AGENT = "a"  # a signed-in user who sees the conversation (checked again at download)
     CUSTOMER = "c"  # the customer the message was for (notes never)
+    PROVIDER = "p"  # the SMS provider fetching an MMS's files: like the customer's, with its real type
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,51 @@ def check(inbox: Inbox, upload: Upload) -> Checked:
         )
     preview = _preview(upload.data, name) if kind == "image" else None
     return Checked(name=name, data=upload.data, content_type=content_type, kind=kind, preview=preview)
+
+
+# Why a file that came in by a channel (email, SMS media) was not kept, as its entry says.
+REFUSAL_REASONS = {
+    ErrorCode.ATTACHMENT_TOO_LARGE: "too_large",
+    ErrorCode.ATTACHMENT_TYPE_REFUSED: "type_not_allowed",
+    ErrorCode.ATTACHMENT_CONTENT_MISMATCH: "content_mismatch",
+    ErrorCode.ATTACHMENT_EMPTY: "empty",
+    ErrorCode.TOO_MANY_ATTACHMENTS: "too_many_attachments",
+}
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A file that came in by a channel and was not kept: its listed entry and the reason in words."""
+
+    entry: dict
+    detail: str
+
+
+def refused(name: str, content_type: str, error: InvalidInput) -> Refused:
+    entry = {
+        "name": display_name(name) or _("attachment"),
+        "content_type": (content_type or "")[:100],
+        "rejected": REFUSAL_REASONS.get(error.code, error.code),
+    }
+    return Refused(entry=entry, detail=error.detail)
+
+
+def check_received(inbox: Inbox, upload: Upload, *, declared: str = "") -> Checked | Refused:
+    """A file a customer sent by email or SMS, checked like an upload (by its content, against the
+    inbox's kinds and size); a refused one is listed with its reason instead of raising, so the
+    message still lands. `declared` is the type the sender's software claimed."""
+    try:
+        return check(inbox, upload)
+    except InvalidInput as error:
+        return refused(upload.name, declared, error)
+
+
+def store_received(inbox: Inbox, items: list[Checked | Refused]) -> tuple[list[dict], list[str]]:
+    """The entries of checked and refused files in their order, the checked ones stored; every
+    path written (for removal when the message is not stored)."""
+    stored, paths = store(inbox, [item for item in items if isinstance(item, Checked)])
+    kept = iter(stored)
+    return [next(kept) if isinstance(item, Checked) else item.entry for item in items], paths
 
 
 def uploads_from(inbox: Inbox, files: list) -> list[Upload]:

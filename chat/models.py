@@ -744,3 +744,43 @@ class WorkspacePreferences(models.Model):
 
     def __str__(self) -> str:
         return f"Preferences of {self.user}"
+
+
+class AutomationRule(models.Model):
+    """When an event happens in a conversation (of one inbox, or any) and every condition holds, do
+    the actions (docs/automation.md). Supervisors manage rules; the outbox's "automation" drain
+    runs them after the event committed, each action through its service."""
+
+    class Event(models.TextChoices):
+        CONVERSATION_CREATED = "conversation_created"
+        MESSAGE_CREATED = "message_created"  # a customer's message (not agents', bots' or notes)
+        CONVERSATION_RESOLVED = "conversation_resolved"
+
+    name = models.CharField(max_length=80)
+    event = models.CharField(max_length=30, choices=Event.choices)
+    inbox = models.ForeignKey(
+        Inbox,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="automation_rules",
+        help_text="Only this inbox's conversations; empty: every inbox.",
+    )
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='All must hold, e.g. [{"attribute": "channel", "operator": "is", "value": ["email"]}].',
+    )
+    actions = models.JSONField(default=list, help_text='In order, e.g. [{"action": "add_label", "value": 3}].')
+    active = models.BooleanField(default=True)
+    active_since = models.DateTimeField(default=timezone.now, help_text="Events from this moment on are matched.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

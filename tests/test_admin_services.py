@@ -26,10 +26,11 @@ from rest_framework.authtoken.models import Token, TokenProxy
 
 from accounts import selectors as account_selectors
 from accounts.models import WorkspaceSettings
-from chat import privacy, services, sla_services
+from chat import automation, privacy, services, sla_services
 from chat.models import (
     AgentProfile,
     AuditLog,
+    AutomationRule,
     CannedResponse,
     Contact,
     Conversation,
@@ -143,6 +144,13 @@ POLICIES = {
         "chat.sla_services: sla_policy_set, sla_policy_delete (running SLA clocks follow)",
         **SETTINGS,
         editable={"first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"},
+        actions={"delete_selected"},
+        through_services=True,
+    ),
+    AutomationRule: _policy(
+        "chat.automation: automation_rule_create, _update, _delete (checked like the API's, audited)",
+        **SETTINGS,
+        editable={"name", "event", "inbox", "conditions", "actions", "active"},
         actions={"delete_selected"},
         through_services=True,
     ),
@@ -263,6 +271,9 @@ def world(committed, root):
         Team: TeamFactory(),
         Inbox: inbox,
         CannedResponse: CannedResponse.objects.create(shortcut="thanks", body="Thank you!"),
+        AutomationRule: automation.automation_rule_create(
+            by=root, name="Urgent", event="conversation_created", actions=[{"action": "set_priority", "value": "high"}]
+        ),
         SlaPolicy: sla_services.sla_policy_set(inbox=inbox, priority="normal", first_response_seconds=3600),
         User: agent.user,
         Group: Group.objects.create(name="Supervisors"),

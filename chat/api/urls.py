@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import canned, search, views, widget, workspace
+from . import automation, canned, search, views, widget, workspace
 
 router = SimpleRouter()
 router.register("inboxes", views.InboxViewSet, basename="inbox")
@@ -17,6 +17,7 @@ router.register("views", workspace.SavedViewViewSet, basename="saved-view")
 router.register("macros", workspace.MacroViewSet, basename="macro")
 router.register("mentions", workspace.MentionViewSet, basename="mention")
 router.register("attributes", workspace.AttributeDefinitionViewSet, basename="attribute-definition")
+router.register("automation-rules", automation.AutomationRuleViewSet, basename="automation-rule")
 
 messages = views.MessageViewSet.as_view({"get": "list", "post": "create"})
 

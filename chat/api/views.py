@@ -532,11 +532,16 @@ def attachment_file(request, token: str):
     path = entry.get("preview_path") if preview else entry["path"]
     if not path or not default_storage.exists(path):
         raise NotFound("Attachment not found.")
+    content_type = "application/octet-stream"
+    if preview:
+        content_type = "image/png"
+    elif audience == attachments.Audience.PROVIDER and entry.get("content_type") in attachments.ACCEPTED_TYPES:
+        content_type = entry["content_type"]  # Twilio takes a file by its type (a sniffed one: never markup)
     response = FileResponse(
         default_storage.open(path, "rb"),
         as_attachment=not preview,
         filename="preview.png" if preview else entry.get("name") or "attachment",
-        content_type="image/png" if preview else "application/octet-stream",
+        content_type=content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

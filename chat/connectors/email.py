@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import html as html_lib
 import logging
-import mimetypes
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -26,17 +25,16 @@ from email.utils import formataddr, getaddresses, parseaddr
 import nh3
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
+from django.db import transaction
 from django.utils.html import escape, linebreaks
-from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from mailparser_reply import EmailReplyParser
 from rest_framework import status
 
-from chat import languages, payloads, selectors, services
+from chat import attachments, languages, payloads, selectors, services
 from chat.errors import ErrorCode
 from chat.models import Channel, ContactIdentity, Conversation, Inbox, Message
 from chat.selectors import root_contact
@@ -51,26 +49,6 @@ SYNTHETIC_ID_PREFIX = "<sha256."
 # Text handed to the reply parser: its regexes are not meant for megabytes.
 REPLY_PARSER_MAX_CHARS = 100_000
 HTML_MAX_CHARS = 200_000
-ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
-ATTACHMENTS_MAX_COUNT = 10
-ALLOWED_ATTACHMENT_TYPES = {
-    "application/pdf",
-    "application/zip",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.oasis.opendocument.spreadsheet",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "image/heic",
-    "text/plain",
-    "text/csv",
-    "message/rfc822",
-}
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "pl"]
 SANITISER_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr", "i", "img", "li",
@@ -363,57 +341,53 @@ def _sender_contact(parsed: ParsedEmail, thread: Conversation | None):
 # --- attachments ------------------------------------------------------------------------
 
 
-def _attachment_type(part: EmailMessage, filename: str) -> str:
-    declared = part.get_content_type().lower()
-    if declared == "application/octet-stream" and filename:
-        return (mimetypes.guess_type(filename)[0] or declared).lower()
-    return declared
+def _part_data(part: EmailMessage) -> bytes:
+    try:
+        data = part.get_content() if part.get_content_maintype() != "text" else _decode_part(part).encode()
+        if isinstance(data, EmailMessage):
+            data = data.as_bytes()
+        if isinstance(data, str):
+            data = data.encode()
+        return data
+    except Exception:
+        return part.get_payload(decode=True) or b""
 
 
-def _store_attachments(parts: list[EmailMessage], message_id: str) -> tuple[list[dict], list[str]]:
-    """Attachments within the limits saved under MEDIA_ROOT; the rest listed as rejected."""
-    listed: list[dict] = []
-    stored: list[str] = []
-    folder = "email/" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
+def _checked_attachments(inbox: Inbox, parts: list[EmailMessage]) -> list[attachments.Checked | attachments.Refused]:
+    """Each attached part checked like an upload (docs/attachments.md: by its content, against the
+    inbox's kinds and size); one over the per-message count or refused is listed with its reason."""
+    checked: list[attachments.Checked | attachments.Refused] = []
     for index, part in enumerate(parts):
         try:
-            raw_name = part.get_filename() or ""
+            name = part.get_filename() or ""
         except Exception:
-            raw_name = ""
-        name = get_valid_filename(raw_name.replace("\\", "/").rsplit("/", 1)[-1])[:100] if raw_name else ""
-        content_type = _attachment_type(part, name)
-        if not name:
-            extension = mimetypes.guess_extension(content_type) or ".bin"
-            name = f"attachment-{index + 1}{extension}"
-        try:
-            data = part.get_content() if part.get_content_maintype() != "text" else _decode_part(part).encode()
-            if isinstance(data, EmailMessage):
-                data = data.as_bytes()
-            if isinstance(data, str):
-                data = data.encode()
-        except Exception:
-            data = part.get_payload(decode=True) or b""
-        entry = {"name": name, "content_type": content_type, "size": len(data)}
-        if index >= ATTACHMENTS_MAX_COUNT:
-            entry["rejected"] = "too_many_attachments"
-        elif content_type not in ALLOWED_ATTACHMENT_TYPES:
-            entry["rejected"] = "type_not_allowed"
-        elif len(data) > ATTACHMENT_MAX_BYTES:
-            entry["rejected"] = "too_large"
+            name = ""
+        declared = part.get_content_type().lower()
+        # A part without a name gets one; check() adds the extension of what its content is.
+        upload = attachments.Upload(name=name or f"attachment-{index + 1}", data=_part_data(part))
+        if index >= settings.ATTACHMENTS_PER_MESSAGE:
+            detail = _("%(name)s: at most %(count)s files per message.") % {
+                "name": attachments.display_name(upload.name),
+                "count": settings.ATTACHMENTS_PER_MESSAGE,
+            }
+            error = InvalidInput(detail, code=ErrorCode.TOO_MANY_ATTACHMENTS)
+            checked.append(attachments.refused(upload.name, declared, error))
         else:
-            path = default_storage.save(f"{folder}/{name}", ContentFile(data))
-            stored.append(path)
-            entry["path"] = path
-            entry["url"] = default_storage.url(path)
-        listed.append(entry)
-    return listed, stored
+            checked.append(attachments.check_received(inbox, upload, declared=declared))
+    return checked
 
 
-def _text_attachment(text: str, message_id: str) -> tuple[dict, str]:
-    folder = "email/" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
+def _full_text_attachment(text: str) -> attachments.Checked:
+    """The whole text of a mail too long for one message, as a text file (made here: not checked)."""
     data = text.encode()
-    path = default_storage.save(f"{folder}/full-message.txt", ContentFile(data))
-    return {"name": "full-message.txt", "content_type": "text/plain", "size": len(data), "path": path}, path
+    return attachments.Checked(name="full-message.txt", data=data, content_type="text/plain", kind="text", preview=None)
+
+
+def _refusals_note(refusals: list[attachments.Refused]) -> str:
+    """The internal note that tells agents which files of an email were not kept, and why."""
+    lines = [_("Not every file of this email was kept:")]
+    lines += [f"• {refusal.detail}" for refusal in refusals]
+    return "\n".join(lines)
 
 
 # --- in ---------------------------------------------------------------------------------
@@ -455,16 +429,16 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
         )
     body = parsed.text or parsed.subject
     limit = settings.MESSAGE_BODY_MAX_CHARS
-    attachments, stored = _store_attachments(parsed.attachments, parsed.message_id)
+    checked = _checked_attachments(inbox, parsed.attachments)
     shortened = None
     if len(body) > limit:
         # Too long for one message: the message holds the start, the whole text is attached,
         # and the timeline says how much was cut (Message.metadata["shortened"]).
-        entry, path = _text_attachment(parsed.full_text, parsed.message_id)
-        attachments.append(entry)
-        stored.append(path)
-        shortened = {"original_chars": len(body), "limit": limit, "attachment": entry["name"]}
+        checked.append(_full_text_attachment(parsed.full_text))
+        shortened = {"original_chars": len(body), "limit": limit, "attachment": "full-message.txt"}
         body = body[: limit - 1] + "…"
+    refusals = [item for item in checked if isinstance(item, attachments.Refused)]
+    entries, stored = attachments.store_received(inbox, checked)
     metadata = {
         "email": {
             "message_id": parsed.message_id,
@@ -479,25 +453,32 @@ def email_receive(*, raw: bytes, recipients: list[str] | None = None, inbox: Inb
     if shortened:
         metadata["shortened"] = shortened
     try:
-        received = services.message_receive(
-            inbox=inbox,
-            contact=contact,
-            channel=Channel.EMAIL,
-            body=body,
-            html=parsed.html,
-            attachments=attachments,
-            provider=PROVIDER,
-            external_id=parsed.message_id[:255],
-            subject=parsed.subject,
-            metadata=metadata,
-        )
-    except Exception:
-        for path in stored:
-            default_storage.delete(path)
+        with transaction.atomic():  # the message and the note about refused files, or neither
+            received = services.message_receive(
+                inbox=inbox,
+                contact=contact,
+                channel=Channel.EMAIL,
+                body=body,
+                html=parsed.html,
+                attachments=entries,
+                provider=PROVIDER,
+                external_id=parsed.message_id[:255],
+                subject=parsed.subject,
+                metadata=metadata,
+            )
+            if received.created and refusals:
+                services.message_send(
+                    conversation=received.message.conversation,
+                    by=None,
+                    body=_refusals_note(refusals),
+                    is_note=True,
+                    sender_kind=Message.SenderKind.SYSTEM,
+                )
+    except BaseException:
+        attachments.delete(stored)
         raise
     if not received.created:
-        for path in stored:
-            default_storage.delete(path)
+        attachments.delete(stored)
     logger.info(
         "email from %s into conversation %s (message %s%s)",
         parsed.sender,

@@ -6,7 +6,8 @@ answer goes to feedback, anything else is a message (provider "twilio", MessageS
 so Twilio's retries store one message).
 
 Out: `send_sms(inbox=..., to=..., body=...)` is the one way an SMS leaves (agent replies and
-surveys): it returns the provider's sid, or None when the number opted out. It uses the twilio
+surveys): it returns the provider's sid, or None when the number opted out. An agent's reply
+with files goes as an MMS: Twilio gets `MediaUrl`s, signed expiring links it fetches them from. It uses the twilio
 REST client with the inbox's credentials (`settings.TWILIO_API_BASE` overrides Twilio's URL);
 with `settings.SMS_OUTBOX` (the embedded default) SMS go to the in-process `OUTBOX` instead.
 """
@@ -67,6 +68,7 @@ class OutboxSms:
     body: str
     inbox_id: int
     sent_at: datetime = field(default_factory=timezone.now)
+    media_urls: tuple[str, ...] = ()
 
 
 OUTBOX: list[OutboxSms] = []
@@ -149,8 +151,9 @@ def status_callback_url(inbox: Inbox) -> str:
     return f"{settings.PUBLIC_URL}/hooks/twilio/{inbox.public_id}/status"
 
 
-def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
+def send_sms(*, inbox: Inbox, to: str, body: str, media_urls: list[str] | None = None) -> str | None:
     """Send one SMS from `inbox` to `to`; the provider's sid, or None when the number opted out (STOP).
+    With `media_urls` (public links Twilio fetches the files from) it goes as an MMS.
 
     Raises SmsSendError when it cannot be sent (bad number, no credentials, provider refused).
     """
@@ -163,7 +166,9 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
         logger.info("SMS to %s suppressed: the number replied STOP", number)
         return None
     if settings.SMS_OUTBOX:
-        sms = OutboxSms("SM" + uuid.uuid4().hex, inbox.phone_number, number, body, inbox.pk)
+        sms = OutboxSms(
+            "SM" + uuid.uuid4().hex, inbox.phone_number, number, body, inbox.pk, media_urls=tuple(media_urls or ())
+        )
         with _outbox_lock:
             OUTBOX.append(sms)
         length = sms_length(body)
@@ -179,8 +184,11 @@ def send_sms(*, inbox: Inbox, to: str, body: str) -> str | None:
         return sms.sid
     client = twilio_client(inbox)
     try:
+        content = {"body": body} if body else {}  # an MMS may be only its files
+        if media_urls:
+            content["media_url"] = list(media_urls)
         sent = client.messages.create(
-            to=number, from_=inbox.phone_number, body=body, status_callback=status_callback_url(inbox)
+            to=number, from_=inbox.phone_number, status_callback=status_callback_url(inbox), **content
         )
     except TwilioRestException as exc:
         if exc.code == TWILIO_UNSUBSCRIBED_ERROR:
@@ -211,7 +219,17 @@ def sms_deliver(*, message: Message) -> str | None:
     inbox = sms_inbox_for(message.conversation)
     if inbox is None:
         raise SmsSendError("No SMS inbox is set up to send from.", code=ErrorCode.SMS_NOT_CONFIGURED)
-    return send_sms(inbox=inbox, to=phone_for(message.conversation), body=message.body)
+    return send_sms(inbox=inbox, to=phone_for(message.conversation), body=message.body, media_urls=mms_links(message))
+
+
+def mms_links(message: Message) -> list[str]:
+    """Where Twilio fetches a reply's files from, to send them as an MMS: signed links that expire
+    (ATTACHMENT_URL_MAX_AGE) under PUBLIC_URL, open without a login (docs/attachments.md)."""
+    return [
+        settings.PUBLIC_URL + attachments.file_url(message.pk, index, audience=attachments.Audience.PROVIDER)
+        for index, entry in enumerate(message.attachments or [])
+        if isinstance(entry, dict) and entry.get("path")
+    ][:MEDIA_MAX]
 
 
 # --- in ---------------------------------------------------------------------------------
@@ -367,11 +385,8 @@ def _media_fetch_one(inbox: Inbox, entry: dict, index: int) -> dict:
     sniffed = attachments.ACCEPTED_TYPES.get(attachments.sniff(answer.body, name) or "")
     if sniffed and attachments.extension_of(name) not in sniffed[1]:
         name = f"media-{index + 1}.{sorted(sniffed[1])[0]}"  # the provider's type was wrong: trust the content
-    try:
-        checked = attachments.check(inbox, attachments.Upload(name=name, data=answer.body))
-    except InvalidInput as error:
-        return {"name": name, "content_type": declared, "rejected": REJECTED_REASONS.get(error.code, error.code)}
-    stored, _paths = attachments.store(inbox, [checked])
+    checked = attachments.check_received(inbox, attachments.Upload(name=name, data=answer.body), declared=declared)
+    stored, _paths = attachments.store_received(inbox, [checked])
     return stored[0]
 
 
@@ -383,12 +398,6 @@ MEDIA_EXTENSIONS = {
     "application/pdf": "pdf",
     "text/plain": "txt",
     "text/csv": "csv",
-}
-REJECTED_REASONS = {
-    ErrorCode.ATTACHMENT_TOO_LARGE: "too_large",
-    ErrorCode.ATTACHMENT_TYPE_REFUSED: "type_not_allowed",
-    ErrorCode.ATTACHMENT_CONTENT_MISMATCH: "content_mismatch",
-    ErrorCode.ATTACHMENT_EMPTY: "empty",
 }
 
 

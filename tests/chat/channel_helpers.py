@@ -7,6 +7,8 @@ import base64
 import json
 import socket
 import threading
+import urllib.error
+import urllib.request
 from email.message import EmailMessage
 from email.utils import make_msgid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +136,21 @@ class FakeTwilio:
         self.answer_status = 201
         self.answer_body: dict | None = None
         self.count = 0
+        self.media: list[dict] = []  # what it fetched from the MediaUrls it was given, as Twilio does
+
+
+def fetch_like_twilio(url: str) -> dict:
+    """GET a MediaUrl as Twilio's media fetcher would: no credentials, the answer as it came."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return {
+                "url": url,
+                "status": answer.status,
+                "type": answer.headers.get_content_type(),
+                "body": answer.read(),
+            }
+    except urllib.error.HTTPError as error:
+        return {"url": url, "status": error.code, "type": "", "body": b""}
 
 
 @pytest.fixture
@@ -144,7 +161,9 @@ def fake_twilio(settings):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            fields = parse_qs(self.rfile.read(length).decode())
+            form = {k: v[0] for k, v in fields.items()}
+            state.media += [fetch_like_twilio(url) for url in fields.get("MediaUrl", [])]
             auth = base64.b64decode(self.headers.get("Authorization", "Basic ").split(" ", 1)[1] or b"").decode()
             state.requests.append({"path": self.path, "form": form, "auth": auth})
             state.count += 1

@@ -1,5 +1,6 @@
 """The email channel with real clients: smtplib → run_smtp's receiver, replies → an SMTP sink, the HTTP hook."""
 
+import io
 import smtplib
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -9,10 +10,11 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from chat import services
 from chat.connectors import outbound
-from chat.connectors.email import parse_email, reply_address
+from chat.connectors.email import email_receive, parse_email, reply_address
 from chat.models import Contact, ContactIdentity, Conversation, Message
 from chat.services import Claim
 from cxhub.errors import InvalidInput
@@ -117,21 +119,96 @@ def test_html_only_mail_is_sanitised_and_scripts_never_stored(smtp_receiver):
     assert "alert" not in message.body and "Hello" in message.body and "team" in message.body
 
 
-def test_attachments_are_stored_within_limits_and_the_rest_listed_as_rejected(smtp_receiver, settings):
-    EmailInboxFactory(email_address="support@acme.test")
+def png_bytes(size=(32, 32)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def kept_files() -> list[str]:
+    root = Path(django_settings.MEDIA_ROOT) / "attachments"
+    return sorted(str(path) for path in root.rglob("*") if path.is_file()) if root.exists() else []
+
+
+def test_email_attachments_are_sniffed_like_uploads_and_refusals_noted(smtp_receiver, settings):
+    # given an inbox that takes images and PDFs up to 100 KB
+    EmailInboxFactory(
+        email_address="support@acme.test", attachment_kinds=["image", "pdf"], attachment_max_bytes=100_000
+    )
+    before = kept_files()
     mail = make_email(text="See attached.")
     mail.add_attachment(b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="../../invoice.pdf")
+    mail.add_attachment(png_bytes(), maintype="image", subtype="png", filename="photo.png")
     mail.add_attachment(b"MZ\x90\x00", maintype="application", subtype="x-msdownload", filename="setup.exe")
-    mail.add_attachment(b"\x89PNG" + b"0" * (6 * 1024 * 1024), maintype="image", subtype="png", filename="big.png")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+    mail.add_attachment(svg, maintype="image", subtype="png", filename="cat.png")  # a PNG only by its name
+    mail.add_attachment(png_bytes(), maintype="application", subtype="pdf", filename="quote.pdf")
+    mail.add_attachment(b"\x89PNG" + b"0" * 200_000, maintype="image", subtype="png", filename="big.png")
+    mail.add_attachment(b"just words", maintype="text", subtype="plain", filename="notes.txt")  # kind not taken
+    mail.add_attachment(png_bytes(), maintype="image", subtype="png")  # no name: named by its content
+    # when it arrives by SMTP
     send(smtp_receiver, mail)
-    message = Message.objects.get()
-    by_name = {a["name"]: a for a in message.attachments}
-    pdf = by_name["invoice.pdf"]
-    stored = Path(settings.MEDIA_ROOT) / pdf["path"]
-    assert stored.read_bytes() == b"%PDF-1.4 invoice" and Path(settings.MEDIA_ROOT) in stored.resolve().parents
-    assert by_name["setup.exe"]["rejected"] == "type_not_allowed" and "path" not in by_name["setup.exe"]
-    assert by_name["big.png"]["rejected"] == "too_large"
+    # then the message lands with the files that pass, stored and linked like uploads
+    message = Message.objects.get(direction=Message.Direction.INBOUND)
     assert message.body == "See attached."
+    by_name = {a["name"]: a for a in message.attachments}
+    assert list(by_name) == [
+        "invoice.pdf", "photo.png", "setup.exe", "cat.png", "quote.pdf", "big.png", "notes.txt", "attachment-8.png"
+    ]  # fmt: skip
+    assert by_name["invoice.pdf"]["kind"] == "pdf" and by_name["photo.png"]["preview_path"]
+    stored = Path(settings.MEDIA_ROOT) / by_name["invoice.pdf"]["path"]
+    assert stored.read_bytes() == b"%PDF-1.4 invoice" and Path(settings.MEDIA_ROOT) in stored.resolve().parents
+    assert by_name["attachment-8.png"]["content_type"] == "image/png"
+    # and the rest are listed with why, never stored
+    reasons = {name: entry.get("rejected") for name, entry in by_name.items()}
+    assert reasons == {
+        "invoice.pdf": None, "photo.png": None, "setup.exe": "type_not_allowed", "cat.png": "type_not_allowed",
+        "quote.pdf": "content_mismatch", "big.png": "too_large", "notes.txt": "type_not_allowed",
+        "attachment-8.png": None,
+    }  # fmt: skip
+    assert all("path" not in entry for entry in by_name.values() if entry.get("rejected"))
+    assert len(kept_files()) == len(before) + 5  # three files, two previews
+    # and the agents read, in a system note, what was dropped and why
+    note = Message.objects.get(is_note=True)
+    assert note.sender_kind == Message.SenderKind.SYSTEM and note.conversation_id == message.conversation_id
+    for name in ("setup.exe", "cat.png", "quote.pdf", "big.png", "notes.txt"):
+        assert name in note.body
+    assert "image/svg+xml" in note.body and "100000" in note.body
+    # and the same mail delivered again stores nothing more
+    send(smtp_receiver, mail)
+    assert Message.objects.count() == 2 and len(kept_files()) == len(before) + 5
+
+
+def test_an_email_whose_message_cannot_be_stored_leaves_no_file(monkeypatch):
+    # given a mail with a good PDF, and a database that fails after the message was written
+    inbox = EmailInboxFactory(email_address="support@acme.test")
+    mail = make_email(text="With a file")
+    mail.add_attachment(b"%PDF-1.4 kept?", maintype="application", subtype="pdf", filename="kept.pdf")
+    before = kept_files()
+    original = services.message_receive
+
+    def fails_after_writing(**kwargs):
+        original(**kwargs)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "message_receive", fails_after_writing)
+    # when it arrives
+    with pytest.raises(RuntimeError):
+        email_receive(raw=mail.as_bytes(), inbox=inbox)
+    # then neither the message nor its file is kept
+    assert not Message.objects.exists() and kept_files() == before
+
+
+def test_more_files_than_a_message_takes_are_listed_not_kept(smtp_receiver, settings):
+    EmailInboxFactory(email_address="support@acme.test")
+    mail = make_email(text="Lots")
+    for index in range(settings.ATTACHMENTS_PER_MESSAGE + 2):
+        mail.add_attachment(f"line {index}".encode(), maintype="text", subtype="plain", filename=f"f{index}.txt")
+    send(smtp_receiver, mail)
+    message = Message.objects.get(direction=Message.Direction.INBOUND)
+    rejected = [entry.get("rejected") for entry in message.attachments]
+    assert rejected == [None] * settings.ATTACHMENTS_PER_MESSAGE + ["too_many_attachments"] * 2
+    assert "f11.txt" in Message.objects.get(is_note=True).body
 
 
 def test_mail_without_a_sender_is_refused_and_garbage_never_crashes(smtp_receiver):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_apps_register_their_drains_and_chat_knows_none_of_them():
-    assert outbox.registered_drains() == ["metrics", "surveys", "webhooks"]
+    assert outbox.registered_drains() == ["automation", "metrics", "surveys", "webhooks"]  # chat's own first
 
 
 def test_a_marked_drain_handles_each_event_once_in_order(committed):

@@ -1,14 +1,20 @@
 """The SMS channel: webhooks signed with Twilio's algorithm, replies through a fake Twilio REST server."""
 
-import pytest
-from django.core.management import call_command
+import io
 
-from chat import services
+import pytest
+from django.conf import settings as django_settings
+from django.core import signing
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from PIL import Image
+
+from chat import attachments, services
 from chat.connectors import outbound
 from chat.connectors import sms as sms_connector
 from chat.connectors.sms import outbox_messages, send_sms
 from chat.models import Contact, ContactIdentity, Conversation, Message
-from tests.chat.channel_helpers import inbound_params, twilio_post
+from tests.chat.channel_helpers import fetch_like_twilio, inbound_params, twilio_post
 from tests.factories import SmsInboxFactory, agent_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -234,3 +240,71 @@ def test_simulate_sms_posts_a_correctly_signed_sms_to_a_running_server(live_serv
     with pytest.raises(Exception, match="refused"):
         call_command("simulate_sms", "forged", to="+15005550006", sender="+14155550123", bad_signature=True)
     assert Message.objects.count() == 1
+
+
+# --- MMS: an agent's files, fetched by Twilio from signed links ----------------------------
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (250, 200, 0)).save(out, "PNG")
+    return out.getvalue()
+
+
+def sms_conversation_with_a_reply(client, as_user, files: dict, **fields):
+    """An SMS conversation, and the agent's reply (or note) with `files` (name → bytes) posted as multipart."""
+    inbox = SmsInboxFactory()
+    text_in(client, inbox, "Can you send me the label?")
+    conversation = Conversation.objects.get()
+    uploads = [SimpleUploadedFile(name, data, content_type="application/octet-stream") for name, data in files.items()]
+    return as_user(agent_user(inbox)).post(
+        f"/api/v1/conversations/{conversation.pk}/messages/", {**fields, "files": uploads}, format="multipart"
+    )
+
+
+def test_files_on_an_sms_reply_go_out_as_mms_from_signed_expiring_links(
+    client, as_user, fake_twilio, live_server_url, settings
+):
+    # given this server reachable by Twilio at PUBLIC_URL
+    settings.PUBLIC_URL = live_server_url
+    label, photo = b"%PDF-1.4 the label", png_bytes()
+    # when the agent replies to an SMS conversation with a PDF and a picture
+    files = {"label.pdf": label, "parcel.png": photo}
+    response = sms_conversation_with_a_reply(client, as_user, files, body="Here it is")
+    assert response.status_code == 201
+    # then Twilio was asked for one message with both files as MediaUrls under PUBLIC_URL
+    (request,) = fake_twilio.requests
+    assert request["form"]["Body"] == "Here it is"
+    urls = [fetched["url"] for fetched in fake_twilio.media]
+    assert len(urls) == 2 and all(url.startswith(f"{live_server_url}/files/") for url in urls)
+    # and fetching them without a login (as Twilio did) gave the files, with their types
+    assert [(m["status"], m["type"], m["body"]) for m in fake_twilio.media] == [
+        (200, "application/pdf", label),
+        (200, "image/png", photo),
+    ]
+    assert Message.objects.get(pk=response.json()["id"]).delivery_status == "sent"
+    # and a forged or altered link is a dead link
+    message_id = response.json()["id"]
+    forged = signing.dumps([message_id, 0, "p", 0], salt="not-ours")
+    assert fetch_like_twilio(f"{live_server_url}/files/{forged}")["status"] == 404
+    assert fetch_like_twilio(urls[0][:-3] + "xyz")["status"] == 404
+    # and so is a link once it has expired
+    settings.ATTACHMENT_URL_MAX_AGE = -1
+    assert fetch_like_twilio(urls[0])["status"] == 404
+
+
+def test_an_mms_link_never_opens_a_note(client, as_user, fake_twilio):
+    # given a note with a file (notes never leave)
+    note = sms_conversation_with_a_reply(client, as_user, {"n.pdf": b"%PDF-1.4 note"}, body="internal", is_note="true")
+    assert note.status_code == 201 and fake_twilio.requests == []
+    # then a provider's link for it, even correctly signed, finds nothing
+    link = attachments.file_url(note.json()["id"], 0, audience=attachments.Audience.PROVIDER)
+    assert client.get(link).status_code == 404
+
+
+def test_the_embedded_outbox_keeps_an_mms_links(client, as_user, sms_outbox):
+    response = sms_conversation_with_a_reply(client, as_user, {"parcel.png": png_bytes()}, body="")
+    assert response.status_code == 201
+    (sms,) = outbox_messages(CUSTOMER)
+    assert sms.body == "" and len(sms.media_urls) == 1 and "/files/" in sms.media_urls[0]
+    assert client.get(sms.media_urls[0].removeprefix(django_settings.PUBLIC_URL)).status_code == 200

@@ -17,7 +17,7 @@ and for every refused or foreign request: nothing written, and the other inbox's
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import pytest
@@ -32,6 +32,7 @@ from chat import attachments
 from chat.models import (
     AttributeDefinition,
     AuditLog,
+    AutomationRule,
     Contact,
     ContactLabel,
     ContactNote,
@@ -86,6 +87,7 @@ class Rule:
     obj: str | None = None  # which object fills the route's arguments
     list_marker: bool = False  # a list: the other inbox's marker must not appear in it
     query: dict | None = None  # query string for GETs
+    write_access: str | None = None  # who may write (POST, PATCH, DELETE) when not those who may read
 
 
 FUTURE = (timezone.now() + timedelta(days=1)).isoformat()
@@ -179,6 +181,27 @@ RULES: dict[str, Rule] = {
     ),
     "contact-notes": Rule("scoped", obj="contact", methods={"GET": None, "POST": {"body": "Prefers email."}}),
     "preferences": Rule("workspace", methods={"GET": None, "PATCH": {"send_key": "enter"}}),
+    # automation rules: agents read the workspace-wide ones and their inboxes' (another inbox's is a
+    # 404); supervisors and admins write them
+    "automation-rule-list": Rule(
+        "scoped",
+        list_marker=True,
+        write_access="supervisor",
+        methods={
+            "GET": None,
+            "POST": {
+                "name": "Matrix",
+                "event": "conversation_created",
+                "actions": [{"action": "set_priority", "value": "high"}],
+            },
+        },
+    ),
+    "automation-rule-detail": Rule(
+        "scoped",
+        obj="automation_rule",
+        write_access="supervisor",
+        methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None},
+    ),
     "macro-list": Rule("workspace", list_marker=True),
     "macro-detail": Rule("personal", obj="macro", methods={"GET": None, "PATCH": {"name": "Renamed"}, "DELETE": None}),
     "macro-run": Rule("personal", obj="macro", methods={"POST": {"conversation": "CONVERSATION"}}),
@@ -328,6 +351,7 @@ def snapshot() -> tuple:
         tuple(ContactLabel.objects.order_by("id").values_list("contact_id", "label_id")),
         tuple(SavedView.objects.order_by("id").values_list("name", "shared", "filters")),
         tuple(Macro.objects.order_by("id").values_list("name", "shared", "reply")),
+        tuple(AutomationRule.objects.order_by("id").values_list("name", "active", "inbox_id")),
         tuple(Participant.objects.order_by("id").values_list("conversation_id", "user_id")),
         tuple(Mention.objects.order_by("id").values_list("user_id", "read_at")),
         tuple(ContactNote.objects.order_by("id").values_list("contact_id", "body")),
@@ -370,6 +394,7 @@ def object_args(world, rule: Rule, side, route: Route) -> tuple[dict, dict]:
         "attribute": world.attribute.pk,
         "view": side.extra["view"].pk,
         "macro": side.extra["macro"].pk,
+        "automation_rule": side.extra["automation_rule"].pk,
         "mention": side.extra["mention"].pk,
         "response": side.response.pk,
         "follow_up": side.follow_up.pk,
@@ -563,7 +588,8 @@ def test_route_matrix(route, world):
                 else:
                     values, query = object_args(world, rule, side, route)
                     path = fill(route.pattern, values)
-                outcome = expected(rule, role, "own")
+                acting = rule if method == "GET" or not rule.write_access else replace(rule, access=rule.write_access)
+                outcome = expected(acting, role, "own")
                 if role in ("supervisor", "admin"):
                     marker = None  # they see everything
                 elif outcome != "allow" or role == "agent_other":

@@ -16,6 +16,7 @@ from django.utils import timezone
 from chat import services
 from chat.models import (
     AttributeDefinition,
+    AutomationRule,
     CannedResponse,
     Contact,
     Conversation,
@@ -171,6 +172,14 @@ def build_side(label: str, team: Team) -> Side:
             "view": SavedView.objects.create(owner=agent, name=f"View {marker}", filters={"q": marker}),
             "mention": Mention.objects.create(message=message, conversation=conversation, user=agent),
             "macro": Macro.objects.create(owner=agent, name=f"Macro {marker}", reply=f"Macro reply {marker}"),
+            # off: the matrix's own requests should not set it to work
+            "automation_rule": AutomationRule.objects.create(
+                name=f"Rule {marker}",
+                event="conversation_created",
+                inbox=inbox,
+                actions=[{"action": "set_priority", "value": "high"}],
+                active=False,
+            ),
         },
     )
 
