@@ -11,11 +11,12 @@ Languages without spaces (Chinese, Japanese; Korean too) are indexed one charact
 "退款" finds "我要退款" and not "退…款" apart.
 """
 
+import json
 import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.utils.translation import gettext as _
 
@@ -33,12 +34,30 @@ CJK = re.compile(
     "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u31f0-\u31ff\uff66-\uff9f\U00020000-\U0002fa1f]"
 )
 CJK_RUN = re.compile(CJK.pattern + "+")
+CJK_RUN_SPLIT = re.compile(f"({CJK_RUN.pattern})")
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def index_words(text: str) -> list[str]:
+    """The words of a text as the index holds them (`indexed_text`, `_phrase_tokens`): each run of
+    CJK characters as its overlapping pairs followed by its last character ("我想退款" → 我想 想退
+    退款 款), so a two-character search is one index word and every character starts one."""
+    words: list[str] = []
+    for word in WORD.findall(text or ""):
+        for part in CJK_RUN_SPLIT.split(word):
+            if not part:
+                continue
+            if CJK.match(part):
+                words.extend(part[i : i + 2] for i in range(len(part) - 1))
+                words.append(part[-1])
+            else:
+                words.append(part)
+    return words
+
+
 def segment(text: str) -> str:
-    """The text as the index sees it: each CJK character a word of its own."""
+    """The text with each CJK character a word of its own (how a query's words are read)."""
     return CJK.sub(lambda match: f" {match.group(0)} ", text or "")
 
 
@@ -119,47 +138,96 @@ def parse(raw) -> Query:
     return query
 
 
-def websearch_text(query: Query) -> str:
-    """The query for PostgreSQL's websearch_to_tsquery (CJK runs made phrases of characters)."""
-    parts = []
+def _phrase_tokens(words: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """A term's words as the index's words (`index_words`), in order, each with "is a prefix".
+
+    A run of CJK characters becomes its overlapping pairs; then its last character alone when the
+    phrase goes on after the run (the index has it there only where a run ends), or, for a run of
+    one character that ends the phrase, that character as a prefix (every character of a text
+    starts an index word: a pair, or itself at a run's end)."""
+    tokens: list[tuple[str, bool]] = []
+    at = 0
+    while at < len(words):
+        if not CJK.fullmatch(words[at]):
+            tokens.append((words[at], False))
+            at += 1
+            continue
+        end = at
+        while end < len(words) and CJK.fullmatch(words[end]):
+            end += 1
+        run = "".join(words[at:end])
+        tokens.extend((run[i : i + 2], False) for i in range(len(run) - 1))
+        if end < len(words):
+            tokens.append((run[-1], False))
+        elif len(run) == 1:
+            tokens.append((run, True))
+        at = end
+    return tokens
+
+
+def _grouped(query: Query) -> tuple[list[list[Term]], list[Term]]:
+    """The terms as the index reads them: groups of alternatives ("a or b"), all groups required;
+    and the negated terms, none of which may match."""
+    groups: list[list[Term]] = []
+    negatives: list[Term] = []
     for term in query.terms:
-        phrase = " ".join(term.words)
-        token = f'"{phrase}"' if len(term.words) > 1 else phrase
-        parts.append(("or " if term.or_before else "") + ("-" if term.negated else "") + token)
-    return " ".join(parts)
+        if term.negated:
+            negatives.append(term)
+        elif term.or_before and groups:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+    return groups, negatives
+
+
+def tsquery_text(query: Query) -> str:
+    """The query for PostgreSQL's to_tsquery: every index word quoted (no syntax of the user's
+    gets through: words are word characters only), phrases with <->, `(a | b) & c & !d`."""
+
+    def phrase(term: Term) -> str:
+        tokens = [f"'{token}'" + (":*" if prefix else "") for token, prefix in _phrase_tokens(term.words)]
+        return tokens[0] if len(tokens) == 1 else "(" + " <-> ".join(tokens) + ")"
+
+    groups, negatives = _grouped(query)
+    parts = [" | ".join(map(phrase, group)) for group in groups]
+    parts = [f"({part})" if len(group) > 1 else part for part, group in zip(parts, groups, strict=True)]
+    return " & ".join(parts + [f"!{phrase(term)}" for term in negatives])
 
 
 def fts5_match(query: Query) -> str:
     """The same query as an FTS5 MATCH expression (every word quoted: no FTS5 syntax gets through)."""
-    groups: list[list[str]] = []
-    negatives: list[str] = []
-    for term in query.terms:
-        token = '"' + " ".join(word.replace('"', '""') for word in term.words) + '"'
-        if term.negated:
-            negatives.append(token)
-        elif term.or_before and groups:
-            groups[-1].append(token)
-        else:
-            groups.append([token])
-    expression = " AND ".join(f"({' OR '.join(group)})" if len(group) > 1 else group[0] for group in groups)
-    for token in negatives:
-        expression += f" NOT {token}"
+
+    def phrase(term: Term) -> str:
+        tokens = _phrase_tokens(term.words)
+        quoted = '"' + " ".join(token.replace('"', '""') for token, _ in tokens) + '"'
+        return quoted + (" *" if tokens[-1][1] else "")
+
+    groups, negatives = _grouped(query)
+    expression = " AND ".join(
+        f"({' OR '.join(map(phrase, group))})" if len(group) > 1 else phrase(group[0]) for group in groups
+    )
+    for term in negatives:
+        expression += f" NOT {phrase(term)}"
     return expression
 
 
 def postgres_query(query: Query) -> SearchQuery:
-    return SearchQuery(websearch_text(query), search_type="websearch", config=CONFIG)
+    return SearchQuery(tsquery_text(query), search_type="raw", config=CONFIG)
 
 
 # --- the index (written by the services, in the message's transaction) --------------------
 
 
 def indexed_text(message: Message) -> str:
-    """What a message is found by: the words of its body and of its files' names, segmented."""
-    names = [entry.get("name", "") for entry in message.attachments or [] if isinstance(entry, dict)]
+    """What a message is found by: the words of its body and of its files' names (`index_words`)."""
+    return _indexed_text(message.body, message.attachments)
+
+
+def _indexed_text(body: str | None, attachments) -> str:
+    names = [entry.get("name", "") for entry in attachments or [] if isinstance(entry, dict)]
     # Words only, as the query is read (`parse`): PostgreSQL's parser would otherwise keep
     # "invoice-march.pdf" or an address as tokens of their own that no typed word matches.
-    return " ".join(WORD.findall(segment(" ".join([message.body or "", *names]))))
+    return " ".join(index_words(" ".join([body or "", *names])))
 
 
 def index_message(message: Message) -> None:
@@ -170,6 +238,40 @@ def index_message(message: Message) -> None:
     elif connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT OR REPLACE INTO {FTS_TABLE}(rowid, body) VALUES (%s, %s)", [message.pk, text])
+
+
+def reindex_messages(*, batch: int = 5000, unindexed: bool = False) -> int:
+    """Write again the index of every message that has one (a migration that changes what is
+    indexed, the bench's seed): a batch of messages at a time, each batch one set-based statement
+    and its own transaction. Messages taken out of the index (an erasure) stay out, unless
+    `unindexed` (a seed that wrote messages without their index). Returns how many were written."""
+    postgres = uses_postgres()
+    select = "SELECT id, body, attachments FROM chat_message WHERE id > %s"
+    if not unindexed:
+        select += " AND search_vector IS NOT NULL" if postgres else f" AND id IN (SELECT rowid FROM {FTS_TABLE})"
+    written, after = 0, 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"{select} ORDER BY id LIMIT %s", [after, batch])
+            rows = cursor.fetchall()
+            if not rows:
+                return written
+            ids = [row[0] for row in rows]
+            texts = [
+                _indexed_text(body, json.loads(files) if isinstance(files, str) else files) for _, body, files in rows
+            ]
+            if postgres:
+                cursor.execute(
+                    f"UPDATE chat_message m SET search_vector = to_tsvector('{CONFIG}', v.text) "
+                    "FROM unnest(%s::bigint[], %s::text[]) AS v(id, text) WHERE m.id = v.id",
+                    [ids, texts],
+                )
+            else:
+                cursor.executemany(
+                    f"INSERT OR REPLACE INTO {FTS_TABLE}(rowid, body) VALUES (%s, %s)",
+                    list(zip(ids, texts, strict=True)),
+                )
+        written, after = written + len(rows), ids[-1]
 
 
 def unindex_messages(message_ids: list[int]) -> None:
