@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Q, Value
 from django.utils.translation import gettext as _
 
 from chat.errors import ErrorCode
@@ -180,15 +180,19 @@ def _grouped(query: Query) -> tuple[list[list[Term]], list[Term]]:
     return groups, negatives
 
 
-def tsquery_text(query: Query) -> str:
+def tsquery_text(query: Query, *, relaxed: bool = False) -> str:
     """The query for PostgreSQL's to_tsquery: every index word quoted (no syntax of the user's
-    gets through: words are word characters only), phrases with <->, `(a | b) & c & !d`."""
+    gets through: words are word characters only), phrases with <->, `(a | b) & c & !d`.
+    `relaxed`: what the GIN index answers without looking at positions (a phrase's words in any
+    order, no exclusions): every match is among its rows (the candidates)."""
 
     def phrase(term: Term) -> str:
         tokens = [f"'{token}'" + (":*" if prefix else "") for token, prefix in _phrase_tokens(term.words)]
-        return tokens[0] if len(tokens) == 1 else "(" + " <-> ".join(tokens) + ")"
+        return tokens[0] if len(tokens) == 1 else "(" + (" & " if relaxed else " <-> ").join(tokens) + ")"
 
     groups, negatives = _grouped(query)
+    if relaxed:
+        negatives = []
     parts = [" | ".join(map(phrase, group)) for group in groups]
     parts = [f"({part})" if len(group) > 1 else part for part, group in zip(parts, groups, strict=True)]
     return " & ".join(parts + [f"!{phrase(term)}" for term in negatives])
@@ -307,29 +311,63 @@ def matching_message_ids(query: Query, *, inbox_ids: list[int] | None, limit: in
         return [row[0] for row in cursor.fetchall()]
 
 
-RECENT_WINDOW = 20_000
+PROBE_ROWS = 2_000
+WALK_ROWS_MAX = 40_000
+FETCH_COST = 8  # a row read through the GIN bitmap costs about as much as this many walked rows
 
 
 def _postgres_matches(query: Query, *, inbox_ids: list[int] | None, limit: int) -> list[int]:
-    """Newest first, in two reads whose cost is bounded whatever the words' frequency.
+    """Newest first, at a cost bounded whatever the words' frequency (docs/search.md).
 
-    One plan cannot serve both kinds of word: walking the primary key backwards stops after a
-    few rows for a common word but reads the whole table for a rare one, and the GIN bitmap is
-    instant for a rare word but visits a third of the table for a common one (PostgreSQL's
-    estimate, not the word, picks between them). So: the newest RECENT_WINDOW messages first
-    (a bounded range: common and mid-frequency words fill the page here), then, only if the page
-    is not full, the older ones through the GIN index alone (`id + 0` keeps the planner off the
-    primary key), where a word that was rare in the window is rare.
+    Two ways to read: *walking* the primary key backwards checks every row and stops once the
+    page is full (cheap for a common word, the whole table for a rare one); the *GIN bitmap*
+    reads only the candidate rows (exact for words; a phrase's rows with all its words are then
+    checked for positions), all of them before sorting (cheap for a rare word, a third of the
+    table for a common one or a phrase of two common words). PostgreSQL's estimate cannot tell
+    them apart well (a phrase counts as its words, correlations are unknown), so the read asks
+    the data: it walks the newest PROBE_ROWS messages, counting the matches in scope and the
+    candidates, and from those densities picks the cheaper way for the rest: walking on (at
+    most WALK_ROWS_MAX rows, then the bitmap for what is older), or the bitmap.
     """
-    matching = Message.objects.filter(search_vector=postgres_query(query))
+    full, candidates = tsquery_text(query), tsquery_text(query, relaxed=True)
+    scope, scope_args = "", []
     if inbox_ids is not None:
-        matching = matching.filter(inbox_id__in=inbox_ids)
-    newest = Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    boundary = newest - RECENT_WINDOW
-    found = list(matching.filter(id__gt=boundary).order_by("-id").values_list("id", flat=True)[:limit])
-    if len(found) < limit and boundary > 0:
-        older = matching.filter(id__lte=boundary).order_by((F("id") + 0).desc()).values_list("id", flat=True)
-        found += list(older[: limit - len(found)])
+        scope = f" AND inbox_id IN ({', '.join(['%s'] * len(inbox_ids))})"
+        scope_args = list(inbox_ids)
+    # COALESCE(...) keeps the planner on the primary key (the GIN index cannot serve it).
+    walked = f"COALESCE(search_vector, ''::tsvector) @@ to_tsquery('{CONFIG}', %s)"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM chat_message")
+        newest = cursor.fetchone()[0]
+        floor = newest - PROBE_ROWS
+        # the probe: the candidates among the newest rows, and which of them match in scope
+        cursor.execute(
+            f"SELECT id, {walked}{scope} FROM chat_message WHERE id > %s AND {walked} ORDER BY id DESC",
+            [full, *scope_args, floor, candidates],
+        )
+        probed = cursor.fetchall()
+        found = [row[0] for row in probed if row[1]]
+        if len(found) >= limit or floor <= 0:
+            return found[:limit]
+        need = limit - len(found)
+        walk_rows = need * PROBE_ROWS / max(len(found), 0.5)
+        bitmap_rows = len(probed) * floor / PROBE_ROWS * FETCH_COST
+        if walk_rows <= min(bitmap_rows, WALK_ROWS_MAX):
+            bottom = max(floor - WALK_ROWS_MAX, 0)
+            cursor.execute(
+                f"SELECT id FROM chat_message WHERE id <= %s AND id > %s AND {walked}{scope} ORDER BY id DESC LIMIT %s",
+                [floor, bottom, full, *scope_args, need],
+            )
+            found += [row[0] for row in cursor.fetchall()]
+            floor, need = bottom, limit - len(found)
+        if need > 0 and floor > 0:
+            # `id + 0` keeps the planner off the primary key: the GIN bitmap, then a sort
+            cursor.execute(
+                f"SELECT id FROM chat_message WHERE search_vector @@ to_tsquery('{CONFIG}', %s) AND id <= %s{scope} "
+                "ORDER BY id + 0 DESC LIMIT %s",
+                [full, floor, *scope_args, need],
+            )
+            found += [row[0] for row in cursor.fetchall()]
     return found
 
 
@@ -383,9 +421,13 @@ def q_for(query: Query, fields: list[str]) -> Q:
     text in them: every term (or one of its alternatives) in some field, no negated one in any."""
 
     def anywhere(term: Term) -> Q:
+        needle = _needle(term)
+        # A needle without case and too short for a trigram index (二字, "42") is compared as it is:
+        # no index serves it either way, and UPPER() of every field costs more than the scan.
+        lookup = "contains" if len(needle) < 3 and needle.upper() == needle.lower() else "icontains"
         found = Q()
         for field in fields:
-            found |= Q(**{f"{field}__icontains": _needle(term)})
+            found |= Q(**{f"{field}__{lookup}": needle})
         return found
 
     condition, group = Q(), None
