@@ -337,21 +337,23 @@ def _postgres_matches(query: Query, *, inbox_ids: list[int] | None, limit: int) 
     # COALESCE(...) keeps the planner on the primary key (the GIN index cannot serve it).
     walked = f"COALESCE(search_vector, ''::tsvector) @@ to_tsquery('{CONFIG}', %s)"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM chat_message")
-        newest = cursor.fetchone()[0]
-        floor = newest - PROBE_ROWS
-        # the probe: the candidates among the newest rows, and which of them match in scope
+        # the probe: among the newest rows, how many are candidates, how many match in scope and
+        # the newest of those (one round trip, with the newest id, which bounds what follows)
         cursor.execute(
-            f"SELECT id, {walked}{scope} FROM chat_message WHERE id > %s AND {walked} ORDER BY id DESC",
-            [full, *scope_args, floor, candidates],
+            "WITH top AS (SELECT COALESCE(MAX(id), 0) AS newest FROM chat_message) "
+            "SELECT top.newest, COUNT(m.id), COUNT(m.id) FILTER (WHERE m.hit), "
+            "(ARRAY_AGG(m.id ORDER BY m.id DESC) FILTER (WHERE m.hit))[1:%s] "
+            f"FROM top LEFT JOIN LATERAL (SELECT id, {walked}{scope} AS hit FROM chat_message "
+            f"WHERE id > top.newest - %s AND {walked}) m ON TRUE GROUP BY top.newest",
+            [limit, full, *scope_args, PROBE_ROWS, candidates],
         )
-        probed = cursor.fetchall()
-        found = [row[0] for row in probed if row[1]]
+        newest, candidate_count, hit_count, found = cursor.fetchone()
+        found, floor = list(found or []), newest - PROBE_ROWS
         if len(found) >= limit or floor <= 0:
-            return found[:limit]
+            return found
         need = limit - len(found)
-        walk_rows = need * PROBE_ROWS / max(len(found), 0.5)
-        bitmap_rows = len(probed) * floor / PROBE_ROWS * FETCH_COST
+        walk_rows = need * PROBE_ROWS / max(hit_count, 0.5)
+        bitmap_rows = candidate_count * floor / PROBE_ROWS * FETCH_COST
         if walk_rows <= min(bitmap_rows, WALK_ROWS_MAX):
             bottom = max(floor - WALK_ROWS_MAX, 0)
             cursor.execute(

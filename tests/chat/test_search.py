@@ -217,17 +217,35 @@ def test_an_erased_persons_words_are_found_no_more(as_user, committed):
 
 
 @pytest.mark.skipif("not __import__('django.db').db.connection.vendor == 'postgresql'")
-def test_postgres_reads_the_newest_window_then_the_older_messages_through_the_index(monkeypatch):
-    # given a window of 3 messages and matches inside and before it
-    monkeypatch.setattr(search, "RECENT_WINDOW", 3)
-    inbox = InboxFactory()
-    conversation = conversation_with(inbox, body="alpha one")
+@pytest.mark.parametrize(
+    ("probe", "walk_max", "fetch_cost"),
+    [
+        (3, 2, 10**6),  # probe, walk on (bitmap dear), then the bitmap for what is older
+        (3, 100, 10**6),  # probe, then walk to the end
+        (3, 100, 0),  # probe, then the bitmap (cheaper)
+        (100, 100, 1),  # the probe holds every message
+    ],
+)
+def test_postgres_reads_newest_first_whichever_way_it_reads(monkeypatch, probe, walk_max, fetch_cost):
+    # given matches spread over the messages (words, a phrase, CJK), in two inboxes
+    monkeypatch.setattr(search, "PROBE_ROWS", probe)
+    monkeypatch.setattr(search, "WALK_ROWS_MAX", walk_max)
+    monkeypatch.setattr(search, "FETCH_COST", fetch_cost)
+    inbox, other = InboxFactory(), InboxFactory()
+    conversation = conversation_with(inbox, body="alpha beta one")
+    elsewhere = conversation_with(other, body="alpha beta elsewhere")
     agent = agent_user(inbox)
-    bodies = ["alpha two", "beta", "alpha three", "gamma", "delta", "alpha four"]
+    bodies = ["alpha two", "beta", "beta alpha three", "gamma 退款", "alpha beta four", "delta", "alpha 退款 five"]
     ids = [services.message_send(conversation=conversation, by=agent, body=body).message.pk for body in bodies]
-    alphas = [ids[5], ids[2], ids[0], conversation.messages.order_by("seq").first().pk]
-    # when a page of 3, then of 10, is asked for
-    query = search.parse("alpha")
-    # then the newest come first, from the window and then from before it, in order
-    assert search.matching_message_ids(query, inbox_ids=None, limit=3) == alphas[:3]
-    assert search.matching_message_ids(query, inbox_ids=[inbox.pk], limit=10) == alphas
+    first = conversation.messages.order_by("seq").first().pk
+    services.message_send(conversation=elsewhere, by=agent, body="alpha beta last")
+    # when pages are asked for, then the newest come first, in the inbox asked, whichever way
+    matches = lambda q, **kw: search.matching_message_ids(search.parse(q), **kw)  # noqa: E731
+    alphas = [ids[6], ids[4], ids[2], ids[0], first]
+    assert matches("alpha", inbox_ids=[inbox.pk], limit=3) == alphas[:3]
+    assert matches("alpha", inbox_ids=[inbox.pk], limit=10) == alphas
+    assert matches('"alpha beta"', inbox_ids=[inbox.pk], limit=10) == [ids[4], first]
+    assert matches('"alpha beta"', inbox_ids=None, limit=10)[0] > ids[6]  # the other inbox's, newest
+    assert matches("退款", inbox_ids=[inbox.pk], limit=10) == [ids[6], ids[3]]
+    assert matches("alpha -beta", inbox_ids=[inbox.pk], limit=10) == [ids[6], ids[0]]
+    assert matches("nowhere", inbox_ids=[inbox.pk], limit=10) == []
