@@ -2,13 +2,14 @@
 
 The index is the database's own, written by the services in the message's transaction
 (`index_message`): PostgreSQL keeps a `tsvector` in `Message.search_vector` (GIN index) and is
-asked with `websearch_to_tsquery`; SQLite (the embedded default) keeps an FTS5 table,
-`chat_message_fts`, asked with a MATCH expression built here from the same parsed query.
-Both use no stemming ('simple' / unicode61), so every language is found as written.
+asked with `to_tsquery`; SQLite (the embedded default) keeps an FTS5 table, `chat_message_fts`,
+asked with a MATCH expression. Both hold the same words (`index_words`) and are asked for the same
+words (`_phrase_tokens`), with no stemming ('simple' / unicode61), so every language is found as
+written.
 
-Languages without spaces (Chinese, Japanese; Korean too) are indexed one character per token
-(`segment`), and a run of such characters in a query becomes a phrase of those characters:
-"退款" finds "我要退款" and not "退…款" apart.
+Languages without spaces (Chinese, Japanese; Korean too) are indexed as overlapping character
+pairs, each run followed by its last character; a run of such characters in a query is a phrase
+of its pairs: "退款" is one index word and finds "我要退款", not "退…款" apart.
 """
 
 import json

@@ -409,10 +409,11 @@ def search(user: AbstractBaseUser, query, *, inbox: Inbox | None = None, limit: 
         attributes_text=Cast("attributes", TextField()),
         latest_conversation_id=Subquery(latest.order_by("-last_activity_at", "-id").values("id")[:1]),
     )
-    # Both short-field reads sort by an expression no index serves (`id + 0`, a COALESCE), so
-    # they go through the trigram indexes and then sort: walking the primary key or the activity
-    # index instead, the planner's choice when it overestimates a LIKE's matches, reads every
-    # row for a rare fragment.
+    # Contacts sort by `id + 0`, which no index serves, so they are read through their trigram
+    # indexes and then sorted: walking the primary key instead (the planner's choice when it
+    # overestimates a LIKE's matches) read every contact for a rare fragment such as an address.
+    # Subjects keep walking the activity index: it stops at once for a common word, and the
+    # conversations are far fewer than the messages.
     return {
         "messages": messages,
         "contacts": list(
@@ -423,6 +424,6 @@ def search(user: AbstractBaseUser, query, *, inbox: Inbox | None = None, limit: 
         "conversations": list(
             conversations.filter(search_index.q_for(query, ["subject"]))
             .select_related("contact")
-            .order_by(Coalesce("last_activity_at", "opened_at").desc(), "-id")[:limit]
+            .order_by("-last_activity_at", "-id")[:limit]
         ),
     }
