@@ -177,7 +177,9 @@ async def _time(base: str, path: str, token: str, queries: dict, seconds: float,
             done += 1
     figures = {**harness.latency_figures(latencies), "requests": len(latencies)}
     for kind, values in by_kind.items():
-        figures[f"p50_ms {kind}"] = harness.latency_figures(values)["p50_ms"]
+        kind_figures = harness.latency_figures(values)
+        figures[f"p50_ms {kind}"] = kind_figures["p50_ms"]
+        figures[f"p99_ms {kind}"] = kind_figures["p99_ms"]
     return figures
 
 
