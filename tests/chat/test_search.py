@@ -32,20 +32,32 @@ def test_empty_too_long_or_malformed_searches_are_400(as_user, q, code):
 
 
 @pytest.mark.parametrize(
-    ("q", "websearch", "fts5"),
+    ("q", "tsquery", "fts5"),
     [
-        ("Refund please", "refund please", '"refund" AND "please"'),
-        ('"late parcel" -damaged', '"late parcel" -damaged', '"late parcel" NOT "damaged"'),
-        ("refund or return label", "refund or return label", '("refund" OR "return") AND "label"'),
-        ("我想退款", '"我 想 退 款"', '"我 想 退 款"'),
-        ("order 配送", 'order "配 送"', '"order" AND "配 送"'),
-        ('NEAR("x") AND *', "near x and", '"near" AND "x" AND "and"'),
+        ("Refund please", "'refund' & 'please'", '"refund" AND "please"'),
+        ('"late parcel" -damaged', "('late' <-> 'parcel') & !'damaged'", '"late parcel" NOT "damaged"'),
+        ("refund or return label", "('refund' | 'return') & 'label'", '("refund" OR "return") AND "label"'),
+        ("退款", "'退款'", '"退款"'),
+        ("我想退款", "('我想' <-> '想退' <-> '退款')", '"我想 想退 退款"'),
+        ("order 配送", "'order' & '配送'", '"order" AND "配送"'),
+        ("退", "'退':*", '"退" *'),
+        ('"款 late"', "('款' <-> 'late')", '"款 late"'),
+        ('"late 退"', "('late' <-> '退':*)", '"late 退" *'),
+        ('NEAR("x") AND *', "'near' & 'x' & 'and'", '"near" AND "x" AND "and"'),
     ],
 )
-def test_the_query_is_read_the_same_way_by_both_indexes(q, websearch, fts5):
+def test_the_query_is_read_the_same_way_by_both_indexes(q, tsquery, fts5):
     query = search.parse(q)
-    assert search.websearch_text(query) == websearch
+    assert search.tsquery_text(query) == tsquery
     assert search.fts5_match(query) == fts5
+
+
+def test_cjk_runs_are_indexed_as_overlapping_pairs_then_their_last_character():
+    assert search.index_words("你好，我想退款 order42です") == [
+        *["你好", "好", "我想", "想退", "退款", "款"],
+        *["order42", "です", "す"],
+    ]
+    assert search.index_words("a 配 b") == ["a", "配", "b"]
 
 
 def hits(client, q, **params):
@@ -132,6 +144,51 @@ def test_chinese_and_japanese_are_found_as_phrases_of_their_characters(as_user):
     assert len(hits(client, "注文番号 42")["messages"]) == 1
 
 
+def test_every_substring_of_a_cjk_run_is_found_and_nothing_else(as_user):
+    # given messages in Chinese, one with Latin words around a run
+    inbox = InboxFactory()
+    client = as_user(agent_user(inbox))
+    conversation_with(inbox, body="你好，我想申请退款，包裹坏了")
+    conversation_with(inbox, body="退货和款项是两回事")
+    conversation_with(inbox, body="order 退款 late")
+    texts = lambda q: sorted("".join(t for t, _ in m["highlight"]) for m in hits(client, q)["messages"])  # noqa: E731
+    refund, apart, latin = "你好，我想申请退款，包裹坏了", "退货和款项是两回事", "order 退款 late"
+    # then a run of any length is found where its characters are adjacent, in order
+    assert texts("申请退款") == [refund]
+    assert texts("请退") == [refund]
+    assert texts("款项是两回") == [apart]
+    assert texts("包裹坏了") == [refund]
+    # one character anywhere in a run (its start, its middle, its end)
+    assert texts("退") == sorted([refund, apart, latin])
+    assert texts("项") == [apart]
+    assert texts("了") == [refund]
+    # not across punctuation, and not the characters out of order
+    assert texts("款包") == []
+    assert texts("款退") == []
+    # phrases that mix Latin words and CJK runs keep their adjacency
+    assert texts('"order 退款 late"') == [latin]
+    assert texts('"order 退"') == [latin]
+    assert texts('"款 late"') == [latin]
+    assert texts('"退 late"') == []
+    assert texts("退款 -order") == [refund]
+    assert texts("退款 or 两回") == sorted([refund, apart, latin])
+
+
+def test_reindexing_writes_every_indexed_message_again_and_leaves_erased_ones_out(as_user, committed):
+    # given a message indexed, and an erased person's message
+    inbox = InboxFactory()
+    client = as_user(agent_user(inbox))
+    kept = conversation_with(inbox, body="我想申请退款 kept")
+    erased = conversation_with(inbox, body="退款 secret")
+    with committed():
+        privacy.contact_erase(contact=erased.contact, by=SupervisorFactory().user)
+    # when the index is written again (the migration that changed how CJK is indexed does this)
+    assert search.reindex_messages(batch=1) >= 1
+    # then the kept message is found as before, the erased one still not
+    assert [m["conversation_id"] for m in hits(client, "退款")["messages"]] == [kept.pk]
+    assert hits(client, "secret")["messages"] == []
+
+
 def test_the_index_is_written_in_the_messages_transaction(as_user):
     inbox = InboxFactory()
     agent = agent_user(inbox)
@@ -160,17 +217,35 @@ def test_an_erased_persons_words_are_found_no_more(as_user, committed):
 
 
 @pytest.mark.skipif("not __import__('django.db').db.connection.vendor == 'postgresql'")
-def test_postgres_reads_the_newest_window_then_the_older_messages_through_the_index(monkeypatch):
-    # given a window of 3 messages and matches inside and before it
-    monkeypatch.setattr(search, "RECENT_WINDOW", 3)
-    inbox = InboxFactory()
-    conversation = conversation_with(inbox, body="alpha one")
+@pytest.mark.parametrize(
+    ("probe", "walk_max", "fetch_cost"),
+    [
+        (3, 2, 10**6),  # probe, walk on (bitmap dear), then the bitmap for what is older
+        (3, 100, 10**6),  # probe, then walk to the end
+        (3, 100, 0),  # probe, then the bitmap (cheaper)
+        (100, 100, 1),  # the probe holds every message
+    ],
+)
+def test_postgres_reads_newest_first_whichever_way_it_reads(monkeypatch, probe, walk_max, fetch_cost):
+    # given matches spread over the messages (words, a phrase, CJK), in two inboxes
+    monkeypatch.setattr(search, "PROBE_ROWS", probe)
+    monkeypatch.setattr(search, "WALK_ROWS_MAX", walk_max)
+    monkeypatch.setattr(search, "FETCH_COST", fetch_cost)
+    inbox, other = InboxFactory(), InboxFactory()
+    conversation = conversation_with(inbox, body="alpha beta one")
+    elsewhere = conversation_with(other, body="alpha beta elsewhere")
     agent = agent_user(inbox)
-    bodies = ["alpha two", "beta", "alpha three", "gamma", "delta", "alpha four"]
+    bodies = ["alpha two", "beta", "beta alpha three", "gamma 退款", "alpha beta four", "delta", "alpha 退款 five"]
     ids = [services.message_send(conversation=conversation, by=agent, body=body).message.pk for body in bodies]
-    alphas = [ids[5], ids[2], ids[0], conversation.messages.order_by("seq").first().pk]
-    # when a page of 3, then of 10, is asked for
-    query = search.parse("alpha")
-    # then the newest come first, from the window and then from before it, in order
-    assert search.matching_message_ids(query, inbox_ids=None, limit=3) == alphas[:3]
-    assert search.matching_message_ids(query, inbox_ids=[inbox.pk], limit=10) == alphas
+    first = conversation.messages.order_by("seq").first().pk
+    services.message_send(conversation=elsewhere, by=agent, body="alpha beta last")
+    # when pages are asked for, then the newest come first, in the inbox asked, whichever way
+    matches = lambda q, **kw: search.matching_message_ids(search.parse(q), **kw)  # noqa: E731
+    alphas = [ids[6], ids[4], ids[2], ids[0], first]
+    assert matches("alpha", inbox_ids=[inbox.pk], limit=3) == alphas[:3]
+    assert matches("alpha", inbox_ids=[inbox.pk], limit=10) == alphas
+    assert matches('"alpha beta"', inbox_ids=[inbox.pk], limit=10) == [ids[4], first]
+    assert matches('"alpha beta"', inbox_ids=None, limit=10)[0] > ids[6]  # the other inbox's, newest
+    assert matches("退款", inbox_ids=[inbox.pk], limit=10) == [ids[6], ids[3]]
+    assert matches("alpha -beta", inbox_ids=[inbox.pk], limit=10) == [ids[6], ids[0]]
+    assert matches("nowhere", inbox_ids=[inbox.pk], limit=10) == []
