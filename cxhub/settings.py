@@ -236,6 +236,10 @@ SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", 10, minimum=1)
 # A socket whose client takes no frame for this many seconds is closed (4008, resume): its events
 # stop piling up in the process (docs/operations.md, "Slow consumers").
 SOCKET_SEND_TIMEOUT = env_int("SOCKET_SEND_TIMEOUT", 10, minimum=1)
+# Each websocket's kernel send buffer, fixed (Linux doubles it; autotuning would grow it to 4 MB):
+# a client that stops reading fills it within seconds, so the send timeout above can notice it
+# (cxhub/websocket_protocol.py, uvicorn --ws cxhub.websocket_protocol:BoundedSendProtocol).
+SOCKET_SEND_BUFFER = env_int("SOCKET_SEND_BUFFER", 65536, minimum=4096)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
