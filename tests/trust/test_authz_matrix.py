@@ -94,6 +94,7 @@ RULES: dict[str, Rule] = {
     # site
     "start": Rule("public"),  # links only; the demo logins only with DEBUG and the demo seeded
     "healthz": Rule("public"),
+    "readyz": Rule("public"),
     "prometheus-metrics": Rule("staff"),
     "schema": Rule("public"),
     "api-docs": Rule("public"),
