@@ -68,7 +68,7 @@ serve: install messages
 	PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py run_smtp --host $(HOST) --port $(SMTP_PORT) --forward $(PUBLIC_URL) & smtp_pid=$$!; \
 	trap 'kill $$smtp_pid 2>/dev/null; rm -f .run/public-url' EXIT INT TERM; \
 	PUBLIC_URL=$(PUBLIC_URL) SHUTDOWN_TIMEOUT=$(SHUTDOWN_TIMEOUT) $(VENV)/bin/uvicorn cxhub.asgi:application \
-	  --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --ws-per-message-deflate false \
+	  --host $(HOST) --port $(PORT) --lifespan on --ws cxhub.websocket_protocol:BoundedSendProtocol --ws-per-message-deflate false \
 	  --timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
 
 ## run: create .venv, install, migrate, seed the demo and serve it

@@ -32,8 +32,8 @@ def seed(*, conversations: int, seed: int = 8) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_create
     from chat.models import AgentProfile, Contact, Conversation, Inbox, InboxMembership, Team
 
     rng = random.Random(seed)
@@ -53,7 +53,7 @@ def seed(*, conversations: int, seed: int = 8) -> dict:
     AgentProfile.objects.create(user=reader, display_name="Reader", availability="online")
     for inbox in inboxes[:3]:
         InboxMembership.objects.create(user=reader, inbox=inbox)
-    token = Token.objects.create(user=reader).key
+    token = api_token_create(user=reader, name="bench")[1]
 
     now = timezone.now()
     batch = 5000
@@ -94,7 +94,7 @@ def count_queries(*, token: str, page_sizes: list[int]) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
     counts: dict = {"ours": {}, "peer": {}}
     for side, url in (("ours", "/api/v1/conversations/"), ("peer", "/bench/peer/conversations/")):
         for size in page_sizes:
@@ -139,7 +139,7 @@ async def _measure(session, urls: list[str], *, concurrency: int, seconds: float
 async def drive(base: str, token: str, *, pages: int, concurrency: int, seconds: float) -> tuple[dict, dict]:
     import aiohttp
 
-    headers = {"Authorization": f"Token {token}"}
+    headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         ours_url, peer_url = f"{base}/api/v1/conversations/", f"{base}/bench/peer/conversations/"
         ours: dict = {}

@@ -59,8 +59,8 @@ def seed(*, responses: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_create
     from chat.models import AgentProfile, Contact, Conversation, Inbox, InboxMembership, Team
     from feedback.metrics import DURATION_BUCKET_EDGES
     from feedback.models import ConversationFacts, DurationHistogram, MetricRollup, SurveyInvitation, SurveyResponse
@@ -77,7 +77,7 @@ def seed(*, responses: int) -> dict:
         agents.append(user.pk)
     boss = User.objects.create_user(username="supervisor", password="bench-pass-123")
     AgentProfile.objects.create(user=boss, display_name="Supervisor", is_supervisor=True)
-    token = Token.objects.create(user=boss).key
+    token = api_token_create(user=boss, name="bench")[1]
 
     inbox_ids = "ARRAY[" + ",".join(str(i.pk) for i in inboxes) + "]::bigint[]"
     team_ids = "ARRAY[" + ",".join(str(t.pk) for t in teams) + "]::bigint[]"
@@ -264,11 +264,11 @@ def check(*, token: str) -> dict:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
+    from accounts.selectors import api_token_for
     from feedback import metrics, reports
 
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
     out = {}
     for side, url in (("ours", "/api/v1/metrics/summary/"),):
         with CaptureQueriesContext(connection) as queries:
@@ -276,7 +276,7 @@ def check(*, token: str) -> dict:
         assert response.status_code == 200, response.content[:500]
         body = response.json()
         out[side] = {"queries": len(queries), "responses_in_period": _responses(body)}
-    filters = reports.parse_filters(Token.objects.get(key=token).user, {})
+    filters = reports.parse_filters(api_token_for(token).user, {})
     every_value = [reports.durations(filters), reports.durations(filters.previous())]
     shown = [body["metrics"], body["previous"]["metrics"]]
     out["ours"]["durations_exact"] = all(
@@ -295,7 +295,7 @@ async def _time(base: str, path: str, token: str, seconds: float, minimum: int, 
     import aiohttp
 
     latencies = []
-    async with aiohttp.ClientSession(headers={"Authorization": f"Token {token}"}) as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
         if warm:
             async with session.get(base + path) as response:
                 await response.read()

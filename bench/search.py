@@ -61,8 +61,8 @@ def seed(*, messages: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_create
     from bench.metrics_summary import _insert_select, _next_id
     from chat import search
     from chat.models import AgentProfile, Contact, Conversation, Inbox, InboxMembership, Message
@@ -73,7 +73,7 @@ def seed(*, messages: int) -> dict:
     AgentProfile.objects.create(user=reader, display_name="Reader")
     for inbox in inboxes[:3]:
         InboxMembership.objects.create(user=reader, inbox=inbox)
-    token = Token.objects.create(user=reader).key
+    token = api_token_create(user=reader, name="bench")[1]
 
     conversations = min(CONVERSATIONS, max(1, messages // 50))
     per = max(1, messages // conversations)
@@ -159,7 +159,7 @@ async def _time(base: str, path: str, token: str, queries: dict, seconds: float,
 
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = {kind: [] for kind in queries}
-    async with aiohttp.ClientSession(headers={"Authorization": f"Token {token}"}) as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
         for q in queries.values():  # warm: each query once, untimed
             async with session.get(f"{base}{path}?q={quote(q)}") as response:
                 await response.read()

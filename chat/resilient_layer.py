@@ -23,6 +23,16 @@ again from the database) and leaves one `chat.overflow` event, on which the sock
 resume hint (docs/operations.md, "Slow consumers"). The process's memory stays bounded and the
 other sockets, served by the same receive loop, never wait for it.
 
+Receive state belongs to one event loop (as the parent's connection pools do, per loop): its lock,
+the per-channel clean locks and the channels' buffers (asyncio queues) are bound to the loop that
+first waited on them. A process has one loop, but a sync caller using `async_to_sync` gets a new
+one per call, which ends with the call; so when a receive starts on a loop other than the one the
+state belongs to, and that one has ended (closed or no longer running), the state is made anew for
+this loop, with the events already buffered moved over. The taken-but-not-handed-over batch
+(`fetched`) is plain data and carries over; its backup in Redis is deleted inline, as the batch's
+last message is handed over, not by a task a closing loop would cancel (which left the backup to
+be put back and the same events received again and again).
+
 It also makes fewer round trips to Redis than its parent (docs/benchmarks.md, chat): a group
 send reads the group and pushes to every member's queue in two scripts (the parent makes four
 calls), and a receive takes every message waiting on the process's queue in one script (the
@@ -36,7 +46,7 @@ import logging
 import time
 from collections import defaultdict, deque
 
-from channels_redis.core import RedisChannelLayer
+from channels_redis.core import ChannelLock, RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -137,6 +147,26 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self.run_id: str | None = None
         self.watchdog: asyncio.Task | None = None
         self.fetched: dict[str, deque] = defaultdict(deque)  # queue key → taken, not yet handed over
+        self.receive_state_loop: asyncio.AbstractEventLoop | None = None
+
+    def _receive_state_for(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make the receive state this loop's when the loop it belonged to has ended (see above)."""
+        owner = self.receive_state_loop
+        if owner is loop:
+            return
+        if owner is not None and not owner.is_closed() and owner.is_running():
+            return  # another live loop receives: the parent refuses that itself
+        self.receive_count = 0
+        self.receive_lock = None
+        self.receive_event_loop = None
+        self.receive_clean_locks = ChannelLock()
+        self.receive_cleaners = []
+        buffers = self.receive_buffer
+        self.receive_buffer = defaultdict(functools.partial(OverflowQueue, self.capacity))
+        for channel, queue in list(buffers.items()):
+            while not queue.empty():
+                self.receive_buffer[channel].put_nowait(queue.get_nowait())
+        self.receive_state_loop = loop
 
     def _watch_redis(self) -> None:
         loop = asyncio.get_running_loop()
@@ -220,11 +250,12 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
 
     async def _brpop_with_clean(self, index, channel, timeout):
         """The next message of this queue: from the batch taken last time, else a new batch,
-        else wait for one (as the parent does). Taken messages sit in the backup queue."""
+        else wait for one (as the parent does). Taken messages sit in the backup queue until the
+        batch's last one is handed over (then the backup goes, here: see the module's doc)."""
         fetched = self.fetched[channel]
+        connection = self.connection(index)
+        backup = self._backup_channel_name(channel)
         if not fetched:
-            connection = self.connection(index)
-            backup = self._backup_channel_name(channel)
             fetched.extend(await RECEIVE_MANY(connection, [channel, backup], [RECEIVE_BATCH]))
             if not fetched:
                 result = await connection.bzpopmin(channel, timeout=timeout)
@@ -233,14 +264,20 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 _, member, score = result
                 await connection.zadd(backup, {member: float(score)})
                 fetched.append(member)
-        return fetched.popleft()
+        message = fetched.popleft()
+        if not fetched:
+            try:
+                await connection.delete(backup)
+            except BaseException:
+                fetched.appendleft(message)  # not handed over: the next receive hands it over
+                raise
+        return message
 
     async def _clean_receive_backup(self, index, channel):
-        """Once a batch is handed over in full, its backup goes (the parent pops one per message)."""
-        if not self.fetched[channel]:
-            await self.connection(index).delete(self._backup_channel_name(channel))
+        """Nothing: `_brpop_with_clean` deletes a batch's backup as it hands over its last message."""
 
     async def receive(self, channel):
+        self._receive_state_for(asyncio.get_running_loop())
         delay = 0.05
         while True:
             if self.outage:
@@ -295,6 +332,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def flush(self):
         self.memberships.clear()
         self.fetched.clear()
+        self.receive_state_loop = None
         self.outage = False
         if self.watchdog is not None and not self.watchdog.get_loop().is_closed():
             self.watchdog.cancel()

@@ -23,7 +23,7 @@ from .errors import Unavailable
 from .views import error_400, error_503
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)
-HEALTH_PATH = "/healthz"
+HEALTH_PATHS = ("/healthz", "/readyz")  # they answer an outage themselves
 
 
 def _has_nul(request) -> bool:
@@ -64,10 +64,10 @@ class DatabaseOutageMiddleware(MiddlewareMixin):
 
     Every write is one transaction, so nothing was stored: email and SMS providers (and API
     clients) send the same request again later, and its provider id makes the retry store one
-    message (docs/operations.md, "PostgreSQL outage"). /healthz answers for itself (`degraded`)."""
+    message (docs/operations.md, "PostgreSQL outage"). /healthz (`degraded`) and /readyz (503) answer for themselves."""
 
     def process_request(self, request):
-        if request.path != HEALTH_PATH and not db.database_usable():
+        if request.path not in HEALTH_PATHS and not db.database_usable():
             return error_503(request, retry_after=Unavailable.retry_after)
         return None
 

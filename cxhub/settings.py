@@ -74,7 +74,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -236,6 +235,10 @@ SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", 10, minimum=1)
 # A socket whose client takes no frame for this many seconds is closed (4008, resume): its events
 # stop piling up in the process (docs/operations.md, "Slow consumers").
 SOCKET_SEND_TIMEOUT = env_int("SOCKET_SEND_TIMEOUT", 10, minimum=1)
+# Each websocket's kernel send buffer, fixed (Linux doubles it; autotuning would grow it to 4 MB):
+# a client that stops reading fills it within seconds, so the send timeout above can notice it
+# (cxhub/websocket_protocol.py, uvicorn --ws cxhub.websocket_protocol:BoundedSendProtocol).
+SOCKET_SEND_BUFFER = env_int("SOCKET_SEND_BUFFER", 65536, minimum=4096)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -419,7 +422,7 @@ REST_FRAMEWORK = {
         # token is a 401 with WWW-Authenticate (without one, the anonymous still get 403)
         "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's unscoped, never-expiring `Token` keys are gone (accounts 0005_token_scopes_cleanup)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -19,6 +19,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.start, name="start"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     # the widget's and the console's texts in each language (cxhub/i18n.py)
     path("i18n/widget/<str:language>.json", i18n.script_catalog, {"bundle": "widget"}, name="i18n-widget"),
     path("i18n/console/<str:language>.json", i18n.script_catalog, {"bundle": "console"}, name="i18n-console"),

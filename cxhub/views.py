@@ -9,6 +9,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from chat import demo
+from chat.consumers import draining
 from chat.models import AgentProfile, Conversation
 
 from . import db
@@ -33,15 +34,31 @@ def start(request):
 
 
 def healthz(request):
-    """Liveness and database reachability, for load balancers, monitoring and `make run`.
+    """Liveness, with the database's reachability, for process managers, monitoring and `make run`.
 
-    `degraded` (still 200): the process runs and keeps its sockets, but the database does not
-    answer within 2 s, so writes get "unavailable, retry" meanwhile. Restarting or removing the
-    process would not help (every process shares the database): alert on it instead
-    (docs/operations.md)."""
+    Always 200 while the process answers. `degraded`: the process runs and keeps its sockets, but
+    the database does not answer within 2 s, so writes get "unavailable, retry" meanwhile.
+    Restarting the process would not help (every process shares the database): a liveness probe
+    must not restart on it; alert on it instead (docs/operations.md, "Health checks")."""
     if db.database_ping():
         return JsonResponse({"status": "ok", "database": "ok"})
     return JsonResponse({"status": "degraded", "database": "unreachable"})
+
+
+def readyz(request):
+    """Readiness, for load balancers: whether this process should be sent new requests.
+
+    503 with Retry-After while it cannot serve them: the database does not answer within 2 s
+    (`unavailable`), or it is shutting down after SIGTERM (`draining`: sockets close with 1012 and
+    reconnect elsewhere). 200 `ready` otherwise (docs/operations.md, "Health checks")."""
+    if draining.draining():
+        response = JsonResponse({"status": "draining", "database": "unknown"}, status=503)
+    elif db.database_ping():
+        return JsonResponse({"status": "ready", "database": "ok"})
+    else:
+        response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    response["Retry-After"] = str(Unavailable.retry_after)
+    return response
 
 
 def _wants_json(request) -> bool:

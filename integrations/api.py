@@ -1,9 +1,16 @@
-"""Read-only REST list of webhook subscriptions and the delivery log, for supervisors and admins."""
+"""Read-only REST list of webhook subscriptions and the delivery log, for supervisors and admins.
 
+A credential limited to some inboxes (an API token: chat.selectors.credential_inbox_ids) sees the
+subscriptions of those inboxes and the workspace-wide ones (inbox empty), as it reads every
+workspace-wide object, and only the deliveries of its inboxes' subscriptions: a workspace-wide
+subscription's deliveries carry every inbox's events. Subscriptions are changed in the admin only.
+"""
+
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
-from chat.selectors import is_number, user_is_supervisor
+from chat.selectors import credential_inbox_ids, is_number, user_is_supervisor
 from cxhub.api import CursorPagination
 from cxhub.errors import Forbidden
 
@@ -51,6 +58,12 @@ class WebhookSubscriptionViewSet(_SupervisorsOnly, viewsets.ReadOnlyModelViewSet
     serializer_class = WebhookSubscriptionSerializer
     queryset = WebhookSubscription.objects.order_by("id")
 
+    def get_queryset(self):
+        limited_to = credential_inbox_ids(self.request.user)
+        if limited_to is None:
+            return self.queryset
+        return self.queryset.filter(Q(inbox__isnull=True) | Q(inbox_id__in=limited_to))
+
 
 @extend_schema_view(
     list=extend_schema(
@@ -70,6 +83,9 @@ class WebhookDeliveryViewSet(_SupervisorsOnly, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = WebhookDelivery.objects.all()
+        limited_to = credential_inbox_ids(self.request.user)
+        if limited_to is not None:
+            queryset = queryset.filter(subscription__inbox_id__in=limited_to)
         params = self.request.query_params
         if params.get("status") in WebhookDelivery.Status.values:
             queryset = queryset.filter(status=params["status"])

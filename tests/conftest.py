@@ -122,6 +122,7 @@ def live_server_url(transactional_db, request, settings):
     from django.db import connections
 
     from cxhub.asgi import application
+    from cxhub.websocket_protocol import UVICORN_WS
 
     # Server threads must not keep connections open past a request: the test database is
     # flushed after the test and dropped at the end of the run.
@@ -140,7 +141,7 @@ def live_server_url(transactional_db, request, settings):
         port=port,
         lifespan="on" if with_scheduler else "off",
         log_level="warning",
-        ws="websockets-sansio",
+        ws=UVICORN_WS,
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

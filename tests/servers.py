@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from cxhub.websocket_protocol import UVICORN_WS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,7 +39,7 @@ def uvicorn_server(port: int, *, env: dict, log: Path):
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "cxhub.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--lifespan", "off", "--log-level", "warning", "--ws", "websockets-sansio"],
+             "--lifespan", "off", "--log-level", "warning", "--ws", UVICORN_WS],
             cwd=ROOT, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:

@@ -22,7 +22,6 @@ from django.forms.models import model_to_dict
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token, TokenProxy
 
 from accounts import selectors as account_selectors
 from accounts.models import WorkspaceSettings
@@ -177,7 +176,6 @@ POLICIES = {
         },
     ),
     Group: _policy("settings (permissions)", **SETTINGS, editable={"name", "permissions"}, actions={"delete_selected"}),
-    TokenProxy: _policy("settings (API tokens: issued and revoked here)", **SETTINGS, editable={"user"}),
     # --- surveys
     SurveyPolicy: _policy(
         "feedback.services.survey_policy_update, validated by survey_policy_clean (as the API's PATCH)",
@@ -277,7 +275,6 @@ def world(committed, root):
         SlaPolicy: sla_services.sla_policy_set(inbox=inbox, priority="normal", first_response_seconds=3600),
         User: agent.user,
         Group: Group.objects.create(name="Supervisors"),
-        TokenProxy: TokenProxy.objects.get(pk=Token.objects.create(user=root).pk),
         WorkspaceSettings: account_selectors.workspace_settings(),
         SurveyPolicy: feedback_services.survey_policy_update(inbox=inbox, enabled=True),
         SurveyInvitation: invitation,
@@ -292,7 +289,7 @@ def world(committed, root):
 
 
 def _url(model, name: str, obj=None) -> str:
-    args = [] if obj is None else [obj.user_id if isinstance(obj, TokenProxy) else obj.pk]
+    args = [] if obj is None else [obj.pk]
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{name}", args=args)
 
 

@@ -93,6 +93,23 @@ def test_healthz_answers(client):
 
 
 @pytest.mark.django_db
+def test_readyz_is_ready_with_the_database_and_503_while_draining(client, monkeypatch):
+    from chat.consumers import draining
+
+    # given a process whose database answers
+    # then it is ready
+    response = client.get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ready", "database": "ok"})
+    # when it is shutting down after SIGTERM
+    monkeypatch.setitem(draining._state, "draining", True)
+    # then load balancers are told to send it nothing new, and to come back
+    response = client.get("/readyz")
+    assert (response.status_code, response.json()["status"], response["Retry-After"]) == (503, "draining", "2")
+    # while its liveness stays 200
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_prints_the_logins(capsys):
     from chat.models import Contact, Conversation, Inbox
 

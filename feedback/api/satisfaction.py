@@ -15,7 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import audit
-from chat.selectors import conversation_get, conversations_visible_to, is_number, user_is_supervisor
+from chat.selectors import (
+    conversation_get,
+    conversations_visible_to,
+    is_number,
+    may_manage_workspace,
+    user_is_supervisor,
+)
 from cxhub.errors import Forbidden, InvalidInput
 
 from .. import predictions, reports
@@ -69,6 +75,11 @@ class SatisfactionTrainView(APIView):
 
     def post(self, request):
         _require_supervisor(request.user)
+        # a token limited to some inboxes reads the model; training changes it for every inbox
+        if not may_manage_workspace(request.user):
+            raise Forbidden(
+                "Training the model changes it for every inbox: use a credential not limited to some inboxes."
+            )
         from ..pipeline_tasks import satisfaction_train
 
         user_id = request.user.pk

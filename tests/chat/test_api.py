@@ -86,12 +86,25 @@ def test_anonymous_requests_get_a_json_401_or_403():
 
 
 def test_token_auth_works_for_integrations(two_inboxes):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from accounts.services import api_token_create
+
     a, b, alice, mine, foreign = two_inboxes
-    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
+    _token, raw = api_token_create(user=alice, name="CRM sync")
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/conversations/").status_code == 200
+
+
+def test_the_old_unscoped_drf_token_scheme_is_gone(two_inboxes):
+    from rest_framework.test import APIClient
+
+    # given a client that still sends an old-style `Token <40 hex>` key
+    client = APIClient(HTTP_AUTHORIZATION="Token " + "ab12" * 10)
+    # then it is not signed in
+    response = client.get("/api/v1/conversations/")
+    assert response.status_code in (401, 403)
+    assert error_of(response)["code"] == "not_authenticated"
 
 
 def test_filters_take_several_values(as_user):

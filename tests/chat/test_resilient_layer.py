@@ -62,3 +62,42 @@ async def test_the_layer_renews_its_memberships_before_redis_expires_them(layer)
     # then the group reaches the socket again
     await layer.group_send("room", {"type": "chat.test", "text": "still here"})
     assert (await asyncio.wait_for(layer.receive(channel), 5))["text"] == "still here"
+
+
+def new_layer() -> ResilientRedisChannelLayer:
+    return ResilientRedisChannelLayer(
+        hosts=[os.environ["REDIS_URL"]], prefix=f"cxhub-test-{uuid.uuid4().hex[:8]}", capacity=1000
+    )
+
+
+def test_a_sync_reader_on_a_new_event_loop_per_call_gets_each_event_once():
+    """The survey tests' reader (tests/feedback/test_survey_widget.received): async_to_sync per call,
+    so each receive runs on an event loop of its own, which ends with the call."""
+    from asgiref.sync import async_to_sync
+
+    layer = new_layer()
+
+    def received(channel: str, timeout: float = 1.0):
+        async def receive():
+            return await asyncio.wait_for(layer.receive(channel), timeout)
+
+        return async_to_sync(receive)()
+
+    try:
+        # given three events waiting on a process-local channel (one receive batch)
+        channel = async_to_sync(layer.new_channel)()
+        for n in range(3):
+            async_to_sync(layer.send)(channel, {"type": "chat.test", "n": n})
+        # when a sync reader takes them one call (one event loop) at a time
+        got = [received(channel)["n"] for _ in range(3)]
+        # then each comes once, in order, and nothing comes again
+        assert got == [0, 1, 2]
+        with pytest.raises(TimeoutError):
+            received(channel, timeout=0.5)
+        # and after that abandoned receive (its loop is gone), a new loop still receives
+        async_to_sync(layer.send)(channel, {"type": "chat.test", "n": 3})
+        assert received(channel)["n"] == 3
+        with pytest.raises(TimeoutError):
+            received(channel, timeout=0.5)
+    finally:
+        async_to_sync(layer.flush)()

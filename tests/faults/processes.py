@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from cxhub.websocket_protocol import UVICORN_WS
 from tests.servers import ROOT, wait_port
 
 
@@ -22,7 +23,7 @@ class Uvicorn:
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "cxhub.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--lifespan", "off", "--log-level", "warning", "--ws", "websockets-sansio",
+                 "--port", str(self.port), "--lifespan", "off", "--log-level", "warning", "--ws", UVICORN_WS,
                  "--timeout-graceful-shutdown", str(self.graceful_seconds), *self.args],
                 cwd=ROOT, env={**os.environ, **self.env, "SHUTDOWN_TIMEOUT": str(self.graceful_seconds)},
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True,

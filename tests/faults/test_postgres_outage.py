@@ -9,8 +9,9 @@ Checked: messages sent meanwhile get an `unavailable` error frame (retryable) or
 only once stored, and the clients retry on their own; afterwards every acknowledged message is
 stored and every stored one delivered exactly once, in order (0 lost, 0 duplicated, 0 out of
 order); sockets opened before the outage still get live frames (no server restart); /healthz
-says `degraded` during the outage and `ok` after; email and SMS webhooks answer 503 with
-Retry-After meanwhile and, sent again as providers do, store each message once.
+says `degraded` during the outage and `ok` after (/readyz: 503 `unavailable`, then 200 `ready`);
+email and SMS webhooks answer 503 with Retry-After meanwhile and, sent again as providers do, store
+each message once.
 
 OUTAGE_CLIENTS (100), OUTAGE_SECONDS (10) and OUTAGE_RUN_SECONDS (40) set the size.
 """
@@ -124,6 +125,7 @@ def test_a_postgresql_outage_loses_nothing(own_postgres, tmp_path):
         clients = [WidgetClient(n, token) for n, token in enumerate(tokens)]
         url = f"ws://127.0.0.1:{port}/ws/widget/?inbox={web.public_id}"
         health: list[tuple[float, str]] = []
+        ready: list[tuple[float, str]] = []
         email_provider, sms_provider = Provider(), Provider()
         outage = {}
 
@@ -131,6 +133,8 @@ def test_a_postgresql_outage_loses_nothing(own_postgres, tmp_path):
             while not stop.is_set():
                 status, _h, body = http("GET", f"{base}/healthz")
                 health.append((time.monotonic(), json.loads(body)["status"] if status == 200 else f"http {status}"))
+                status, _h, body = http("GET", f"{base}/readyz")
+                ready.append((time.monotonic(), f"{status} {json.loads(body)['status']}"))
                 stop.wait(0.5)
 
         def post_email(n: int):
@@ -201,6 +205,8 @@ def test_a_postgresql_outage_loses_nothing(own_postgres, tmp_path):
     figures = tally(clients, stored, last_seqs)
     during = [status for at, status in health if outage["stopped"] + 0.5 < at < outage["starting"]]
     after = [status for at, status in health if at > outage["end"] + 10]
+    ready_during = [status for at, status in ready if outage["stopped"] + 0.5 < at < outage["starting"]]
+    ready_after = [status for at, status in ready if at > outage["end"] + 10]
     emails = own_postgres.rows("SELECT count(*), count(DISTINCT body) FROM chat_message WHERE channel = 'email'")[0]
     sms = own_postgres.rows("SELECT count(*), count(DISTINCT body) FROM chat_message WHERE channel = 'sms'")[0]
     acked_in_outage = sum(1 for c in clients for at in c.acked_at.values() if outage["start"] < at < outage["end"])
@@ -225,6 +231,7 @@ def test_a_postgresql_outage_loses_nothing(own_postgres, tmp_path):
         outage_out_of_order=figures["out_of_order"],
         outage_sockets_kept_across=len(outage["kept"]),
         outage_healthz_during=sorted(set(during)),
+        outage_readyz_during=sorted(set(ready_during)),
         outage_webhook_refusals=len(email_provider.refused) + len(sms_provider.refused),
         outage_emails_stored=emails[0],
         outage_sms_stored=sms[0],
@@ -233,6 +240,9 @@ def test_a_postgresql_outage_loses_nothing(own_postgres, tmp_path):
     assert sum(c.unavailable for c in clients) > 0, "no message met the outage: the test proved nothing"
     assert during and set(during) == {"degraded"}, health
     assert after and set(after) == {"ok"}
+    # and readiness (for load balancers) was 503 during it, 200 after
+    assert ready_during and set(ready_during) == {"503 unavailable"}, ready
+    assert ready_after and set(ready_after) == {"200 ready"}
     # sockets that lived through the outage kept chatting: acknowledged after it, no server restart
     silent = [
         (c.number, round(max(c.acked_at.values(), default=0) - outage["end"], 1), c.unavailable)

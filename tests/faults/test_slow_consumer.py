@@ -1,21 +1,30 @@
-"""Slow consumers (issue #19, item 3): a console socket reads nothing for 60 s while its inbox gets
-50 messages a second.
+"""Slow consumers (issue #19, item 3): a console socket reads nothing while its inbox gets 50
+messages a second (the issue says for 60 s; here for 30 s, with smaller buffers, see below).
 
-One uvicorn process on the test database and the run's Redis. Ten widget clients write 5
-messages a second each; five consoles of the inbox's agent read everything and time each
-customer message from its send to its arrival; one more console stops reading (a socket with a
-tiny receive buffer that nobody reads: the laptop on a bad connection) for SLOW_SECONDS.
+One uvicorn process (as `make serve` runs it: --ws cxhub.websocket_protocol:BoundedSendProtocol)
+on the test database and the run's Redis. Ten widget clients write 5 messages a second each; five
+consoles of the inbox's agent read everything and time each customer message from its send to
+its arrival; one more console stops reading (a socket with a tiny receive buffer that nobody
+reads: the laptop on a bad connection) for SLOW_SECONDS.
 
-Checked: the server process's memory stays bounded (resident size sampled every second); the
-other consoles get every message and their p99 latency during the slow phase stays close to
-before it (both printed; compared when the server kept up before the slow socket came); and the
-slow console, reconnecting with `?resume=`, gets every message of the run exactly once, in order.
-Printed, not asserted: whether the server shed the slow socket within the run (its send timing
-out after SOCKET_SEND_TIMEOUT s, or the channel layer's capacity overflowing). At 50 messages a
-second the socket buffers between the server and the client took a whole minute of frames in
-our runs, so the sends never blocked; tests/faults/test_shedding.py pins both ways of shedding.
+Checked: the server notices the silent socket (its buffers, bounded by SOCKET_SEND_BUFFER, fill
+within seconds; its next send waits SOCKET_SEND_TIMEOUT s; it is shed: it leaves its groups and
+closes with 4008, reason `resume`), well before the minute is over; the server process's memory
+stays bounded (resident size sampled every second); the other consoles get every message, and
+their p99 latency while the slow socket is attached and after it was shed is printed beside the
+p99 before it came (compared with a generous bound when the server kept up before it); the slow
+console, reading again, gets what was buffered and then the 4008 close, and reconnecting with
+`?resume=` it gets every message of the run exactly once, in order.
 
-SLOW_SECONDS (60; keep it for the real figure) and SLOW_RATE (50 messages a second) set the size;
+Shortened, honestly: what the server must notice is a socket whose buffers are full and whose
+next send waits SOCKET_SEND_TIMEOUT (10 s). With the default SOCKET_SEND_BUFFER (64 KB: 128 KB in
+the kernel and 64 KB in the transport) a silent console fills them in a few seconds at 50 messages
+a second, but a loaded CI machine serves far fewer; the test runs the server with
+SOCKET_SEND_BUFFER=SLOW_SEND_BUFFER (8 KB), so the same condition comes as soon as the server gets
+a few frames out, and 30 s leave it room to come and the others time to be measured after it.
+SLOW_SECONDS=60 SLOW_SEND_BUFFER=65536 runs the issue's figures with the production buffer.
+
+SLOW_SECONDS and SLOW_RATE (50 messages a second) set the size;
 SLOW_CONTROL=1 makes the sixth console read like the others, to see the same run without a slow
 socket (on a loaded machine the server falls behind at 50 a second whatever the sixth does).
 """
@@ -35,6 +44,7 @@ from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from chat.consumers.base import CLOSE_SLOW_CONSUMER
 from chat.models import Message
 from chat.widget import widget_session_start
 from tests.chat.channel_helpers import free_port
@@ -50,10 +60,11 @@ pytestmark = [
     requires_redis,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.timeout(240),
+    pytest.mark.timeout(180),
 ]
 
-SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "60"))
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "30"))
+SEND_BUFFER = os.environ.get("SLOW_SEND_BUFFER", "8192")  # the server's SOCKET_SEND_BUFFER
 RATE = int(os.environ.get("SLOW_RATE", "50"))
 BASELINE_SECONDS = 8.0
 WRITERS = 10  # widget sockets allow 10 frames a second: 10 writers × 5 a second = 50
@@ -113,7 +124,8 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
     tokens = [widget_session_start(inbox=inbox, name=f"Writer {n}").visitor_token for n in range(WRITERS)]
     port = free_port()
     queue = f"cxhub_faults_slow_{port}"
-    env = {"DATABASE_URL": run_database_url(), "CHANNEL_LAYER_PREFIX": queue, "CELERY_QUEUE": queue, "DEBUG": "true"}
+    env = {"DATABASE_URL": run_database_url(), "CHANNEL_LAYER_PREFIX": queue, "CELERY_QUEUE": queue, "DEBUG": "true",
+           "SOCKET_SEND_BUFFER": SEND_BUFFER}  # fmt: skip
     LOGS.mkdir(parents=True, exist_ok=True)
     sent_at: dict[str, float] = {}
     memory: list[tuple[float, float]] = []
@@ -154,9 +166,13 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
         stop, stop_reading = asyncio.Event(), asyncio.Event()
         readers = [asyncio.ensure_future(c.read(stop_reading)) for c in consoles]
 
+        log_path = LOGS / "slow-server.log"
+
         async def sample():
             while not stop.is_set():
                 memory.append((time.monotonic(), resident_mb(server_pid)))
+                if "shed" not in phases and "slow" in phases and "closing a slow socket" in log_path.read_text():
+                    phases["shed"] = time.monotonic()  # within a second of the server's log line
                 await asyncio.sleep(1)
 
         sampler = asyncio.ensure_future(sample())
@@ -172,18 +188,6 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
         phases["slow"] = time.monotonic()
         await asyncio.sleep(SLOW_SECONDS)
         phases["end"] = time.monotonic()
-        stop.set()
-        await asyncio.gather(*writers)
-        # the consoles read until every message has come (a loaded server lags), at most 30 s
-        deadline, counts = time.monotonic() + 30, None
-        while time.monotonic() < deadline:
-            await asyncio.sleep(2)
-            now = [len(c.arrivals) for c in consoles]
-            if now == counts and min(now) >= len(sent_at):
-                break
-            counts = now
-        stop_reading.set()
-        await asyncio.gather(*readers, sampler)
         # the slow console reads again: what was buffered, then the server's close (or the end)
         slow_frames = 0
         try:
@@ -193,9 +197,23 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
                 slow_closed["frames"] = slow_frames
         except ConnectionClosed as closed:
             slow_closed["code"] = closed.rcvd.code if closed.rcvd else 1006
+            slow_closed["reason"] = closed.rcvd.reason if closed.rcvd else None
         except TimeoutError:
             slow_closed["code"] = "still open"
             await slow.close()
+        stop.set()
+        await asyncio.gather(*writers)
+        # the consoles read until every message has come (a loaded server lags) or none came for
+        # 2 s, at most 30 s
+        deadline, counts = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            now = [len(c.arrivals) for c in consoles]
+            if now == counts or min(now) >= len(sent_at):
+                break
+            counts = now
+        stop_reading.set()
+        await asyncio.gather(*readers, sampler)
         # and, reconnecting with ?resume=, it gets every message of the run once, in order
         conversations = await asyncio.to_thread(
             lambda: sorted(
@@ -239,24 +257,34 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
             if start <= sent_at.get(cmid, -1) < end
         ]
 
+    shed_at = phases.get("shed", phases["end"])
     before = latencies(phases["baseline"], phases["slow"])
-    during = latencies(phases["slow"] + 1, phases["end"])
+    attached = latencies(phases["slow"], shed_at)  # the slow socket is in the inbox's group
+    after = latencies(shed_at + 1, phases["end"])  # it was shed; the writers go on
+    during = attached + after
     baseline_mb = max(mb for at, mb in memory if at < phases["slow"])
     peak_mb = max(mb for _at, mb in memory)
     messages = sorted(Message.objects.filter(conversation__inbox=inbox).values_list("conversation_id", "seq"))
     expected: dict[int, list[int]] = {}
     for conversation_id, seq in messages:
         expected.setdefault(conversation_id, []).append(seq)
+
+    def ms(values: list[float], quantile=p99) -> float:
+        return round(quantile(values) * 1000, 1) if values else float("nan")
+
     FIGURES.update(
         slow_seconds=SLOW_SECONDS,
+        slow_send_buffer_bytes=int(SEND_BUFFER),
         slow_rate_per_second=RATE,
         slow_messages=len(messages),
-        slow_others_p99_ms_before=round(p99(before) * 1000, 1),
-        slow_others_p99_ms_during=round(p99(during) * 1000, 1),
-        slow_others_p50_ms_before=round(statistics.median(before) * 1000, 1),
-        slow_others_p50_ms_during=round(statistics.median(during) * 1000, 1),
+        slow_others_p99_ms_before=ms(before),
+        slow_others_p99_ms_while_attached=ms(attached),
+        slow_others_p99_ms_after_shed=ms(after),
+        slow_others_p50_ms_before=ms(before, statistics.median),
+        slow_others_p50_ms_during=ms(during, statistics.median),
         slow_server_rss_mb_before=round(baseline_mb, 1),
         slow_server_rss_mb_peak=round(peak_mb, 1),
+        slow_socket_shed_after_s=round(shed_at - phases["slow"], 1) if "shed" in phases else "not shed",
         slow_socket_detected=[
             line.split("closing a slow socket ")[1][:70] for line in log.splitlines() if "closing a slow socket" in line
         ][:2],  # fmt: skip
@@ -268,8 +296,13 @@ def test_a_console_that_reads_nothing_does_not_grow_the_server_nor_slow_the_othe
     FIGURES["slow_control_run"] = CONTROL
     assert peak_mb - baseline_mb < 50, (baseline_mb, peak_mb)
     assert all(len(c.arrivals) == len(messages) for c in consoles), "the other consoles missed messages"
+    if not CONTROL:
+        # the server noticed the silent socket within the minute and closed it with the resume hint
+        assert "shed" in phases, "the slow socket was not detected"
+        assert (slow_closed.get("code"), slow_closed.get("reason")) == (CLOSE_SLOW_CONSUMER, "resume"), slow_closed
     if p99(before) < 0.5:
-        assert p99(during) <= max(2 * p99(before), p99(before) + 0.25), (p99(before), p99(during))
+        bound = max(3 * p99(before), p99(before) + 0.5)  # generous: a 2-core machine shared with others
+        assert p99(during) <= bound, (p99(before), p99(attached), p99(after))
     else:  # the server did not keep up even before (a loaded machine): a comparison would mean nothing
         FIGURES["slow_others_p99_compared"] = "no: the server was saturated before the slow socket came"
     # and the slow console, resuming, gets every message once, in order

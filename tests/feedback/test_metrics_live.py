@@ -21,14 +21,6 @@ from tests.chat.test_consumers import console, drain, next_of
 from tests.conftest import requires_postgres, requires_redis, wait_for
 from tests.factories import ContactFactory, InboxFactory, SupervisorFactory, agent_user, conversation_with
 
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer(settings):
-    """A channel layer of this test's own: the process's cached one may hold a receive abandoned
-    by an earlier test on another event loop (a lock bound to that loop)."""
-    settings.CHANNEL_LAYERS = {**settings.CHANNEL_LAYERS}
-
-
 in_thread = database_sync_to_async
 
 

@@ -28,16 +28,6 @@ LANGUAGES = ["en", "zh-hans", "ru", "es", "ar"]
 
 
 @pytest.fixture(autouse=True)
-def in_memory_layer(settings):
-    """These tests read what a customer's widget hears through the sync helpers of
-    test_survey_widget, each call on a new event loop. Against the Redis layer, after the rest of
-    feedback's PostgreSQL + Redis run, such a reader got the same three events again and again
-    (a known issue of the resilient layer's per-loop receive state, not of the surveys): they read
-    the in-memory layer, the Redis path being proven by the socket tests."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-@pytest.fixture(autouse=True)
 def sms_outbox(settings):
     settings.SMS_OUTBOX = True
     sms_connector.outbox_clear()

@@ -96,6 +96,7 @@ RULES: dict[str, Rule] = {
     # site
     "start": Rule("public"),  # links only; the demo logins only with DEBUG and the demo seeded
     "healthz": Rule("public"),
+    "readyz": Rule("public"),
     "prometheus-metrics": Rule("staff"),
     "schema": Rule("public"),
     "api-docs": Rule("public"),
@@ -744,3 +745,55 @@ def test_token_lists_hold_only_the_inboxes_of_the_token(world):
                 leaks.append(f"{route.name}: {response.status_code}, or inbox B's objects listed")
     FIGURES["authz_token_checks"] += 1
     assert not leaks, "\n".join(leaks)
+
+
+def test_a_limited_token_reads_the_workspace_wide_supervisor_objects_and_changes_none(world):
+    """Webhook subscriptions and the satisfaction model (issue #19): the rule of may_manage_workspace.
+    A supervisor's token limited to inbox A sees A's subscriptions and the workspace-wide ones, only
+    the deliveries of A's subscriptions (a workspace-wide one's carry every inbox's events), reads
+    the satisfaction model and may not train it; an unlimited token trains it."""
+    from integrations.models import WebhookDelivery, WebhookSubscription
+
+    # given subscriptions for inbox A, inbox B and the whole workspace, each with one delivery
+    sid = transaction.savepoint()
+    try:
+        subscriptions = {}
+        for key, inbox in (("a", world.a.inbox), ("b", world.b.inbox), ("all", None)):
+            subscriptions[key] = WebhookSubscription.objects.create(
+                name=f"Hook {key}", url=f"https://hooks.example.com/{key}", inbox=inbox, event_types=[]
+            )
+            WebhookDelivery.objects.create(
+                subscription=subscriptions[key], event_type="message.created", payload={"about": key}
+            )
+        _, limited = account_services.api_token_create(
+            user=world.supervisor, name="A only", inbox_ids=[world.a.inbox.pk]
+        )
+        _, read_only = account_services.api_token_create(user=world.supervisor, name="reports", read_only=True)
+        _, unlimited = account_services.api_token_create(user=world.supervisor, name="ops")
+
+        # when the limited token lists the webhooks
+        listed = _bearer(limited).get("/api/v1/webhooks/subscriptions/").json()["results"]
+        deliveries = _bearer(limited).get("/api/v1/webhooks/deliveries/").json()["results"]
+        hidden = _bearer(limited).get(f"/api/v1/webhooks/subscriptions/{subscriptions['b'].pk}/")
+        # then it sees A's and the workspace-wide subscriptions, and A's deliveries only
+        assert sorted(s["name"] for s in listed) == ["Hook a", "Hook all"]
+        assert [d["payload"] for d in deliveries] == [{"about": "a"}]
+        assert hidden.status_code == 404
+        # and the unlimited token sees them all
+        assert len(_bearer(unlimited).get("/api/v1/webhooks/deliveries/").json()["results"]) == 3
+
+        # when each token reads the satisfaction model and asks to train it
+        audited = AuditLog.objects.filter(action="satisfaction_model_train").count()
+        reads = [_bearer(raw).get("/api/v1/satisfaction/model/").status_code for raw in (limited, read_only)]
+        refused = _bearer(limited).post("/api/v1/satisfaction/model/train/")
+        read_only_refused = _bearer(read_only).post("/api/v1/satisfaction/model/train/")
+        # then both read it; the limited and the read-only one may not train it, and nothing is recorded
+        assert reads == [200, 200]
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+        assert (read_only_refused.status_code, read_only_refused.json()["error"]["code"]) == (403, "token_read_only")
+        assert AuditLog.objects.filter(action="satisfaction_model_train").count() == audited
+        # and the unlimited token trains it
+        assert _bearer(unlimited).post("/api/v1/satisfaction/model/train/").status_code == 202
+    finally:
+        transaction.savepoint_rollback(sid)
+    FIGURES["authz_token_checks"] += 9
