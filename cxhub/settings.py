@@ -236,6 +236,11 @@ SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", 10, minimum=1)
 # A socket whose client takes no frame for this many seconds is closed (4008, resume): its events
 # stop piling up in the process (docs/operations.md, "Slow consumers").
 SOCKET_SEND_TIMEOUT = env_int("SOCKET_SEND_TIMEOUT", 10, minimum=1)
+# Group commit (ADR 0015): the customers' chat messages arriving on one server process within
+# CHAT_GROUP_COMMIT_WINDOW_MS milliseconds (at most CHAT_GROUP_COMMIT_MAX of them) are stored in one
+# transaction; CHAT_GROUP_COMMIT_MAX=1 stores each message in its own (the per-message path).
+CHAT_GROUP_COMMIT_WINDOW_MS = env_int("CHAT_GROUP_COMMIT_WINDOW_MS", 2)
+CHAT_GROUP_COMMIT_MAX = env_int("CHAT_GROUP_COMMIT_MAX", 64, minimum=1)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
