@@ -333,7 +333,7 @@ class Inbound:
     client_msg_id: str
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a group commit's transaction: its failure fails the batch
 def message_receive_many(items: list[Inbound]) -> list[Received | None]:
     """Web chat messages of several customers in one transaction (group commit, ADR 0015).
 

@@ -1,15 +1,17 @@
-"""Group commit: the customers' chat messages of every widget socket of this process, stored
+"""Group commit: the chat messages of every widget and console socket of this process, stored
 together (ADR 0015).
 
 A socket's `message.send` waits on `submit(...)`. The first message of a batch opens a window of
 CHAT_GROUP_COMMIT_WINDOW_MS; the batch is stored when the window ends or CHAT_GROUP_COMMIT_MAX
-messages wait, in one worker thread and one transaction (`services.message_receive_many`); the
+messages wait, in one worker thread and one transaction: the customers' messages set-based
+(`services.message_receive_many`), then each agent's (`message_send`, in its savepoint); the
 next batch gathers meanwhile. Broadcasts go out after the commit, then each socket gets its
 answer and sends its ack, as with one message.
 
 One message's failure never fails the others: bodies are checked before (the socket answers
-with its own error frame), a revoked token or an erased contact is that message's answer, and
-when the batch's transaction fails (a deadlock with another process's batch, a constraint) each
+with its own error frame), a revoked token or an erased contact is that message's answer, so
+is an agent's refusal (a conversation resolved or hidden meanwhile: its savepoint is undone),
+and when the batch's transaction fails (a deadlock with another process's batch, a constraint) each
 message is stored alone in its own transaction, with its own answer. When the database does not
 answer, every message of the batch gets `unavailable` and nothing was stored.
 """
@@ -22,13 +24,14 @@ import weakref
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import close_old_connections, transaction
 from django.utils import translation
 
 from cxhub import db
-from cxhub.errors import Unavailable
+from cxhub.errors import DomainError, Unavailable
 
-from .. import payloads, services, widget
+from .. import payloads, selectors, services, widget, workspace
 from ..models import Contact, Inbox
 from .base import in_worker_thread
 
@@ -58,8 +61,21 @@ class Stored:
     payload: dict
 
 
-# A message's answer: Stored, None (token revoked, contact erased: the socket closes) or an error.
-Answer = Stored | None | BaseException
+@dataclass
+class AgentMessage:
+    """One console socket's reply or note."""
+
+    user: AbstractBaseUser
+    conversation_id: int
+    body: str
+    client_msg_id: str
+    is_note: bool
+    language: str | None = None
+
+
+# A message's answer: Stored, None (token revoked, contact erased: the socket closes), an agent
+# message's payload, or an error.
+Answer = Stored | None | dict | BaseException
 
 
 def _stored(received: services.Received | None) -> Stored | None:
@@ -89,27 +105,53 @@ def store_one(item: Incoming) -> Stored | None:
     return _stored(received)
 
 
-def store_batch(items: list[Incoming]) -> list[Answer]:
+def send_one(item: AgentMessage) -> dict:
+    """An agent's message (its own savepoint inside a batch), as the console acks it."""
+    conversation = selectors.conversation_get(item.user, item.conversation_id)  # NotFound when foreign
+    received = workspace.message_send_with_mentions(
+        conversation=conversation,
+        by=item.user,
+        body=item.body,
+        is_note=item.is_note,
+        client_msg_id=item.client_msg_id,
+    )
+    return payloads.message_for_console(selectors.message_with_sender(received.message.pk))
+
+
+def _store_alone(item: Incoming | AgentMessage) -> Stored | None | dict:
+    return store_one(item) if isinstance(item, Incoming) else send_one(item)
+
+
+def store_batch(items: list[Incoming | AgentMessage]) -> list[Answer]:
     """Store the batch in one transaction; if that fails, each message alone (worker thread)."""
+    answers: list[Answer] = [None] * len(items)
+    customers = [index for index, item in enumerate(items) if isinstance(item, Incoming)]
+    agents = [index for index, item in enumerate(items) if isinstance(item, AgentMessage)]
     # A revoked token's sockets close at once (chat.token_revoked); a frame that raced the
     # revocation is refused here, in one read for the batch (outside its transaction).
-    live = widget.live_visitor_token_ids({item.token_id for item in items})
-    answers: list[Answer] = [None] * len(items)
-    todo = [index for index, item in enumerate(items) if item.token_id in live]
+    live = widget.live_visitor_token_ids({items[index].token_id for index in customers}) if customers else set()
+    todo = [index for index in customers if items[index].token_id in live]
     try:
-        received = services.message_receive_many(
-            [
-                services.Inbound(
-                    items[index].inbox, items[index].contact_id, items[index].body, items[index].client_msg_id
-                )
-                for index in todo
-            ]
-        )
+        with transaction.atomic():
+            received = services.message_receive_many(
+                [
+                    services.Inbound(
+                        items[index].inbox, items[index].contact_id, items[index].body, items[index].client_msg_id
+                    )
+                    for index in todo
+                ]
+            )
+            for index in agents:
+                with translation.override(items[index].language):
+                    try:
+                        answers[index] = send_one(items[index])
+                    except DomainError as error:  # refused: message_send's savepoint is undone
+                        answers[index] = error
     except Exception as error:
         if db.is_outage(error):
             raise
-        logger.warning("a group commit of %d messages failed (%r): storing each alone", len(todo), error)
-        for index in todo:
+        logger.warning("a group commit of %d messages failed (%r): storing each alone", len(items), error)
+        for index in [*todo, *agents]:
             answers[index] = _alone(items[index])
         return answers
     for index, one in zip(todo, received, strict=True):
@@ -117,10 +159,10 @@ def store_batch(items: list[Incoming]) -> list[Answer]:
     return answers
 
 
-def _alone(item: Incoming) -> Answer:
+def _alone(item: Incoming | AgentMessage) -> Answer:
     with translation.override(item.language):
         try:
-            return store_one(item)
+            return _store_alone(item)
         except Exception as error:  # this message's own answer (the socket turns it into its error frame)
             if not db.is_outage(error):
                 return error
@@ -145,7 +187,7 @@ class GroupCommit:
         self.task: asyncio.Task | None = None
         self.store = in_worker_thread(store_batch)
 
-    async def submit(self, item: Incoming) -> Stored | None:
+    async def submit(self, item: Incoming | AgentMessage) -> Stored | None | dict:
         waiting = _Waiting(item, asyncio.get_running_loop().create_future())
         self.queue.append(waiting)
         if len(self.queue) >= settings.CHAT_GROUP_COMMIT_MAX:
@@ -193,9 +235,16 @@ def committer() -> GroupCommit:
     return _per_loop[loop]
 
 
-async def receive(item: Incoming) -> Stored | None:
-    """Store one customer's message: with others of this process (group commit), or alone when
+async def store(item: Incoming | AgentMessage) -> Stored | None | dict:
+    """Store one socket's message: with others of this process (group commit), or alone when
     CHAT_GROUP_COMMIT_MAX is 1."""
     if settings.CHAT_GROUP_COMMIT_MAX <= 1:
-        return await in_worker_thread(store_one)(item)
+        return await in_worker_thread(_store_alone)(item)
     return await committer().submit(item)
+
+
+def unavailable(error: Unavailable) -> Unavailable:
+    """The batch's `unavailable` again, in the language of the socket that raises it."""
+    again = Unavailable()
+    again.retry_after = error.retry_after
+    return again

@@ -194,11 +194,9 @@ class WidgetConsumer(ChatConsumer):
         client_msg_id, body = _client_msg_id(content), services.checked_body(_body(content))
         item = group_commit.Incoming(self.inbox, self.contact_id, self.token_id, body, client_msg_id, self.language)
         try:
-            stored = await group_commit.receive(item)
+            stored = await group_commit.store(item)
         except Unavailable as error:  # the whole batch: nothing was stored (in this socket's language)
-            again = Unavailable()
-            again.retry_after = error.retry_after
-            raise again from error
+            raise group_commit.unavailable(error) from error
         if stored is None:  # the token was revoked meanwhile, or the contact erased
             await self.close(code=CLOSE_UNAUTHORISED)
             return

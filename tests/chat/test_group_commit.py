@@ -183,3 +183,35 @@ async def test_a_message_the_database_refuses_fails_alone_and_the_batch_is_store
     assert await db(lambda: list(Message.objects.values_list("client_msg_id", flat=True))) == ["g"]
     for socket in (good, bad):
         await socket.disconnect()
+
+
+async def test_an_agent_reply_to_a_conversation_resolved_meanwhile_fails_alone(settings):
+    # given an agent with two consoles, a resolved conversation and an open one, and a customer
+    settings.CHAT_GROUP_COMMIT_WINDOW_MS = 50
+    inbox, user = await setup_inbox_with_agent()
+    resolved = await db(conversation_with, inbox)
+    await db(services.conversation_resolve, conversation=resolved, by=user)
+    still_open = await db(conversation_with, inbox)
+    token, _ = await visitor(inbox)
+    customer, _ = await widget(inbox, token)
+    first, _ = await console(user)
+    second, _ = await console(user)
+
+    # when the agent answers both and the customer writes, all in one window
+    await first.send_json_to(
+        {"type": "message.send", "conversation_id": resolved.pk, "client_msg_id": "late", "body": "too late"}
+    )
+    await second.send_json_to(
+        {"type": "message.send", "conversation_id": still_open.pk, "client_msg_id": "ok", "body": "on time"}
+    )
+    await customer.send_json_to({"type": "message.send", "client_msg_id": "c", "body": "hello"})
+
+    # then the reply to the resolved one is refused alone; the others are stored and acked
+    error = await next_of(first, "error")
+    assert (error["code"], error["client_msg_id"]) == ("conversation_resolved", "late")
+    assert (await next_of(second, "ack"))["message"]["seq"] == 2
+    assert (await next_of(customer, "ack"))["message"]["seq"] == 1
+    stored = await db(lambda: set(Message.objects.exclude(client_msg_id=None).values_list("client_msg_id", flat=True)))
+    assert stored == {"ok", "c"}
+    for socket in (customer, first, second):
+        await socket.disconnect()
