@@ -173,7 +173,7 @@ def _alone(item: Incoming | AgentMessage) -> Answer:
 
 @dataclass
 class _Waiting:
-    item: Incoming
+    item: Incoming | AgentMessage
     future: asyncio.Future
     at: float = field(default_factory=time.monotonic)
 
@@ -214,7 +214,9 @@ class GroupCommit:
                 self.full.clear()
             try:
                 answers = await self.store([waiting.item for waiting in batch])
-            except Exception as error:  # the whole batch: the database does not answer
+                if len(answers) != len(batch):
+                    raise RuntimeError(f"a group commit answered {len(answers)} of {len(batch)} messages")
+            except Exception as error:  # the whole batch: the database does not answer (or a bug)
                 answers = [error] * len(batch)
             for waiting, answer in zip(batch, answers, strict=True):
                 if waiting.future.done():
