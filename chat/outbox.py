@@ -1,6 +1,7 @@
 """The event outbox: what happened to a conversation, recorded in the transaction of the change.
 
-`record(...)` writes one `ConversationEvent` (append-only) in the caller's transaction. After
+`record(...)` writes one `ConversationEvent` (append-only) in the caller's transaction
+(`record_many` several in one INSERT: the group commit of chat messages). After
 commit the wake-up (`chat.wakeup` → `chat.tasks.events_drain`) runs every drain the apps
 registered in their `AppConfig.ready` (`register_drain`): feedback's metrics pipeline and
 surveys, integrations' webhooks. Each drain keeps its own markers and commits in its own
@@ -28,12 +29,30 @@ _drains: dict[str, Drain] = {}
 
 def record(conversation: Conversation, kind: str, *, actor=None, **data) -> ConversationEvent:
     """Record `kind` on `conversation` now, in the caller's transaction."""
-    event = ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, data=data)
-    transaction.on_commit(lambda: wakeup.events_committed(event.pk))
-    if kind in ConversationEvent.TIMELINE_KINDS:
-        # Its place in the timeline: after the conversation's last message so far.
-        events.broadcast_timeline_event(event, inbox_id=conversation.inbox_id, after_seq=conversation.last_seq)
-    return event
+    return record_many([event(conversation, kind, actor=actor, **data)])[0]
+
+
+Pending = tuple[ConversationEvent, int]
+
+
+def event(conversation: Conversation, kind: str, *, actor=None, **data) -> Pending:
+    """An event to record with `record_many`, and its place in the timeline: after the
+    conversation's last message so far (now, not when it is written)."""
+    return ConversationEvent(conversation=conversation, kind=kind, actor=actor, data=data), conversation.last_seq
+
+
+def record_many(pending: list[Pending]) -> list[ConversationEvent]:
+    """Record several events in one INSERT, in the caller's transaction (group commit,
+    chat/group_commit.py), in the order given; one wake-up after commit for all of them."""
+    if not pending:
+        return []
+    recorded = ConversationEvent.objects.bulk_create([item for item, _after_seq in pending])
+    first = min(item.pk for item in recorded)
+    transaction.on_commit(lambda: wakeup.events_committed(first))
+    for item, after_seq in pending:
+        if item.kind in ConversationEvent.TIMELINE_KINDS:
+            events.broadcast_timeline_event(item, inbox_id=item.conversation.inbox_id, after_seq=after_seq)
+    return recorded
 
 
 def register_drain(name: str, drain: Drain) -> None:

@@ -237,12 +237,29 @@ def _indexed_text(body: str | None, attachments) -> str:
 
 def index_message(message: Message) -> None:
     """Put a message's words in the index (call it in the transaction that wrote the message)."""
-    text = indexed_text(message)
+    index_messages([message])
+
+
+def index_messages(messages: list[Message]) -> None:
+    """Put several messages' words in the index in one statement (a group commit's messages)."""
+    if not messages:
+        return
+    rows = [(message.pk, indexed_text(message)) for message in messages]
     if uses_postgres():
-        Message.objects.filter(pk=message.pk).update(search_vector=SearchVector(Value(text), config=CONFIG))
+        if len(rows) == 1:
+            pk, text = rows[0]
+            Message.objects.filter(pk=pk).update(search_vector=SearchVector(Value(text), config=CONFIG))
+            return
+        values = ", ".join(["(%s::bigint, %s::text)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE chat_message SET search_vector = to_tsvector(%s::regconfig, COALESCE(v.body, '')) "
+                f"FROM (VALUES {values}) AS v (id, body) WHERE chat_message.id = v.id",
+                [CONFIG, *(value for row in rows for value in row)],
+            )
     elif connection.vendor == "sqlite":
         with connection.cursor() as cursor:
-            cursor.execute(f"INSERT OR REPLACE INTO {FTS_TABLE}(rowid, body) VALUES (%s, %s)", [message.pk, text])
+            cursor.executemany(f"INSERT OR REPLACE INTO {FTS_TABLE}(rowid, body) VALUES (%s, %s)", rows)
 
 
 def reindex_messages(*, batch: int = 5000, unindexed: bool = False) -> int:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from chat.errors import ErrorCode
+from cxhub.bulk import update_rows
 from cxhub.errors import Conflict, InvalidInput, NotFound, not_one_of
 
 from . import events, languages, mentions, outbox, search, selectors, sla_services
@@ -301,20 +302,9 @@ def message_receive(
     previous_channel = conversation.last_customer_channel
     if previous_channel and previous_channel != channel:
         outbox.record(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": channel})
-    conversation.last_customer_channel = channel
-    conversation.last_activity_at = now
-    if conversation.first_customer_message_at is None:
-        conversation.first_customer_message_at = now
-    if conversation.waiting_since is None:  # the list's waiting time: since the first unanswered message
-        conversation.waiting_since = now
-    resumed = conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING)
-    if resumed:
-        conversation.status = Conversation.Status.OPEN
-        conversation.snoozed_until = None
-        conversation.pending_resolve_at = None
-    if resumed:
-        sla_services.track(conversation, sla_services.RESUMED, at=now)
-    sla_services.track(conversation, sla_services.CUSTOMER_WROTE, at=now)
+    was = conversation.status
+    _customer_wrote(conversation, channel, now)
+    resumed = conversation.status != was
     conversation.save(update_fields=MESSAGE_FIELDS)  # once: a second UPDATE of the row would lock the contact
     if resumed:  # a snooze or a wait on the customer ends
         outbox.record(conversation, EventKind.WOKE, reason="message", was=status_before)
@@ -331,6 +321,125 @@ def message_receive(
     if channel in (Channel.EMAIL, Channel.SMS) and not automatic:
         _auto_reply_out_of_hours(conversation, at=now)
     return Received(message, True)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A customer's web chat message in a group commit (`message_receive_many`)."""
+
+    inbox: Inbox
+    contact_id: int
+    body: str
+    client_msg_id: str
+
+
+@transaction.atomic(savepoint=False)  # inside a group commit's transaction: its failure fails the batch
+def message_receive_many(items: list[Inbound]) -> list[Received | None]:
+    """Web chat messages of several customers in one transaction (group commit, ADR 0015).
+
+    What `message_receive` does for each, in set-based statements: the persons locked in id
+    order (ADR 0001: contact, then conversation), duplicates (client_msg_id, also within the
+    batch) found in one read, the active conversations locked in one read (missing ones opened),
+    seq allocated per conversation in the order given, the messages, their index entries, their
+    events and the conversations' new state written once each. None for an item whose contact
+    is gone (erased meanwhile). The caller validated the bodies (`checked_body`); any error
+    fails the whole batch, and the caller stores each message alone instead.
+    """
+    now = timezone.now()
+    contacts = {
+        contact.pk: contact
+        for contact in Contact.objects.select_for_update().filter(pk__in={i.contact_id for i in items}).order_by("pk")
+    }
+    persons = {pk: _locked_person(contact) if contact.merged_into_id else contact for pk, contact in contacts.items()}
+    person_ids = {person.pk for person in persons.values()}
+    known = {
+        (message.conversation.contact_id, message.client_msg_id): message
+        for message in Message.objects.select_related("conversation", "conversation__contact").filter(
+            conversation__contact_id__in=person_ids, client_msg_id__in={i.client_msg_id for i in items}
+        )
+    }
+    active = {
+        conversation.contact_id: conversation
+        for conversation in Conversation.objects.select_for_update(of=("self",))
+        .select_related("inbox")
+        .filter(contact_id__in=person_ids)
+        .active()
+        .order_by("pk")
+    }
+    results: list[Received | None] = []
+    created: list[tuple[Message, bool]] = []  # each new message, and whether its conversation's status changed
+    pending_events: list[outbox.Pending] = []
+    announcements: list[tuple[ConversationEvent, Message]] = []  # each message_created event, its message
+    changed: dict[int, Conversation] = {}
+    status_before: dict[int, str | None] = {}
+    for item in items:
+        person = persons.get(item.contact_id)
+        if person is None:
+            results.append(None)
+            continue
+        duplicate = known.get((person.pk, item.client_msg_id))
+        if duplicate is not None:
+            results.append(Received(duplicate, False))  # stored before, or earlier in this batch
+            continue
+        conversation = active.get(person.pk)
+        if conversation is None:
+            status_before[person.pk] = None
+            conversation = active[person.pk] = _open_conversation(contact=person, inbox=item.inbox, subject="", at=now)
+        status_before.setdefault(person.pk, conversation.status)
+        was = conversation.status
+        conversation.contact = person  # the payloads name the sender
+        message = Message(
+            conversation=conversation,
+            inbox=item.inbox,
+            seq=_next_seq(conversation),
+            sender_kind=Message.SenderKind.CONTACT,
+            channel=Channel.WEB,
+            direction=Message.Direction.INBOUND,
+            body=item.body,
+            client_msg_id=item.client_msg_id,
+            created_at=now,
+        )
+        known[(person.pk, item.client_msg_id)] = message
+        previous_channel = conversation.last_customer_channel
+        if previous_channel and previous_channel != Channel.WEB:
+            pending_events.append(
+                outbox.event(conversation, EventKind.CHANNEL_SWITCHED, **{"from": previous_channel, "to": Channel.WEB})
+            )
+        _customer_wrote(conversation, Channel.WEB, now)
+        if conversation.status != was:  # a snooze or a wait on the customer ends
+            pending_events.append(outbox.event(conversation, EventKind.WOKE, reason="message", was=was))
+        data = {"message_id": None, "seq": message.seq, "sender": "contact", "channel": Channel.WEB}
+        pending_events.append(outbox.event(conversation, EventKind.MESSAGE_CREATED, **data))
+        announcements.append((pending_events[-1][0], message))
+        changed[conversation.pk] = conversation
+        created.append((message, conversation.status != status_before[person.pk]))
+        results.append(Received(message, True))
+    Message.objects.bulk_create([message for message, _status_changed in created])
+    for event, message in announcements:
+        event.data["message_id"] = message.pk
+    search.index_messages([message for message, _status_changed in created])
+    update_rows(Conversation, list(changed.values()), MESSAGE_FIELDS)
+    outbox.record_many(pending_events)
+    for message, status_changed in created:
+        events.broadcast_message(message, with_conversation=True, status_changed=status_changed)
+    return results
+
+
+def _customer_wrote(conversation: Conversation, channel: str, now: datetime) -> None:
+    """What a customer's message changes on their (locked) conversation, in memory: the caller saves it."""
+    conversation.last_customer_channel = channel
+    conversation.last_activity_at = now
+    if conversation.first_customer_message_at is None:
+        conversation.first_customer_message_at = now
+    if conversation.waiting_since is None:  # the list's waiting time: since the first unanswered message
+        conversation.waiting_since = now
+    resumed = conversation.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING)
+    if resumed:
+        conversation.status = Conversation.Status.OPEN
+        conversation.snoozed_until = None
+        conversation.pending_resolve_at = None
+        sla_services.track(conversation, sla_services.RESUMED, at=now)
+    sla_services.track(conversation, sla_services.CUSTOMER_WROTE, at=now)
 
 
 def _auto_reply_out_of_hours(conversation: Conversation, *, at: datetime) -> None:

@@ -108,6 +108,11 @@ def visitor_token_live(token_id: int) -> bool:
     return VisitorToken.objects.filter(pk=token_id, revoked_at__isnull=True).exists()
 
 
+def live_visitor_token_ids(token_ids: set[int]) -> set[int]:
+    """Which of these tokens are still live: one read for a group commit's messages."""
+    return set(VisitorToken.objects.filter(pk__in=token_ids, revoked_at__isnull=True).values_list("pk", flat=True))
+
+
 def _issue_token(*, inbox: Inbox, contact: Contact, verified: bool) -> str:
     raw = secrets.token_urlsafe(32)
     VisitorToken.objects.create(inbox=inbox, contact=contact, token_hash=hash_token(raw), verified=verified)

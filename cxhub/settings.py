@@ -239,6 +239,11 @@ SOCKET_SEND_TIMEOUT = env_int("SOCKET_SEND_TIMEOUT", 10, minimum=1)
 # a client that stops reading fills it within seconds, so the send timeout above can notice it
 # (cxhub/websocket_protocol.py, uvicorn --ws cxhub.websocket_protocol:BoundedSendProtocol).
 SOCKET_SEND_BUFFER = env_int("SOCKET_SEND_BUFFER", 65536, minimum=4096)
+# Group commit (ADR 0015): the customers' chat messages arriving on one server process within
+# CHAT_GROUP_COMMIT_WINDOW_MS milliseconds (at most CHAT_GROUP_COMMIT_MAX of them) are stored in one
+# transaction; CHAT_GROUP_COMMIT_MAX=1 stores each message in its own (the per-message path).
+CHAT_GROUP_COMMIT_WINDOW_MS = env_int("CHAT_GROUP_COMMIT_WINDOW_MS", 2)
+CHAT_GROUP_COMMIT_MAX = env_int("CHAT_GROUP_COMMIT_MAX", 64, minimum=1)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

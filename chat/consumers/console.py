@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 
 from cxhub.errors import NotFound, Unavailable
 
-from .. import events, languages, mentions, payloads, selectors, services, workspace
+from .. import events, languages, mentions, selectors, services, workspace
 from ..errors import FrameErrorCode
 from ..models import AgentProfile
+from . import group_commit
 from .base import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORISED,
@@ -144,16 +145,14 @@ class ConsoleConsumer(ChatConsumer):
         conversation_id = _int(content, "conversation_id", minimum=1)
         client_msg_id, body = _client_msg_id(content), _body(content)
         is_note = _bool(content, "is_note", default=False)
-        payload = await self._send(conversation_id, client_msg_id, body, is_note)
-        await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": payload})
-
-    @in_worker_thread
-    def _send(self, conversation_id: int, client_msg_id: str, body: str, is_note: bool) -> dict:
-        conversation = selectors.conversation_get(self.user, conversation_id)
-        received = services.message_send(
-            conversation=conversation, by=self.user, body=body, is_note=is_note, client_msg_id=client_msg_id
+        item = group_commit.AgentMessage(
+            self.user, conversation_id, services.checked_body(body), client_msg_id, is_note, self.language
         )
-        return payloads.message_for_console(selectors.message_with_sender(received.message.pk))
+        try:
+            payload = await group_commit.store(item)
+        except Unavailable as error:  # the whole batch: nothing was stored (in this socket's language)
+            raise group_commit.unavailable(error) from error
+        await self.send_json({"type": "ack", "client_msg_id": client_msg_id, "message": payload})
 
     async def on_resume(self, content):
         conversation_id = _int(content, "conversation_id", minimum=1)

@@ -15,7 +15,8 @@ from cxhub.errors import NotFound, Unavailable
 
 from .. import events, languages, payloads, selectors, services, widget
 from ..errors import FrameErrorCode
-from ..models import Contact, Conversation
+from ..models import Conversation
+from . import group_commit
 from .base import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORISED,
@@ -190,40 +191,23 @@ class WidgetConsumer(ChatConsumer):
     _active_conversation = in_worker_thread(_active_conversation_now)
 
     async def on_message_send(self, content):
-        client_msg_id, body = _client_msg_id(content), _body(content)
-        received = await self._receive(client_msg_id, body)
-        if received is None:  # the token was revoked meanwhile
+        client_msg_id, body = _client_msg_id(content), services.checked_body(_body(content))
+        item = group_commit.Incoming(self.inbox, self.contact_id, self.token_id, body, client_msg_id, self.language)
+        try:
+            stored = await group_commit.store(item)
+        except Unavailable as error:  # the whole batch: nothing was stored (in this socket's language)
+            raise group_commit.unavailable(error) from error
+        if stored is None:  # the token was revoked meanwhile, or the contact erased
             await self.close(code=CLOSE_UNAUTHORISED)
             return
-        contact_id, payload = received
-        if contact_id != self.contact_id:  # merged meanwhile: follow the person
-            await self.join(events.contact_group(contact_id))
-            self.contact_id = contact_id
-        self.current_conversation_id = payload["conversation_id"]
+        self.conversation_inboxes[stored.conversation_id] = stored.inbox_id
+        if stored.contact_id != self.contact_id:  # merged meanwhile: follow the person
+            await self.join(events.contact_group(stored.contact_id))
+            self.contact_id = stored.contact_id
+        self.current_conversation_id = stored.conversation_id
         await self.send_json(
-            {"type": "ack", "client_msg_id": client_msg_id, "message": payloads.message_for_customer(payload)}
+            {"type": "ack", "client_msg_id": client_msg_id, "message": payloads.message_for_customer(stored.payload)}
         )
-
-    @in_worker_thread
-    def _receive(self, client_msg_id: str, body: str) -> tuple[int, dict] | None:
-        # A revoked token's sockets close at once (chat.token_revoked); a frame that raced the
-        # revocation is refused here: one primary-key read (not inside the message's
-        # transaction: that would cost a savepoint's two round trips for no stronger order).
-        if not widget.visitor_token_live(self.token_id):
-            return None
-        try:
-            received = services.message_receive(
-                inbox=self.inbox,
-                contact=Contact(pk=self.contact_id),
-                channel="web",
-                body=body,
-                client_msg_id=client_msg_id,
-            )
-        except Contact.DoesNotExist:  # erased meanwhile
-            return None
-        message = received.message
-        self.conversation_inboxes[message.conversation_id] = message.conversation.inbox_id
-        return message.conversation.contact_id, payloads.message_for_console(message)
 
     async def on_resume(self, content):
         conversation_id = _int(content, "conversation_id", minimum=1)
