@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import os
 import re
 import sys
 import time
@@ -46,12 +45,6 @@ SIDES = {"ours": "bench-survey-token-", "peer": "bench-survey-peer--", "widget":
 ORIGIN = "http://127.0.0.1"
 POLL_S = 0.05
 PEER_TABLE = "bench_peer_survey_rollup"  # bench/peers/survey_rollup.py: TABLE
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def token(n: int, side: str = "ours") -> str:
@@ -276,9 +269,9 @@ async def measure_intake(server: harness.Server, database_url: str, sql: str, cl
     poller = asyncio.create_task(poll(database_url, sql, seen, stop))
     await _until(seen, 0, timeout=60)
     base = seen[-1][1]
-    started, cpu = time.perf_counter(), cpu_seconds(server.pid)
+    started, cpu = time.perf_counter(), harness.cpu_seconds(server.pid)
     await asyncio.gather(*(client(started + seconds, accepted, failures) for client in clients))
-    done, cpu = time.perf_counter(), cpu_seconds(server.pid) - cpu
+    done, cpu = time.perf_counter(), harness.cpu_seconds(server.pid) - cpu
     await _until(seen, base + len(accepted), timeout=max(30.0, 2 * seconds))
     stop.set()
     await poller

@@ -105,20 +105,49 @@ return members
 """)
 
 
-class OverflowQueue(asyncio.Queue):
-    """A channel's receive buffer: when full, the backlog goes and one `chat.overflow` stays."""
+class OverflowQueue:
+    """A local channel's receive buffer (one per socket): a few slots and, while its socket
+    waits, one future. When full, the backlog goes and one `chat.overflow` stays.
 
+    channels-redis gives each socket an `asyncio.Queue` (four deques) and, while it waits, two
+    tasks racing for a receive lock under `asyncio.wait`: about 6.4 KB per idle socket. Here one
+    reader task per process takes from Redis and hands each message to its socket's buffer.
+    """
+
+    __slots__ = ("capacity", "items", "waiter")
     overflows = 0  # over the process's life, for the logs and the tests
 
-    def put_nowait(self, item):
-        if self.full():
-            dropped = self.qsize()
-            while not self.empty():
-                self.get_nowait()
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.items: deque | None = None  # made on the first message that finds nobody waiting
+        self.waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(item)
+            return
+        if self.items is None:
+            self.items = deque()
+        elif len(self.items) >= self.capacity:
+            dropped = len(self.items)
+            self.items.clear()
             OverflowQueue.overflows += 1
             logger.warning("a socket fell %d events behind: dropped them, it resyncs (chat.overflow)", dropped)
-            super().put_nowait(dict(OVERFLOW_EVENT))
-        super().put_nowait(item)
+            self.items.append(dict(OVERFLOW_EVENT))
+        self.items.append(item)
+
+    def get_nowait(self):
+        item = self.items.popleft()
+        if not self.items:
+            self.items = None
+        return item
+
+    def qsize(self) -> int:
+        return len(self.items) if self.items else 0
+
+    def empty(self) -> bool:
+        return not self.items
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -130,6 +159,8 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.receive_buffer = defaultdict(functools.partial(OverflowQueue, self.capacity))
+        self.reader: asyncio.Task | None = None  # takes the process's messages from Redis
+        self.waiting = 0  # local receives waiting on their buffer
         self.renewed_at = time.monotonic()
         self.memberships: dict[str, set[str]] = defaultdict(set)  # local channel → groups
         self.outage = False
@@ -241,6 +272,62 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             await self.connection(index).delete(self._backup_channel_name(channel))
 
     async def receive(self, channel):
+        if "!" not in channel:
+            return await self._receive_retrying(channel)
+        buffer = self.receive_buffer[channel]
+        if not buffer.empty():
+            return buffer.get_nowait()
+        loop = asyncio.get_running_loop()
+        buffer.waiter = waiter = loop.create_future()
+        self.waiting += 1
+        if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
+            self.reader = loop.create_task(self._read(self.non_local_name(channel)))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                buffer.put_nowait(waiter.result())  # handed over as we were cancelled: kept
+            elif buffer.empty():
+                self.receive_buffer.pop(channel, None)  # the socket is gone
+            raise
+        finally:
+            self.waiting -= 1
+            if buffer.waiter is waiter:
+                buffer.waiter = None
+
+    async def _read(self, real_channel: str) -> None:
+        """While a local receive waits: take the process's next message from Redis, hand it to
+        its channel's buffer; through an outage, wait and recover (the sockets stay open)."""
+        delay = 0.05
+        try:
+            while self.waiting:
+                if self.outage:
+                    try:
+                        await self._recover()
+                    except OUTAGE_ERRORS:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 2.0)
+                        continue
+                try:
+                    message_channel, message = await self.receive_single(real_channel)
+                except OUTAGE_ERRORS as error:
+                    if not self.outage:
+                        logger.warning("Redis unreachable (%s): sockets stay open, waiting for it", error)
+                    self.outage = True
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                delay = 0.05
+                for target in message_channel if isinstance(message_channel, list) else [message_channel]:
+                    self.receive_buffer[target].put_nowait(message)
+        except Exception as error:  # a bug, not an outage: the waiting receives raise it, as the parent's
+            logger.exception("the channel layer's reader failed")
+            for buffer in list(self.receive_buffer.values()):
+                if buffer.waiter is not None and not buffer.waiter.done():
+                    buffer.waiter.set_exception(error)
+
+    async def _receive_retrying(self, channel):
+        """A receive on a channel of no process (tests, workers): the parent's, waiting out outages."""
         delay = 0.05
         while True:
             if self.outage:
@@ -295,6 +382,9 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def flush(self):
         self.memberships.clear()
         self.fetched.clear()
+        if self.reader is not None and not self.reader.get_loop().is_closed():
+            self.reader.cancel()
+        self.reader = None
         self.outage = False
         if self.watchdog is not None and not self.watchdog.get_loop().is_closed():
             self.watchdog.cancel()

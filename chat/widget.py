@@ -236,11 +236,19 @@ def _issue_token(*, inbox: Inbox, contact: Contact, verified: bool) -> str:
     token = VisitorToken.objects.create(
         inbox=inbox, contact=contact, token_hash=secrets.token_hex(32), verified=verified
     )
-    raw = _signed_token_text(
-        contact_id=contact.pk, inbox_id=inbox.pk, token_id=token.pk, issued_at=int(token.created_at.timestamp())
-    )
+    raw = signed_token_of(token)
     VisitorToken.objects.filter(pk=token.pk).update(token_hash=hash_token(raw))
     return raw
+
+
+def signed_token_of(token: VisitorToken) -> str:
+    """The signed (version 2) text of a stored token row; its `token_hash` must be this text's hash."""
+    return _signed_token_text(
+        contact_id=token.contact_id,
+        inbox_id=token.inbox_id,
+        token_id=token.pk,
+        issued_at=int(token.created_at.timestamp()),
+    )
 
 
 @transaction.atomic
