@@ -53,6 +53,8 @@ class FrameError(Exception):
 class TokenBucket:
     """`rate` frames a second on average, bursts of up to `burst`."""
 
+    __slots__ = ("rate", "burst", "tokens", "updated")  # one per socket: no __dict__
+
     def __init__(self, rate: float = 10.0, burst: int = 20):
         self.rate, self.burst = rate, burst
         self.tokens = float(burst)

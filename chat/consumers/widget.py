@@ -154,7 +154,7 @@ class WidgetConsumer(ChatConsumer):
             await self.close(code=CLOSE_UNAUTHORISED)
             return
         self.auth_timer.cancel()
-        self.auth_timer = None
+        del self.auth_timer  # its handle goes with it
         self.contact_id, self.token_id, self.token_contact_id = contact_id, signed.token_id, signed.contact_id
         self.contact_name = state.name
         self.language = languages.contact_language(Contact(locale=state.locale), self.inbox)
