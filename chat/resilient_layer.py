@@ -203,23 +203,33 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                     self.outage = True
 
     async def group_add(self, group, channel):
-        self.memberships[channel].add(group)
+        await self.group_add_many([group], channel)
+
+    async def group_add_many(self, groups, channel) -> None:
+        """Join several groups in one round trip per Redis host (a widget joins two per connect)."""
+        self.memberships[channel].update(groups)
         self._watch_redis()
         try:
-            await self._group_add(group, channel)
+            await self._group_add(groups, channel)
         except OUTAGE_ERRORS as error:
             self.outage = True
-            logger.warning("group_add %s during a Redis outage (%s); added on recovery", group, error)
+            logger.warning("group_add %s during a Redis outage (%s); added on recovery", groups, error)
 
-    async def _group_add(self, group, channel) -> None:
-        """The parent's group_add (add, then renew the group's expiry) in one round trip."""
-        assert self.require_valid_group_name(group), "Group name not valid"
+    async def _group_add(self, groups, channel) -> None:
+        """The parent's group_add (add, then renew the group's expiry), pipelined."""
         assert self.require_valid_channel_name(channel), "Channel name not valid"
-        key = self._group_key(group)
-        pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
-        pipe.zadd(key, {channel: time.time()})
-        pipe.expire(key, self.group_expiry)
-        await pipe.execute()
+        by_connection = defaultdict(list)
+        for group in groups:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            by_connection[self.consistent_hash(group)].append(group)
+        now = time.time()
+        for index, members in by_connection.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for group in members:
+                key = self._group_key(group)
+                pipe.zadd(key, {channel: now})
+                pipe.expire(key, self.group_expiry)
+            await pipe.execute()
 
     async def group_discard(self, group, channel):
         groups = self.memberships.get(channel)

@@ -142,9 +142,7 @@ class WidgetConsumer(ChatConsumer):
         contact_id = signed.contact_id
         # Join first, then read: a message committed (or an agent gone online) in between is
         # either in what we read or comes live (group events wait until this frame is done).
-        await asyncio.gather(
-            self.join(events.contact_group(contact_id)), self.join(events.visitors_group(self.inbox.pk))
-        )
+        await self.join(events.contact_group(contact_id), events.visitors_group(self.inbox.pk))
         state = await self._connect_state(contact_id, signed)
         if state is not None and state.token_live and state.merged_into_id:
             contact_id = await self._root_contact_id(contact_id)  # merged: follow the person
