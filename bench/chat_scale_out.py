@@ -51,14 +51,16 @@ def main(argv=None) -> dict:
         rates, seconds = [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0], 4.0
     harness.raise_open_files_limit(8192)
     with harness.Stack(NAME) as stack:
-        seeded = stack.call("bench.chatload:seed", visitors=customers, agents=agents)
+        # Visitors of their own for each side: the same client_msg_ids from the same visitor would
+        # be one message (deduplicated), not a new one.
+        seeded = stack.call("bench.chatload:seed", visitors=2 * customers, agents=agents)
+        others = {**seeded, "tokens": seeded["tokens"][customers:]}
         stack.worker(nice=10)  # background work below the chat servers, as in chat_saturation
         server = stack.server()
         with harness.profiled(stack, server, args.profile):
             one = asyncio.run(ramp(chatload.cxhub_endpoints(server, seeded, customers), rates, seconds, "one"))
-        # The second ramp's warm-up messages go to the conversations the first one opened.
         second = stack.server(name="server-b")
-        endpoints = spread([chatload.cxhub_endpoints(s, seeded, customers) for s in (server, second)])
+        endpoints = spread([chatload.cxhub_endpoints(s, others, customers) for s in (server, second)])
         two = asyncio.run(ramp(endpoints, rates, seconds, "two"))
     ratio = two["messages_per_s"] / one["messages_per_s"] if one["messages_per_s"] else float("nan")
     two["processes"], one["processes"] = 2, 1
