@@ -306,28 +306,13 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 buffer.waiter = None
 
     async def _read(self, real_channel: str) -> None:
-        """While a local receive waits: take the process's next message from Redis, hand it to
-        its channel's buffer; through an outage, wait and recover (the sockets stay open)."""
-        delay = 0.05
+        """While a local receive waits: take the process's next message from Redis and hand it to
+        its channel's buffer (through an outage too: the sockets stay open)."""
         try:
             while self.waiting:
-                if self.outage:
-                    try:
-                        await self._recover()
-                    except OUTAGE_ERRORS:
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 2.0)
-                        continue
-                try:
-                    message_channel, message = await self.receive_single(real_channel)
-                except OUTAGE_ERRORS as error:
-                    if not self.outage:
-                        logger.warning("Redis unreachable (%s): sockets stay open, waiting for it", error)
-                    self.outage = True
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                delay = 0.05
+                message_channel, message = await self._through_outages(
+                    functools.partial(self.receive_single, real_channel)
+                )
                 for target in message_channel if isinstance(message_channel, list) else [message_channel]:
                     self.receive_buffer[target].put_nowait(message)
         except Exception as error:  # a bug, not an outage: the waiting receives raise it, as the parent's
@@ -338,6 +323,10 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
 
     async def _receive_retrying(self, channel):
         """A receive on a channel of no process (tests, workers): the parent's, waiting out outages."""
+        return await self._through_outages(functools.partial(RedisChannelLayer.receive, self, channel))
+
+    async def _through_outages(self, call):
+        """`call()`'s result; while Redis is unreachable, wait (backing off) and recover first."""
         delay = 0.05
         while True:
             if self.outage:
@@ -348,7 +337,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                     delay = min(delay * 2, 2.0)
                     continue
             try:
-                return await super().receive(channel)
+                return await call()
             except OUTAGE_ERRORS as error:
                 if not self.outage:
                     logger.warning("Redis unreachable (%s): sockets stay open, waiting for it", error)

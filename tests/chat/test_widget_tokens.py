@@ -5,33 +5,17 @@ revocation, an erasure or an unmerge still takes effect at once. Old opaque toke
 import secrets
 
 import pytest
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat import services, widget
 from chat.models import VisitorToken, hash_token
 from chat.privacy import contact_erase
-from tests.chat.test_consumers import close_code, still_open, widget_connect
+from tests.chat.test_consumers import _fresh_channel_layer, close_code, db, still_open, widget_connect  # noqa: F401
 from tests.chat.test_consumers import widget as widget_socket
 from tests.factories import AgentFactory, ContactFactory, InboxFactory, conversation_with
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def db(fn, *args, **kwargs):
-    return database_sync_to_async(fn)(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-async def _fresh_channel_layer():
-    layer = get_channel_layer()
-    if hasattr(layer, "flush"):
-        await layer.flush()
-    yield
-    if hasattr(layer, "flush"):
-        await layer.flush()
 
 
 async def refused(inbox, token: str) -> int:
