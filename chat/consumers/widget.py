@@ -131,6 +131,7 @@ class WidgetConsumer(ChatConsumer):
             except FrameError:
                 await self.close(code=CLOSE_UNAUTHORISED)
                 return
+        self.auth_timer.cancel()  # an auth came in time: from here it is answered or refused
         # A signed token says whose it is without a database read; an opaque (older) one is read
         # by its hash. Whether it is still live is read with the session state below.
         signed = widget.signed_visitor_token(token)
@@ -151,7 +152,6 @@ class WidgetConsumer(ChatConsumer):
         if state is None or not state.token_live:  # revoked, erased, or not this inbox's
             await self.close(code=CLOSE_UNAUTHORISED)
             return
-        self.auth_timer.cancel()
         del self.auth_timer  # its handle goes with it
         self.contact_id, self.token_id, self.token_contact_id = contact_id, signed.token_id, signed.contact_id
         self.contact_name = state.name
