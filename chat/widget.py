@@ -95,7 +95,10 @@ def inbox_agents_online(inbox_id: int) -> bool:
 
 TOKEN_VERSION = "2"
 _TOKEN_SALT = "chat.widget.visitor-token"
-_signer = signing.Signer(salt=_TOKEN_SALT, algorithm="sha256")  # SECRET_KEY, then SECRET_KEY_FALLBACKS
+
+
+def _signer() -> signing.Signer:
+    return signing.Signer(salt=_TOKEN_SALT, algorithm="sha256")  # SECRET_KEY, then SECRET_KEY_FALLBACKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ class SignedToken:
 
 
 def _signed_token_text(*, contact_id: int, inbox_id: int, token_id: int, issued_at: int) -> str:
-    return _signer.sign(f"{TOKEN_VERSION}.{contact_id}.{inbox_id}.{token_id}.{issued_at}")
+    return _signer().sign(f"{TOKEN_VERSION}.{contact_id}.{inbox_id}.{token_id}.{issued_at}")
 
 
 def signed_visitor_token(raw_token: str) -> SignedToken | None:
@@ -122,7 +125,7 @@ def signed_visitor_token(raw_token: str) -> SignedToken | None:
     if not isinstance(raw_token, str) or ":" not in raw_token or len(raw_token) > 200:
         return None
     try:
-        value = _signer.unsign(raw_token)
+        value = _signer().unsign(raw_token)
     except signing.BadSignature:
         return None
     version, *fields = value.split(".")

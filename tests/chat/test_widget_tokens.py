@@ -61,6 +61,21 @@ def test_an_altered_token_has_no_valid_signature():
     assert widget.signed_visitor_token("not a token") is None
 
 
+def test_a_rotated_key_still_verifies_its_tokens_while_it_is_a_fallback(settings):
+    # given a token signed with the key of before
+    inbox = InboxFactory()
+    session = widget.widget_session_start(inbox=inbox)
+    old_key = settings.SECRET_KEY
+    # when the key is rotated, the old one kept as a fallback
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "n" * 50, [old_key]
+    # then the token still verifies
+    assert widget.signed_visitor_token(session.visitor_token) is not None
+    # and without the fallback it does not, but is still found by its hash (nobody is signed out)
+    settings.SECRET_KEY_FALLBACKS = []
+    assert widget.signed_visitor_token(session.visitor_token) is None
+    assert widget.legacy_visitor_token(inbox, session.visitor_token).contact_id == session.contact.pk
+
+
 def test_the_connect_reads_its_state_in_one_statement():
     # given a visitor with an open conversation, and an online agent
     inbox = InboxFactory()
