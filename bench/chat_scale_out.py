@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     if args.quick:
         rates, seconds = [10.0, 40.0, 80.0], 2.0
     else:
-        rates, seconds = [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0], 4.0
+        rates, seconds = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0], 4.0
     harness.raise_open_files_limit(8192)
     with harness.Stack(NAME) as stack:
         # Visitors of their own for each side: the same client_msg_ids from the same visitor would
