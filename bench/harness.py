@@ -94,6 +94,12 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_args(description: str, argv: Sequence[str] | None = None, **extra: dict) -> argparse.Namespace:
     """`--quick` (under a minute, smaller numbers) plus any script-specific options."""
     parser = argparse.ArgumentParser(description=description)

@@ -32,6 +32,7 @@ BENCHMARKS = [
     "connections",
     "chat_roundtrip",
     "chat_saturation",
+    "chat_scale_out",
     "survey_ingest",
     "metrics_summary",
     "satisfaction",

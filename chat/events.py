@@ -255,11 +255,13 @@ def broadcast_timeline_event(event: ConversationEvent, *, inbox_id: int, after_s
     transaction.on_commit(lambda: send(inbox_group(inbox_id), {"type": "chat.timeline_event", "event": payload}))
 
 
-def broadcast_tokens_revoked(contact_id: int, *, token_hash: str | None = None) -> None:
-    """After commit: the contact's widget sockets signed in with that token (or any, when None) close."""
-    transaction.on_commit(
-        lambda: send(contact_group(contact_id), {"type": "chat.token_revoked", "token_hash": token_hash})
-    )
+def broadcast_tokens_revoked(
+    contact_id: int, *, token_id: int | None = None, token_contact_id: int | None = None
+) -> None:
+    """After commit: the widget sockets in the contact's group close when signed in with that token,
+    or with a token of `token_contact_id` (a contact unmerged from this one), or any when neither."""
+    event = {"type": "chat.token_revoked", "token_id": token_id, "token_contact_id": token_contact_id}
+    transaction.on_commit(lambda: send(contact_group(contact_id), event))
 
 
 def visitors_group(inbox_id: int) -> str:

@@ -23,15 +23,13 @@ again from the database) and leaves one `chat.overflow` event, on which the sock
 resume hint (docs/operations.md, "Slow consumers"). The process's memory stays bounded and the
 other sockets, served by the same receive loop, never wait for it.
 
-Receive state belongs to one event loop (as the parent's connection pools do, per loop): its lock,
-the per-channel clean locks and the channels' buffers (asyncio queues) are bound to the loop that
-first waited on them. A process has one loop, but a sync caller using `async_to_sync` gets a new
-one per call, which ends with the call; so when a receive starts on a loop other than the one the
-state belongs to, and that one has ended (closed or no longer running), the state is made anew for
-this loop, with the events already buffered moved over. The taken-but-not-handed-over batch
-(`fetched`) is plain data and carries over; its backup in Redis is deleted inline, as the batch's
-last message is handed over, not by a task a closing loop would cancel (which left the backup to
-be put back and the same events received again and again).
+Receive state is plain data, bound to no event loop: each local channel's buffer holds its events
+and the future of the one receive waiting on it, and one reader task per process takes the
+process's messages from Redis while any receive waits, made anew on the loop of a receive when the
+loop it ran on is another (a sync caller using `async_to_sync` gets a new loop per call, which ends
+with the call). The taken-but-not-handed-over batch (`fetched`) carries over too; its backup in
+Redis is deleted inline, as the batch's last message is handed over, not by a task a closing loop
+would cancel (which left the backup to be put back and the same events received again and again).
 
 It also makes fewer round trips to Redis than its parent (docs/benchmarks.md, chat): a group
 send reads the group and pushes to every member's queue in two scripts (the parent makes four
@@ -46,7 +44,7 @@ import logging
 import time
 from collections import defaultdict, deque
 
-from channels_redis.core import ChannelLock, RedisChannelLayer
+from channels_redis.core import RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -115,20 +113,49 @@ return members
 """)
 
 
-class OverflowQueue(asyncio.Queue):
-    """A channel's receive buffer: when full, the backlog goes and one `chat.overflow` stays."""
+class OverflowQueue:
+    """A local channel's receive buffer (one per socket): a few slots and, while its socket
+    waits, one future. When full, the backlog goes and one `chat.overflow` stays.
 
+    channels-redis gives each socket an `asyncio.Queue` (four deques) and, while it waits, two
+    tasks racing for a receive lock under `asyncio.wait`: about 6.4 KB per idle socket. Here one
+    reader task per process takes from Redis and hands each message to its socket's buffer.
+    """
+
+    __slots__ = ("capacity", "items", "waiter")
     overflows = 0  # over the process's life, for the logs and the tests
 
-    def put_nowait(self, item):
-        if self.full():
-            dropped = self.qsize()
-            while not self.empty():
-                self.get_nowait()
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.items: deque | None = None  # made on the first message that finds nobody waiting
+        self.waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(item)
+            return
+        if self.items is None:
+            self.items = deque()
+        elif len(self.items) >= self.capacity:
+            dropped = len(self.items)
+            self.items.clear()
             OverflowQueue.overflows += 1
             logger.warning("a socket fell %d events behind: dropped them, it resyncs (chat.overflow)", dropped)
-            super().put_nowait(dict(OVERFLOW_EVENT))
-        super().put_nowait(item)
+            self.items.append(dict(OVERFLOW_EVENT))
+        self.items.append(item)
+
+    def get_nowait(self):
+        item = self.items.popleft()
+        if not self.items:
+            self.items = None
+        return item
+
+    def qsize(self) -> int:
+        return len(self.items) if self.items else 0
+
+    def empty(self) -> bool:
+        return not self.items
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -140,6 +167,8 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.receive_buffer = defaultdict(functools.partial(OverflowQueue, self.capacity))
+        self.reader: asyncio.Task | None = None  # takes the process's messages from Redis
+        self.waiting = 0  # local receives waiting on their buffer
         self.renewed_at = time.monotonic()
         self.memberships: dict[str, set[str]] = defaultdict(set)  # local channel → groups
         self.outage = False
@@ -147,26 +176,6 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self.run_id: str | None = None
         self.watchdog: asyncio.Task | None = None
         self.fetched: dict[str, deque] = defaultdict(deque)  # queue key → taken, not yet handed over
-        self.receive_state_loop: asyncio.AbstractEventLoop | None = None
-
-    def _receive_state_for(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Make the receive state this loop's when the loop it belonged to has ended (see above)."""
-        owner = self.receive_state_loop
-        if owner is loop:
-            return
-        if owner is not None and not owner.is_closed() and owner.is_running():
-            return  # another live loop receives: the parent refuses that itself
-        self.receive_count = 0
-        self.receive_lock = None
-        self.receive_event_loop = None
-        self.receive_clean_locks = ChannelLock()
-        self.receive_cleaners = []
-        buffers = self.receive_buffer
-        self.receive_buffer = defaultdict(functools.partial(OverflowQueue, self.capacity))
-        for channel, queue in list(buffers.items()):
-            while not queue.empty():
-                self.receive_buffer[channel].put_nowait(queue.get_nowait())
-        self.receive_state_loop = loop
 
     def _watch_redis(self) -> None:
         loop = asyncio.get_running_loop()
@@ -202,23 +211,33 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                     self.outage = True
 
     async def group_add(self, group, channel):
-        self.memberships[channel].add(group)
+        await self.group_add_many([group], channel)
+
+    async def group_add_many(self, groups, channel) -> None:
+        """Join several groups in one round trip per Redis host (a widget joins two per connect)."""
+        self.memberships[channel].update(groups)
         self._watch_redis()
         try:
-            await self._group_add(group, channel)
+            await self._group_add(groups, channel)
         except OUTAGE_ERRORS as error:
             self.outage = True
-            logger.warning("group_add %s during a Redis outage (%s); added on recovery", group, error)
+            logger.warning("group_add %s during a Redis outage (%s); added on recovery", groups, error)
 
-    async def _group_add(self, group, channel) -> None:
-        """The parent's group_add (add, then renew the group's expiry) in one round trip."""
-        assert self.require_valid_group_name(group), "Group name not valid"
+    async def _group_add(self, groups, channel) -> None:
+        """The parent's group_add (add, then renew the group's expiry), pipelined."""
         assert self.require_valid_channel_name(channel), "Channel name not valid"
-        key = self._group_key(group)
-        pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
-        pipe.zadd(key, {channel: time.time()})
-        pipe.expire(key, self.group_expiry)
-        await pipe.execute()
+        by_connection = defaultdict(list)
+        for group in groups:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            by_connection[self.consistent_hash(group)].append(group)
+        now = time.time()
+        for index, members in by_connection.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for group in members:
+                key = self._group_key(group)
+                pipe.zadd(key, {channel: now})
+                pipe.expire(key, self.group_expiry)
+            await pipe.execute()
 
     async def group_discard(self, group, channel):
         groups = self.memberships.get(channel)
@@ -277,7 +296,51 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         """Nothing: `_brpop_with_clean` deletes a batch's backup as it hands over its last message."""
 
     async def receive(self, channel):
-        self._receive_state_for(asyncio.get_running_loop())
+        if "!" not in channel:
+            return await self._receive_retrying(channel)
+        buffer = self.receive_buffer[channel]
+        if not buffer.empty():
+            return buffer.get_nowait()
+        loop = asyncio.get_running_loop()
+        buffer.waiter = waiter = loop.create_future()
+        self.waiting += 1
+        if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
+            self.reader = loop.create_task(self._read(self.non_local_name(channel)))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                buffer.put_nowait(waiter.result())  # handed over as we were cancelled: kept
+            elif buffer.empty():
+                self.receive_buffer.pop(channel, None)  # the socket is gone
+            raise
+        finally:
+            self.waiting -= 1
+            if buffer.waiter is waiter:
+                buffer.waiter = None
+
+    async def _read(self, real_channel: str) -> None:
+        """While a local receive waits: take the process's next message from Redis and hand it to
+        its channel's buffer (through an outage too: the sockets stay open)."""
+        try:
+            while self.waiting:
+                message_channel, message = await self._through_outages(
+                    functools.partial(self.receive_single, real_channel)
+                )
+                for target in message_channel if isinstance(message_channel, list) else [message_channel]:
+                    self.receive_buffer[target].put_nowait(message)
+        except Exception as error:  # a bug, not an outage: the waiting receives raise it, as the parent's
+            logger.exception("the channel layer's reader failed")
+            for buffer in list(self.receive_buffer.values()):
+                if buffer.waiter is not None and not buffer.waiter.done():
+                    buffer.waiter.set_exception(error)
+
+    async def _receive_retrying(self, channel):
+        """A receive on a channel of no process (tests, workers): the parent's, waiting out outages."""
+        return await self._through_outages(functools.partial(RedisChannelLayer.receive, self, channel))
+
+    async def _through_outages(self, call):
+        """`call()`'s result; while Redis is unreachable, wait (backing off) and recover first."""
         delay = 0.05
         while True:
             if self.outage:
@@ -288,7 +351,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                     delay = min(delay * 2, 2.0)
                     continue
             try:
-                return await super().receive(channel)
+                return await call()
             except OUTAGE_ERRORS as error:
                 if not self.outage:
                     logger.warning("Redis unreachable (%s): sockets stay open, waiting for it", error)
@@ -332,7 +395,9 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def flush(self):
         self.memberships.clear()
         self.fetched.clear()
-        self.receive_state_loop = None
+        if self.reader is not None and not self.reader.get_loop().is_closed():
+            self.reader.cancel()
+        self.reader = None
         self.outage = False
         if self.watchdog is not None and not self.watchdog.get_loop().is_closed():
             self.watchdog.cancel()

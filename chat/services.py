@@ -927,6 +927,9 @@ def contact_unmerge(*, contact: Contact, by) -> Contact:
     Conversation.objects.filter(pk__in=record.data["conversation_ids"], contact_id=target_id).update(contact=source)
     source.merged_into = None
     source.save(update_fields=["merged_into", "updated_at"])
+    # Widget sockets signed in as the source followed the person into the target's group: they
+    # close and reconnect as the source again (chat.consumers.widget).
+    events.broadcast_tokens_revoked(target_id, token_contact_id=source.pk)
     AuditLog.objects.create(
         actor=by,
         action="contact_unmerge",

@@ -1,7 +1,8 @@
 """The website widget's sessions: identity verification, visitor tokens and what a token may see.
 
 `widget_session_start` is the write behind `POST /api/v1/widget/{inbox}/session`;
-`live_visitor_token` is the read behind the widget socket's `auth` frame.
+`signed_visitor_token` and `widget_connect_state` are what the widget socket's `auth` frame
+checks and reads (one database hop; docs/adr/0016-signed-visitor-tokens.md).
 """
 
 import hashlib
@@ -10,7 +11,9 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from django.core import signing
 from django.db import transaction
+from django.db.models import Exists, FilteredRelation, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -85,11 +88,133 @@ def identity_hash_valid(inbox: Inbox, external_id: str, identity_hash: str) -> b
 
 
 def inbox_agents_online(inbox_id: int) -> bool:
+    return online_agents_of(inbox_id).exists()
+
+
+# --- signed visitor tokens (docs/widget-identity.md, "Visitor tokens") ---------------------------
+
+TOKEN_VERSION = "2"
+_TOKEN_SALT = "chat.widget.visitor-token"
+
+
+def _signer() -> signing.Signer:
+    return signing.Signer(salt=_TOKEN_SALT, algorithm="sha256")  # SECRET_KEY, then SECRET_KEY_FALLBACKS
+
+
+@dataclass(frozen=True, slots=True)
+class SignedToken:
+    """What a signed visitor token says: whose it is, for which inbox, which row, since when."""
+
+    contact_id: int
+    inbox_id: int
+    token_id: int
+    issued_at: int
+
+
+def _signed_token_text(*, contact_id: int, inbox_id: int, token_id: int, issued_at: int) -> str:
+    return _signer().sign(f"{TOKEN_VERSION}.{contact_id}.{inbox_id}.{token_id}.{issued_at}")
+
+
+def signed_visitor_token(raw_token: str) -> SignedToken | None:
+    """The claims of a version-2 token whose signature is good (no database read), else None.
+
+    None is not a refusal: an opaque token of before version 2, or one signed with a key no
+    longer configured, is looked up by its hash as before (`live_visitor_token`). Whether the
+    token is still live is read with the session state (`widget_connect_state`).
+    """
+    if not isinstance(raw_token, str) or ":" not in raw_token or len(raw_token) > 200:
+        return None
+    try:
+        value = _signer().unsign(raw_token)
+    except signing.BadSignature:
+        return None
+    version, *fields = value.split(".")
+    if version != TOKEN_VERSION or len(fields) != 4 or not all(f.isdigit() for f in fields):
+        return None
+    contact_id, inbox_id, token_id, issued_at = map(int, fields)
+    return SignedToken(contact_id, inbox_id, token_id, issued_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectState:
+    """What a widget socket's `auth.ok` needs, read in one statement."""
+
+    token_live: bool
+    merged_into_id: int | None
+    name: str
+    locale: str
+    conversation_id: int | None
+    conversation_inbox_id: int | None
+    status: str | None
+    last_seq: int
+    agents_online: bool
+
+
+def widget_connect_state(
+    *, contact_id: int, inbox_id: int, token_id: int, token_contact_id: int | None = None
+) -> ConnectState | None:
+    """One query: is the token live (not revoked, not erased, its contact's — `token_contact_id`,
+    else `contact_id` — and this inbox's), the contact's name, language and merge, its open
+    conversation and whether an agent is online. None when the contact is gone."""
+    token_contact_id = contact_id if token_contact_id is None else token_contact_id
+    row = (
+        Contact.objects.filter(pk=contact_id)
+        .annotate(
+            open_conversation=FilteredRelation("conversations", condition=~Q(conversations__status="resolved")),
+            token_live=Exists(
+                VisitorToken.objects.filter(
+                    visitor_token_live_q(token_id), contact_id=token_contact_id, inbox_id=inbox_id
+                )
+            ),
+            agents_online=Exists(online_agents_of(inbox_id)),
+        )
+        .values_list(
+            "token_live",
+            "merged_into_id",
+            "name",
+            "locale",
+            "open_conversation__id",
+            "open_conversation__inbox_id",
+            "open_conversation__status",
+            "open_conversation__last_seq",
+            "agents_online",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    live, merged_into_id, name, locale, conversation_id, conversation_inbox_id, status, last_seq, online = row
+    return ConnectState(
+        live, merged_into_id, name, locale, conversation_id, conversation_inbox_id, status, last_seq or 0, online
+    )
+
+
+def online_agents_of(inbox_id: int):
     return AgentProfile.objects.filter(
         availability=AgentProfile.Availability.ONLINE,
         user__is_active=True,
         user__inbox_memberships__inbox_id=inbox_id,
-    ).exists()
+    )
+
+
+def visitor_token_live_q(token_id: int) -> Q:
+    return Q(pk=token_id, revoked_at__isnull=True)
+
+
+def legacy_visitor_token(inbox: Inbox, raw_token: str) -> SignedToken | None:
+    """What an opaque token (before version 2, or signed with a retired key) stands for, read by
+    its hash: the path every token took before (one more hop on the socket's `auth`)."""
+    row = (
+        VisitorToken.objects.filter(token_hash=hash_token(raw_token), inbox=inbox, revoked_at__isnull=True)
+        .values_list("contact_id", "pk", "created_at")
+        .first()
+        if raw_token and isinstance(raw_token, str) and len(raw_token) <= 200
+        else None
+    )
+    if row is None:
+        return None
+    contact_id, token_id, created_at = row
+    return SignedToken(contact_id, inbox.pk, token_id, int(created_at.timestamp()))
 
 
 def live_visitor_token(inbox: Inbox, raw_token: str) -> VisitorToken | None:
@@ -105,7 +230,7 @@ def live_visitor_token(inbox: Inbox, raw_token: str) -> VisitorToken | None:
 
 def visitor_token_live(token_id: int) -> bool:
     """Whether this token is still live (not revoked, not erased): one primary-key read."""
-    return VisitorToken.objects.filter(pk=token_id, revoked_at__isnull=True).exists()
+    return VisitorToken.objects.filter(visitor_token_live_q(token_id)).exists()
 
 
 def live_visitor_token_ids(token_ids: set[int]) -> set[int]:
@@ -114,9 +239,24 @@ def live_visitor_token_ids(token_ids: set[int]) -> set[int]:
 
 
 def _issue_token(*, inbox: Inbox, contact: Contact, verified: bool) -> str:
-    raw = secrets.token_urlsafe(32)
-    VisitorToken.objects.create(inbox=inbox, contact=contact, token_hash=hash_token(raw), verified=verified)
+    """A signed token (version 2) naming its own row: the row first (under a random placeholder
+    hash), then its hash. Stored hashed like before, so the REST endpoints read it the same way."""
+    token = VisitorToken.objects.create(
+        inbox=inbox, contact=contact, token_hash=secrets.token_hex(32), verified=verified
+    )
+    raw = signed_token_of(token)
+    VisitorToken.objects.filter(pk=token.pk).update(token_hash=hash_token(raw))
     return raw
+
+
+def signed_token_of(token: VisitorToken) -> str:
+    """The signed (version 2) text of a stored token row; its `token_hash` must be this text's hash."""
+    return _signed_token_text(
+        contact_id=token.contact_id,
+        inbox_id=token.inbox_id,
+        token_id=token.pk,
+        issued_at=int(token.created_at.timestamp()),
+    )
 
 
 @transaction.atomic
@@ -225,9 +365,9 @@ def _unverified_claims(*, email: str, phone: str, external_id: str) -> list[Clai
 def visitor_token_revoke(*, inbox: Inbox, token: str) -> bool:
     """Revoke a visitor token (e.g. the website signs the user out); True when one was live."""
     live = VisitorToken.objects.filter(token_hash=hash_token(token), inbox=inbox, revoked_at__isnull=True)
-    contact_ids = list(live.values_list("contact_id", flat=True))
+    rows = list(live.values_list("pk", "contact_id"))
     if not live.update(revoked_at=timezone.now()):
         return False
-    for contact_id in contact_ids:
-        events.broadcast_tokens_revoked(contact_id, token_hash=hash_token(token))
+    for token_id, contact_id in rows:
+        events.broadcast_tokens_revoked(contact_id, token_id=token_id)
     return True

@@ -54,6 +54,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
     SECRET_KEY = "django-insecure-embedded-default-only-for-local-use-" + "x" * 16
+# Earlier keys, comma-separated, still accepted for what they signed (visitor tokens, file links)
+# while a rotation settles: docs/widget-identity.md.
+SECRET_KEY_FALLBACKS = [key for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()]
 # Where the outside world reaches this server: signed webhooks (Twilio) and links in
 # emails are built from it (`make run` sets it from HOST and PORT).
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"

@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import translation
@@ -52,6 +53,8 @@ class FrameError(Exception):
 
 class TokenBucket:
     """`rate` frames a second on average, bursts of up to `burst`."""
+
+    __slots__ = ("rate", "burst", "tokens", "updated")  # one per socket: no __dict__
 
     def __init__(self, rate: float = 10.0, burst: int = 20):
         self.rate, self.burst = rate, burst
@@ -193,6 +196,40 @@ def _messages_after(conversation_id: int, after_seq: int, include_notes: bool) -
     return last_seq, [payloads.message_for_console(message) for message in messages]
 
 
+async def _await_many_dispatch(receivers, dispatch) -> None:
+    """channels.utils.await_many_dispatch without `asyncio.wait`, which keeps two coroutine frames
+    and a set per idle socket (~0.9 KB of the 30 KB budget, docs/benchmarks.md): one future, woken
+    by whichever receive completes first; each result is dispatched in order, as there."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(receive()) for receive in receivers]
+    try:
+        while True:
+            if not any(task.done() for task in tasks):
+                woken = loop.create_future()
+
+                def wake(_task, woken=woken):
+                    if not woken.done():
+                        woken.set_result(None)
+
+                for task in tasks:
+                    task.add_done_callback(wake)
+                try:
+                    await woken
+                finally:
+                    for task in tasks:
+                        task.remove_done_callback(wake)
+            for i, task in enumerate(tasks):
+                if task.done():
+                    result = task.result()
+                    await dispatch(result)
+                    tasks[i] = loop.create_task(receivers[i]())
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     """What both sockets share: frame limits, rate limit, error frames, ordered exactly-once delivery."""
 
@@ -201,6 +238,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     language: str | None = None
     rate = 10.0
     burst = 20
+
+    async def __call__(self, scope, receive, send):
+        """Channels' `AsyncConsumer.__call__` (an async consumer), with the leaner wait above."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        receivers = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            receivers.append(self.channel_receive)
+        with contextlib.suppress(StopConsumer):
+            await _await_many_dispatch(receivers, self.dispatch)
 
     async def connect(self):
         if draining.draining():
@@ -221,9 +271,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def open(self):
         await self.accept()
 
-    async def join(self, group: str) -> None:
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined.append(group)
+    async def join(self, *groups: str) -> None:
+        """Join the groups: in one round trip where the layer can (chat.resilient_layer)."""
+        add_many = getattr(self.channel_layer, "group_add_many", None)
+        if add_many is not None:
+            await add_many(groups, self.channel_name)
+        else:
+            await asyncio.gather(*(self.channel_layer.group_add(group, self.channel_name) for group in groups))
+        self.groups_joined.extend(groups)
         if getattr(self, "refresher", None) is None and not getattr(self.channel_layer, "renews_memberships", False):
             self.refresher = asyncio.ensure_future(self._refresh_groups())
 

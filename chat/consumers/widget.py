@@ -37,10 +37,13 @@ class WidgetConsumer(ChatConsumer):
     """/ws/widget/?inbox=<public_id>: one visitor, authenticated by their token in the first frame."""
 
     auth_timeout_seconds = 10.0
+    # Set by a good `auth` (class defaults until then: nothing per socket before it).
+    contact_id: int | None = None
+    token_id: int | None = None
+    token_contact_id: int | None = None
+    current_conversation_id: int | None = None
 
     async def open(self):
-        self.contact_id: int | None = None
-        self.current_conversation_id: int | None = None
         self.conversation_inboxes: dict[int, int] = {}
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         public_id = (query.get("inbox") or [""])[0]
@@ -121,6 +124,7 @@ class WidgetConsumer(ChatConsumer):
 
     async def on_auth(self, content):
         token = content.get("token")
+        token = token if isinstance(token, str) else ""
         resume = None
         if "conversation_id" in content or "after_seq" in content:
             try:
@@ -128,62 +132,79 @@ class WidgetConsumer(ChatConsumer):
             except FrameError:
                 await self.close(code=CLOSE_UNAUTHORISED)
                 return
-        contact_id = await self._authenticate(token if isinstance(token, str) else "")
-        if contact_id is None:
+        self.auth_timer.cancel()  # an auth came in time: from here it is answered or refused
+        # A signed token says whose it is without a database read; an opaque (older) one is read
+        # by its hash. Whether it is still live is read with the session state below.
+        signed = widget.signed_visitor_token(token)
+        if signed is None or signed.inbox_id != self.inbox.pk:
+            signed = await self._legacy_token(token)
+        if signed is None:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
-        self.auth_timer.cancel()
-        self.contact_id = contact_id
+        contact_id = signed.contact_id
         # Join first, then read: a message committed (or an agent gone online) in between is
-        # either in what we read or comes live.
-        await asyncio.gather(
-            self.join(events.contact_group(contact_id)), self.join(events.visitors_group(self.inbox.pk))
-        )
-        conversation, agents_online = await self._session_state()
-        if conversation is not None:
-            self.current_conversation_id = conversation.pk
-            self.conversation_inboxes[conversation.pk] = conversation.inbox_id
-            self.set_cursor(conversation.pk, conversation.last_seq)
+        # either in what we read or comes live (group events wait until this frame is done).
+        await self.join(events.contact_group(contact_id), events.visitors_group(self.inbox.pk))
+        state = await self._connect_state(contact_id, signed)
+        if state is not None and state.token_live and state.merged_into_id:
+            contact_id = await self._root_contact_id(contact_id)  # merged: follow the person
+            await self.join(events.contact_group(contact_id))
+            state = await self._connect_state(contact_id, signed)
+        if state is None or not state.token_live:  # revoked, erased, or not this inbox's
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        del self.auth_timer  # its handle goes with it
+        self.contact_id, self.token_id, self.token_contact_id = contact_id, signed.token_id, signed.contact_id
+        self.contact_name = state.name
+        self.language = languages.contact_language(Contact(locale=state.locale), self.inbox)
+        conversation_id = state.conversation_id
+        if conversation_id is not None:
+            self.current_conversation_id = conversation_id
+            self.conversation_inboxes[conversation_id] = state.conversation_inbox_id
+            self.set_cursor(conversation_id, state.last_seq)
         await self.send_json(
             {
                 "type": "auth.ok",
                 "contact_id": contact_id,
-                "conversation_id": conversation.pk if conversation else None,
-                "status": conversation.status if conversation else None,
-                "last_seq": conversation.last_seq if conversation else 0,
-                "agents_online": agents_online,
+                "conversation_id": conversation_id,
+                "status": state.status,
+                "last_seq": state.last_seq,
+                "agents_online": state.agents_online,
             }
         )
         if resume is not None:
             # In the same step as auth: no live frame can come between auth.ok and the replay.
             # Without a conversation_id, after_seq is a position in the open conversation.
-            conversation_id, after_seq = resume
-            if conversation_id is None:
-                if conversation is None:
+            resume_id, after_seq = resume
+            if resume_id is None:
+                if conversation_id is None:
                     return
-                conversation_id = conversation.pk
+                resume_id = conversation_id
             try:
-                await self._own_conversation(conversation_id)
+                await self._own_conversation(resume_id)
             except NotFound:
                 await self.send_error(FrameErrorCode.NOT_FOUND, _("Conversation not found."), frame_type="auth")
                 return
-            await self.replay(conversation_id, after_seq)
+            await self.replay(resume_id, after_seq)
 
     @in_worker_thread
-    def _authenticate(self, token: str) -> int | None:
-        visitor_token = widget.live_visitor_token(self.inbox, token)
-        if visitor_token is None:
-            return None
-        self.token = token
-        self.token_id, self.token_hash = visitor_token.pk, visitor_token.token_hash
-        contact = selectors.root_contact(visitor_token.contact)
-        self.contact_name = contact.name
-        self.language = languages.contact_language(contact, self.inbox)
-        return contact.pk
+    def _legacy_token(self, token: str) -> widget.SignedToken | None:
+        return widget.legacy_visitor_token(self.inbox, token)
 
     @in_worker_thread
-    def _session_state(self) -> tuple[Conversation | None, bool]:
-        return self._active_conversation_now(), widget.inbox_agents_online(self.inbox.pk)
+    def _connect_state(self, contact_id: int, signed: widget.SignedToken) -> widget.ConnectState | None:
+        return widget.widget_connect_state(
+            contact_id=contact_id, inbox_id=self.inbox.pk, token_id=signed.token_id, token_contact_id=signed.contact_id
+        )
+
+    @in_worker_thread
+    def _root_contact_id(self, contact_id: int) -> int:
+        return selectors.root_contact(Contact.objects.get(pk=contact_id)).pk
+
+    async def _dispatch(self, message):
+        if self.contact_id is None and message["type"].startswith("chat."):
+            return  # not signed in (a refused auth left its groups on close): nothing is for it
+        await super()._dispatch(message)
 
     def _active_conversation_now(self) -> Conversation | None:
         return selectors.active_conversation_of_contact(self.contact_id)
@@ -292,9 +313,11 @@ class WidgetConsumer(ChatConsumer):
             await self.chat_conversation_status(event["status"])
 
     async def chat_token_revoked(self, event):
-        """This contact's token was revoked (or all of them erased): sockets signed in with it close."""
-        token_hash = event.get("token_hash")
-        if token_hash is None or token_hash == getattr(self, "token_hash", None):
+        """A token was revoked (or all of the contact's erased, or a contact unmerged from this one):
+        the sockets it concerns close; they reconnect and sign in again, or are refused."""
+        token_id, token_contact_id = event.get("token_id"), event.get("token_contact_id")
+        everyone = token_id is None and token_contact_id is None
+        if everyone or token_id == self.token_id or token_contact_id == self.token_contact_id:
             await self.close(code=CLOSE_UNAUTHORISED)
 
     async def chat_conversation_status(self, event):
