@@ -460,12 +460,6 @@ def skipped(name: str, reason: str, target: dict) -> dict:
 # --- profiling -----------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextlib.contextmanager
 def profiled(stack: Stack, server: Server, enabled: bool, *, label: str = "server"):
     """Sample `server` with py-spy while the block runs; print where its time went afterwards."""

@@ -15,7 +15,7 @@ from cxhub.errors import NotFound, Unavailable
 
 from .. import events, languages, payloads, selectors, services, widget
 from ..errors import FrameErrorCode
-from ..models import Conversation
+from ..models import Contact, Conversation
 from . import group_commit
 from .base import (
     CLOSE_TRY_AGAIN_LATER,

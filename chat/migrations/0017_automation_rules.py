@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0015_workspace_preferences'),
+        ('chat', '0016_search_bigrams'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
