@@ -35,6 +35,9 @@ It also makes fewer round trips to Redis than its parent (docs/benchmarks.md, ch
 send reads the group and pushes to every member's queue in two scripts (the parent makes four
 calls), and a receive takes every message waiting on the process's queue in one script (the
 parent makes four calls per message), keeping them in its backup queue until handed over.
+One reader task per process does the receiving and hands each message to its socket's buffer;
+the parent has every waiting socket race for a lock with two tasks of its own (memory per idle
+socket: docs/benchmarks.md, connections).
 """
 
 import asyncio
