@@ -20,8 +20,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # Backwards, the previous index (one word per character) would need 0009's writer, which
-        # is gone: a reverse migration keeps the pairs, which the previous reader cannot use for
-        # CJK phrases; Latin words are indexed the same in both.
+        # Backwards there is no schema to undo; the pairs stay (Latin words are indexed the same,
+        # and the previous reader would not find a CJK run in them).
         migrations.RunPython(reindex, migrations.RunPython.noop),
     ]
