@@ -47,7 +47,7 @@ import logging
 import time
 from collections import defaultdict, deque
 
-from channels_redis.core import RedisChannelLayer
+from channels_redis.core import ChannelLock, RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -308,6 +308,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         buffer.waiter = waiter = loop.create_future()
         self.waiting += 1
         if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
+            self._receive_locks_for(loop)
             self.reader = loop.create_task(self._read(self.non_local_name(channel)))
         try:
             return await waiter
@@ -321,6 +322,17 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             self.waiting -= 1
             if buffer.waiter is waiter:
                 buffer.waiter = None
+
+    def _receive_locks_for(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The parent's per-channel clean locks and cleaner tasks are asyncio objects of the loop
+        that used them: when the reader moves to a new loop because the old one ended (a sync caller
+        gets a new loop per `async_to_sync` call; each test has its own), a lock left held by a
+        task that loop cancelled would never be released, and one bound to it refuses the new loop."""
+        previous = self.reader.get_loop() if self.reader is not None else None
+        if previous is None or previous is loop or (previous.is_running() and not previous.is_closed()):
+            return
+        self.receive_clean_locks = ChannelLock()
+        self.receive_cleaners = []
 
     async def _read(self, real_channel: str) -> None:
         """While a local receive waits: take the process's next message from Redis and hand it to
@@ -398,6 +410,8 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def flush(self):
         self.memberships.clear()
         self.fetched.clear()
+        self.receive_clean_locks = ChannelLock()
+        self.receive_cleaners = []
         if self.reader is not None and not self.reader.get_loop().is_closed():
             self.reader.cancel()
         self.reader = None
