@@ -47,7 +47,7 @@ import logging
 import time
 from collections import defaultdict, deque
 
-from channels_redis.core import ChannelLock, RedisChannelLayer
+from channels_redis.core import RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -179,6 +179,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self.run_id: str | None = None
         self.watchdog: asyncio.Task | None = None
         self.fetched: dict[str, deque] = defaultdict(deque)  # queue key → taken, not yet handed over
+        self.queue_locks: dict[str, tuple] = {}  # queue key → (its loop, the lock its receives take turns on)
 
     def _watch_redis(self) -> None:
         loop = asyncio.get_running_loop()
@@ -295,12 +296,39 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 raise
         return message
 
+    async def receive_single(self, channel):
+        """The parent's, without its clean locks and cleaner tasks: those are asyncio objects of
+        the loop that made them, and a cleaner a closing loop cancels (a sync caller's loop ends
+        with each `async_to_sync` call) left its lock held for ever. Receives of one queue still
+        take turns, under a lock of the running loop."""
+        assert self.require_valid_channel_name(channel, receive=True), "Channel name invalid"
+        index = self.consistent_hash(channel) if "!" in channel else next(self._receive_index_generator)
+        key = self.prefix + channel
+        async with self._queue_lock(key):
+            while (content := await self._brpop_with_clean(index, key, timeout=self.brpop_timeout)) is None:
+                pass
+        return self._unpack(channel, content)
+
+    def _unpack(self, channel: str, content: bytes):
+        message = self.deserialize(content)
+        if "__asgi_channel__" in message:  # a message for a process-local channel
+            channel = message.pop("__asgi_channel__")
+        return channel, message
+
+    def _queue_lock(self, key: str) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        owner, lock = self.queue_locks.get(key, (None, None))
+        if owner is not loop:
+            lock = asyncio.Lock()
+            self.queue_locks[key] = (loop, lock)
+        return lock
+
     async def _clean_receive_backup(self, index, channel):
         """Nothing: `_brpop_with_clean` deletes a batch's backup as it hands over its last message."""
 
     async def receive(self, channel):
         if "!" not in channel:
-            return await self._receive_retrying(channel)
+            return await self._through_outages(functools.partial(self.receive_single, channel))
         buffer = self.receive_buffer[channel]
         if not buffer.empty():
             return buffer.get_nowait()
@@ -308,7 +336,6 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         buffer.waiter = waiter = loop.create_future()
         self.waiting += 1
         if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
-            self._receive_locks_for(loop)
             self.reader = loop.create_task(self._read(self.non_local_name(channel)))
         try:
             return await waiter
@@ -323,25 +350,20 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             if buffer.waiter is waiter:
                 buffer.waiter = None
 
-    def _receive_locks_for(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The parent's per-channel clean locks and cleaner tasks are asyncio objects of the loop
-        that used them: when the reader moves to a new loop because the old one ended (a sync caller
-        gets a new loop per `async_to_sync` call; each test has its own), a lock left held by a
-        task that loop cancelled would never be released, and one bound to it refuses the new loop."""
-        previous = self.reader.get_loop() if self.reader is not None else None
-        if previous is None or previous is loop or (previous.is_running() and not previous.is_closed()):
-            return
-        self.receive_clean_locks = ChannelLock()
-        self.receive_cleaners = []
-
     async def _read(self, real_channel: str) -> None:
-        """While a local receive waits: take the process's next message from Redis and hand it to
-        its channel's buffer (through an outage too: the sockets stay open)."""
+        """While a local receive of this loop waits: take the process's next messages from Redis and
+        hand each to its channel's buffer (through an outage too: the sockets stay open). It ends
+        when nobody waits (checked at least every `brpop_timeout`), or with its loop: a receive on
+        another loop starts a reader there, and the taken-but-not-handed-over batch carries over."""
+        index = self.consistent_hash(real_channel)
+        key = self.prefix + real_channel
+        receive = functools.partial(self._brpop_with_clean, index, key, self.brpop_timeout)
         try:
             while self.waiting:
-                message_channel, message = await self._through_outages(
-                    functools.partial(self.receive_single, real_channel)
-                )
+                content = await self._through_outages(receive)
+                if content is None:
+                    continue
+                message_channel, message = self._unpack(real_channel, content)
                 for target in message_channel if isinstance(message_channel, list) else [message_channel]:
                     self.receive_buffer[target].put_nowait(message)
         except Exception as error:  # a bug, not an outage: the waiting receives raise it, as the parent's
@@ -350,13 +372,12 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 if buffer.waiter is not None and not buffer.waiter.done():
                     buffer.waiter.set_exception(error)
 
-    async def _receive_retrying(self, channel):
-        """A receive on a channel of no process (tests, workers): the parent's, waiting out outages."""
-        return await self._through_outages(functools.partial(RedisChannelLayer.receive, self, channel))
-
     async def _through_outages(self, call):
-        """`call()`'s result; while Redis is unreachable, wait (backing off) and recover first."""
+        """`call()`'s result; while Redis is unreachable, wait (backing off) and recover first.
+        A cancelled task stops waiting even when the client turned its cancellation into a read
+        timeout (redis-py can, as a closing loop cancels the reader mid-read)."""
         delay = 0.05
+        task = asyncio.current_task()
         while True:
             if self.outage:
                 try:
@@ -368,6 +389,8 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             try:
                 return await call()
             except OUTAGE_ERRORS as error:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from error
                 if not self.outage:
                     logger.warning("Redis unreachable (%s): sockets stay open, waiting for it", error)
                 self.outage = True
@@ -410,8 +433,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def flush(self):
         self.memberships.clear()
         self.fetched.clear()
-        self.receive_clean_locks = ChannelLock()
-        self.receive_cleaners = []
+        self.queue_locks.clear()
         if self.reader is not None and not self.reader.get_loop().is_closed():
             self.reader.cancel()
         self.reader = None

@@ -1,5 +1,6 @@
 """Shared fixtures. Real services are used when their URL is set; otherwise those tests skip."""
 
+import faulthandler
 import os
 import subprocess
 import time
@@ -37,6 +38,13 @@ def pytest_sessionstart(session):
         mo = po.with_suffix(".mo")
         if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
             subprocess.run(["msgfmt", "--check-format", "-o", str(mo), str(po)], check=True)
+
+
+def pytest_unconfigure(config):
+    """If the process has not ended two minutes after the session (a thread left waiting: the
+    interpreter joins them at exit), print every thread's stack and exit 1, instead of a CI run
+    that hangs until its time limit without saying where."""
+    faulthandler.dump_traceback_later(120, exit=True)
 
 
 @pytest.hookimpl(trylast=True)

@@ -70,11 +70,6 @@ def new_layer() -> ResilientRedisChannelLayer:
     )
 
 
-@pytest.mark.xfail(
-    reason="known issue: the one reader task per process (ADR 0016) is cancelled with each short-lived "
-    "loop of a sync caller and does not yet hand over cleanly to the next; servers run one loop",
-    strict=False,
-)
 def test_a_sync_reader_on_a_new_event_loop_per_call_gets_each_event_once():
     """The survey tests' reader (tests/feedback/test_survey_widget.received): async_to_sync per call,
     so each receive runs on an event loop of its own, which ends with the call."""

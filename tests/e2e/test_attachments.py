@@ -40,7 +40,8 @@ def test_a_visitor_and_an_agent_exchange_files(shop, new_page, tmp_path, screens
     expect(widget.locator(".msg.mine .files img")).to_be_visible()
     preview = agent.locator("#timeline .msg-files img.file-preview")
     expect(preview).to_be_visible()
-    assert agent.evaluate("(img) => img.naturalWidth", preview.element_handle()) > 0
+    # (the image is decoded a moment after it shows: wait for it, then it has pixels)
+    agent.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=preview.element_handle())
     expect(agent.locator("#timeline .msg-files .file-name")).to_have_text("damage.png")
 
     # when the visitor tries an SVG dressed as a picture

@@ -20,7 +20,7 @@ from feedback.questions import QUESTIONS, SCORE_KEYS, questions_for, sms_prompt,
 from tests.factories import AgentFactory, ContactFactory, EmailInboxFactory, InboxFactory, SmsInboxFactory, contact_with
 
 from .test_survey_sms import text_in, texts_to
-from .test_survey_widget import drain, in_memory_layer, listen  # noqa: F401 - in_memory_layer is a fixture
+from .test_survey_widget import drain, listen
 
 pytestmark = pytest.mark.django_db
 PHONE = "+14155550188"

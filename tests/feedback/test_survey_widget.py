@@ -23,16 +23,6 @@ pytestmark = pytest.mark.django_db
 ORIGIN = b"http://127.0.0.1"
 
 
-@pytest.fixture(autouse=True)
-def in_memory_layer(settings):
-    """These tests read what a widget or console hears through sync helpers, each call on a new
-    event loop. Against the Redis layer such a reader's loop could hang at its close, cancelling
-    the layer's reader task (a known issue of the resilient layer's receive across event loops,
-    which servers never do: one loop per process): they read the in-memory layer, the Redis path
-    being proven by the socket tests (tests/chat/test_consumers.py, tests/trust/test_chaos.py)."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
 def listen(group: str) -> str:
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()

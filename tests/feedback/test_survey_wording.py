@@ -18,7 +18,7 @@ from feedback.models import SurveyPolicy
 from feedback.questions import QUESTIONS, SCORE_KEYS, SURVEY_TITLE
 from tests.factories import ContactFactory, EmailInboxFactory, InboxFactory, SmsInboxFactory, contact_with
 
-from .test_survey_widget import drain, in_memory_layer, listen  # noqa: F401 - in_memory_layer is a fixture
+from .test_survey_widget import drain, listen
 
 pytestmark = pytest.mark.django_db
 

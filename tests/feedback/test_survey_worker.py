@@ -23,14 +23,6 @@ from tests.factories import ContactFactory, InboxFactory, agent_user
 pytestmark = [pytest.mark.real_worker, pytest.mark.slow, requires_postgres, requires_redis]
 
 
-@pytest.fixture(autouse=True)
-def fresh_channel_layer(settings):
-    """A channel layer of this test's own: the process's cached one may hold a reader an earlier
-    test left on another event loop (a known issue of the resilient layer's receive across event
-    loops: the xfail in tests/chat/test_resilient_layer.py)."""
-    settings.CHANNEL_LAYERS = {**settings.CHANNEL_LAYERS}
-
-
 def resolved(inbox, agent):
     conversation = chat_services.message_receive(
         inbox=inbox, contact=ContactFactory(), channel="web", body="hi"
@@ -39,12 +31,6 @@ def resolved(inbox, agent):
     return chat_services.conversation_resolve(conversation=conversation, by=agent)
 
 
-@pytest.mark.xfail(
-    reason="known issue left open: this listener (a layer channel read inside async_to_sync, not a socket) "
-    "misses the worker's card since the layer's one-reader receive (ADR 0016); widget sockets get it "
-    "(tests/chat socket tests on Redis)",
-    strict=False,
-)
 def test_the_worker_sends_the_card_to_the_widget_group(celery_worker_process):
     # given a running worker, and a widget listening on its contact's group (through Redis)
     celery_worker_process.start()
