@@ -67,19 +67,22 @@ def deferred_broadcasts():
 
 
 async def send_collected(pending: list[tuple[str, dict]]) -> None:
-    """Send collected events: each group's in the order collected, the groups side by side (a
-    group commit's batch reaches many customers' groups: their round trips to Redis overlap)."""
+    """Send collected events: each group's in the order collected, in one group send, the groups
+    side by side (a group commit's batch reaches many customers' groups: their round trips to
+    Redis overlap)."""
     layer = get_channel_layer()
     by_group: dict[str, list[dict]] = {}
     for group, event in pending:
         by_group.setdefault(group, []).append(event)
 
     async def send_in_order(group: str, group_events: list[dict]) -> None:
-        for event in group_events:
-            try:
-                await layer.group_send(group, event)
-            except Exception:  # a broadcast must never undo a committed write
-                logger.exception("broadcast to %s failed", group)
+        # A group's events of one commit go in one group send (a group commit's batch of one inbox:
+        # one push per socket, not one per message); its sockets handle them in order (`chat.batch`).
+        event = group_events[0] if len(group_events) == 1 else {"type": "chat.batch", "events": group_events}
+        try:
+            await layer.group_send(group, event)
+        except Exception:  # a broadcast must never undo a committed write
+            logger.exception("broadcast to %s failed", group)
 
     if len(by_group) == 1:
         await send_in_order(*next(iter(by_group.items())))

@@ -514,6 +514,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # --- group events
 
+    async def chat_batch(self, event):
+        """Several events of one commit for a group of this socket, sent at once (events.send_collected):
+        each handled in order, under the frame lock `dispatch` holds."""
+        for inner in event["events"]:
+            await self._dispatch(inner)
+
     async def chat_message(self, event):
         if event.get("updated"):
             await self.message_updated(event["message"])

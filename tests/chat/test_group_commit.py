@@ -4,9 +4,10 @@ import asyncio
 import random
 
 import pytest
+from channels.layers import get_channel_layer
 from django.db import connection
 
-from chat import search, services
+from chat import events, search, services
 from chat.models import Conversation, ConversationEvent, Message
 from chat.widget import visitor_token_revoke
 from tests.chat.test_concurrency import race
@@ -105,6 +106,21 @@ def test_batches_racing_each_other_and_single_writers_keep_seq_1_to_n():
 
 
 # --- the sockets ------------------------------------------------------------------------
+
+
+async def test_one_commits_events_for_a_group_go_in_one_group_send_in_order():
+    # given a socket's channel in an inbox's group
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("inbox.1", channel)
+    # when one commit's broadcasts name that group twice and another group once
+    first, second = {"type": "chat.message", "n": 1}, {"type": "chat.message", "n": 2}
+    await events.send_collected([("inbox.1", first), ("contact.9", {"type": "chat.message"}), ("inbox.1", second)])
+    # then the socket gets one event carrying both, in order, and nothing else
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "chat.batch", "events": [first, second]}
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.3)
+    await layer.group_discard("inbox.1", channel)
 
 
 async def test_many_sockets_messages_are_stored_together_and_delivered_once_in_order(settings):
