@@ -49,7 +49,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token.read_only and request.method not in SAFE_METHODS:
             raise ReadOnlyToken(_("This API token is read-only."), code=ErrorCode.TOKEN_READ_ONLY)
         user = token.user
-        inbox_ids = [inbox.pk for inbox in token.inboxes.all()]
+        inbox_ids = selectors.limited_inbox_ids(token)
         if inbox_ids:
             setattr(user, CREDENTIAL_INBOXES, inbox_ids)
         services.api_token_used(token=token)

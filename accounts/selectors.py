@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -90,8 +91,22 @@ def session_may_open_socket(user: AbstractBaseUser, session) -> bool:
 
 
 def api_token_for(raw: str) -> ApiToken | None:
-    """The token a request shows (any state: the caller says why one is refused), with its inboxes."""
-    return ApiToken.objects.select_related("user").prefetch_related("inboxes").filter(digest=token_digest(raw)).first()
+    """The token a request shows (any state: the caller says why one is refused), with its user and
+    their agent profile, in one query; `limited_inbox_ids` reads its inboxes only when it has some."""
+    limited = ApiToken.inboxes.through.objects.filter(apitoken_id=OuterRef("pk"))
+    return (
+        ApiToken.objects.select_related("user", "user__agent")
+        .annotate(limited=Exists(limited))
+        .filter(digest=token_digest(raw))
+        .first()
+    )
+
+
+def limited_inbox_ids(token: ApiToken) -> list[int]:
+    """The inboxes a token is limited to (none: not limited), without a query when it is not."""
+    if not getattr(token, "limited", True):
+        return []
+    return list(token.inboxes.values_list("id", flat=True))
 
 
 def api_tokens_of(user: AbstractBaseUser):

@@ -161,3 +161,19 @@ def test_the_command_prints_a_working_token_once():
     token = ApiToken.objects.get()
     assert token.read_only and list(token.inboxes.values_list("pk", flat=True)) == [inbox.pk]
     assert raw not in err.getvalue()
+
+
+def test_a_token_costs_one_query_and_a_limited_one_two(django_assert_num_queries):
+    # given an agent of two inboxes with a token for both and one limited to the first, each used once
+    first, second = InboxFactory(), InboxFactory()
+    user = AgentFactory(inboxes=[first, second]).user
+    _token, everywhere = services.api_token_create(user=user, name="all")
+    _token, limited = services.api_token_create(user=user, name="first", inbox_ids=[first.pk])
+    for raw in (everywhere, limited):
+        assert bearer(raw).get("/api/v1/inboxes/").status_code == 200  # its use noted (once a minute)
+    # when each lists its inboxes: then the token, its user and their profile are one query, the
+    # limited token's inboxes one more, then the view's own read
+    with django_assert_num_queries(2):
+        assert len(bearer(everywhere).get("/api/v1/inboxes/").json()["results"]) == 2
+    with django_assert_num_queries(3):
+        assert [i["id"] for i in bearer(limited).get("/api/v1/inboxes/").json()["results"]] == [first.pk]
