@@ -58,10 +58,11 @@ def main(argv=None) -> dict:
         stack.worker(nice=10)  # background work below the chat servers, as in chat_saturation
         server = stack.server()
         with harness.profiled(stack, server, args.profile):
-            one = asyncio.run(ramp(chatload.cxhub_endpoints(server, seeded, customers), rates, seconds, "one"))
+            alone = chatload.cxhub_endpoints(server, seeded, customers)
+            one = asyncio.run(ramp(alone, rates, seconds, "one", server.pid))
         second = stack.server(name="server-b")
         endpoints = spread([chatload.cxhub_endpoints(s, others, customers) for s in (server, second)])
-        two = asyncio.run(ramp(endpoints, rates, seconds, "two"))
+        two = asyncio.run(ramp(endpoints, rates, seconds, "two", [server.pid, second.pid]))
     ratio = two["messages_per_s"] / one["messages_per_s"] if one["messages_per_s"] else float("nan")
     two["processes"], one["processes"] = 2, 1
     ok = ratio >= TARGET["ratio_two_to_one_min"] and two["duplicated"] == one["duplicated"] == 0
