@@ -25,11 +25,16 @@ other sockets, served by the same receive loop, never wait for it.
 
 Receive state is plain data, bound to no event loop: each local channel's buffer holds its events
 and the future of the one receive waiting on it, and one reader task per process takes the
-process's messages from Redis while any receive waits, made anew on the loop of a receive when the
-loop it ran on is another (a sync caller using `async_to_sync` gets a new loop per call, which ends
-with the call). The taken-but-not-handed-over batch (`fetched`) carries over too; its backup in
-Redis is deleted inline, as the batch's last message is handed over, not by a task a closing loop
-would cancel (which left the backup to be put back and the same events received again and again).
+process's messages from Redis while any receive waits (it ends when none does, checked at least
+every `brpop_timeout`), made anew on the loop of a receive when the loop it ran on is another (a
+sync caller using `async_to_sync` gets a new loop per call, which ends with the call and cancels
+the reader). The taken-but-not-handed-over batch (`fetched`) carries over too; its backup in
+Redis is deleted inline, as the batch's last message is handed over. The parent's per-channel
+clean locks, released by cleaner tasks, are not used: a cleaner a closing loop cancelled left its
+lock held for ever, and the next receive (on the next loop) waited on it for ever; receives of
+one queue take turns on a lock of the running loop instead. A cancellation that redis-py turns
+into a read timeout still ends the reader (`_through_outages` checks `Task.cancelling()`), so a
+closing loop never waits on it.
 
 It also makes fewer round trips to Redis than its parent (docs/benchmarks.md, chat): a group
 send reads the group and pushes to every member's queue in two scripts (the parent makes four
