@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from chat.errors import ErrorCode
+from cxhub import db
 from cxhub.errors import Forbidden, NotFound
 
 from . import events, languages
@@ -150,14 +151,8 @@ class ConnectState:
     agents_online: bool
 
 
-def widget_connect_state(
-    *, contact_id: int, inbox_id: int, token_id: int, token_contact_id: int | None = None
-) -> ConnectState | None:
-    """One query: is the token live (not revoked, not erased, its contact's — `token_contact_id`,
-    else `contact_id` — and this inbox's), the contact's name, language and merge, its open
-    conversation and whether an agent is online. None when the contact is gone."""
-    token_contact_id = contact_id if token_contact_id is None else token_contact_id
-    row = (
+def _connect_state_query(*, contact_id: int, inbox_id: int, token_id: int, token_contact_id: int):
+    return (
         Contact.objects.filter(pk=contact_id)
         .annotate(
             open_conversation=FilteredRelation("conversations", condition=~Q(conversations__status="resolved")),
@@ -179,13 +174,39 @@ def widget_connect_state(
             "open_conversation__last_seq",
             "agents_online",
         )
-        .first()
+        .order_by("pk")[:1]
+    )
+
+
+# Built and compiled once (cxhub.db.PreparedQuery): every widget connect runs it.
+_CONNECT_STATE = db.PreparedQuery(
+    _connect_state_query, contact_id=-9_000_001, inbox_id=-9_000_002, token_id=-9_000_003, token_contact_id=-9_000_004
+)
+
+
+def widget_connect_state(
+    *, contact_id: int, inbox_id: int, token_id: int, token_contact_id: int | None = None
+) -> ConnectState | None:
+    """One query: is the token live (not revoked, not erased, its contact's — `token_contact_id`,
+    else `contact_id` — and this inbox's), the contact's name, language and merge, its open
+    conversation and whether an agent is online. None when the contact is gone."""
+    token_contact_id = contact_id if token_contact_id is None else token_contact_id
+    row = _CONNECT_STATE.first(
+        contact_id=contact_id, inbox_id=inbox_id, token_id=token_id, token_contact_id=token_contact_id
     )
     if row is None:
         return None
     live, merged_into_id, name, locale, conversation_id, conversation_inbox_id, status, last_seq, online = row
     return ConnectState(
-        live, merged_into_id, name, locale, conversation_id, conversation_inbox_id, status, last_seq or 0, online
+        bool(live),
+        merged_into_id,
+        name,
+        locale,
+        conversation_id,
+        conversation_inbox_id,
+        status,
+        last_seq or 0,
+        bool(online),
     )
 
 

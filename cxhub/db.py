@@ -12,6 +12,44 @@ from django.db.models import JSONField, Model
 ROWS_PER_STATEMENT = 1000
 
 
+class PreparedQuery:
+    """A queryset built and compiled once per database, then run with other values.
+
+    Building and compiling a query with subqueries costs the ORM about a millisecond of Python
+    (most of a widget connect's CPU went there: docs/benchmarks.md, connections). `build(**values)`
+    makes the queryset; it is built once with a placeholder for each value (`placeholders`: values
+    that occur nowhere else in the query), compiled, and the placeholders' positions among the
+    parameters remembered. `first(**values)` runs that SQL with the values put in their places
+    and returns the first row as the database gives it (no ORM converters: booleans may come as
+    0/1 on SQLite)."""
+
+    def __init__(self, build, **placeholders):
+        self.build = build
+        self.placeholders = placeholders
+        self.compiled: dict[str, tuple[str, list, dict[int, str]]] = {}
+
+    def _compile(self, conn) -> tuple[str, list, dict[int, str]]:
+        sql, params = self.build(**self.placeholders).query.get_compiler(connection=conn).as_sql()
+        by_value = {value: name for name, value in self.placeholders.items()}
+        slots = {i: by_value[p] for i, p in enumerate(params) if type(p) is int and p in by_value}
+        if set(slots.values()) != set(self.placeholders):
+            raise ValueError("a placeholder is missing from the query's parameters")
+        return sql, list(params), slots
+
+    def first(self, **values):
+        conn = connection
+        key = conn.vendor
+        if key not in self.compiled:
+            self.compiled[key] = self._compile(conn)
+        sql, params, slots = self.compiled[key]
+        params = list(params)
+        for index, name in slots.items():
+            params[index] = values[name]
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+
+
 def update_rows(rows: Sequence[Model], names: Sequence[str]) -> None:
     """Save these fields of these rows: what `bulk_update` does, for a fraction of its cost.
 

@@ -3,6 +3,7 @@ whose a token is without a read, reads liveness and the session state in one sta
 revocation, an erasure or an unmerge still takes effect at once. Old opaque tokens keep working."""
 
 import secrets
+from dataclasses import astuple
 
 import pytest
 from django.db import connection
@@ -95,6 +96,33 @@ def test_the_connect_reads_its_state_in_one_statement():
         "open",
         1,
     )
+
+
+def test_the_connect_statement_built_once_answers_for_each_visitor_as_the_orm_does():
+    # given two inboxes, one with an online agent; a visitor of each, one with an open conversation,
+    # and a revoked token
+    staffed, empty = InboxFactory(), InboxFactory()
+    AgentFactory(inboxes=[staffed], availability="online")
+    first, second = widget.widget_session_start(inbox=staffed), widget.widget_session_start(inbox=empty)
+    conversation_with(staffed, first.contact)
+    revoked = widget.widget_session_start(inbox=staffed)
+    widget.visitor_token_revoke(inbox=staffed, token=revoked.visitor_token)
+    cases = []
+    for session, inbox in [(first, staffed), (second, empty), (revoked, staffed), (first, empty)]:
+        claims = widget.signed_visitor_token(session.visitor_token)
+        cases.append(dict(contact_id=claims.contact_id, inbox_id=inbox.pk, token_id=claims.token_id))
+    # when each connect reads its state through the statement compiled once
+    states = [widget.widget_connect_state(**case) for case in cases]
+    # then each is what the ORM's own query says
+    for case, state in zip(cases, states, strict=True):
+        row = widget._connect_state_query(**case, token_contact_id=case["contact_id"]).first()
+        assert astuple(state) == (*row[:7], row[7] or 0, row[8])
+    assert [(s.token_live, s.agents_online, s.status) for s in states] == [
+        (True, True, "open"),
+        (True, False, None),
+        (False, True, None),
+        (False, False, "open"),
+    ]
 
 
 # --- the socket ------------------------------------------------------------------------------
