@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from cxhub import db
 from cxhub.errors import InvalidInput, NotFound, not_one_of
 
 from . import business_hours as hours
@@ -37,15 +38,26 @@ def schedule_of(inbox: Inbox) -> hours.Schedule | None:
         return None
 
 
+def _policy_query(*, inbox_id: int, priority: str):
+    return SlaPolicy.objects.filter(inbox_id=inbox_id, priority=priority).values_list(
+        "first_response_seconds", "next_response_seconds", "resolution_seconds", "business_hours"
+    )[:1]
+
+
+# Read on every customer message and reply: built and compiled once (cxhub.db.PreparedQuery).
+_POLICY = db.PreparedQuery(_policy_query, inbox_id=-9_100_001, priority="-placeholder-priority-9100002-")
+
+
 def targets_of(inbox_id: int, priority: str) -> sla.Targets | None:
-    policy = SlaPolicy.objects.filter(inbox_id=inbox_id, priority=priority).first()
-    if policy is None:
+    row = _POLICY.first(inbox_id=inbox_id, priority=priority)
+    if row is None:
         return None
+    first_response, next_response, resolution, business_hours = row
     return sla.Targets(
-        first_response=policy.first_response_seconds,
-        next_response=policy.next_response_seconds,
-        resolution=policy.resolution_seconds,
-        business_hours=policy.business_hours,
+        first_response=first_response,
+        next_response=next_response,
+        resolution=resolution,
+        business_hours=bool(business_hours),
     )
 
 

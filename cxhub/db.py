@@ -30,8 +30,8 @@ class PreparedQuery:
 
     def _compile(self, conn) -> tuple[str, list, dict[int, str]]:
         sql, params = self.build(**self.placeholders).query.get_compiler(connection=conn).as_sql()
-        by_value = {value: name for name, value in self.placeholders.items()}
-        slots = {i: by_value[p] for i, p in enumerate(params) if type(p) is int and p in by_value}
+        by_value = {(type(value), value): name for name, value in self.placeholders.items()}
+        slots = {i: by_value[(type(p), p)] for i, p in enumerate(params) if (type(p), p) in by_value}
         if set(slots.values()) != set(self.placeholders):
             raise ValueError("a placeholder is missing from the query's parameters")
         return sql, list(params), slots
