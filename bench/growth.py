@@ -12,7 +12,7 @@ Chinese or Japanese) with the index column chat/search.py writes for them (check
 resolved but for an open one for 5 % of the contacts (in the other inboxes, assigned to agents
 who are not the load's), and each conversation's `opened` and `resolved` events, marked as
 processed by the metrics pipeline and by every outbox drain (no event per message: that would
-double the seeding). Then the same loads run again, each on a fresh server and worker:
+double the seeding). Then the same loads run again (each phase on a fresh server and workers):
 
 - connections (bench/connections.py `measure`): 2,000 widget sockets, 50 in flight, 3 s idle:
   connects/s, KB and server CPU per socket;
@@ -34,7 +34,9 @@ empty database's, with each gated figure's ratio grown / empty in `figures.ratio
 
 `--quick`: 10,000 conversations (about 100,000 messages) of 3,000 contacts, 200 sockets, 20
 customers and 2 consoles at 10, 20, 40 messages/s, 600 survey answers and a backlog of 1,000.
-A full run takes about 20-30 minutes on 2 cores, most of it the seeding (printed).
+A full run should take 20-30 minutes on 2 cores (an estimate: not yet timed), most of it the
+seeding, whose parts are printed. The grown conversations have no metric facts (the loads'
+own conversations do).
 """
 
 from __future__ import annotations
