@@ -208,7 +208,7 @@ def grow(*, conversations: int, contacts: int, inbox: str) -> dict:
         return "ARRAY[" + ",".join(str(int(i)) for i in ids) + "]::bigint[]"
 
     n, span = int(conversations), 365 * 86400
-    c0, v0, e0 = (first_id(m) for m in (Contact, Conversation, ConversationEvent))
+    c0, v0, m0, e0 = (first_id(m) for m in (Contact, Conversation, Message, ConversationEvent))
     now_sql = f"'{timezone.now().isoformat()}'::timestamptz"
     # conversation g: its contact, length, inbox, agent, times (older ids opened earlier)
     is_open = f"(g > {n - int(contacts)} AND g %% 20 = 0)"  # the last round of contacts: one each at most
@@ -318,7 +318,7 @@ def grow(*, conversations: int, contacts: int, inbox: str) -> dict:
             [v0],
         )
         message_bytes, gin_bytes, open_count = cursor.fetchone()
-    sample = list(Message.objects.filter(pk__in=random.Random(7).sample(range(1, _next_id(Message)), 300)))
+    sample = list(Message.objects.filter(pk__in=random.Random(7).sample(range(m0, _next_id(Message)), 300)))
     check_vectors(sample)
     done = time.monotonic()
     return {
