@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -114,6 +115,9 @@ class ChatLoad:
         self.duplicated = 0
         self.errors: dict[str, int] = {}
         self.seen: list[set[str]] = []
+        # client_msg_ids unique to this load: a database other loads wrote to (bench/growth.py)
+        # would take a repeated id for a retry of the same message and deliver nothing
+        self.tag = secrets.token_hex(3)
 
     async def __aenter__(self) -> ChatLoad:
         from websockets.asyncio.client import connect
@@ -190,7 +194,7 @@ class ChatLoad:
     async def step(self, label: str, *, rate: float, seconds: float | None, grace: float) -> StepResult:
         """Offer `rate` messages/s round-robin over the customers for `seconds` (None: one each)."""
         total = len(self.customers) if seconds is None else int(rate * seconds)
-        ids = [f"{label}-{k}" for k in range(total)]
+        ids = [f"{label}-{self.tag}-{k}" for k in range(total)]
         first_latency = len(self.latencies)
         started = time.perf_counter()
         for k, cmid in enumerate(ids):

@@ -27,8 +27,9 @@ TARGET = {"p99_ms_max": 50}
 DAYS = 60
 
 
-def _insert_select(model, expressions: dict[str, str], source: str) -> None:
-    """INSERT INTO model's table SELECT …: given columns from SQL, every other from the field default."""
+def _insert_select(model, expressions: dict[str, str], source: str) -> int:
+    """INSERT INTO model's table SELECT …: given columns from SQL, every other from the field default;
+    returns how many rows it wrote."""
     from django.db import connection
 
     columns, values, args = [], [], []
@@ -46,6 +47,7 @@ def _insert_select(model, expressions: dict[str, str], source: str) -> None:
     sql = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}"
     with connection.cursor() as cursor:
         cursor.execute(sql, args)
+        return cursor.rowcount
 
 
 def _next_id(model) -> int:

@@ -54,10 +54,11 @@ def token(n: int, side: str = "ours") -> str:
 # --- seeding (runs in a Django child process) ------------------------------------------------
 
 
-def seed(*, ours: int, peer: int, widget: int = 0, visitors: int = 64) -> dict:
+def seed(*, ours: int, peer: int, widget: int = 0, visitors: int = 64, agent: str = "agent0") -> dict:
     """Two web inboxes (ours, the peer's) with `ours` / `peer` surveyed conversations each, and
     in ours `widget` more, of `visitors` widget visitors (a visitor token each): answered on
-    their own sockets, each answer comes back to its widget as `survey.answered`."""
+    their own sockets, each answer comes back to its widget as `survey.answered`. The
+    conversations are `agent`'s (a username another seed of the same database does not use)."""
     import secrets
 
     from django.contrib.auth import get_user_model
@@ -67,7 +68,7 @@ def seed(*, ours: int, peer: int, widget: int = 0, visitors: int = 64) -> dict:
     from chat.models import AgentProfile, Contact, Conversation, Inbox, VisitorToken, hash_token
     from feedback import pipeline
 
-    user = get_user_model().objects.create_user(username="agent0", password="bench-pass-123")
+    user = get_user_model().objects.create_user(username=agent, password="bench-pass-123")
     AgentProfile.objects.create(user=user, display_name="Agent 0")
     seeded = {}
     for side, count in (("ours", ours), ("peer", peer)):
@@ -292,8 +293,11 @@ async def measure_intake(server: harness.Server, database_url: str, sql: str, cl
     }
 
 
-async def intake_http(server: harness.Server, database_url: str, sql: str, *, last: int, clients: int, seconds: float):
-    """Clients post answers to the survey page for tokens 1..last (the no-JS form, one CSRF cookie)."""
+async def intake_http(
+    server: harness.Server, database_url: str, sql: str, *, last: int, clients: int, seconds: float, first: int = 1
+):
+    """Clients post answers to the survey page for tokens first..last - 1 (the no-JS form, one
+    CSRF cookie, read from token `last`'s page)."""
     import aiohttp
 
     jar = aiohttp.CookieJar(unsafe=True)
@@ -304,7 +308,7 @@ async def intake_http(server: harness.Server, database_url: str, sql: str, *, la
         if not match:
             raise RuntimeError(f"no CSRF token on the survey page ({response.status}): {page[:300]}")
         csrf = match.group(1)
-        pending = iter(range(1, last))
+        pending = iter(range(first, last))
 
         async def client(deadline: float, accepted: list, failures: dict) -> None:
             for n in pending:

@@ -3,7 +3,7 @@
 import json
 import math
 
-from bench import harness, run_all
+from bench import growth, harness, run_all
 
 
 def test_percentiles_interpolate_between_closest_ranks():
@@ -38,3 +38,23 @@ def test_runner_knows_every_benchmark_and_renders_a_table():
     for name in run_all.BENCHMARKS:
         assert f"| {name} |" in text
     assert (harness.ROOT / "bench" / f"{run_all.BENCHMARKS[0]}.py").exists()
+
+
+def test_growth_holds_rates_and_latencies_within_ten_percent():
+    # given the empty database's figures
+    empty = {key: 100.0 for key, _, _ in growth.GATES}
+    empty["chat_roundtrip.lost"] = 0
+    # when the grown database's are 8 % slower everywhere
+    slower = {key: 92.0 if better == "higher" else 108.0 for key, better, _ in growth.GATES}
+    slower["chat_roundtrip.lost"] = 0
+    ratios, missed = growth.compare(empty, slower)
+    # then every figure held, and the ratios are grown / empty
+    assert missed == []
+    assert ratios["chat_saturation.messages_per_s"] == 0.92 and ratios["chat_roundtrip.p99_ms"] == 1.08
+    # and a rate 11 % lower, a p99 12 % higher or one message lost each miss
+    worse = {**slower, "connections.connects_per_s": 89.0, "chat_roundtrip.p99_ms": 112.0, "chat_roundtrip.lost": 1}
+    assert growth.compare(empty, worse)[1] == [
+        "chat_roundtrip.p99_ms",
+        "chat_roundtrip.lost",
+        "connections.connects_per_s",
+    ]
