@@ -34,8 +34,8 @@ empty database's, with each gated figure's ratio grown / empty in `figures.ratio
 
 `--quick`: 10,000 conversations (about 100,000 messages) of 3,000 contacts, 200 sockets, 20
 customers and 2 consoles at 10, 20, 40 messages/s, 600 survey answers and a backlog of 1,000.
-A full run should take 20-30 minutes on 2 cores (an estimate: not yet timed), most of it the
-seeding, whose parts are printed. The grown conversations have no metric facts (the loads'
+A full run took 9 minutes on 2 cores (2026-12-08; the seeding 193 s of it: rows 92 s, indexes
+91 s, vacuum 9 s), its parts printed. The grown conversations have no metric facts (the loads'
 own conversations do).
 """
 
