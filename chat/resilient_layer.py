@@ -328,9 +328,6 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             self.queue_locks[key] = (loop, lock)
         return lock
 
-    async def _clean_receive_backup(self, index, channel):
-        """Nothing: `_brpop_with_clean` deletes a batch's backup as it hands over its last message."""
-
     async def receive(self, channel):
         if "!" not in channel:
             return await self._through_outages(functools.partial(self.receive_single, channel))
